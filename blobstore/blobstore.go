@@ -188,6 +188,19 @@ func (p PatchID) Bytes() []byte {
 // String returns the unpadded base64url form used by the Walrus HTTP API.
 func (p PatchID) String() string { return b64.EncodeToString(p.Bytes()) }
 
+// MarshalText implements encoding.TextMarshaler with the base64url form.
+func (p PatchID) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler with the base64url form.
+func (p *PatchID) UnmarshalText(b []byte) error {
+	v, err := ParsePatchID(string(b))
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
 func truncateForError(s string) string {
 	const max = 64
 	if len(s) > max {
@@ -252,6 +265,8 @@ type QuiltPart struct {
 type StoredPatch struct {
 	Identifier string
 	PatchID    PatchID
+	// Tags are the patch's tags, when the store reports them.
+	Tags map[string]string
 }
 
 // QuiltInfo describes a stored quilt: the blob that holds it and its patches
@@ -285,4 +300,15 @@ type Store interface {
 	// Delete removes blob id. Stores that cannot delete (the HTTP API has no
 	// delete call; deletion is a Sui transaction) return ErrForbidden.
 	Delete(ctx context.Context, id ID) error
+}
+
+// QuiltLister is an optional capability of a [Store], found by type
+// assertion: listing the patches of a stored quilt (Walrus:
+// GET /v1/quilts/{id}/patches). Reading a patch by identifier is ListPatches
+// followed by ReadPatch.
+type QuiltLister interface {
+	// ListPatches returns the patches of quilt in the order the quilt
+	// stores them. It fails with ErrNotFound if the blob does not exist and
+	// ErrInvalidArgument if it is not a quilt.
+	ListPatches(ctx context.Context, quilt ID) ([]StoredPatch, error)
 }
