@@ -1,0 +1,139 @@
+package index
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"syscall"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Check verifies the index: bbolt's own page-level consistency check, then
+// the tree's invariants: every entry names a live inode of the right type,
+// link counts match the entries, directories have one parent, no inode is
+// unreachable unless it is an orphan, and every chunk, xattr and symlink
+// record belongs to a live inode. It commits pending operations first.
+func (x *Index) Check() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.tx == nil {
+		return ErrClosed
+	}
+	if err := x.commitLocked(); err != nil {
+		return err
+	}
+	return x.db.View(checkTx)
+}
+
+// CheckFile runs the same checks on a closed index file.
+func CheckFile(path string) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.View(checkTx)
+}
+
+func checkTx(tx *bolt.Tx) error {
+	var errs []error
+	for err := range tx.Check() {
+		errs = append(errs, err)
+	}
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	inodes := map[Ino]Attr{}
+	_ = tx.Bucket(bucketInodes).ForEach(func(k, v []byte) error {
+		ino := Ino(binary.BigEndian.Uint64(k))
+		a, err := decodeInode(ino, v)
+		if err != nil {
+			bad("%v", err)
+			return nil
+		}
+		inodes[ino] = a
+		return nil
+	})
+	links := map[Ino]uint32{}
+	subdirs := map[Ino]uint32{}
+	parents := map[Ino]Ino{}
+	_ = tx.Bucket(bucketDirents).ForEach(func(k, v []byte) error {
+		parent, name := Ino(binary.BigEndian.Uint64(k)), string(k[8:])
+		child, typ, err := decodeDirent(v)
+		if err != nil {
+			bad("%v", err)
+			return nil
+		}
+		p, ok := inodes[parent]
+		if !ok || !p.IsDir() {
+			bad("entry %d/%q: parent is not a live directory", parent, name)
+		}
+		c, ok := inodes[child]
+		if !ok {
+			bad("entry %d/%q: inode %d does not exist", parent, name, child)
+			return nil
+		}
+		if c.Type() != typ {
+			bad("entry %d/%q: type %o, inode %d has %o", parent, name, typ, child, c.Type())
+		}
+		links[child]++
+		if c.IsDir() {
+			subdirs[parent]++
+			if prev, dup := parents[child]; dup {
+				bad("directory %d has two entries (in %d and %d)", child, prev, parent)
+			}
+			parents[child] = parent
+		}
+		return nil
+	})
+	orphans := map[Ino]bool{}
+	_ = tx.Bucket(bucketOrphans).ForEach(func(k, _ []byte) error {
+		orphans[Ino(binary.BigEndian.Uint64(k))] = true
+		return nil
+	})
+	for ino, a := range inodes {
+		switch {
+		case ino == RootIno:
+			if a.Nlink != 2+subdirs[ino] {
+				bad("root: nlink %d, want %d", a.Nlink, 2+subdirs[ino])
+			}
+		case orphans[ino]:
+			if a.Nlink != 0 || links[ino] != 0 {
+				bad("orphan %d: nlink %d with %d entries", ino, a.Nlink, links[ino])
+			}
+		case a.IsDir():
+			if a.Nlink != 2+subdirs[ino] || links[ino] != 1 {
+				bad("directory %d: nlink %d, %d subdirectories, %d entries", ino, a.Nlink, subdirs[ino], links[ino])
+			}
+			if parents[ino] != a.Parent {
+				bad("directory %d: parent field %d, entry in %d", ino, a.Parent, parents[ino])
+			}
+		default:
+			if a.Nlink != links[ino] || a.Nlink == 0 {
+				bad("inode %d: nlink %d, %d entries", ino, a.Nlink, links[ino])
+			}
+		}
+		if a.Type() == syscall.S_IFLNK && tx.Bucket(bucketSymlinks).Get(inoKey(ino)) == nil {
+			bad("symlink %d has no target", ino)
+		}
+	}
+	for _, name := range [][]byte{bucketXattrs, bucketChunks, bucketSymlinks, bucketOrphans} {
+		_ = tx.Bucket(name).ForEach(func(k, v []byte) error {
+			ino := Ino(binary.BigEndian.Uint64(k))
+			if _, ok := inodes[ino]; !ok {
+				bad("%s record %x: inode %d does not exist", name, k, ino)
+			}
+			if bytes.Equal(name, bucketChunks) {
+				if _, err := decodeChunkRef(v); err != nil {
+					bad("%v", err)
+				}
+			}
+			return nil
+		})
+	}
+	if n := binary.BigEndian.Uint64(tx.Bucket(bucketMeta).Get(keyInodeCount)); n != uint64(len(inodes)) {
+		bad("inode_count %d, %d inodes", n, len(inodes))
+	}
+	return errors.Join(errs...)
+}

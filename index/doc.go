@@ -1,0 +1,65 @@
+// Package index keeps the whole walrusfs tree in one bbolt file: inodes and
+// their attributes, directory entries, symlink targets, extended attributes,
+// each file's chunk map, and the counters that go with them. It is the only
+// copy of the namespace; file bytes live elsewhere (staging files now, Walrus
+// blobs once uploaded) and are found through the chunk map.
+//
+// # Schema (version 1)
+//
+// All keys are fixed-width big-endian integers, optionally followed by a
+// name, so a cursor walks them in numeric order. Every bucket sits at the top
+// level:
+//
+//	meta       "schema"          → u32 schema version
+//	           "next_ino"        → u64 next inode number to hand out
+//	           "next_staging"    → u64 next staging file ID to hand out
+//	           "journal_seq"     → u64 last journal record folded into this file
+//	           "inode_count"     → u64 live inodes (for statfs)
+//	inodes     ino               → inode record (see encodeInode)
+//	dirents    parent ‖ name     → child ino ‖ u32 file type (for readdir d_type)
+//	symlinks   ino               → target bytes
+//	xattrs     ino ‖ name        → 0x00 ‖ value
+//	chunks     ino ‖ chunk no.   → chunk reference (staged or stored; see ChunkRef)
+//	orphans    ino               → 0x01: unlinked while open; purged at mount
+//	blobs      blob ID           → blob record (reserved for the uploader)
+//	uploads    u64 queue seq     → queued upload (reserved for the uploader)
+//
+// ino, parent and chunk numbers are u64; names are raw bytes (any byte but
+// '/' and NUL, at most 255).
+//
+// # Transactions, group commit and the journal
+//
+// Every exported method is one atomic operation: it either happens whole or
+// not at all, and once it has returned success it survives a crash of the
+// daemon process (kill -9). Paying one disk flush per operation would make
+// untar or git checkout crawl, so operations are grouped:
+//
+//  1. An operation runs inside one long-lived bbolt write transaction, under
+//     the index mutex. Later operations see its effects at once.
+//  2. Before returning, the operation appends one record holding its
+//     key/value mutations (CRC-protected, with a sequence number) to the
+//     journal file with a single write(2). The record is now in the kernel:
+//     a kill -9 of the daemon cannot lose it.
+//  3. A background committer commits the bbolt transaction (with bbolt's
+//     usual fdatasync) every CommitInterval, or sooner when many operations
+//     are pending, records the last folded sequence number in "journal_seq",
+//     and truncates the journal.
+//  4. Sync commits at once; fsync and directory fsync in the filesystem call
+//     it, so everything acknowledged before them is durable on disk.
+//
+// At open, journal records newer than "journal_seq" are replayed; a torn or
+// corrupt tail (a power loss in the middle of a write) ends the replay. So:
+// a daemon crash loses nothing; a power loss or kernel crash loses at most
+// the operations acknowledged since the last commit (at most CommitInterval,
+// default one second) and never leaves a half-applied operation.
+//
+// If an operation fails half-way through its mutations, the transaction is
+// rolled back and the operations since the last commit are replayed from
+// memory, so the half-done operation leaves no trace.
+//
+// # Concurrency
+//
+// An *Index is safe for concurrent use. Operations are serialized by one
+// mutex; each holds it for a few microseconds. No method does network or
+// FUSE work while holding it.
+package index

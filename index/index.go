@@ -1,0 +1,495 @@
+package index
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Errors returned by the index. Namespace errors are plain errnos
+// (syscall.ENOENT, EEXIST, ENOTEMPTY, …) so the filesystem can hand them to
+// the kernel unchanged; the ones below describe the index itself.
+var (
+	// ErrCorrupt means a record in the index file could not be decoded.
+	ErrCorrupt = errors.New("index corrupt")
+	// ErrClosed means the index has been closed.
+	ErrClosed = errors.New("index closed")
+	// ErrNewerSchema means the file was written by a newer walrusfs.
+	ErrNewerSchema = errors.New("index written by a newer walrusfs")
+)
+
+// Config tunes the index. The zero value is not valid; start from
+// DefaultConfig.
+type Config struct {
+	// CommitInterval is the longest an acknowledged operation waits before
+	// it is committed to the bbolt file with a disk flush. It bounds what a
+	// power loss can take. A daemon crash loses nothing regardless.
+	CommitInterval time.Duration
+	// CommitOps commits early once this many operations are pending.
+	CommitOps int
+	// OpenTimeout bounds the wait for bbolt's file lock.
+	OpenTimeout time.Duration
+}
+
+// DefaultConfig returns the configuration walrusfs uses.
+func DefaultConfig() Config {
+	return Config{CommitInterval: time.Second, CommitOps: 20000, OpenTimeout: time.Second}
+}
+
+// FileName and JournalName are the index's files inside the state directory.
+const (
+	FileName    = "index.db"
+	JournalName = "index.journal"
+)
+
+// Index is the tree of one walrusfs filesystem. See the package doc.
+type Index struct {
+	cfg     Config
+	log     *slog.Logger
+	db      *bolt.DB
+	journal *os.File
+
+	mu      sync.Mutex
+	tx      *bolt.Tx // the open write transaction; nil once closed
+	seq     uint64   // last journal sequence number written
+	pending [][]byte // records written since the last commit, for replay after a rollback
+	// afterCommit runs once the pending operations are durable (used to
+	// delete staging files only when no durable state refers to them).
+	afterCommit []func()
+	commitErr   error // sticky: set when a commit fails
+	hooks       Hooks
+	kick        chan struct{}
+	done        chan struct{}
+	wg          sync.WaitGroup
+}
+
+// Open opens or creates the index in dir, upgrading its schema if needed and
+// replaying the journal. It fails with a clear error if another process
+// holds the index.
+func Open(ctx context.Context, dir string, cfg Config, log *slog.Logger) (*Index, error) {
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.OpenTimeout, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("index %s: locked by another process", path)
+		}
+		return nil, fmt.Errorf("index %s: %w", path, err)
+	}
+	x := &Index{cfg: cfg, log: log, db: db, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	if err := x.migrate(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	jpath := filepath.Join(dir, JournalName)
+	if err := x.replay(jpath); err != nil {
+		db.Close()
+		return nil, err
+	}
+	x.journal, err = os.OpenFile(jpath, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("index journal: %w", err)
+	}
+	if err := x.journal.Truncate(0); err != nil {
+		x.journal.Close()
+		db.Close()
+		return nil, fmt.Errorf("index journal: %w", err)
+	}
+	if x.tx, err = db.Begin(true); err != nil {
+		x.journal.Close()
+		db.Close()
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	x.wg.Add(1)
+	go x.committer()
+	return x, nil
+}
+
+func (x *Index) migrate() error {
+	return x.db.Update(func(tx *bolt.Tx) error {
+		var version uint32
+		if m := tx.Bucket(bucketMeta); m != nil {
+			if v := m.Get(keySchema); len(v) == 4 {
+				version = binary.BigEndian.Uint32(v)
+			}
+		}
+		if version > SchemaVersion {
+			return fmt.Errorf("index: schema version %d, this walrusfs understands up to %d: %w", version, SchemaVersion, ErrNewerSchema)
+		}
+		now := time.Now().UnixNano()
+		for v := version; v < SchemaVersion; v++ {
+			if err := migrations[v](tx, now); err != nil {
+				return fmt.Errorf("index: migrate schema %d→%d: %w", v, v+1, err)
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion))
+	})
+}
+
+// Journal records: u32 length of the rest ‖ u32 CRC-32C of the rest ‖ body.
+// Body: u64 sequence ‖ mutations. Mutation: u8 op ‖ u8 bucket ‖ u16 key
+// length ‖ u32 value length ‖ key ‖ value.
+const (
+	opPut byte = 1
+	opDel byte = 2
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// replay folds journal records newer than the committed sequence number into
+// the bbolt file and commits them durably.
+func (x *Index) replay(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("index journal: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	applied, replayed := 0, 0
+	err = x.db.Update(func(tx *bolt.Tx) error {
+		committed := binary.BigEndian.Uint64(tx.Bucket(bucketMeta).Get(keyJournalSeq))
+		last := committed
+		for {
+			body, err := readRecord(r)
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					x.log.Warn("index journal: ignoring torn tail", "err", err, "after_seq", last)
+				}
+				break
+			}
+			seq := binary.BigEndian.Uint64(body)
+			if seq <= committed {
+				continue
+			}
+			if seq != last+1 {
+				x.log.Warn("index journal: sequence gap, ignoring the rest", "want", last+1, "got", seq)
+				break
+			}
+			if err := applyMutations(tx, body[8:]); err != nil {
+				return err
+			}
+			last = seq
+			replayed++
+		}
+		applied = replayed
+		return tx.Bucket(bucketMeta).Put(keyJournalSeq, u64(last))
+	})
+	if err != nil {
+		return fmt.Errorf("index journal replay: %w", err)
+	}
+	if applied > 0 {
+		x.log.Info("index: replayed journal", "operations", applied)
+	}
+	return nil
+}
+
+func readRecord(r *bufio.Reader) ([]byte, error) {
+	var hdr [8]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("short record header")
+		}
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n < 8 || n > 1<<30 {
+		return nil, fmt.Errorf("bad record length %d", n)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, fmt.Errorf("short record body")
+	}
+	if crc32.Checksum(body, crcTable) != binary.BigEndian.Uint32(hdr[4:]) {
+		return nil, fmt.Errorf("record checksum mismatch")
+	}
+	return body, nil
+}
+
+func applyMutations(tx *bolt.Tx, p []byte) error {
+	for len(p) > 0 {
+		if len(p) < 8 {
+			return fmt.Errorf("journal mutation header: %w", ErrCorrupt)
+		}
+		op, b := p[0], bucketID(p[1])
+		kl, vl := int(binary.BigEndian.Uint16(p[2:])), int(binary.BigEndian.Uint32(p[4:]))
+		p = p[8:]
+		if len(p) < kl+vl {
+			return fmt.Errorf("journal mutation body: %w", ErrCorrupt)
+		}
+		name, ok := bucketNames[b]
+		if !ok {
+			return fmt.Errorf("journal mutation bucket %d: %w", b, ErrCorrupt)
+		}
+		bk := tx.Bucket(name)
+		k, v := p[:kl], p[kl:kl+vl]
+		p = p[kl+vl:]
+		var err error
+		switch op {
+		case opPut:
+			err = bk.Put(k, v)
+		case opDel:
+			err = bk.Delete(k)
+		default:
+			return fmt.Errorf("journal mutation op %d: %w", op, ErrCorrupt)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wtx is the view of the open transaction an operation gets: reads go
+// straight to bbolt, writes are applied and also recorded for the journal.
+type wtx struct {
+	tx  *bolt.Tx
+	rec []byte
+	// afterCommit collects actions for once this operation is durable.
+	afterCommit []func()
+}
+
+func (w *wtx) bucket(b bucketID) *bolt.Bucket { return w.tx.Bucket(bucketNames[b]) }
+
+func (w *wtx) get(b bucketID, k []byte) []byte { return w.bucket(b).Get(k) }
+
+func (w *wtx) put(b bucketID, k, v []byte) error {
+	w.rec = appendMutation(w.rec, opPut, b, k, v)
+	return w.bucket(b).Put(k, v)
+}
+
+func (w *wtx) del(b bucketID, k []byte) error {
+	w.rec = appendMutation(w.rec, opDel, b, k, nil)
+	return w.bucket(b).Delete(k)
+}
+
+func appendMutation(rec []byte, op byte, b bucketID, k, v []byte) []byte {
+	rec = append(rec, op, byte(b))
+	rec = binary.BigEndian.AppendUint16(rec, uint16(len(k)))
+	rec = binary.BigEndian.AppendUint32(rec, uint32(len(v)))
+	rec = append(rec, k...)
+	return append(rec, v...)
+}
+
+// update runs fn as one atomic operation. fn must return an error only
+// before its first mutation, or the whole transaction is rolled back and the
+// pending operations replayed (so a half-done operation leaves no trace).
+func (x *Index) update(fn func(w *wtx) error) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.tx == nil {
+		return ErrClosed
+	}
+	if x.commitErr != nil {
+		return x.commitErr
+	}
+	w := &wtx{tx: x.tx}
+	err := fn(w)
+	if err != nil {
+		if len(w.rec) > 0 {
+			if rerr := x.rollbackLocked(); rerr != nil {
+				return fmt.Errorf("%w (and rolling back failed: %v)", err, rerr)
+			}
+		}
+		return err
+	}
+	if len(w.rec) == 0 {
+		return nil
+	}
+	if err := x.appendJournalLocked(w.rec); err != nil {
+		if rerr := x.rollbackLocked(); rerr != nil {
+			return fmt.Errorf("%w (and rolling back failed: %v)", err, rerr)
+		}
+		return err
+	}
+	x.afterCommit = append(x.afterCommit, w.afterCommit...)
+	if len(x.pending) >= x.cfg.CommitOps {
+		select {
+		case x.kick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// view runs fn against the current state, including uncommitted operations.
+func (x *Index) view(fn func(w *wtx) error) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.tx == nil {
+		return ErrClosed
+	}
+	return fn(&wtx{tx: x.tx})
+}
+
+func (x *Index) appendJournalLocked(mutations []byte) error {
+	body := make([]byte, 8, 8+len(mutations))
+	binary.BigEndian.PutUint64(body, x.seq+1)
+	body = append(body, mutations...)
+	rec := make([]byte, 8, 8+len(body))
+	binary.BigEndian.PutUint32(rec, uint32(len(body)))
+	binary.BigEndian.PutUint32(rec[4:], crc32.Checksum(body, crcTable))
+	rec = append(rec, body...)
+	if _, err := x.journal.Write(rec); err != nil {
+		return fmt.Errorf("index journal write: %w", err)
+	}
+	x.seq++
+	x.pending = append(x.pending, body)
+	return nil
+}
+
+// rollbackLocked discards the open transaction and rebuilds it from the
+// committed file plus the pending (journaled) operations.
+func (x *Index) rollbackLocked() error {
+	if err := x.tx.Rollback(); err != nil {
+		x.log.Error("index: rollback", "err", err)
+	}
+	tx, err := x.db.Begin(true)
+	if err != nil {
+		x.tx = nil
+		return fmt.Errorf("index: begin after rollback: %w", err)
+	}
+	for _, body := range x.pending {
+		if err := applyMutations(tx, body[8:]); err != nil {
+			_ = tx.Rollback()
+			x.tx = nil
+			return fmt.Errorf("index: replay after rollback: %w", err)
+		}
+	}
+	x.tx = tx
+	return nil
+}
+
+// commitLocked makes every acknowledged operation durable in the bbolt file.
+func (x *Index) commitLocked() error {
+	if x.commitErr != nil {
+		return x.commitErr
+	}
+	if len(x.pending) == 0 {
+		return nil
+	}
+	if err := x.tx.Bucket(bucketMeta).Put(keyJournalSeq, u64(x.seq)); err != nil {
+		return x.failCommitLocked(err)
+	}
+	if err := x.tx.Commit(); err != nil {
+		x.tx = nil
+		return x.failCommitLocked(err)
+	}
+	x.pending = x.pending[:0]
+	if err := x.journal.Truncate(0); err != nil {
+		x.log.Warn("index: truncating journal", "err", err)
+	}
+	after := x.afterCommit
+	x.afterCommit = nil
+	var err error
+	if x.tx, err = x.db.Begin(true); err != nil {
+		x.tx = nil
+		return x.failCommitLocked(err)
+	}
+	for _, f := range after {
+		f()
+	}
+	return nil
+}
+
+// failCommitLocked records a commit failure. The journal still holds every
+// acknowledged operation, so a restart recovers them; this process stops
+// accepting changes.
+func (x *Index) failCommitLocked(err error) error {
+	x.commitErr = fmt.Errorf("index commit failed, restart walrusfs to recover from the journal: %w", err)
+	x.log.Error("index: commit failed", "err", err)
+	if x.tx != nil {
+		_ = x.tx.Rollback()
+		x.tx = nil
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		return syscall.ENOSPC
+	}
+	return x.commitErr
+}
+
+func (x *Index) committer() {
+	defer x.wg.Done()
+	t := time.NewTicker(x.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-x.done:
+			return
+		case <-t.C:
+		case <-x.kick:
+		}
+		x.mu.Lock()
+		if x.tx != nil {
+			if err := x.commitLocked(); err != nil {
+				x.log.Error("index: background commit", "err", err)
+			}
+		}
+		x.mu.Unlock()
+	}
+}
+
+// Sync makes every operation acknowledged so far durable on disk.
+func (x *Index) Sync(ctx context.Context) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.tx == nil {
+		if x.commitErr != nil {
+			return x.commitErr
+		}
+		return ErrClosed
+	}
+	return x.commitLocked()
+}
+
+// Close commits pending operations and closes the files.
+func (x *Index) Close() error {
+	close(x.done)
+	x.wg.Wait()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var err error
+	if x.tx != nil {
+		err = x.commitLocked()
+		if x.tx != nil {
+			_ = x.tx.Rollback()
+			x.tx = nil
+		}
+	}
+	if cerr := x.journal.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := x.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Abandon closes the files without committing, as a crash would. The journal
+// keeps every acknowledged operation. Tests use it to check recovery.
+func (x *Index) Abandon() {
+	close(x.done)
+	x.wg.Wait()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.tx != nil {
+		_ = x.tx.Rollback()
+		x.tx = nil
+	}
+	x.journal.Close()
+	x.db.Close()
+}

@@ -1,0 +1,402 @@
+package index
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func testConfig() Config {
+	c := DefaultConfig()
+	c.CommitInterval = time.Hour // tests commit explicitly or not at all
+	return c
+}
+
+// openTest opens an index in dir and checks its consistency when the test
+// ends.
+func openTest(t *testing.T, dir string) *Index {
+	t.Helper()
+	x, err := Open(t.Context(), dir, testConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if x.tx == nil {
+			return // closed or abandoned by the test
+		}
+		if err := x.Check(); err != nil {
+			t.Errorf("consistency check: %v", err)
+		}
+		if err := x.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if err := CheckFile(filepath.Join(dir, FileName)); err != nil {
+			t.Errorf("consistency check of the closed file: %v", err)
+		}
+	})
+	return x
+}
+
+func file(mode uint32) NewNode {
+	return NewNode{Mode: syscall.S_IFREG | mode, Uid: 1000, Gid: 1000, ChunkSize: 1 << 20, Now: 1}
+}
+
+func dirNode() NewNode { return NewNode{Mode: syscall.S_IFDIR | 0o755, Now: 1} }
+
+// must returns v, failing the test (by panicking, which the testing package
+// reports with a stack) when err is set.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantErr(t *testing.T, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("got error %v, want %v", err, want)
+	}
+}
+
+func TestCreateLookupErrors(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	a := must(x.Create(RootIno, "f", file(0o644)))
+	if a.Nlink != 1 || a.Uid != 1000 || a.Size != 0 || a.ChunkSize != 1<<20 {
+		t.Fatalf("attrs %+v", a)
+	}
+	got := must(x.Lookup(RootIno, "f"))
+	if got != a {
+		t.Fatalf("lookup %+v, created %+v", got, a)
+	}
+	_, err := x.Create(RootIno, "f", file(0o644))
+	wantErr(t, err, syscall.EEXIST)
+	_, err = x.Lookup(RootIno, "nope")
+	wantErr(t, err, syscall.ENOENT)
+	_, err = x.Create(RootIno, string(bytesOf('a', 256)), file(0o644))
+	wantErr(t, err, syscall.ENAMETOOLONG)
+	_, err = x.Create(RootIno, string(bytesOf('a', 255)), file(0o644))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = x.Create(a.Ino, "under-file", file(0o644))
+	wantErr(t, err, syscall.ENOTDIR)
+	odd := "\x01\xff bytes\t\n"
+	must(x.Create(RootIno, odd, file(0o600)))
+	must(x.Lookup(RootIno, odd))
+	root := must(x.GetAttr(RootIno))
+	if root.Nlink != 2 {
+		t.Fatalf("root nlink %d", root.Nlink)
+	}
+}
+
+func bytesOf(c byte, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = c
+	}
+	return b
+}
+
+func TestSetgidDirectoryInheritance(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	d := must(x.Create(RootIno, "d", NewNode{Mode: syscall.S_IFDIR | syscall.S_ISGID | 0o775, Gid: 50, Now: 1}))
+	f := must(x.Create(d.Ino, "f", file(0o644)))
+	if f.Gid != 50 {
+		t.Fatalf("file gid %d, want the directory's 50", f.Gid)
+	}
+	sub := must(x.Create(d.Ino, "sub", NewNode{Mode: syscall.S_IFDIR | 0o755, Gid: 7, Now: 1}))
+	if sub.Gid != 50 || sub.Mode&syscall.S_ISGID == 0 {
+		t.Fatalf("subdirectory gid %d mode %o: want gid 50 and setgid", sub.Gid, sub.Mode)
+	}
+}
+
+func TestRmdirAndUnlink(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	d := must(x.Create(RootIno, "d", dirNode()))
+	must(x.Create(d.Ino, "f", file(0o644)))
+	wantErr(t, x.Rmdir(RootIno, "d", 2), syscall.ENOTEMPTY)
+	wantErr(t, x.Unlink(RootIno, "d", 2), syscall.EISDIR)
+	wantErr(t, x.Rmdir(d.Ino, "f", 2), syscall.ENOTDIR)
+	if err := x.Unlink(d.Ino, "f", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Rmdir(RootIno, "d", 2); err != nil {
+		t.Fatal(err)
+	}
+	_, err := x.GetAttr(d.Ino)
+	wantErr(t, err, syscall.ENOENT)
+	if s := must(x.Stats()); s.Inodes != 1 {
+		t.Fatalf("inodes %d, want 1", s.Inodes)
+	}
+}
+
+func TestHardLinksAndOrphans(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	open := map[Ino]bool{}
+	var released []uint64
+	x.SetHooks(Hooks{IsOpen: func(i Ino) bool { return open[i] }, ReleaseStaging: func(ids []uint64) { released = append(released, ids...) }})
+	f := must(x.Create(RootIno, "a", file(0o644)))
+	ref := must(x.NewStagedChunk(f.Ino, 0))
+	l := must(x.Link(f.Ino, RootIno, "b", 2))
+	if l.Nlink != 2 {
+		t.Fatalf("nlink %d after link", l.Nlink)
+	}
+	noErr(t, x.Unlink(RootIno, "a", 3))
+	if a := must(x.GetAttr(f.Ino)); a.Nlink != 1 {
+		t.Fatalf("nlink %d", a.Nlink)
+	}
+	open[f.Ino] = true
+	noErr(t, x.Unlink(RootIno, "b", 4))
+	if a := must(x.GetAttr(f.Ino)); a.Nlink != 0 {
+		t.Fatalf("open unlinked file: nlink %d", a.Nlink)
+	}
+	noErr(t, x.ReleaseOrphan(f.Ino)) // still open: no-op
+	must(x.GetAttr(f.Ino))
+	open[f.Ino] = false
+	noErr(t, x.ReleaseOrphan(f.Ino))
+	_, err := x.GetAttr(f.Ino)
+	wantErr(t, err, syscall.ENOENT)
+	if len(released) != 0 {
+		t.Fatalf("staging released before the commit: %v", released)
+	}
+	noErr(t, x.Sync(t.Context()))
+	if len(released) != 1 || released[0] != ref.StagingID {
+		t.Fatalf("released %v, want [%d]", released, ref.StagingID)
+	}
+}
+
+func TestRename(t *testing.T) {
+	type setup func(t *testing.T, x *Index) (Ino, Ino)
+	twoDirs := func(t *testing.T, x *Index) (Ino, Ino) {
+		a := must(x.Create(RootIno, "A", dirNode()))
+		b := must(x.Create(RootIno, "B", dirNode()))
+		return a.Ino, b.Ino
+	}
+	for _, tc := range []struct {
+		name      string
+		prepare   func(t *testing.T, x *Index, a, b Ino)
+		from, to  string
+		flags     uint32
+		want      error
+		srcGone   bool
+		checkDest string // name in b expected afterwards
+	}{
+		{name: "file across dirs", prepare: func(t *testing.T, x *Index, a, b Ino) { must(x.Create(a, "f", file(0o644))) },
+			from: "f", to: "g", srcGone: true, checkDest: "g"},
+		{name: "over existing file", prepare: func(t *testing.T, x *Index, a, b Ino) {
+			must(x.Create(a, "f", file(0o644)))
+			must(x.Create(b, "g", file(0o600)))
+		}, from: "f", to: "g", srcGone: true, checkDest: "g"},
+		{name: "noreplace existing", prepare: func(t *testing.T, x *Index, a, b Ino) {
+			must(x.Create(a, "f", file(0o644)))
+			must(x.Create(b, "g", file(0o600)))
+		}, from: "f", to: "g", flags: RenameNoReplace, want: syscall.EEXIST},
+		{name: "exchange missing", prepare: func(t *testing.T, x *Index, a, b Ino) { must(x.Create(a, "f", file(0o644))) },
+			from: "f", to: "g", flags: RenameExchange, want: syscall.ENOENT},
+		{name: "exchange dir and file", prepare: func(t *testing.T, x *Index, a, b Ino) {
+			d := must(x.Create(a, "d", dirNode()))
+			must(x.Create(d.Ino, "inner", file(0o644)))
+			must(x.Create(b, "g", file(0o600)))
+		}, from: "d", to: "g", flags: RenameExchange, checkDest: "g"},
+		{name: "dir over nonempty dir", prepare: func(t *testing.T, x *Index, a, b Ino) {
+			must(x.Create(a, "d", dirNode()))
+			e := must(x.Create(b, "e", dirNode()))
+			must(x.Create(e.Ino, "x", file(0o644)))
+		}, from: "d", to: "e", want: syscall.ENOTEMPTY},
+		{name: "dir over empty dir", prepare: func(t *testing.T, x *Index, a, b Ino) {
+			must(x.Create(a, "d", dirNode()))
+			must(x.Create(b, "e", dirNode()))
+		}, from: "d", to: "e", srcGone: true, checkDest: "e"},
+		{name: "dir over file", prepare: func(t *testing.T, x *Index, a, b Ino) {
+			must(x.Create(a, "d", dirNode()))
+			must(x.Create(b, "g", file(0o644)))
+		}, from: "d", to: "g", want: syscall.ENOTDIR},
+		{name: "file over dir", prepare: func(t *testing.T, x *Index, a, b Ino) {
+			must(x.Create(a, "f", file(0o644)))
+			must(x.Create(b, "e", dirNode()))
+		}, from: "f", to: "e", want: syscall.EISDIR},
+		{name: "whiteout", prepare: func(t *testing.T, x *Index, a, b Ino) { must(x.Create(a, "f", file(0o644))) },
+			from: "f", to: "g", flags: RenameWhiteout, want: syscall.EINVAL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := openTest(t, t.TempDir())
+			a, b := twoDirs(t, x)
+			tc.prepare(t, x, a, b)
+			src := must(x.Lookup(a, tc.from))
+			err := x.Rename(a, tc.from, b, tc.to, tc.flags, 5)
+			wantErr(t, err, tc.want)
+			if tc.want != nil {
+				return
+			}
+			if _, err := x.Lookup(a, tc.from); tc.srcGone != errors.Is(err, syscall.ENOENT) {
+				t.Fatalf("source lookup after rename: %v", err)
+			}
+			if tc.checkDest != "" {
+				if got := must(x.Lookup(b, tc.checkDest)); got.Ino != src.Ino {
+					t.Fatalf("destination holds inode %d, want %d", got.Ino, src.Ino)
+				}
+			}
+		})
+	}
+}
+
+func TestRenameDirIntoItself(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	d := must(x.Create(RootIno, "d", dirNode()))
+	e := must(x.Create(d.Ino, "e", dirNode()))
+	wantErr(t, x.Rename(RootIno, "d", e.Ino, "x", 0, 2), syscall.EINVAL)
+	wantErr(t, x.Rename(RootIno, "d", d.Ino, "x", 0, 2), syscall.EINVAL)
+	o := must(x.Create(RootIno, "o", dirNode()))
+	wantErr(t, x.Rename(RootIno, "o", e.Ino, "d2", RenameExchange, 2), syscall.ENOENT)
+	must(x.Create(e.Ino, "leaf", dirNode()))
+	wantErr(t, x.Rename(e.Ino, "leaf", RootIno, "d", RenameExchange, 2), syscall.EINVAL)
+	_ = o
+}
+
+func TestXattrFlags(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	f := must(x.Create(RootIno, "f", file(0o644)))
+	wantErr(t, x.SetXattr(f.Ino, "user.a", []byte("1"), XattrReplace, 2), syscall.ENODATA)
+	noErr(t, x.SetXattr(f.Ino, "user.a", []byte("1"), XattrCreate, 2))
+	wantErr(t, x.SetXattr(f.Ino, "user.a", []byte("2"), XattrCreate, 2), syscall.EEXIST)
+	noErr(t, x.SetXattr(f.Ino, "user.a", []byte("3"), XattrReplace, 2))
+	if v := must(x.GetXattr(f.Ino, "user.a")); string(v) != "3" {
+		t.Fatalf("value %q", v)
+	}
+	noErr(t, x.SetXattr(f.Ino, "user.b", nil, 0, 2))
+	if v := must(x.GetXattr(f.Ino, "user.b")); len(v) != 0 {
+		t.Fatalf("empty value read back as %q", v)
+	}
+	if names := must(x.ListXattr(f.Ino)); len(names) != 2 || names[0] != "user.a" || names[1] != "user.b" {
+		t.Fatalf("names %q", names)
+	}
+	wantErr(t, x.SetXattr(f.Ino, "user.big", make([]byte, MaxXattrValueLen+1), 0, 2), syscall.E2BIG)
+	noErr(t, x.RemoveXattr(f.Ino, "user.a", 3))
+	wantErr(t, x.RemoveXattr(f.Ino, "user.a", 3), syscall.ENODATA)
+	_, err := x.GetXattr(f.Ino, "user.a")
+	wantErr(t, err, syscall.ENODATA)
+}
+
+func TestTruncateDropsChunks(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	var released []uint64
+	x.SetHooks(Hooks{ReleaseStaging: func(ids []uint64) { released = append(released, ids...) }})
+	f := must(x.Create(RootIno, "f", file(0o644)))
+	var refs []ChunkRef
+	for n := range uint64(4) {
+		refs = append(refs, must(x.NewStagedChunk(f.Ino, n)))
+	}
+	must(x.NoteWrite(f.Ino, 4<<20, 2))
+	size := uint64(1<<20 + 1)
+	a := must(x.SetAttr(f.Ino, SetAttrIn{Size: &size, Now: 3}))
+	if a.Size != size {
+		t.Fatalf("size %d", a.Size)
+	}
+	chunks := must(x.Chunks(f.Ino))
+	if len(chunks) != 2 || chunks[1].N != 1 {
+		t.Fatalf("chunks after truncate: %+v", chunks)
+	}
+	noErr(t, x.Sync(t.Context()))
+	if len(released) != 2 || released[0] != refs[2].StagingID || released[1] != refs[3].StagingID {
+		t.Fatalf("released %v", released)
+	}
+}
+
+func TestJournalReplayAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	x := openTest(t, dir)
+	f := must(x.Create(RootIno, "committed", file(0o644)))
+	noErr(t, x.Sync(t.Context()))
+	g := must(x.Create(RootIno, "journaled", file(0o600)))
+	noErr(t, x.SetXattr(g.Ino, "user.k", []byte("v"), 0, 2))
+	noErr(t, x.Rename(RootIno, "committed", RootIno, "renamed", 0, 3))
+	x.Abandon() // like kill -9: nothing committed since Sync
+
+	y := openTest(t, dir)
+	if a := must(y.Lookup(RootIno, "renamed")); a.Ino != f.Ino {
+		t.Fatalf("renamed: inode %d want %d", a.Ino, f.Ino)
+	}
+	if v := must(y.GetXattr(g.Ino, "user.k")); string(v) != "v" {
+		t.Fatalf("xattr %q", v)
+	}
+	_, err := y.Lookup(RootIno, "committed")
+	wantErr(t, err, syscall.ENOENT)
+	// New inode numbers continue after the replayed ones.
+	h := must(y.Create(RootIno, "after", file(0o644)))
+	if h.Ino <= g.Ino {
+		t.Fatalf("inode number %d reused (last was %d)", h.Ino, g.Ino)
+	}
+}
+
+func TestJournalTornTail(t *testing.T) {
+	dir := t.TempDir()
+	x := openTest(t, dir)
+	must(x.Create(RootIno, "a", file(0o644)))
+	must(x.Create(RootIno, "b", file(0o644)))
+	x.Abandon()
+	// Cut the last record in half, as a power loss mid-write could.
+	jp := filepath.Join(dir, JournalName)
+	st, err := os.Stat(jp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(jp, st.Size()-10); err != nil {
+		t.Fatal(err)
+	}
+	y := openTest(t, dir)
+	must(y.Lookup(RootIno, "a"))
+	_, err = y.Lookup(RootIno, "b")
+	wantErr(t, err, syscall.ENOENT)
+}
+
+func TestFailedOperationLeavesNoTrace(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	must(x.Create(RootIno, "keep", file(0o644)))
+	boom := errors.New("boom")
+	err := x.update(func(w *wtx) error {
+		if err := w.put(bDirents, direntKey(RootIno, "half"), encodeDirent(99, syscall.S_IFREG)); err != nil {
+			return err
+		}
+		return boom
+	})
+	wantErr(t, err, boom)
+	if _, err := x.Lookup(RootIno, "half"); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("half-done operation visible: %v", err)
+	}
+	must(x.Lookup(RootIno, "keep"))
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	dir := t.TempDir()
+	x := openTest(t, dir)
+	noErr(t, x.update(func(w *wtx) error {
+		return w.put(bMeta, keySchema, []byte{0, 0, 0, SchemaVersion + 1})
+	}))
+	noErr(t, x.Close())
+	_, err := Open(t.Context(), dir, testConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	wantErr(t, err, ErrNewerSchema)
+}
+
+func TestMigrationFromEmpty(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	root := must(x.GetAttr(RootIno))
+	if !root.IsDir() || root.Parent != RootIno || root.Nlink != 2 {
+		t.Fatalf("root after migration: %+v", root)
+	}
+	if err := x.Check(); err != nil {
+		t.Fatal(err)
+	}
+}

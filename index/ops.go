@@ -1,0 +1,833 @@
+package index
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"syscall"
+)
+
+// MaxNameLen is the longest name a directory entry may have, in bytes.
+const MaxNameLen = 255
+
+// Limits on extended attributes, as Linux has them.
+const (
+	MaxXattrNameLen  = 255
+	MaxXattrValueLen = 64 << 10
+)
+
+// Rename flags, as renameat2(2) defines them.
+const (
+	RenameNoReplace = 1 << 0
+	RenameExchange  = 1 << 1
+	RenameWhiteout  = 1 << 2
+)
+
+// Xattr flags, as setxattr(2) defines them.
+const (
+	XattrCreate  = 1
+	XattrReplace = 2
+)
+
+// Hooks connect the index to the layer above it. Set them once, before the
+// filesystem starts serving.
+type Hooks struct {
+	// IsOpen reports whether the filesystem has the inode open. An inode
+	// whose last name goes away while it is open becomes an orphan instead
+	// of being deleted. Called with the index mutex held: it must not call
+	// back into the index.
+	IsOpen func(Ino) bool
+	// ReleaseStaging is called with staging file IDs that no durable state
+	// refers to any more, after the commit that made that so. Called with
+	// the index mutex held: it must not call back into the index.
+	ReleaseStaging func(ids []uint64)
+}
+
+// SetHooks installs the hooks.
+func (x *Index) SetHooks(h Hooks) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.hooks = h
+}
+
+func (x *Index) isOpen(ino Ino) bool { return x.hooks.IsOpen != nil && x.hooks.IsOpen(ino) }
+
+// NewNode describes an inode to create.
+type NewNode struct {
+	Mode      uint32 // type and permission bits, after the caller's umask
+	Uid, Gid  uint32
+	Rdev      uint32
+	ChunkSize uint32 // regular files only
+	Target    string // symlinks only
+	Now       int64
+}
+
+func checkName(name string) error {
+	if len(name) > MaxNameLen {
+		return syscall.ENAMETOOLONG
+	}
+	if name == "" || name == "." || name == ".." || bytes.ContainsAny([]byte(name), "/\x00") {
+		return syscall.EINVAL
+	}
+	return nil
+}
+
+func (w *wtx) inode(ino Ino) (Attr, error) {
+	v := w.get(bInodes, inoKey(ino))
+	if v == nil {
+		return Attr{}, syscall.ENOENT
+	}
+	return decodeInode(ino, v)
+}
+
+func (w *wtx) putInode(a *Attr) error { return w.put(bInodes, inoKey(a.Ino), encodeInode(a)) }
+
+func (w *wtx) dir(ino Ino) (Attr, error) {
+	a, err := w.inode(ino)
+	if err != nil {
+		return a, err
+	}
+	if !a.IsDir() {
+		return a, syscall.ENOTDIR
+	}
+	return a, nil
+}
+
+func (w *wtx) lookup(parent Ino, name string) (Ino, uint32, error) {
+	v := w.get(bDirents, direntKey(parent, name))
+	if v == nil {
+		return 0, 0, syscall.ENOENT
+	}
+	return decodeDirent(v)
+}
+
+func (w *wtx) counter(key []byte) uint64 {
+	v := w.get(bMeta, key)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+func (w *wtx) bump(key []byte, delta int64) (uint64, error) {
+	v := w.counter(key)
+	return v, w.put(bMeta, key, u64(uint64(int64(v)+delta)))
+}
+
+// Lookup returns the attributes of name in directory parent.
+func (x *Index) Lookup(parent Ino, name string) (Attr, error) {
+	var a Attr
+	err := x.view(func(w *wtx) error {
+		if len(name) > MaxNameLen {
+			return syscall.ENAMETOOLONG
+		}
+		child, _, err := w.lookup(parent, name)
+		if err != nil {
+			return err
+		}
+		a, err = w.inode(child)
+		return err
+	})
+	return a, err
+}
+
+// GetAttr returns an inode's attributes.
+func (x *Index) GetAttr(ino Ino) (Attr, error) {
+	var a Attr
+	err := x.view(func(w *wtx) error {
+		var err error
+		a, err = w.inode(ino)
+		return err
+	})
+	return a, err
+}
+
+// Create makes a new inode of any type named name in parent and returns
+// its attributes. A name that exists gives EEXIST. New inodes in a setgid
+// directory take the directory's group, and new directories there are
+// setgid too.
+func (x *Index) Create(parent Ino, name string, n NewNode) (Attr, error) {
+	var a Attr
+	err := x.update(func(w *wtx) error {
+		if err := checkName(name); err != nil {
+			return err
+		}
+		p, err := w.dir(parent)
+		if err != nil {
+			return err
+		}
+		if p.Nlink == 0 {
+			return syscall.ENOENT // creating in a removed directory
+		}
+		if _, _, err := w.lookup(parent, name); err == nil {
+			return syscall.EEXIST
+		}
+		ino, err := w.bump(keyNextIno, 1)
+		if err != nil {
+			return err
+		}
+		a = Attr{
+			Ino: Ino(ino), Mode: n.Mode, Uid: n.Uid, Gid: n.Gid, Rdev: n.Rdev, Nlink: 1,
+			Atime: n.Now, Mtime: n.Now, Ctime: n.Now,
+		}
+		if p.Mode&syscall.S_ISGID != 0 {
+			a.Gid = p.Gid
+			if a.IsDir() {
+				a.Mode |= syscall.S_ISGID
+			}
+		}
+		switch a.Type() {
+		case syscall.S_IFDIR:
+			a.Nlink = 2
+			a.Parent = parent
+			p.Nlink++
+		case syscall.S_IFREG:
+			a.ChunkSize = n.ChunkSize
+			if a.ChunkSize == 0 {
+				return syscall.EINVAL
+			}
+		case syscall.S_IFLNK:
+			if len(n.Target) == 0 || len(n.Target) > 4095 {
+				return syscall.ENAMETOOLONG
+			}
+			a.Size = uint64(len(n.Target))
+			if err := w.put(bSymlinks, inoKey(a.Ino), []byte(n.Target)); err != nil {
+				return err
+			}
+		case syscall.S_IFIFO, syscall.S_IFSOCK, syscall.S_IFCHR, syscall.S_IFBLK:
+		default:
+			return syscall.EINVAL
+		}
+		if err := w.putInode(&a); err != nil {
+			return err
+		}
+		if err := w.put(bDirents, direntKey(parent, name), encodeDirent(a.Ino, a.Type())); err != nil {
+			return err
+		}
+		p.Mtime, p.Ctime = n.Now, n.Now
+		if err := w.putInode(&p); err != nil {
+			return err
+		}
+		_, err = w.bump(keyInodeCount, 1)
+		return err
+	})
+	return a, err
+}
+
+// Readlink returns a symlink's target.
+func (x *Index) Readlink(ino Ino) (string, error) {
+	var target string
+	err := x.view(func(w *wtx) error {
+		v := w.get(bSymlinks, inoKey(ino))
+		if v == nil {
+			if _, err := w.inode(ino); err != nil {
+				return err
+			}
+			return syscall.EINVAL
+		}
+		target = string(v)
+		return nil
+	})
+	return target, err
+}
+
+// Link adds the name newName in newParent for the existing inode ino.
+func (x *Index) Link(ino, newParent Ino, newName string, now int64) (Attr, error) {
+	var a Attr
+	err := x.update(func(w *wtx) error {
+		if err := checkName(newName); err != nil {
+			return err
+		}
+		p, err := w.dir(newParent)
+		if err != nil {
+			return err
+		}
+		if a, err = w.inode(ino); err != nil {
+			return err
+		}
+		if a.IsDir() {
+			return syscall.EPERM
+		}
+		if a.Nlink == 0 {
+			return syscall.ENOENT
+		}
+		if _, _, err := w.lookup(newParent, newName); err == nil {
+			return syscall.EEXIST
+		}
+		a.Nlink++
+		a.Ctime = now
+		if err := w.putInode(&a); err != nil {
+			return err
+		}
+		if err := w.put(bDirents, direntKey(newParent, newName), encodeDirent(ino, a.Type())); err != nil {
+			return err
+		}
+		p.Mtime, p.Ctime = now, now
+		return w.putInode(&p)
+	})
+	return a, err
+}
+
+// Unlink removes the non-directory name from parent. When that was the last
+// name, the inode is deleted, or kept as an orphan while it is open.
+func (x *Index) Unlink(parent Ino, name string, now int64) error {
+	return x.update(func(w *wtx) error {
+		p, err := w.dir(parent)
+		if err != nil {
+			return err
+		}
+		child, typ, err := w.lookup(parent, name)
+		if err != nil {
+			return err
+		}
+		if typ == syscall.S_IFDIR {
+			return syscall.EISDIR
+		}
+		a, err := w.inode(child)
+		if err != nil {
+			return err
+		}
+		if err := w.del(bDirents, direntKey(parent, name)); err != nil {
+			return err
+		}
+		if err := x.dropLink(w, &a, now); err != nil {
+			return err
+		}
+		p.Mtime, p.Ctime = now, now
+		return w.putInode(&p)
+	})
+}
+
+// Rmdir removes the empty directory name from parent.
+func (x *Index) Rmdir(parent Ino, name string, now int64) error {
+	return x.update(func(w *wtx) error {
+		p, err := w.dir(parent)
+		if err != nil {
+			return err
+		}
+		child, typ, err := w.lookup(parent, name)
+		if err != nil {
+			return err
+		}
+		if typ != syscall.S_IFDIR {
+			return syscall.ENOTDIR
+		}
+		a, err := w.inode(child)
+		if err != nil {
+			return err
+		}
+		if !w.dirEmpty(child) {
+			return syscall.ENOTEMPTY
+		}
+		if err := w.del(bDirents, direntKey(parent, name)); err != nil {
+			return err
+		}
+		if err := x.dropDir(w, &a, &p, now); err != nil {
+			return err
+		}
+		p.Mtime, p.Ctime = now, now
+		return w.putInode(&p)
+	})
+}
+
+func (w *wtx) dirEmpty(dir Ino) bool {
+	prefix := inoKey(dir)
+	k, _ := w.bucket(bDirents).Cursor().Seek(prefix)
+	return k == nil || !bytes.HasPrefix(k, prefix)
+}
+
+// dropLink takes one link away from a non-directory whose dirent is already
+// gone, deleting it or making it an orphan when it was the last.
+func (x *Index) dropLink(w *wtx, a *Attr, now int64) error {
+	a.Nlink--
+	a.Ctime = now
+	if a.Nlink > 0 {
+		return w.putInode(a)
+	}
+	if x.isOpen(a.Ino) {
+		if err := w.putInode(a); err != nil {
+			return err
+		}
+		return w.put(bOrphans, inoKey(a.Ino), []byte{1})
+	}
+	return x.deleteInode(w, a.Ino)
+}
+
+// dropDir deletes the empty directory a whose dirent in p is already gone.
+func (x *Index) dropDir(w *wtx, a, p *Attr, now int64) error {
+	p.Nlink--
+	a.Nlink = 0
+	a.Ctime = now
+	if x.isOpen(a.Ino) {
+		if err := w.putInode(a); err != nil {
+			return err
+		}
+		return w.put(bOrphans, inoKey(a.Ino), []byte{1})
+	}
+	return x.deleteInode(w, a.Ino)
+}
+
+// deleteInode removes an inode with everything hanging off it, and releases
+// its staging files once that is durable.
+func (x *Index) deleteInode(w *wtx, ino Ino) error {
+	key := inoKey(ino)
+	for _, b := range []bucketID{bInodes, bSymlinks, bOrphans} {
+		if w.get(b, key) != nil {
+			if err := w.del(b, key); err != nil {
+				return err
+			}
+		}
+	}
+	for _, b := range []bucketID{bXattrs, bChunks} {
+		var keys [][]byte
+		var staged []uint64
+		c := w.bucket(b).Cursor()
+		for k, v := c.Seek(key); k != nil && bytes.HasPrefix(k, key); k, v = c.Next() {
+			keys = append(keys, append([]byte(nil), k...))
+			if b == bChunks {
+				if r, err := decodeChunkRef(v); err == nil && r.Kind == ChunkStaged {
+					staged = append(staged, r.StagingID)
+				}
+			}
+		}
+		for _, k := range keys {
+			if err := w.del(b, k); err != nil {
+				return err
+			}
+		}
+		x.releaseStaging(w, staged...)
+	}
+	_, err := w.bump(keyInodeCount, -1)
+	return err
+}
+
+func (x *Index) releaseStaging(w *wtx, ids ...uint64) {
+	if len(ids) == 0 || x.hooks.ReleaseStaging == nil {
+		return
+	}
+	release := x.hooks.ReleaseStaging
+	w.afterCommit = append(w.afterCommit, func() { release(ids) })
+}
+
+// Rename moves oldName in oldParent to newName in newParent, atomically.
+// flags are RenameNoReplace or RenameExchange (RenameWhiteout is not
+// supported: EINVAL). A plain rename replaces an existing target of a
+// compatible type; an empty directory can be replaced by a directory.
+func (x *Index) Rename(oldParent Ino, oldName string, newParent Ino, newName string, flags uint32, now int64) error {
+	return x.update(func(w *wtx) error {
+		if flags&^(RenameNoReplace|RenameExchange) != 0 || flags == RenameNoReplace|RenameExchange {
+			return syscall.EINVAL
+		}
+		if err := checkName(newName); err != nil {
+			return err
+		}
+		same := oldParent == newParent
+		opAttr, err := w.dir(oldParent)
+		if err != nil {
+			return err
+		}
+		op, np := &opAttr, &opAttr
+		if !same {
+			npAttr, err := w.dir(newParent)
+			if err != nil {
+				return err
+			}
+			np = &npAttr
+		}
+		src, srcType, err := w.lookup(oldParent, oldName)
+		if err != nil {
+			return err
+		}
+		dst, dstType, derr := w.lookup(newParent, newName)
+		if derr != nil && derr != syscall.ENOENT {
+			return derr
+		}
+		exists := derr == nil
+		if flags&RenameExchange != 0 && !exists {
+			return syscall.ENOENT
+		}
+		if flags&RenameNoReplace != 0 && exists {
+			return syscall.EEXIST
+		}
+		if oldParent == newParent && oldName == newName {
+			return nil
+		}
+		// Moving a directory under itself would cut the subtree loose.
+		if srcType == syscall.S_IFDIR && oldParent != newParent {
+			if under, err := w.isUnder(newParent, src); err != nil {
+				return err
+			} else if under {
+				return syscall.EINVAL
+			}
+		}
+		if flags&RenameExchange != 0 && dstType == syscall.S_IFDIR && oldParent != newParent {
+			if under, err := w.isUnder(oldParent, dst); err != nil {
+				return err
+			} else if under {
+				return syscall.EINVAL
+			}
+		}
+		// From here on: mutations only.
+		if flags&RenameExchange != 0 {
+			if err := w.put(bDirents, direntKey(oldParent, oldName), encodeDirent(dst, dstType)); err != nil {
+				return err
+			}
+			if err := w.put(bDirents, direntKey(newParent, newName), encodeDirent(src, srcType)); err != nil {
+				return err
+			}
+			if !same {
+				if err := w.reparent(src, srcType, op, np, now); err != nil {
+					return err
+				}
+				if err := w.reparent(dst, dstType, np, op, now); err != nil {
+					return err
+				}
+			} else {
+				if err := w.touchCtime(src, now); err != nil {
+					return err
+				}
+				if err := w.touchCtime(dst, now); err != nil {
+					return err
+				}
+			}
+			return w.finishParents(op, np, same, now)
+		}
+		if exists {
+			if dst == src {
+				return nil // two names of one inode: POSIX says do nothing
+			}
+			if srcType == syscall.S_IFDIR && dstType != syscall.S_IFDIR {
+				return syscall.ENOTDIR
+			}
+			if srcType != syscall.S_IFDIR && dstType == syscall.S_IFDIR {
+				return syscall.EISDIR
+			}
+			if dstType == syscall.S_IFDIR && !w.dirEmpty(dst) {
+				return syscall.ENOTEMPTY
+			}
+			da, err := w.inode(dst)
+			if err != nil {
+				return err
+			}
+			if dstType == syscall.S_IFDIR {
+				if err := x.dropDir(w, &da, np, now); err != nil {
+					return err
+				}
+			} else if err := x.dropLink(w, &da, now); err != nil {
+				return err
+			}
+		}
+		if err := w.del(bDirents, direntKey(oldParent, oldName)); err != nil {
+			return err
+		}
+		if err := w.put(bDirents, direntKey(newParent, newName), encodeDirent(src, srcType)); err != nil {
+			return err
+		}
+		if same {
+			if err := w.touchCtime(src, now); err != nil {
+				return err
+			}
+		} else if err := w.reparent(src, srcType, op, np, now); err != nil {
+			return err
+		}
+		return w.finishParents(op, np, same, now)
+	})
+}
+
+// isUnder reports whether dir is anc or lies below it.
+func (w *wtx) isUnder(dir, anc Ino) (bool, error) {
+	for depth := 0; ; depth++ {
+		if dir == anc {
+			return true, nil
+		}
+		if dir == RootIno || depth > 1<<16 {
+			return false, nil
+		}
+		a, err := w.inode(dir)
+		if err != nil {
+			return false, err
+		}
+		if a.Parent == 0 {
+			return false, fmt.Errorf("index: directory %d has no parent: %w", dir, ErrCorrupt)
+		}
+		dir = a.Parent
+	}
+}
+
+// reparent records that ino moved from directory from to directory to.
+func (w *wtx) reparent(ino Ino, typ uint32, from, to *Attr, now int64) error {
+	a, err := w.inode(ino)
+	if err != nil {
+		return err
+	}
+	a.Ctime = now
+	if typ == syscall.S_IFDIR {
+		a.Parent = to.Ino
+		from.Nlink--
+		to.Nlink++
+	}
+	return w.putInode(&a)
+}
+
+func (w *wtx) touchCtime(ino Ino, now int64) error {
+	a, err := w.inode(ino)
+	if err != nil {
+		return err
+	}
+	a.Ctime = now
+	return w.putInode(&a)
+}
+
+func (w *wtx) finishParents(op, np *Attr, same bool, now int64) error {
+	op.Mtime, op.Ctime = now, now
+	if same {
+		return w.putInode(op)
+	}
+	np.Mtime, np.Ctime = now, now
+	if err := w.putInode(op); err != nil {
+		return err
+	}
+	return w.putInode(np)
+}
+
+// SetAttrIn lists the attribute changes of a setattr; nil fields stay.
+type SetAttrIn struct {
+	Mode         *uint32 // permission bits only; the type is kept
+	Uid, Gid     *uint32
+	Size         *uint64
+	Atime, Mtime *int64
+	Now          int64 // becomes ctime
+}
+
+// SetAttr changes attributes. Changing Size of a regular file drops the
+// chunk references wholly past the new end (their staging files are
+// released); the filesystem shortens the last partial chunk's data itself
+// before calling.
+func (x *Index) SetAttr(ino Ino, in SetAttrIn) (Attr, error) {
+	var a Attr
+	err := x.update(func(w *wtx) error {
+		var err error
+		if a, err = w.inode(ino); err != nil {
+			return err
+		}
+		if in.Size != nil {
+			switch a.Type() {
+			case syscall.S_IFREG:
+			case syscall.S_IFDIR:
+				return syscall.EISDIR
+			default:
+				return syscall.EINVAL
+			}
+		}
+		if in.Mode != nil {
+			a.Mode = a.Type() | *in.Mode&^uint32(syscall.S_IFMT)
+		}
+		if in.Uid != nil {
+			a.Uid = *in.Uid
+		}
+		if in.Gid != nil {
+			a.Gid = *in.Gid
+		}
+		if in.Atime != nil {
+			a.Atime = *in.Atime
+		}
+		if in.Mtime != nil {
+			a.Mtime = *in.Mtime
+		}
+		if in.Size != nil {
+			if *in.Size < a.Size {
+				if err := x.dropChunksFrom(w, &a, chunksCovering(*in.Size, a.ChunkSize)); err != nil {
+					return err
+				}
+			}
+			a.Size = *in.Size
+			if in.Mtime == nil {
+				a.Mtime = in.Now
+			}
+		}
+		a.Ctime = in.Now
+		return w.putInode(&a)
+	})
+	return a, err
+}
+
+// chunksCovering is the number of chunks needed to hold size bytes.
+func chunksCovering(size uint64, chunkSize uint32) uint64 {
+	cs := uint64(chunkSize)
+	return (size + cs - 1) / cs
+}
+
+func (x *Index) dropChunksFrom(w *wtx, a *Attr, first uint64) error {
+	prefix := inoKey(a.Ino)
+	var keys [][]byte
+	var staged []uint64
+	c := w.bucket(bChunks).Cursor()
+	for k, v := c.Seek(chunkKey(a.Ino, first)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+		if r, err := decodeChunkRef(v); err == nil && r.Kind == ChunkStaged {
+			staged = append(staged, r.StagingID)
+		}
+	}
+	for _, k := range keys {
+		if err := w.del(bChunks, k); err != nil {
+			return err
+		}
+	}
+	x.releaseStaging(w, staged...)
+	return nil
+}
+
+// ReadDir returns the entries of directory dir in name order (byte-wise).
+func (x *Index) ReadDir(dir Ino) ([]DirEntry, error) {
+	var out []DirEntry
+	err := x.view(func(w *wtx) error {
+		if _, err := w.dir(dir); err != nil {
+			return err
+		}
+		prefix := inoKey(dir)
+		c := w.bucket(bDirents).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			ino, typ, err := decodeDirent(v)
+			if err != nil {
+				return err
+			}
+			out = append(out, DirEntry{Name: string(k[8:]), Ino: ino, Type: typ})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Xattr operations. Names are full names ("user.x", "trusted.y").
+
+// GetXattr returns the value of an extended attribute, or ENODATA.
+func (x *Index) GetXattr(ino Ino, name string) ([]byte, error) {
+	var val []byte
+	err := x.view(func(w *wtx) error {
+		if _, err := w.inode(ino); err != nil {
+			return err
+		}
+		v := w.get(bXattrs, xattrKey(ino, name))
+		if v == nil {
+			return syscall.ENODATA
+		}
+		val = append([]byte{}, v[1:]...)
+		return nil
+	})
+	return val, err
+}
+
+// ListXattr returns the names of an inode's extended attributes, in order.
+func (x *Index) ListXattr(ino Ino) ([]string, error) {
+	var names []string
+	err := x.view(func(w *wtx) error {
+		if _, err := w.inode(ino); err != nil {
+			return err
+		}
+		prefix := inoKey(ino)
+		c := w.bucket(bXattrs).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			names = append(names, string(k[8:]))
+		}
+		return nil
+	})
+	return names, err
+}
+
+// SetXattr sets an extended attribute. flags may be XattrCreate (fail with
+// EEXIST if it exists) or XattrReplace (fail with ENODATA if it does not).
+func (x *Index) SetXattr(ino Ino, name string, value []byte, flags uint32, now int64) error {
+	return x.update(func(w *wtx) error {
+		if len(name) == 0 || len(name) > MaxXattrNameLen {
+			return syscall.ERANGE
+		}
+		if len(value) > MaxXattrValueLen {
+			return syscall.E2BIG
+		}
+		a, err := w.inode(ino)
+		if err != nil {
+			return err
+		}
+		key := xattrKey(ino, name)
+		exists := w.get(bXattrs, key) != nil
+		if flags&XattrCreate != 0 && exists {
+			return syscall.EEXIST
+		}
+		if flags&XattrReplace != 0 && !exists {
+			return syscall.ENODATA
+		}
+		// A leading zero byte keeps empty values distinguishable from
+		// absent ones (bbolt returns nil for both).
+		if err := w.put(bXattrs, key, append([]byte{0}, value...)); err != nil {
+			return err
+		}
+		a.Ctime = now
+		return w.putInode(&a)
+	})
+}
+
+// RemoveXattr removes an extended attribute, or fails with ENODATA.
+func (x *Index) RemoveXattr(ino Ino, name string, now int64) error {
+	return x.update(func(w *wtx) error {
+		a, err := w.inode(ino)
+		if err != nil {
+			return err
+		}
+		key := xattrKey(ino, name)
+		if w.get(bXattrs, key) == nil {
+			return syscall.ENODATA
+		}
+		if err := w.del(bXattrs, key); err != nil {
+			return err
+		}
+		a.Ctime = now
+		return w.putInode(&a)
+	})
+}
+
+// Stats are the counts statfs reports.
+type Stats struct {
+	Inodes uint64
+}
+
+// Stats returns filesystem-wide counts.
+func (x *Index) Stats() (Stats, error) {
+	var s Stats
+	err := x.view(func(w *wtx) error {
+		s.Inodes = w.counter(keyInodeCount)
+		return nil
+	})
+	return s, err
+}
+
+// ReleaseOrphan deletes ino if it is an orphan (no names left) that is no
+// longer open. It is a no-op otherwise.
+func (x *Index) ReleaseOrphan(ino Ino) error {
+	return x.update(func(w *wtx) error {
+		if w.get(bOrphans, inoKey(ino)) == nil || x.isOpen(ino) {
+			return nil
+		}
+		return x.deleteInode(w, ino)
+	})
+}
+
+// PurgeOrphans deletes every orphan inode. Call it at mount, before anything
+// is open: orphans are left by a crash while unlinked files were open.
+func (x *Index) PurgeOrphans() (int, error) {
+	n := 0
+	err := x.update(func(w *wtx) error {
+		var inos []Ino
+		c := w.bucket(bOrphans).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			inos = append(inos, Ino(binary.BigEndian.Uint64(k)))
+		}
+		for _, ino := range inos {
+			if err := x.deleteInode(w, ino); err != nil {
+				return err
+			}
+		}
+		n = len(inos)
+		return nil
+	})
+	return n, err
+}
