@@ -1,0 +1,394 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// daemon is a filesystem server process serving one mount point, watched
+// for memory and CPU from outside so that both sides are measured alike.
+type daemon struct {
+	name string
+	mnt  string
+	cmd  *exec.Cmd
+	log  *os.File
+	tail *tailBuffer
+
+	exited chan struct{} // closed once the process has been reaped
+	err    error         // Wait's result, valid after exited is closed
+
+	mu     sync.Mutex
+	peak   uint64 // highest resident size seen over the daemon's life
+	window uint64 // highest resident size since resetWindow
+	cpu    time.Duration
+
+	stopSampling chan struct{}
+	stopOnce     sync.Once
+	sampling     sync.WaitGroup
+}
+
+// startDaemon runs argv as a daemon that should mount a filesystem on mnt,
+// and waits until it has. Its stderr goes to logPath; the last part of it
+// is kept for error messages.
+func startDaemon(ctx context.Context, name, mnt, logPath string, argv []string, timeout time.Duration) (*daemon, error) {
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{
+		name:         name,
+		mnt:          mnt,
+		log:          lf,
+		tail:         &tailBuffer{max: 8 << 10},
+		exited:       make(chan struct{}),
+		stopSampling: make(chan struct{}),
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout = io.MultiWriter(lf, d.tail)
+	cmd.Stderr = cmd.Stdout
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// Its own process group keeps a terminal's ^C away from the
+		// daemon: the harness stops it in order, after its workloads.
+		Setpgid: true,
+		// If the harness dies without cleaning up, the daemon is told
+		// to unmount and exit.
+		Pdeathsig: syscall.SIGTERM,
+	}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("%s: start %s: %w", name, argv[0], err)
+	}
+	d.cmd = cmd
+	go func() {
+		d.err = cmd.Wait()
+		close(d.exited)
+	}()
+	d.sampling.Add(1)
+	go d.sample(50*time.Millisecond, d.stopSampling)
+
+	if err := d.waitMounted(ctx, timeout); err != nil {
+		_ = d.stop(5 * time.Second)
+		return nil, err
+	}
+	return d, nil
+}
+
+// waitMounted polls until mnt is a mount point (its st_dev differs from its
+// parent's), the daemon exits, or the timeout passes.
+func (d *daemon) waitMounted(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := isMountPoint(d.mnt)
+		if err == nil && ok {
+			return nil
+		}
+		select {
+		case <-d.exited:
+			return fmt.Errorf("%s: daemon exited before mounting %s (%v); its output:\n%s", d.name, d.mnt, d.err, d.tail.String())
+		case <-ctx.Done():
+			return fmt.Errorf("%s: waiting for mount: %w", d.name, context.Cause(ctx))
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %s not mounted after %v (last stat error: %v); daemon output:\n%s", d.name, d.mnt, timeout, err, d.tail.String())
+		}
+	}
+}
+
+// alive reports an error if the daemon has exited.
+func (d *daemon) alive() error {
+	select {
+	case <-d.exited:
+		return fmt.Errorf("%s: daemon exited during the run (%v); its output:\n%s", d.name, d.err, d.tail.String())
+	default:
+		return nil
+	}
+}
+
+func (d *daemon) sample(every time.Duration, stop <-chan struct{}) {
+	defer d.sampling.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		d.sampleOnce()
+		select {
+		case <-stop:
+			return
+		case <-d.exited:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (d *daemon) sampleOnce() {
+	m, err := readProcMem(d.cmd.Process.Pid)
+	if err != nil {
+		return
+	}
+	d.notePeak(max(m.RSS, m.Peak), m.RSS)
+}
+
+// notePeak records a whole-life peak and a current resident size for the
+// per-workload window.
+func (d *daemon) notePeak(life, now uint64) {
+	d.mu.Lock()
+	d.peak = max(d.peak, life)
+	d.window = max(d.window, now)
+	d.mu.Unlock()
+}
+
+// resetWindow starts a new per-workload window and returns the daemon's CPU
+// time so far.
+func (d *daemon) resetWindow() time.Duration {
+	d.mu.Lock()
+	d.window = 0
+	d.mu.Unlock()
+	d.sampleOnce()
+	cpu, _ := readProcCPU(d.cmd.Process.Pid)
+	return cpu
+}
+
+// windowStats returns the highest resident size since resetWindow and the
+// daemon's CPU time so far.
+func (d *daemon) windowStats() (peak uint64, cpu time.Duration) {
+	d.sampleOnce()
+	cpu, _ = readProcCPU(d.cmd.Process.Pid)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.window, cpu
+}
+
+// usage returns the daemon's peak resident size and CPU time over its
+// life. Final only after stop.
+func (d *daemon) usage() (peak uint64, cpu time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.peak, d.cpu
+}
+
+// stop asks the daemon to unmount and exit with SIGTERM and waits up to
+// timeout; then it kills the daemon and detaches the mount. It is safe to
+// call more than once. An error means the daemon did not shut down cleanly;
+// the mount is gone either way unless the error says otherwise.
+func (d *daemon) stop(timeout time.Duration) error {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return nil
+	}
+	var errs []error
+	select {
+	case <-d.exited:
+	default:
+		// The last look before exit: VmHWM covers the whole life so far.
+		d.sampleOnce()
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-d.exited:
+			if d.err != nil {
+				errs = append(errs, fmt.Errorf("%s: daemon exited with %v after SIGTERM", d.name, d.err))
+			}
+		case <-time.After(timeout):
+			errs = append(errs, fmt.Errorf("%s: daemon still running %v after SIGTERM; killed", d.name, timeout))
+			_ = d.cmd.Process.Kill()
+			<-d.exited
+		}
+	}
+	d.stopOnce.Do(func() { close(d.stopSampling) })
+	d.sampling.Wait()
+	if st := d.cmd.ProcessState; st != nil {
+		d.mu.Lock()
+		d.cpu = st.UserTime() + st.SystemTime()
+		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+			d.peak = max(d.peak, uint64(ru.Maxrss)<<10) // Maxrss is in KiB on Linux
+		}
+		d.mu.Unlock()
+	}
+	if mounted, _ := inMountTable(d.mnt); mounted {
+		errs = append(errs, fmt.Errorf("%s: %s still mounted after the daemon exited", d.name, d.mnt))
+		if err := forceUnmount(d.mnt); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if d.log != nil {
+		d.log.Close()
+		d.log = nil
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w; daemon output:\n%s", errors.Join(errs...), d.tail.String())
+	}
+	return nil
+}
+
+// isMountPoint reports whether dir is on a different device than its
+// parent.
+func isMountPoint(dir string) (bool, error) {
+	var st, pst syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return false, err
+	}
+	if err := syscall.Stat(filepath.Dir(dir), &pst); err != nil {
+		return false, err
+	}
+	return st.Dev != pst.Dev, nil
+}
+
+// mountEntry is one line of /proc/self/mountinfo.
+type mountEntry struct {
+	Point   string
+	FSType  string
+	Source  string
+	Options string // per-mount and per-superblock options, comma-joined
+}
+
+// parseMountinfo parses /proc/PID/mountinfo, undoing the octal escapes
+// (\040 for a space) in paths.
+func parseMountinfo(r io.Reader) ([]mountEntry, error) {
+	var out []mountEntry
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if len(f) < 6 || len(g) < 3 {
+			continue
+		}
+		out = append(out, mountEntry{
+			Point:   unescapeMount(f[4]),
+			FSType:  g[0],
+			Source:  unescapeMount(g[1]),
+			Options: f[5] + "," + g[2],
+		})
+	}
+	return out, sc.Err()
+}
+
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func mounts() ([]mountEntry, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return parseMountinfo(f)
+}
+
+// inMountTable reports whether dir is a mount point according to the
+// kernel's table. Unlike isMountPoint it does not touch the filesystem, so
+// it works when the daemon behind a FUSE mount is gone.
+func inMountTable(dir string) (bool, error) {
+	e, err := mountAt(dir)
+	return e != nil, err
+}
+
+func mountAt(dir string) (*mountEntry, error) {
+	ms, err := mounts()
+	if err != nil {
+		return nil, err
+	}
+	for i := len(ms) - 1; i >= 0; i-- {
+		if ms[i].Point == dir {
+			return &ms[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// forceUnmount detaches the mount at dir, which must not be in use by the
+// harness any more.
+func forceUnmount(dir string) error {
+	if os.Geteuid() == 0 {
+		err := syscall.Unmount(dir, 0)
+		if err == nil {
+			return nil
+		}
+		if err2 := syscall.Unmount(dir, syscall.MNT_DETACH); err2 != nil {
+			return fmt.Errorf("unmount %s: %v; lazy unmount: %w", dir, err, err2)
+		}
+		return nil
+	}
+	var last error
+	for _, prog := range []string{"fusermount3", "fusermount"} {
+		out, err := exec.Command(prog, "-u", "-z", dir).CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		last = fmt.Errorf("%s -u -z %s: %v: %s", prog, dir, err, strings.TrimSpace(string(out)))
+	}
+	return last
+}
+
+// unmountStale detaches mounts left under dir by an earlier run that was
+// killed before it could clean up.
+func unmountStale(dir string) error {
+	ms, err := mounts()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := len(ms) - 1; i >= 0; i-- {
+		if strings.HasPrefix(ms[i].Point, dir+"/") {
+			if err := forceUnmount(ms[i].Point); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.buf) == 0 {
+		return "(no output)"
+	}
+	return string(t.buf)
+}

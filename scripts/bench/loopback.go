@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// loopbackCommand is the hidden subcommand with which the harness re-executes
+// itself to serve the reference mount in a process of its own, so that its
+// memory and CPU are measured the same way as the walrusfs daemon's.
+const loopbackCommand = "loopback-daemon"
+
+// mountOptions are the options walrusfs mounts with; the reference loopback
+// uses the same so that the comparison is about the filesystem, not about
+// kernel settings. fsName is the first column of df.
+func mountOptions(fsName, name string) *fusefs.Options {
+	sec := time.Second
+	return &fusefs.Options{
+		AttrTimeout:  &sec,
+		EntryTimeout: &sec,
+		MountOptions: fuse.MountOptions{
+			FsName:  fsName,
+			Name:    name,
+			Options: []string{"default_permissions"},
+			// 1 MiB requests; go-fuse lowers this to what the kernel
+			// allows (fs.fuse.max_pages_limit pages).
+			MaxWrite: 1 << 20,
+			// The kernel offers its limit at INIT; go-fuse only lowers it.
+			MaxReadAhead: 1 << 20,
+			DirectMount:  os.Geteuid() == 0,
+		},
+	}
+}
+
+// runLoopbackDaemon serves go-fuse's loopback filesystem of orig on mnt in
+// the foreground until SIGTERM or SIGINT, then unmounts.
+func runLoopbackDaemon(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintf(os.Stderr, "usage: bench %s ORIG MOUNTPOINT\n", loopbackCommand)
+		return 2
+	}
+	orig, mnt := args[0], args[1]
+	root, err := fusefs.NewLoopbackRoot(orig)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loopback: %v\n", err)
+		return 1
+	}
+	opts := mountOptions(orig, "loopback")
+	opts.Logger = log.New(os.Stderr, "loopback: ", log.LstdFlags)
+	server, err := fusefs.Mount(mnt, root, opts)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loopback: mount %s: %v\n", mnt, err)
+		return 1
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
+	go func() {
+		<-sigs
+		if err := server.Unmount(); err != nil {
+			fmt.Fprintf(os.Stderr, "loopback: unmount %s: %v\n", mnt, err)
+		}
+	}()
+	server.Wait()
+	return 0
+}

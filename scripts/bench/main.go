@@ -1,0 +1,582 @@
+// Command bench measures walrusfs against go-fuse's loopback filesystem,
+// mounted side by side in the same run on the same disk. `make bench` runs
+// it with the defaults; `go run ./scripts/bench -h` lists the flags.
+//
+// # What it compares
+//
+// The loopback (go-fuse's fs.NewLoopbackRoot over a plain directory) is the
+// practical ceiling for any filesystem built on go-fuse: every request makes
+// one round trip through the kernel and one system call on the local disk.
+// walrusfs does the same round trip plus its own work (index lookups,
+// staging, chunking), so the interesting figure is how close it stays to that
+// ceiling on the same machine at the same moment, not its absolute speed,
+// which depends on the disk and on whatever else the machine is doing.
+//
+// Both filesystems run as separate daemon processes with the same mount
+// options (default_permissions, 1 s entry and attribute timeouts, 1 MiB
+// requests, 1 MiB readahead, a direct mount(2) when run as root); the
+// loopback daemon is this program re-executed with a hidden subcommand. Their
+// data lives in one temporary run directory under the work directory
+// (--workdir, default $TMPDIR/walrusfs-bench): the walrusfs state directory
+// next to the loopback's backing directory. Each workload runs on the
+// loopback, then on walrusfs, before the next workload starts, so that a
+// busy neighbour slows both sides alike.
+//
+// # The rows
+//
+//   - sequential write: one file of --size (default 1 GiB) in 1 MiB
+//     write(2) calls, then fsync and close, timed together. The content is
+//     random and differs in every 4 KiB page, so it neither compresses nor
+//     deduplicates.
+//   - sequential read, warm: the same file read back in 1 MiB reads with
+//     the page cache as the write left it.
+//   - sequential read, cold: after sync and drop_caches (which also empties
+//     the FUSE page cache of the mount and the disk cache behind both sides).
+//   - 4 KiB random reads, cold: --rand-reads preads at page-aligned offsets
+//     drawn from --seed, one at a time; IOPS.
+//   - create, lstat, `ls -l`, unlink of --files empty files in one
+//     directory; lstat, ls and unlink start with dentries and inodes dropped,
+//     so each name costs a LOOKUP. `ls -l` is the real command (readdir plus
+//     an lstat per entry), timed by its wall clock.
+//   - `tar x` of the Go distribution's src/ directory (an uncompressed tar
+//     built once per Go version in the work directory), then `rm -rf` of it.
+//   - daemon peak RSS: the highest resident size of each daemon over the
+//     whole run, the larger of VmHWM, VmRSS sampled every 50 ms, and the
+//     maxrss of its rusage at exit. walrusfs must stay under 200 MiB.
+//   - daemon CPU time: user plus system time of each daemon over the run
+//     (for reference; no target).
+//
+// Every read is checked: sequential reads hash the content and compare it
+// with the hash of what was written, random reads compare each page, the
+// metadata rows check what they see, and the extracted tree is counted
+// against the archive. A wrong byte is an error, not a slow result.
+//
+// # Reading the table
+//
+// Throughput is in MB/s (10^6 bytes per second), IOPS or operations per
+// second; times in seconds; memory in MiB. The ratio column is oriented so
+// that above 1 walrusfs is better than the loopback: walrusfs/loopback for
+// throughput, loopback/walrusfs for time and memory. The target column is
+// the pass mark for that ratio (≥ 0.8× for data, ≥ 0.7× for metadata), or an
+// absolute limit for the daemon's memory. Notes under the table qualify
+// figures, for instance when caches could only be dropped with
+// posix_fadvise because /proc/sys/vm/drop_caches was not writable. A row
+// whose measurement failed says "error", the reason is listed under the
+// table, and the program exits 1; a missed target exits 0 unless --strict.
+//
+// Ratios between runs on different machines are comparable; absolute
+// figures are not. Run it on an idle machine for numbers worth quoting.
+//
+// --subject loopback puts a second loopback in walrusfs's place, to test
+// the harness itself: every ratio should then be close to 1.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	subject     string // "walrusfs", or "loopback" to test the harness
+	walrusfs    string
+	build       bool
+	subjectArgs []string
+	size        int64
+	files       int
+	randReads   int
+	seed        uint64
+	workdir     string
+	keep        bool
+	only        *regexp.Regexp
+	json        bool
+	markdown    bool
+	strict      bool
+
+	mountTimeout time.Duration
+	stopTimeout  time.Duration
+
+	pattern *pattern
+	tree    *sourceTree
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == loopbackCommand {
+		os.Exit(runLoopbackDaemon(os.Args[2:]))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fl := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: go run ./scripts/bench [flags]")
+		fmt.Fprintln(stderr, "\nMeasures walrusfs against a go-fuse loopback mount of the same disk; see the package doc.")
+		fmt.Fprintln(stderr)
+		fl.PrintDefaults()
+	}
+	tmp := os.Getenv("TMPDIR")
+	if tmp == "" {
+		tmp = "/tmp"
+	}
+	size := fl.String("size", "1GiB", "size of the large file (KiB, MiB, GiB)")
+	only := fl.String("only", "", "run only the workloads whose key or name matches this regular expression\n(keys: "+strings.Join(workloadKeys(), ", ")+")")
+	var subjectArgs stringList
+	fl.StringVar(&c.subject, "subject", "walrusfs", "filesystem compared with the loopback: walrusfs, or loopback to test the harness")
+	fl.StringVar(&c.walrusfs, "walrusfs", "bin/walrusfs", "walrusfs binary")
+	fl.BoolVar(&c.build, "build", false, "run 'go build -o WALRUSFS ./cmd/walrusfs' first")
+	fl.Var(&subjectArgs, "mount-arg", "extra argument for 'walrusfs mount', before the mount point (repeatable)")
+	fl.IntVar(&c.files, "files", 10000, "number of files for the metadata workloads")
+	fl.IntVar(&c.randReads, "rand-reads", 20000, "number of 4 KiB random reads")
+	fl.Uint64Var(&c.seed, "seed", 1, "seed for the file content and the random offsets")
+	fl.StringVar(&c.workdir, "workdir", filepath.Join(tmp, "walrusfs-bench"), "work directory: run directories and the cached source tarball; put it on the disk to measure")
+	fl.BoolVar(&c.keep, "keep", false, "keep the run directory (state, backing data, daemon logs)")
+	fl.BoolVar(&c.markdown, "markdown", false, "print the markdown table (the default unless --json)")
+	fl.BoolVar(&c.json, "json", false, "print the results as JSON")
+	fl.BoolVar(&c.strict, "strict", false, "exit 3 when a target is missed")
+	fl.DurationVar(&c.mountTimeout, "mount-timeout", 30*time.Second, "how long a daemon may take to mount")
+	fl.DurationVar(&c.stopTimeout, "stop-timeout", 2*time.Minute, "how long walrusfs may take to unmount after SIGTERM (it drains its upload queue)")
+	if err := fl.Parse(args); err != nil {
+		return nil, err
+	}
+	if fl.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fl.Args())
+	}
+	var err error
+	if c.size, err = parseSize(*size); err != nil {
+		return nil, err
+	}
+	if c.files < 1 || c.randReads < 1 {
+		return nil, fmt.Errorf("--files and --rand-reads must be positive")
+	}
+	if c.subject != "walrusfs" && c.subject != "loopback" {
+		return nil, fmt.Errorf("--subject %q: want walrusfs or loopback", c.subject)
+	}
+	if c.only, err = regexp.Compile(*only); err != nil {
+		return nil, fmt.Errorf("--only: %w", err)
+	}
+	if c.workdir, err = filepath.Abs(c.workdir); err != nil {
+		return nil, err
+	}
+	c.subjectArgs = subjectArgs
+	if !c.json {
+		c.markdown = true
+	}
+	return c, nil
+}
+
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+func workloadKeys() []string {
+	var keys []string
+	for _, w := range workloads() {
+		keys = append(keys, w.key)
+	}
+	return keys
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 2
+	}
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	live := &liveDaemons{}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		sig, ok := <-sigs
+		if !ok {
+			return
+		}
+		fmt.Fprintf(stderr, "bench: %v: stopping after the current step; again to force\n", sig)
+		cancel(fmt.Errorf("interrupted by %v", sig))
+		select {
+		case <-sigs:
+		case <-time.After(20 * time.Second):
+		}
+		// A request stuck in a daemon blocks the workload in the kernel;
+		// killing the daemons fails it with ENOTCONN so cleanup can run.
+		fmt.Fprintln(stderr, "bench: killing the daemons and detaching their mounts")
+		live.kill()
+	}()
+
+	rep, err := bench(ctx, cfg, stderr, live)
+	if rep != nil {
+		if cfg.markdown {
+			if err := rep.writeMarkdown(stdout); err != nil {
+				fmt.Fprintf(stderr, "bench: %v\n", err)
+			}
+		}
+		if cfg.json {
+			if err := rep.writeJSON(stdout); err != nil {
+				fmt.Fprintf(stderr, "bench: %v\n", err)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	missed := false
+	for _, r := range rep.Rows {
+		switch r.Verdict {
+		case failed:
+			fmt.Fprintf(stderr, "bench: %s failed\n", r.Key)
+			return 1
+		case fail:
+			missed = true
+		}
+	}
+	if missed && cfg.strict {
+		return 3
+	}
+	return 0
+}
+
+// bench runs the whole benchmark. It returns the report so far even when it
+// fails part way, and leaves no mounts behind.
+func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) (rep *report, err error) {
+	logf := func(format string, args ...any) { fmt.Fprintf(logw, "bench: "+format+"\n", args...) }
+
+	var selected []workload
+	needTree := false
+	for _, w := range workloads() {
+		if cfg.only.MatchString(w.key) || cfg.only.MatchString(w.label(cfg)) {
+			selected = append(selected, w)
+			needTree = needTree || w.key == "tar-x" || w.key == "rm-rf"
+		}
+	}
+	if len(selected) == 0 {
+		return nil, fmt.Errorf("--only %q matches no workload (keys: %s)", cfg.only, strings.Join(workloadKeys(), ", "))
+	}
+	if err := os.MkdirAll(cfg.workdir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := unmountStale(cfg.workdir); err != nil {
+		return nil, fmt.Errorf("mounts left under %s by an earlier run: %w", cfg.workdir, err)
+	}
+	if err := checkSpace(cfg); err != nil {
+		return nil, err
+	}
+	if cfg.subject == "walrusfs" {
+		if err := prepareWalrusfs(ctx, cfg, logw); err != nil {
+			return nil, err
+		}
+	}
+	if needTree {
+		logf("preparing the Go source tarball in %s", cfg.workdir)
+		if cfg.tree, err = prepareSourceTree(ctx, cfg.workdir); err != nil {
+			return nil, err
+		}
+	}
+	cfg.pattern = newPattern(cfg.seed)
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+
+	runDir, err := os.MkdirTemp(cfg.workdir, "run-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cfg.keep {
+			logf("kept %s", runDir)
+			return
+		}
+		if err := removeRunDir(runDir); err != nil {
+			logf("%v", err)
+		}
+	}()
+
+	rep = &report{
+		Started:   time.Now(),
+		Subject:   cfg.subject,
+		Size:      cfg.size,
+		Files:     cfg.files,
+		RandReads: cfg.randReads,
+		Seed:      cfg.seed,
+		Host:      hostString(),
+		Mounts:    map[string]string{},
+	}
+	loop := &side{name: "loopback", cfg: cfg, mnt: filepath.Join(runDir, "loopback-mnt"), backing: filepath.Join(runDir, "loopback-data")}
+	subj := &side{name: cfg.subject, cfg: cfg}
+	var subjArgv []string
+	if cfg.subject == "walrusfs" {
+		subj.mnt, subj.backing = filepath.Join(runDir, "walrusfs-mnt"), filepath.Join(runDir, "walrusfs-state")
+		subjArgv = append([]string{cfg.walrusfs, "mount", "--state-dir", subj.backing}, cfg.subjectArgs...)
+		subjArgv = append(subjArgv, subj.mnt)
+	} else {
+		subj.name = "loopback-2"
+		rep.Subject = subj.name
+		subj.mnt, subj.backing = filepath.Join(runDir, "loopback-2-mnt"), filepath.Join(runDir, "loopback-2-data")
+		subjArgv = []string{self, loopbackCommand, subj.backing, subj.mnt}
+	}
+	sides := []*side{loop, subj}
+	for _, s := range sides {
+		for _, d := range []string{s.mnt, s.backing} {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				return rep, err
+			}
+		}
+	}
+
+	// Stop the daemons on every way out, panics included; the run
+	// directory is removed after this (defers run last-in first-out).
+	stopped := false
+	stopAll := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		var errs []error
+		for _, s := range sides {
+			if s.d == nil {
+				continue
+			}
+			timeout := cfg.stopTimeout
+			if s.name == "loopback" {
+				timeout = 10 * time.Second
+			}
+			if err := s.d.stop(timeout); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	defer func() {
+		if err := stopAll(); err != nil {
+			logf("stopping: %v", err)
+		}
+	}()
+
+	start := time.Now()
+	for _, st := range []struct {
+		s    *side
+		argv []string
+	}{{loop, []string{self, loopbackCommand, loop.backing, loop.mnt}}, {subj, subjArgv}} {
+		logf("mounting %s on %s", st.s.name, st.s.mnt)
+		d, err := startDaemon(ctx, st.s.name, st.s.mnt, filepath.Join(runDir, st.s.name+".log"), st.argv, cfg.mountTimeout)
+		if err != nil {
+			return rep, err
+		}
+		st.s.d = d
+		live.add(d)
+		if e, _ := mountAt(st.s.mnt); e != nil {
+			rep.Mounts[st.s.name] = fmt.Sprintf("%s %s %s", e.FSType, e.Source, e.Options)
+		}
+	}
+
+	var runErr error
+	for _, w := range selected {
+		r := &row{Key: w.key, Name: w.label(cfg), Unit: w.unit, Higher: w.higher}
+		if w.target.Kind != "" {
+			t := w.target
+			r.Target = &t
+		}
+		rep.Rows = append(rep.Rows, r)
+		for _, s := range sides {
+			if w.subjectOnly && s == loop {
+				continue
+			}
+			if err := s.d.alive(); err != nil {
+				runErr = err
+				break
+			}
+			m := measure(ctx, w, s)
+			if s == loop {
+				r.Loopback = m
+			} else {
+				r.Subject = m
+			}
+			if m.Err != "" {
+				logf("%-14s %-9s error: %s", w.key, s.name, m.Err)
+			} else {
+				logf("%-14s %-9s %10s %s", w.key, s.name, formatValue(m.Value), w.unit)
+			}
+			if err := s.d.alive(); err != nil {
+				runErr = err
+			}
+			if ctx.Err() != nil || runErr != nil {
+				break
+			}
+		}
+		r.finish()
+		if ctx.Err() != nil {
+			runErr = context.Cause(ctx)
+		}
+		if runErr != nil {
+			break
+		}
+	}
+
+	if err := stopAll(); err != nil {
+		rep.Errors = append(rep.Errors, err.Error())
+	}
+	rep.Duration = time.Since(start).Seconds()
+	rss := &row{Key: "rss", Name: "daemon peak RSS over the run", Unit: "MiB", Target: &target{}}
+	*rss.Target = belowTarget(200)
+	cpu := &row{Key: "cpu", Name: "daemon CPU time over the run (user+system)", Unit: "s"}
+	for _, s := range sides {
+		if s.d == nil {
+			continue
+		}
+		peak, cpuTime := s.d.usage()
+		mr := &measurement{Value: float64(peak) / (1 << 20)}
+		mc := &measurement{Value: cpuTime.Seconds()}
+		if s == loop {
+			rss.Loopback, cpu.Loopback = mr, mc
+		} else {
+			rss.Subject, cpu.Subject = mr, mc
+		}
+	}
+	rss.finish()
+	cpu.finish()
+	rep.Rows = append(rep.Rows, rss, cpu)
+	if runErr != nil {
+		return rep, runErr
+	}
+	if len(rep.Errors) > 0 {
+		return rep, errors.New(rep.Errors[0])
+	}
+	return rep, nil
+}
+
+// measure runs one workload on one side, with the daemon's CPU time and
+// memory over that workload.
+func measure(ctx context.Context, w workload, s *side) *measurement {
+	cpu0 := s.d.resetWindow()
+	v, note, err := w.run(ctx, s)
+	peak, cpu1 := s.d.windowStats()
+	m := &measurement{
+		Value:         v,
+		Note:          note,
+		DaemonCPU:     (cpu1 - cpu0).Seconds(),
+		DaemonPeakMiB: float64(peak) / (1 << 20),
+	}
+	if err != nil {
+		m.Value = 0
+		m.Err = err.Error()
+	}
+	return m
+}
+
+// prepareWalrusfs builds the binary if asked and checks that it can mount.
+func prepareWalrusfs(ctx context.Context, cfg *config, logw io.Writer) error {
+	if cfg.build {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", cfg.walrusfs, "./cmd/walrusfs")
+		cmd.Stdout, cmd.Stderr = logw, logw
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go build -o %s ./cmd/walrusfs: %w", cfg.walrusfs, err)
+		}
+	}
+	abs, err := filepath.Abs(cfg.walrusfs)
+	if err != nil {
+		return err
+	}
+	cfg.walrusfs = abs
+	if _, err := os.Stat(abs); err != nil {
+		return fmt.Errorf("%w; build it with 'go build -o %s ./cmd/walrusfs' or pass --build", err, cfg.walrusfs)
+	}
+	out, err := exec.CommandContext(ctx, abs, "help").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s help: %v: %s", abs, err, out)
+	}
+	if !hasCommand(string(out), "mount") {
+		return fmt.Errorf("%s has no mount command yet ('walrusfs help' does not list it); --subject loopback runs the harness against a second loopback", abs)
+	}
+	return nil
+}
+
+// hasCommand reports whether walrusfs help output lists the command: a line
+// whose first word is its name.
+func hasCommand(help, name string) bool {
+	for _, l := range strings.Split(help, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == name && strings.HasPrefix(l, " ") {
+			return true
+		}
+	}
+	return false
+}
+
+// checkSpace fails early when the work directory's disk cannot hold two
+// copies of the large file and two extracted trees.
+func checkSpace(cfg *config) error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(cfg.workdir, &st); err != nil {
+		return err
+	}
+	free := int64(st.Bavail) * st.Bsize
+	need := 2*cfg.size + 1<<30
+	if free < need {
+		return fmt.Errorf("%s has %s free; this run needs about %s", cfg.workdir, sizeString(free), sizeString(need))
+	}
+	return nil
+}
+
+// removeRunDir deletes a run directory, unless something is still mounted
+// inside it: removing through a live mount would delete the data behind it.
+func removeRunDir(dir string) error {
+	ms, err := mounts()
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if strings.HasPrefix(m.Point, dir+"/") {
+			return fmt.Errorf("%s still mounted; leaving %s in place", m.Point, dir)
+		}
+	}
+	return os.RemoveAll(dir)
+}
+
+func hostString() string {
+	rel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return fmt.Sprintf("Linux %s, %d CPUs, %s", strings.TrimSpace(string(rel)), runtime.NumCPU(), runtime.Version())
+}
+
+// liveDaemons lets the signal handler kill daemons that the main goroutine
+// cannot stop because a request to them is stuck.
+type liveDaemons struct {
+	mu sync.Mutex
+	ds []*daemon
+}
+
+func (l *liveDaemons) add(d *daemon) {
+	l.mu.Lock()
+	l.ds = append(l.ds, d)
+	l.mu.Unlock()
+}
+
+func (l *liveDaemons) kill() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, d := range l.ds {
+		_ = d.cmd.Process.Kill()
+		_ = forceUnmount(d.mnt)
+	}
+}

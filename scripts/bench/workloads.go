@@ -1,0 +1,480 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// workload is one row of the table. run performs any untimed preparation it
+// needs itself (a read creates the file it reads if no earlier row did), so
+// that every row can run alone under --only.
+type workload struct {
+	key    string // stable identifier, matched by --only and used in JSON
+	label  func(c *config) string
+	unit   string
+	higher bool   // a larger figure is better (throughput), else smaller (time, memory)
+	target target // pass mark for the ratio, or an absolute limit
+	// subjectOnly rows measure something the loopback has no counterpart
+	// for (a Walrus backend, uploads); they get no ratio.
+	subjectOnly bool
+	run         func(ctx context.Context, s *side) (value float64, note string, err error)
+}
+
+// workloads lists the rows in the order they run. Adding a measurement is
+// adding an entry here.
+func workloads() []workload {
+	return []workload{
+		{
+			key: "seq-write",
+			label: func(c *config) string {
+				return fmt.Sprintf("sequential write %s, 1 MiB writes + fsync", sizeString(c.size))
+			},
+			unit:   "MB/s",
+			higher: true,
+			target: ratioTarget(0.8),
+			run:    seqWrite,
+		},
+		{
+			key: "seq-read-warm",
+			label: func(c *config) string {
+				return fmt.Sprintf("sequential read %s, warm (cache as left)", sizeString(c.size))
+			},
+			unit:   "MB/s",
+			higher: true,
+			target: ratioTarget(0.8),
+			run:    func(ctx context.Context, s *side) (float64, string, error) { return seqRead(ctx, s, false) },
+		},
+		{
+			key:    "seq-read-cold",
+			label:  func(c *config) string { return fmt.Sprintf("sequential read %s, cold", sizeString(c.size)) },
+			unit:   "MB/s",
+			higher: true,
+			target: ratioTarget(0.8),
+			run:    func(ctx context.Context, s *side) (float64, string, error) { return seqRead(ctx, s, true) },
+		},
+		{
+			key: "rand-read",
+			label: func(c *config) string {
+				return fmt.Sprintf("4 KiB random reads, cold, 1 thread (%d reads)", c.randReads)
+			},
+			unit:   "IOPS",
+			higher: true,
+			target: ratioTarget(0.8),
+			run:    randRead,
+		},
+		{
+			key:    "create",
+			label:  func(c *config) string { return fmt.Sprintf("create %d empty files in one directory", c.files) },
+			unit:   "ops/s",
+			higher: true,
+			target: ratioTarget(0.7),
+			run:    createFiles,
+		},
+		{
+			key:    "stat",
+			label:  func(c *config) string { return fmt.Sprintf("lstat %d files, cold dentries", c.files) },
+			unit:   "ops/s",
+			higher: true,
+			target: ratioTarget(0.7),
+			run:    statFiles,
+		},
+		{
+			key:    "ls-l",
+			label:  func(c *config) string { return fmt.Sprintf("`ls -l` of %d entries, cold dentries", c.files) },
+			unit:   "s",
+			target: ratioTarget(0.7),
+			run:    listFiles,
+		},
+		{
+			key:    "unlink",
+			label:  func(c *config) string { return fmt.Sprintf("unlink %d files, cold dentries", c.files) },
+			unit:   "ops/s",
+			higher: true,
+			target: ratioTarget(0.7),
+			run:    unlinkFiles,
+		},
+		{
+			key:    "tar-x",
+			label:  func(c *config) string { return "`tar x` of the Go source tree (" + c.tree.summary() + ")" },
+			unit:   "s",
+			target: ratioTarget(0.7),
+			run:    extractTree,
+		},
+		{
+			key:    "rm-rf",
+			label:  func(c *config) string { return "`rm -rf` of that tree" },
+			unit:   "s",
+			target: ratioTarget(0.7),
+			run:    removeTree,
+		},
+	}
+}
+
+// side is one mounted filesystem under test and what the workloads have
+// left on it.
+type side struct {
+	name    string
+	mnt     string
+	backing string // local directory holding the side's data (for cache dropping)
+	d       *daemon
+	cfg     *config
+
+	bigHash    uint64 // hash of the large file's content, once written
+	bigWritten bool
+	manyFiles  bool // the directory of cfg.files empty files exists
+	treeThere  bool // the extracted tree exists
+}
+
+func (s *side) path(name string) string { return filepath.Join(s.mnt, name) }
+
+const (
+	bigName  = "big"
+	manyName = "many"
+	treeName = "tree"
+)
+
+// sequential I/O request size
+const ioSize = 1 << 20
+
+var hashSeed = maphash.MakeSeed()
+
+func mbPerSec(n int64, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
+
+func seqWrite(ctx context.Context, s *side) (float64, string, error) {
+	p := s.path(bigName)
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return 0, "", err
+	}
+	s.bigWritten = false
+	buf := make([]byte, ioSize)
+	var h maphash.Hash
+	h.SetSeed(hashSeed)
+
+	start := time.Now()
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	for off := int64(0); off < s.cfg.size; off += ioSize {
+		if err := ctx.Err(); err != nil {
+			return 0, "", err
+		}
+		b := buf[:min(ioSize, s.cfg.size-off)]
+		s.cfg.pattern.fill(b, off)
+		h.Write(b)
+		if _, err := f.Write(b); err != nil {
+			return 0, "", fmt.Errorf("write at %d: %w", off, err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return 0, "", fmt.Errorf("fsync: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return 0, "", fmt.Errorf("close: %w", err)
+	}
+	el := time.Since(start)
+
+	s.bigHash, s.bigWritten = h.Sum64(), true
+	return mbPerSec(s.cfg.size, el), "", nil
+}
+
+// ensureBigFile writes the large file, untimed, unless an earlier row did.
+func ensureBigFile(ctx context.Context, s *side) error {
+	if s.bigWritten {
+		return nil
+	}
+	_, _, err := seqWrite(ctx, s)
+	return err
+}
+
+func seqRead(ctx context.Context, s *side, cold bool) (float64, string, error) {
+	if err := ensureBigFile(ctx, s); err != nil {
+		return 0, "", fmt.Errorf("preparing the file: %w", err)
+	}
+	p := s.path(bigName)
+	var note string
+	if cold {
+		note = dropCaches(dropPages|dropEntries, s, p)
+	}
+	buf := make([]byte, ioSize)
+	var h maphash.Hash
+	h.SetSeed(hashSeed)
+
+	start := time.Now()
+	f, err := os.Open(p)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	var n int64
+	for {
+		if n&(64<<20-1) == 0 {
+			if err := ctx.Err(); err != nil {
+				return 0, "", err
+			}
+		}
+		m, err := f.Read(buf)
+		h.Write(buf[:m])
+		n += int64(m)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, "", fmt.Errorf("read at %d: %w", n, err)
+		}
+	}
+	el := time.Since(start)
+
+	if n != s.cfg.size {
+		return 0, "", fmt.Errorf("read %d bytes, wrote %d", n, s.cfg.size)
+	}
+	if h.Sum64() != s.bigHash {
+		return 0, "", fmt.Errorf("content read back differs from content written")
+	}
+	return mbPerSec(n, el), note, nil
+}
+
+func randRead(ctx context.Context, s *side) (float64, string, error) {
+	if err := ensureBigFile(ctx, s); err != nil {
+		return 0, "", fmt.Errorf("preparing the file: %w", err)
+	}
+	pages := s.cfg.size / pageSize
+	if pages == 0 {
+		return 0, "", fmt.Errorf("file of %d bytes is smaller than one page", s.cfg.size)
+	}
+	r := rand.New(rand.NewPCG(s.cfg.seed, 0x72616e64))
+	offs := make([]int64, s.cfg.randReads)
+	for i := range offs {
+		offs[i] = r.Int64N(pages) * pageSize
+	}
+	p := s.path(bigName)
+	note := dropCaches(dropPages|dropEntries, s, p)
+	buf := make([]byte, pageSize)
+	want := make([]byte, pageSize)
+
+	// Checking each read in the timed loop costs well under a microsecond,
+	// against tens of microseconds for a FUSE round trip.
+	start := time.Now()
+	f, err := os.Open(p)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	for i, off := range offs {
+		if i&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return 0, "", err
+			}
+		}
+		if _, err := f.ReadAt(buf, off); err != nil {
+			return 0, "", fmt.Errorf("pread at %d: %w", off, err)
+		}
+		s.cfg.pattern.fill(want, off)
+		if !bytes.Equal(buf, want) {
+			return 0, "", fmt.Errorf("4 KiB read at offset %d returned wrong content", off)
+		}
+	}
+	el := time.Since(start)
+
+	return float64(len(offs)) / el.Seconds(), note, nil
+}
+
+func fileNames(dir string, n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = filepath.Join(dir, fmt.Sprintf("f%07d", i))
+	}
+	return names
+}
+
+// perFile runs op on each of the cfg.files names in the many-files
+// directory and returns operations per second.
+func perFile(ctx context.Context, s *side, op func(string) error) (float64, error) {
+	names := fileNames(s.path(manyName), s.cfg.files)
+	start := time.Now()
+	for i, n := range names {
+		if i&255 == 0 {
+			if err := ctx.Err(); err != nil {
+				return 0, err
+			}
+		}
+		if err := op(n); err != nil {
+			return 0, fmt.Errorf("%s: %w", n, err)
+		}
+	}
+	return float64(len(names)) / time.Since(start).Seconds(), nil
+}
+
+func createFiles(ctx context.Context, s *side) (float64, string, error) {
+	dir := s.path(manyName)
+	s.manyFiles = false
+	if err := os.RemoveAll(dir); err != nil {
+		return 0, "", err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return 0, "", err
+	}
+	v, err := perFile(ctx, s, func(n string) error {
+		fd, err := syscall.Open(n, syscall.O_CREAT|syscall.O_EXCL|syscall.O_WRONLY|syscall.O_CLOEXEC, 0o644)
+		if err != nil {
+			return err
+		}
+		return syscall.Close(fd)
+	})
+	if err != nil {
+		return 0, "", err
+	}
+	s.manyFiles = true
+	return v, "", nil
+}
+
+func ensureManyFiles(ctx context.Context, s *side) error {
+	if s.manyFiles {
+		return nil
+	}
+	if _, _, err := createFiles(ctx, s); err != nil {
+		return fmt.Errorf("preparing %d files: %w", s.cfg.files, err)
+	}
+	return nil
+}
+
+func statFiles(ctx context.Context, s *side) (float64, string, error) {
+	if err := ensureManyFiles(ctx, s); err != nil {
+		return 0, "", err
+	}
+	note := dropCaches(dropEntries, s)
+	var st syscall.Stat_t
+	v, err := perFile(ctx, s, func(n string) error {
+		if err := syscall.Lstat(n, &st); err != nil {
+			return err
+		}
+		if st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Size != 0 {
+			return fmt.Errorf("lstat: mode %o size %d, want an empty regular file", st.Mode, st.Size)
+		}
+		return nil
+	})
+	return v, note, err
+}
+
+func listFiles(ctx context.Context, s *side) (float64, string, error) {
+	if err := ensureManyFiles(ctx, s); err != nil {
+		return 0, "", err
+	}
+	note := dropCaches(dropEntries, s)
+	var out lineCounter
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "ls", "-l", s.path(manyName))
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+
+	start := time.Now()
+	err := cmd.Run()
+	el := time.Since(start)
+
+	if err != nil {
+		return 0, "", fmt.Errorf("ls -l: %v: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	if want := s.cfg.files + 1; out.n != want { // "total N", then one line per entry
+		return 0, "", fmt.Errorf("ls -l printed %d lines, want %d", out.n, want)
+	}
+	return el.Seconds(), note, nil
+}
+
+func unlinkFiles(ctx context.Context, s *side) (float64, string, error) {
+	if err := ensureManyFiles(ctx, s); err != nil {
+		return 0, "", err
+	}
+	note := dropCaches(dropEntries, s)
+	s.manyFiles = false
+	v, err := perFile(ctx, s, syscall.Unlink)
+	if err != nil {
+		return 0, "", err
+	}
+	left, err := os.ReadDir(s.path(manyName))
+	if err != nil {
+		return 0, "", err
+	}
+	if len(left) != 0 {
+		return 0, "", fmt.Errorf("%d entries left after unlinking every file", len(left))
+	}
+	return v, note, os.Remove(s.path(manyName))
+}
+
+func extractTree(ctx context.Context, s *side) (float64, string, error) {
+	t := s.cfg.tree
+	dir := s.path(treeName)
+	s.treeThere = false
+	if err := os.RemoveAll(dir); err != nil {
+		return 0, "", err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return 0, "", err
+	}
+	syscall.Sync()
+	el, err := runTimed(ctx, "tar", "-x", "-f", t.path, "--no-same-owner", "-C", dir)
+	if err != nil {
+		return 0, "", err
+	}
+	got, err := countTree(filepath.Join(dir, t.top))
+	if err != nil {
+		return 0, "", fmt.Errorf("checking the extracted tree: %w", err)
+	}
+	if got != t.stats {
+		return 0, "", fmt.Errorf("extracted tree has %s, archive has %s", got, t.stats)
+	}
+	s.treeThere = true
+	return el.Seconds(), "", nil
+}
+
+func removeTree(ctx context.Context, s *side) (float64, string, error) {
+	if !s.treeThere {
+		if _, _, err := extractTree(ctx, s); err != nil {
+			return 0, "", fmt.Errorf("preparing the tree: %w", err)
+		}
+	}
+	dir := s.path(treeName)
+	syscall.Sync()
+	s.treeThere = false
+	el, err := runTimed(ctx, "rm", "-r", "-f", dir)
+	if err != nil {
+		return 0, "", err
+	}
+	if _, err := os.Lstat(dir); !errors.Is(err, os.ErrNotExist) {
+		return 0, "", fmt.Errorf("%s still there after rm -rf (%v)", dir, err)
+	}
+	return el.Seconds(), "", nil
+}
+
+// runTimed runs a command and returns its wall time.
+func runTimed(ctx context.Context, name string, args ...string) (time.Duration, error) {
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	el := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %v: %s", cmd, err, bytes.TrimSpace(out.Bytes()))
+	}
+	return el, nil
+}
+
+// lineCounter counts the lines written to it.
+type lineCounter struct{ n int }
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	c.n += bytes.Count(p, []byte{'\n'})
+	return len(p), nil
+}
