@@ -304,3 +304,26 @@ func TestPattern(t *testing.T) {
 		t.Error("different seeds give the same content")
 	}
 }
+
+func TestCombine(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	ms := []*measurement{
+		{Value: 30, DaemonCPU: f(1), DaemonPeakMiB: 10},
+		{Value: 10, DaemonCPU: f(2), DaemonPeakMiB: 30, Note: "fadvise"},
+		{Value: 20, DaemonCPU: f(3), DaemonPeakMiB: 20},
+	}
+	got := combine(ms)
+	if got.Value != 20 || *got.DaemonCPU != 2 || got.DaemonPeakMiB != 30 || got.Note != "fadvise" || len(got.Values) != 3 {
+		t.Errorf("combine = %+v", got)
+	}
+	if got := combine(ms[:2]); got.Value != 20 {
+		t.Errorf("median of two = %v, want 20", got.Value)
+	}
+	if got := combine(ms[:1]); got != ms[0] {
+		t.Errorf("combine of one = %+v, want it unchanged", got)
+	}
+	bad := &measurement{Err: "EIO"}
+	if got := combine(append(ms[:1:1], bad, ms[2])); got != bad {
+		t.Errorf("combine with an error = %+v, want the error", got)
+	}
+}

@@ -101,7 +101,11 @@ func (d *daemon) waitMounted(ctx context.Context, timeout time.Duration) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: %s not mounted after %v (last stat error: %v); daemon output:\n%s", d.name, d.mnt, timeout, err, d.tail.String())
+			why := ""
+			if err != nil {
+				why = fmt.Sprintf(" (stat: %v)", err)
+			}
+			return fmt.Errorf("%s: %s not mounted after %v%s; daemon output:\n%s", d.name, d.mnt, timeout, why, d.tail.String())
 		}
 	}
 }

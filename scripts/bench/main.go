@@ -83,6 +83,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -104,6 +105,7 @@ type config struct {
 	json        bool
 	markdown    bool
 	strict      bool
+	repeat      int
 
 	mountTimeout time.Duration
 	stopTimeout  time.Duration
@@ -147,6 +149,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.BoolVar(&c.keep, "keep", false, "keep the run directory (state, backing data, daemon logs)")
 	fl.BoolVar(&c.markdown, "markdown", false, "print the markdown table (the default unless --json)")
 	fl.BoolVar(&c.json, "json", false, "print the results as JSON")
+	fl.IntVar(&c.repeat, "repeat", 1, "measure each workload this many times, alternating which side goes first, and report the median")
 	fl.BoolVar(&c.strict, "strict", false, "exit 3 when a target is missed")
 	fl.DurationVar(&c.mountTimeout, "mount-timeout", 30*time.Second, "how long a daemon may take to mount")
 	fl.DurationVar(&c.stopTimeout, "stop-timeout", 2*time.Minute, "how long walrusfs may take to unmount after SIGTERM (it drains its upload queue)")
@@ -160,8 +163,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.size, err = parseSize(*size); err != nil {
 		return nil, err
 	}
-	if c.files < 1 || c.randReads < 1 {
-		return nil, fmt.Errorf("--files and --rand-reads must be positive")
+	if c.files < 1 || c.randReads < 1 || c.repeat < 1 {
+		return nil, fmt.Errorf("--files, --rand-reads and --repeat must be positive")
 	}
 	if c.subject != "walrusfs" && c.subject != "loopback" {
 		return nil, fmt.Errorf("--subject %q: want walrusfs or loopback", c.subject)
@@ -226,7 +229,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}()
 
 	rep, err := bench(ctx, cfg, stderr, live)
-	if rep != nil {
+	if rep != nil && len(rep.Rows) > 0 {
 		if cfg.markdown {
 			if err := rep.writeMarkdown(stdout); err != nil {
 				fmt.Fprintf(stderr, "bench: %v\n", err)
@@ -321,6 +324,7 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 		Files:     cfg.files,
 		RandReads: cfg.randReads,
 		Seed:      cfg.seed,
+		Repeat:    cfg.repeat,
 		Host:      hostString(),
 		Mounts:    map[string]string{},
 	}
@@ -394,43 +398,10 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 
 	var runErr error
 	for _, w := range selected {
-		r := &row{Key: w.key, Name: w.label(cfg), Unit: w.unit, Higher: w.higher}
-		if w.target.Kind != "" {
-			t := w.target
-			r.Target = &t
-		}
+		r, err := runWorkload(ctx, cfg, w, loop, subj, logf)
 		rep.Rows = append(rep.Rows, r)
-		for _, s := range sides {
-			if w.subjectOnly && s == loop {
-				continue
-			}
-			if err := s.d.alive(); err != nil {
-				runErr = err
-				break
-			}
-			m := measure(ctx, w, s)
-			if s == loop {
-				r.Loopback = m
-			} else {
-				r.Subject = m
-			}
-			if m.Err != "" {
-				logf("%-14s %-9s error: %s", w.key, s.name, m.Err)
-			} else {
-				logf("%-14s %-9s %10s %s", w.key, s.name, formatValue(m.Value), w.unit)
-			}
-			if err := s.d.alive(); err != nil {
-				runErr = err
-			}
-			if ctx.Err() != nil || runErr != nil {
-				break
-			}
-		}
-		r.finish()
-		if ctx.Err() != nil {
-			runErr = context.Cause(ctx)
-		}
-		if runErr != nil {
+		if err != nil {
+			runErr = err
 			break
 		}
 	}
@@ -467,16 +438,62 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 	return rep, nil
 }
 
+// runWorkload measures one workload on both sides, cfg.repeat times,
+// alternating which side goes first. An error means the run cannot go on
+// (interrupted, or a daemon died); a failed measurement is in the row.
+func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side, logf func(string, ...any)) (*row, error) {
+	r := &row{Key: w.key, Name: w.label(cfg), Unit: w.unit, Higher: w.higher}
+	if w.target.Kind != "" {
+		t := w.target
+		r.Target = &t
+	}
+	defer r.finish()
+	results := map[*side][]*measurement{}
+	for i := range cfg.repeat {
+		order := []*side{loop, subj}
+		if i%2 == 1 {
+			order = []*side{subj, loop}
+		}
+		for _, s := range order {
+			if w.subjectOnly && s == loop {
+				continue
+			}
+			if err := s.d.alive(); err != nil {
+				return r, err
+			}
+			m := measure(ctx, w, s)
+			results[s] = append(results[s], m)
+			r.Loopback, r.Subject = combine(results[loop]), combine(results[subj])
+			if m.Err != "" {
+				logf("%-14s %-10s error: %s", w.key, s.name, m.Err)
+			} else {
+				logf("%-14s %-10s %10s %s", w.key, s.name, formatValue(m.Value), w.unit)
+			}
+			if err := s.d.alive(); err != nil {
+				return r, err
+			}
+			if ctx.Err() != nil {
+				return r, context.Cause(ctx)
+			}
+			if m.Err != "" {
+				return r, nil
+			}
+		}
+	}
+	return r, nil
+}
+
 // measure runs one workload on one side, with the daemon's CPU time and
 // memory over that workload.
 func measure(ctx context.Context, w workload, s *side) *measurement {
 	cpu0 := s.d.resetWindow()
 	v, note, err := w.run(ctx, s)
 	peak, cpu1 := s.d.windowStats()
+	cpu := (cpu1 - cpu0).Seconds()
 	m := &measurement{
 		Value:         v,
 		Note:          note,
-		DaemonCPU:     (cpu1 - cpu0).Seconds(),
+		DaemonCPU:     &cpu,
 		DaemonPeakMiB: float64(peak) / (1 << 20),
 	}
 	if err != nil {
@@ -484,6 +501,47 @@ func measure(ctx context.Context, w workload, s *side) *measurement {
 		m.Err = err.Error()
 	}
 	return m
+}
+
+// combine reduces repeated measurements of one side to one: the median
+// value, the mean daemon CPU time and the highest daemon memory. The first
+// error wins.
+func combine(ms []*measurement) *measurement {
+	switch len(ms) {
+	case 0:
+		return nil
+	case 1:
+		return ms[0]
+	}
+	out := &measurement{}
+	var cpu float64
+	for _, m := range ms {
+		if m.Err != "" {
+			return m
+		}
+		out.Values = append(out.Values, m.Value)
+		if m.DaemonCPU != nil {
+			cpu += *m.DaemonCPU
+		}
+		out.DaemonPeakMiB = max(out.DaemonPeakMiB, m.DaemonPeakMiB)
+		if out.Note == "" {
+			out.Note = m.Note
+		}
+	}
+	cpu /= float64(len(ms))
+	out.DaemonCPU = &cpu
+	out.Value = median(out.Values)
+	return out
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // prepareWalrusfs builds the binary if asked and checks that it can mount.

@@ -34,13 +34,14 @@ func (t target) String(unit string) string {
 
 // measurement is one side's figure for one row.
 type measurement struct {
-	Value float64 `json:"value"`
-	Err   string  `json:"error,omitempty"`
-	Note  string  `json:"note,omitempty"`
+	Value  float64   `json:"value"`            // the median, with --repeat
+	Values []float64 `json:"values,omitempty"` // every repetition's, with --repeat
+	Err    string    `json:"error,omitempty"`
+	Note   string    `json:"note,omitempty"`
 	// The daemon's CPU time and highest resident size while the row ran
 	// (absent for whole-run rows).
-	DaemonCPU     float64 `json:"daemon_cpu_s,omitempty"`
-	DaemonPeakMiB float64 `json:"daemon_peak_rss_mib,omitempty"`
+	DaemonCPU     *float64 `json:"daemon_cpu_s,omitempty"`
+	DaemonPeakMiB float64  `json:"daemon_peak_rss_mib,omitempty"`
 }
 
 func (m *measurement) ok() bool { return m != nil && m.Err == "" }
@@ -121,6 +122,7 @@ type report struct {
 	Files     int               `json:"files"`
 	RandReads int               `json:"rand_reads"`
 	Seed      uint64            `json:"seed"`
+	Repeat    int               `json:"repeat"`
 	Host      string            `json:"host"`
 	Mounts    map[string]string `json:"mounts"` // side → fstype, source and options from mountinfo
 	Rows      []*row            `json:"rows"`
@@ -138,8 +140,12 @@ func (r *report) writeJSON(w io.Writer) error {
 func (r *report) writeMarkdown(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### %s vs go-fuse loopback\n\n", r.Subject)
-	fmt.Fprintf(&b, "%s, %s; %s file, %d files, %d random reads (seed %d); %.0f s.\n\n",
-		r.Started.Format("2006-01-02 15:04"), r.Host, sizeString(r.Size), r.Files, r.RandReads, r.Seed, r.Duration)
+	reps := ""
+	if r.Repeat > 1 {
+		reps = fmt.Sprintf("; medians of %d runs", r.Repeat)
+	}
+	fmt.Fprintf(&b, "%s, %s; %s file, %d files, %d random reads (seed %d)%s; %.0f s.\n\n",
+		r.Started.Format("2006-01-02 15:04"), r.Host, sizeString(r.Size), r.Files, r.RandReads, r.Seed, reps, r.Duration)
 
 	head := []string{"workload", "unit", "loopback", r.Subject, "ratio", "target", "result"}
 	align := []string{"---", "---", "--:", "--:", "--:", "---", "---"}
