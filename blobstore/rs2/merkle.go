@@ -1,0 +1,95 @@
+package rs2
+
+import (
+	"hash"
+
+	"golang.org/x/crypto/blake2b"
+)
+
+// Hash is a BLAKE2b-256 digest: a Merkle node, a sliver hash or a root.
+type Hash [HashSize]byte
+
+// Merkle trees here are Walrus's: leaf = H(0x00 ‖ data),
+// inner = H(0x01 ‖ left ‖ right); a level with an odd number of nodes gets
+// one empty node (32 zero bytes, not hashed) appended; one leaf is its own
+// root and zero leaves give the empty node.
+const (
+	leafPrefix  = 0x00
+	innerPrefix = 0x01
+)
+
+// hasher computes leaf and inner hashes without allocating. It is not safe
+// for concurrent use; each goroutine owns one.
+type hasher struct {
+	h   hash.Hash
+	buf [1 + 2*HashSize]byte
+	sum []byte
+}
+
+func newHasher() *hasher {
+	h, err := blake2b.New256(nil)
+	if err != nil {
+		panic(err) // only fails for keys longer than 64 bytes
+	}
+	return &hasher{h: h, sum: make([]byte, 0, HashSize)}
+}
+
+// leaf sets dst to H(0x00 ‖ data).
+func (x *hasher) leaf(dst *Hash, data []byte) {
+	x.h.Reset()
+	x.buf[0] = leafPrefix
+	x.h.Write(x.buf[:1])
+	x.h.Write(data)
+	copy(dst[:], x.h.Sum(x.sum[:0]))
+}
+
+// leaf2 sets dst to H(0x00 ‖ a ‖ b), the leaf of a sliver pair.
+func (x *hasher) leaf2(dst *Hash, a, b *Hash) {
+	x.buf[0] = leafPrefix
+	copy(x.buf[1:], a[:])
+	copy(x.buf[1+HashSize:], b[:])
+	*dst = blake2b.Sum256(x.buf[:])
+}
+
+// inner sets dst to H(0x01 ‖ l ‖ r). dst may alias l or r.
+func (x *hasher) inner(dst *Hash, l, r *Hash) {
+	x.buf[0] = innerPrefix
+	copy(x.buf[1:], l[:])
+	copy(x.buf[1+HashSize:], r[:])
+	*dst = blake2b.Sum256(x.buf[:])
+}
+
+// reduce replaces nodes by their parents, levels times, padding odd levels
+// with the empty node, and returns the remaining nodes (a prefix of nodes,
+// reused in place). nodes must have capacity for one extra node.
+func (x *hasher) reduce(nodes []Hash, levels int) []Hash {
+	for range levels {
+		if len(nodes)%2 == 1 {
+			nodes = append(nodes, Hash{})
+		}
+		for i := 0; i < len(nodes)/2; i++ {
+			x.inner(&nodes[i], &nodes[2*i], &nodes[2*i+1])
+		}
+		nodes = nodes[:len(nodes)/2]
+	}
+	return nodes
+}
+
+// root returns the Merkle root over the given leaf hashes, reusing nodes
+// as scratch. nodes must have capacity for one extra node.
+func (x *hasher) root(nodes []Hash) Hash {
+	if len(nodes) == 0 {
+		return Hash{}
+	}
+	return x.reduce(nodes, levelsFor(len(nodes)))[0]
+}
+
+// levelsFor is the number of reductions that bring n ≥ 1 nodes to one:
+// ceil(log2 n).
+func levelsFor(n int) int {
+	l := 0
+	for c := n; c > 1; c = (c + 1) / 2 {
+		l++
+	}
+	return l
+}
