@@ -31,6 +31,8 @@ var errUsage = errors.New("usage error")
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print the version", runVersion},
+		"mount":   {"mount walrusfs on a directory and serve it in the foreground", runMount},
+		"umount":  {"unmount a walrusfs mount", runUmount},
 	}
 }
 

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+
+	"github.com/walrusfs/walrusfs/fs"
+	"github.com/walrusfs/walrusfs/index"
+)
+
+func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("mount", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: walrusfs mount [flags] MOUNTPOINT")
+		fmt.Fprintln(stderr, "\nMounts walrusfs on MOUNTPOINT (an existing empty directory) and serves it")
+		fmt.Fprintln(stderr, "in the foreground until interrupted (Ctrl-C, SIGTERM) or unmounted.")
+		fmt.Fprintln(stderr, "\nFlags:")
+		fl.PrintDefaults()
+	}
+	stateDir := fl.String("state-dir", defaultStateDir(), "directory for the index and staged data")
+	allowOther := fl.Bool("allow-other", false, "let users other than the mounting one access the mount")
+	readOnly := fl.Bool("read-only", false, "mount read-only")
+	chunkSize := sizeFlag{v: fs.DefaultChunkSize}
+	fl.Var(&chunkSize, "chunk-size", "chunk size for new files, e.g. 8MiB (64KiB to 256MiB, a multiple of 4KiB)")
+	logLevel := fl.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("%v: %w", err, errUsage)
+	}
+	if fl.NArg() != 1 {
+		fl.Usage()
+		return fmt.Errorf("expected exactly one MOUNTPOINT: %w", errUsage)
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	mnt, err := filepath.Abs(fl.Arg(0))
+	if err != nil {
+		return err
+	}
+	if err := checkMountpoint(mnt); err != nil {
+		return err
+	}
+	if err := checkFuseDevice(); err != nil {
+		return err
+	}
+	cfg := fs.DefaultConfig()
+	cfg.ChunkSize = uint32(chunkSize.v)
+	cfg.ReadOnly = *readOnly
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("--chunk-size: %v: %w", err, errUsage)
+	}
+	dir, err := filepath.Abs(*stateDir)
+	if err != nil {
+		return err
+	}
+	lock, err := lockStateDir(dir, mnt)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+
+	idx, err := index.Open(ctx, dir, index.DefaultConfig(), log)
+	if err != nil {
+		return err
+	}
+	fsys, err := fs.New(idx, filepath.Join(dir, "staging"), cfg, log)
+	if err != nil {
+		idx.Close()
+		return err
+	}
+	closeAll := func() {
+		fsys.Close()
+		if err := idx.Close(); err != nil {
+			log.Error("closing the index", "err", err)
+		}
+	}
+	if err := fsys.Recover(ctx); err != nil {
+		closeAll()
+		return err
+	}
+	opts := fsys.Options()
+	opts.MountOptions.AllowOther = *allowOther
+	server, err := fusefs.Mount(mnt, fsys.Root(), opts)
+	if err != nil {
+		closeAll()
+		return fmt.Errorf("mounting %s: %w", mnt, explainMountError(err))
+	}
+	log.Info("mounted", "mountpoint", mnt, "state_dir", dir, "read_only", *readOnly)
+
+	served := make(chan struct{})
+	go func() {
+		server.Wait()
+		close(served)
+	}()
+	select {
+	case <-served:
+		log.Info("unmounted from outside")
+	case <-ctx.Done():
+		unmountUntilDone(server, mnt, served, log)
+	}
+	closeAll()
+	log.Info("stopped cleanly", "mountpoint", mnt)
+	return nil
+}
+
+// unmountUntilDone unmounts, retrying while the mount is busy. A lazy
+// unmount follows after a while so the daemon can always stop.
+func unmountUntilDone(server interface{ Unmount() error }, mnt string, served <-chan struct{}, log *slog.Logger) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := server.Unmount()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			log.Warn("mount still busy; detaching it lazily", "mountpoint", mnt, "err", err)
+			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+			break
+		}
+		log.Warn("mount busy, retrying unmount (close files and leave the directory)", "mountpoint", mnt, "err", err)
+		time.Sleep(500 * time.Millisecond)
+	}
+	<-served
+}
+
+func checkMountpoint(mnt string) error {
+	st, err := os.Stat(mnt)
+	switch {
+	case errors.Is(err, syscall.ENOTCONN):
+		return fmt.Errorf("%s has a stale FUSE mount from a daemon that died; run: walrusfs umount %s", mnt, mnt)
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("mountpoint %s does not exist; create it with: mkdir -p %s", mnt, mnt)
+	case err != nil:
+		return fmt.Errorf("mountpoint %s: %w", mnt, err)
+	case !st.IsDir():
+		return fmt.Errorf("mountpoint %s is not a directory", mnt)
+	}
+	d, err := os.Open(mnt)
+	if err != nil {
+		return fmt.Errorf("mountpoint %s: %w", mnt, err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(1)
+	if len(names) > 0 {
+		return fmt.Errorf("mountpoint %s is not empty; walrusfs mounts only on an empty directory", mnt)
+	}
+	if err != nil && err != io.EOF {
+		return fmt.Errorf("mountpoint %s: %w", mnt, err)
+	}
+	return nil
+}
+
+func checkFuseDevice() error {
+	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return errors.New("/dev/fuse is missing: load the FUSE module (modprobe fuse), or in a container pass --device /dev/fuse")
+	case errors.Is(err, os.ErrPermission):
+		return errors.New("/dev/fuse is not accessible to this user: run as root, or install fuse3 and add yourself to the group that owns /dev/fuse")
+	case err != nil:
+		return fmt.Errorf("/dev/fuse: %w", err)
+	}
+	f.Close()
+	return nil
+}
+
+func explainMountError(err error) error {
+	if strings.Contains(err.Error(), "fusermount") {
+		return fmt.Errorf("%w (as a non-root user walrusfs needs fusermount3: apt-get install fuse3)", err)
+	}
+	return err
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error: %w", level, errUsage)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// sizeFlag parses sizes such as 8MiB, 512KiB, 1G or 1048576.
+type sizeFlag struct{ v uint64 }
+
+func (s *sizeFlag) String() string { return formatSize(s.v) }
+
+func (s *sizeFlag) Set(text string) error {
+	v, err := parseSize(text)
+	if err != nil {
+		return err
+	}
+	s.v = v
+	return nil
+}
+
+func parseSize(text string) (uint64, error) {
+	t := strings.TrimSpace(text)
+	num := strings.TrimRightFunc(t, func(r rune) bool { return r < '0' || r > '9' })
+	unit := strings.ToLower(strings.TrimSpace(t[len(num):]))
+	mult := map[string]uint64{"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
+		"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}[unit]
+	v, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || mult == 0 {
+		return 0, fmt.Errorf("size %q: want a number with an optional unit (KiB, MiB, GiB)", text)
+	}
+	return v * mult, nil
+}
+
+func formatSize(v uint64) string {
+	switch {
+	case v >= 1<<30 && v%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", v>>30)
+	case v >= 1<<20 && v%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", v>>20)
+	case v >= 1<<10 && v%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", v>>10)
+	}
+	return strconv.FormatUint(v, 10)
+}

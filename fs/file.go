@@ -1,0 +1,439 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/walrusfs/walrusfs/index"
+)
+
+// fileData is the I/O state of one regular file while it has open handles
+// or I/O in flight: a cache of its chunk map and open chunk files. All
+// changes to the file's chunk map go through it, so the cache stays exact.
+type fileData struct {
+	fs  *FS
+	ino index.Ino
+
+	// Guarded by fs.openMu.
+	users   int // handles plus in-flight path operations (truncate, fallocate)
+	handles int // open file handles: while > 0 the inode is "open"
+
+	// io orders data operations: reads share it, writes and truncates
+	// hold it exclusively.
+	io sync.RWMutex
+
+	mu     sync.Mutex // guards the maps below
+	refs   map[uint64]chunkSlot
+	chunks map[uint64]*os.File // staging ID → open chunk file
+}
+
+// chunkSlot caches one chunk map entry; ok is false for a hole.
+type chunkSlot struct {
+	ref index.ChunkRef
+	ok  bool
+}
+
+// acquire returns the shared I/O state of ino, creating it if needed.
+func (f *FS) acquire(ino index.Ino) *fileData {
+	f.openMu.Lock()
+	defer f.openMu.Unlock()
+	d := f.files[ino]
+	if d == nil {
+		d = &fileData{fs: f, ino: ino, refs: map[uint64]chunkSlot{}, chunks: map[uint64]*os.File{}}
+		f.files[ino] = d
+	}
+	d.users++
+	return d
+}
+
+// release gives up one use of d; the last one closes its chunk files.
+func (f *FS) release(d *fileData) {
+	f.openMu.Lock()
+	d.users--
+	last := d.users == 0
+	if last {
+		delete(f.files, d.ino)
+	}
+	f.openMu.Unlock()
+	if last {
+		d.closeChunks()
+	}
+}
+
+func (d *fileData) closeChunks() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, c := range d.chunks {
+		c.Close()
+		delete(d.chunks, id)
+	}
+}
+
+// handle is an open regular file (or any file opened through FUSE).
+type handle struct {
+	data  *fileData
+	flags uint32
+}
+
+var (
+	_ = (fusefs.FileReader)((*handle)(nil))
+	_ = (fusefs.FileWriter)((*handle)(nil))
+	_ = (fusefs.FileFsyncer)((*handle)(nil))
+	_ = (fusefs.FileFlusher)((*handle)(nil))
+	_ = (fusefs.FileReleaser)((*handle)(nil))
+)
+
+func (f *FS) openHandle(ino index.Ino, flags uint32) *handle {
+	d := f.acquire(ino)
+	f.openMu.Lock()
+	d.handles++
+	f.openMu.Unlock()
+	return &handle{data: d, flags: flags}
+}
+
+func (h *handle) Release(ctx context.Context) syscall.Errno {
+	d := h.data
+	f := d.fs
+	f.openMu.Lock()
+	d.handles--
+	stillOpen := d.handles > 0
+	f.openMu.Unlock()
+	f.release(d)
+	if !stillOpen {
+		// The last close of an unlinked file deletes it.
+		if err := f.idx.ReleaseOrphan(d.ino); err != nil {
+			return toErrno(f.log, "release", err)
+		}
+	}
+	return 0
+}
+
+// Flush is called on every close(2). Data is already staged; nothing to do.
+func (h *handle) Flush(ctx context.Context) syscall.Errno { return 0 }
+
+// Fsync makes the file's staged data and all metadata durable.
+func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	d := h.data
+	d.mu.Lock()
+	files := make([]*os.File, 0, len(d.chunks))
+	for _, c := range d.chunks {
+		files = append(files, c)
+	}
+	d.mu.Unlock()
+	for _, c := range files {
+		if err := unix.Fdatasync(int(c.Fd())); err != nil && !errors.Is(err, os.ErrClosed) {
+			return toErrno(d.fs.log, "fsync", err)
+		}
+	}
+	return toErrno(d.fs.log, "fsync", d.fs.idx.Sync(ctx))
+}
+
+func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	n, err := h.data.read(dest, off)
+	if err != nil {
+		return nil, toErrno(h.data.fs.log, "read", err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if h.data.fs.cfg.ReadOnly {
+		return 0, syscall.EROFS
+	}
+	if off < 0 {
+		return 0, syscall.EINVAL
+	}
+	if err := h.data.write(data, uint64(off)); err != nil {
+		return 0, toErrno(h.data.fs.log, "write", err)
+	}
+	return uint32(len(data)), 0
+}
+
+// ref returns chunk n's reference, from the cache or the index.
+func (d *fileData) ref(n uint64) (index.ChunkRef, bool, error) {
+	d.mu.Lock()
+	s, cached := d.refs[n]
+	d.mu.Unlock()
+	if cached {
+		return s.ref, s.ok, nil
+	}
+	ref, ok, err := d.fs.idx.Chunk(d.ino, n)
+	if err != nil {
+		return ref, false, err
+	}
+	d.mu.Lock()
+	d.refs[n] = chunkSlot{ref: ref, ok: ok}
+	d.mu.Unlock()
+	return ref, ok, nil
+}
+
+func (d *fileData) setRef(n uint64, ref index.ChunkRef) {
+	d.mu.Lock()
+	d.refs[n] = chunkSlot{ref: ref, ok: true}
+	d.mu.Unlock()
+}
+
+// chunkFile returns the open chunk file of a staging ID. Without create, a
+// file that does not exist yet (the chunk was recorded but never written)
+// returns nil and no error.
+func (d *fileData) chunkFile(id uint64, create bool) (*os.File, error) {
+	d.mu.Lock()
+	c := d.chunks[id]
+	d.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	c, err := d.fs.stage.open(id, create)
+	if err != nil {
+		if !create && errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if prev := d.chunks[id]; prev != nil {
+		c.Close()
+		return prev, nil
+	}
+	d.chunks[id] = c
+	return c, nil
+}
+
+func (d *fileData) dropChunkFile(id uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c := d.chunks[id]; c != nil {
+		c.Close()
+		delete(d.chunks, id)
+	}
+}
+
+// read fills dest from offset off and returns how many bytes it holds:
+// fewer than len(dest) only at the end of the file.
+func (d *fileData) read(dest []byte, off int64) (int, error) {
+	d.io.RLock()
+	defer d.io.RUnlock()
+	a, err := d.fs.idx.GetAttr(d.ino)
+	if err != nil {
+		return 0, err
+	}
+	if off < 0 {
+		return 0, syscall.EINVAL
+	}
+	if uint64(off) >= a.Size {
+		return 0, nil
+	}
+	if rest := a.Size - uint64(off); uint64(len(dest)) > rest {
+		dest = dest[:rest]
+	}
+	cs := uint64(a.ChunkSize)
+	pos := uint64(off)
+	done := 0
+	for done < len(dest) {
+		n := pos / cs
+		in := pos % cs
+		piece := dest[done:min(len(dest), done+int(cs-in))]
+		if err := d.readChunk(n, in, piece); err != nil {
+			return 0, err
+		}
+		done += len(piece)
+		pos += uint64(len(piece))
+	}
+	return done, nil
+}
+
+// readChunk fills p with chunk n's bytes from offset in; a hole, or a part
+// past the end of the chunk file, reads as zeros.
+func (d *fileData) readChunk(n, in uint64, p []byte) error {
+	ref, ok, err := d.ref(n)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		clear(p)
+		return nil
+	}
+	switch ref.Kind {
+	case index.ChunkStaged:
+		c, err := d.chunkFile(ref.StagingID, false)
+		if err != nil {
+			return err
+		}
+		got := 0
+		if c != nil {
+			got, err = c.ReadAt(p, int64(in))
+			if err != nil && err != io.EOF {
+				return err
+			}
+		}
+		clear(p[got:])
+		return nil
+	default:
+		d.fs.log.Error("read: chunk is not staged and no blob store is configured", "ino", d.ino, "chunk", n, "kind", ref.Kind)
+		return syscall.EIO
+	}
+}
+
+// write stores p at offset off. The bytes land in the chunks' staging
+// files; then the new size and mtime go to the index.
+func (d *fileData) write(p []byte, off uint64) error {
+	d.io.Lock()
+	defer d.io.Unlock()
+	a, err := d.fs.idx.GetAttr(d.ino)
+	if err != nil {
+		return err
+	}
+	if a.Type() != syscall.S_IFREG {
+		return syscall.EINVAL
+	}
+	cs := uint64(a.ChunkSize)
+	pos := off
+	done := 0
+	for done < len(p) {
+		n := pos / cs
+		in := pos % cs
+		piece := p[done:min(len(p), done+int(cs-in))]
+		c, err := d.writableChunk(n)
+		if err != nil {
+			return err
+		}
+		if _, err := c.WriteAt(piece, int64(in)); err != nil {
+			return err
+		}
+		done += len(piece)
+		pos += uint64(len(piece))
+	}
+	_, err = d.fs.idx.NoteWrite(d.ino, off+uint64(len(p)), now())
+	return err
+}
+
+// writableChunk returns the open staging file that writes to chunk n go to,
+// giving the chunk one if it has none.
+func (d *fileData) writableChunk(n uint64) (*os.File, error) {
+	ref, ok, err := d.ref(n)
+	if err != nil {
+		return nil, err
+	}
+	if ok && ref.Kind == index.ChunkStaged && !ref.Sealed {
+		return d.chunkFile(ref.StagingID, true)
+	}
+	if ok {
+		// Sealed or stored chunks are copied before they change; that
+		// arrives with the uploader.
+		d.fs.log.Error("write: chunk is sealed or stored; copy-on-write needs the blob store", "ino", d.ino, "chunk", n)
+		return nil, syscall.EIO
+	}
+	ref, err = d.fs.idx.NewStagedChunk(d.ino, n)
+	if err != nil {
+		return nil, err
+	}
+	d.setRef(n, ref)
+	return d.chunkFile(ref.StagingID, true)
+}
+
+// truncate applies a setattr that changes the size: the chunk holding the
+// new end is cut in its staging file first, then the index drops the whole
+// chunks past the end. A crash in between leaves the old size with zeros
+// past the cut, never stale bytes past the new end.
+func (d *fileData) truncate(ch index.SetAttrIn) (index.Attr, error) {
+	d.io.Lock()
+	defer d.io.Unlock()
+	a, err := d.fs.idx.GetAttr(d.ino)
+	if err != nil {
+		return a, err
+	}
+	size := *ch.Size
+	if a.Type() == syscall.S_IFREG && size < a.Size {
+		cs := uint64(a.ChunkSize)
+		if in := size % cs; in != 0 {
+			n := size / cs
+			ref, ok, err := d.ref(n)
+			if err != nil {
+				return a, err
+			}
+			if ok && ref.Kind == index.ChunkStaged {
+				c, err := d.chunkFile(ref.StagingID, false)
+				if err != nil {
+					return a, err
+				}
+				if c != nil {
+					if err := c.Truncate(int64(in)); err != nil {
+						return a, err
+					}
+				}
+			} else if ok {
+				d.fs.log.Error("truncate: chunk is sealed or stored; copy-on-write needs the blob store", "ino", d.ino, "chunk", n)
+				return a, syscall.EIO
+			}
+		}
+	}
+	na, err := d.fs.idx.SetAttr(d.ino, ch)
+	if err != nil {
+		return na, err
+	}
+	if a.Type() == syscall.S_IFREG && size < a.Size {
+		first := (size + uint64(a.ChunkSize) - 1) / uint64(a.ChunkSize)
+		d.mu.Lock()
+		for n, s := range d.refs {
+			if n >= first {
+				delete(d.refs, n)
+				if s.ok && s.ref.Kind == index.ChunkStaged {
+					if c := d.chunks[s.ref.StagingID]; c != nil {
+						c.Close()
+						delete(d.chunks, s.ref.StagingID)
+					}
+				}
+			}
+		}
+		d.mu.Unlock()
+	}
+	return na, nil
+}
+
+// allocate implements fallocate mode 0 (extend the size, allocating space
+// in the staging area) and FALLOC_FL_KEEP_SIZE; other modes are not
+// supported.
+func (d *fileData) allocate(off, length, mode uint64) error {
+	const keepSize = unix.FALLOC_FL_KEEP_SIZE
+	if mode&^keepSize != 0 {
+		return syscall.EOPNOTSUPP
+	}
+	a, err := d.fs.idx.GetAttr(d.ino)
+	if err != nil {
+		return err
+	}
+	if a.Type() != syscall.S_IFREG {
+		return syscall.ENODEV
+	}
+	if err := d.reserve(a, off, length); err != nil {
+		return err
+	}
+	end := off + length
+	if mode&keepSize != 0 || end <= a.Size {
+		return nil
+	}
+	_, err = d.truncate(index.SetAttrIn{Size: &end, Now: now()})
+	return err
+}
+
+// reserve checks that the staging disk has room for length bytes, so that
+// fallocate fails with ENOSPC up front as it would on a local disk.
+func (d *fileData) reserve(a index.Attr, off, length uint64) error {
+	st, err := d.fs.stage.statfs()
+	if err != nil {
+		return err
+	}
+	if length > st.Bavail*uint64(st.Bsize) {
+		return syscall.ENOSPC
+	}
+	return nil
+}

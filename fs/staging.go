@@ -1,0 +1,149 @@
+package fs
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// stagingArea holds chunk files: staging/<id mod 256 as 2 hex digits>/<id in
+// hex>. A file's ID is handed out by the index and never reused, so a chunk
+// file is written by one chunk of one inode only.
+type stagingArea struct {
+	dir string
+	log *slog.Logger
+
+	mu      sync.Mutex
+	doomed  []uint64 // released IDs waiting for removal
+	kick    chan struct{}
+	done    chan struct{}
+	stopped chan struct{}
+}
+
+func openStaging(dir string, log *slog.Logger) (*stagingArea, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("staging area: %w", err)
+	}
+	s := &stagingArea{dir: dir, log: log, kick: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
+	go s.remover()
+	return s, nil
+}
+
+func (s *stagingArea) path(id uint64) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%02x", id&0xff), strconv.FormatUint(id, 16))
+}
+
+// open opens the chunk file id for reading and writing. With create, a
+// missing file (and its subdirectory) is created; without, a missing file
+// gives an error satisfying errors.Is(err, os.ErrNotExist).
+func (s *stagingArea) open(id uint64, create bool) (*os.File, error) {
+	p := s.path(id)
+	flags := os.O_RDWR
+	if create {
+		flags |= os.O_CREATE
+	}
+	f, err := os.OpenFile(p, flags, 0o600)
+	if create && errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return nil, err
+		}
+		f, err = os.OpenFile(p, flags, 0o600)
+	}
+	return f, err
+}
+
+// release queues chunk files for removal. The index calls it (through its
+// ReleaseStaging hook) once no durable state refers to them.
+func (s *stagingArea) release(ids []uint64) {
+	s.mu.Lock()
+	s.doomed = append(s.doomed, ids...)
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *stagingArea) remover() {
+	defer close(s.stopped)
+	for {
+		select {
+		case <-s.kick:
+		case <-s.done:
+			s.removeDoomed()
+			return
+		}
+		s.removeDoomed()
+	}
+}
+
+func (s *stagingArea) removeDoomed() {
+	s.mu.Lock()
+	ids := s.doomed
+	s.doomed = nil
+	s.mu.Unlock()
+	for _, id := range ids {
+		if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("staging: removing released chunk file", "id", id, "err", err)
+		}
+	}
+}
+
+// sweep removes every chunk file whose ID is not in keep: files left behind
+// by a crash between creating a chunk file and recording it, or between an
+// index commit and the removal it allowed.
+func (s *stagingArea) sweep(keep map[uint64]bool) (int, error) {
+	subdirs, err := os.ReadDir(s.dir)
+	if err != nil {
+		return 0, fmt.Errorf("staging sweep: %w", err)
+	}
+	removed := 0
+	for _, sd := range subdirs {
+		if !sd.IsDir() {
+			continue
+		}
+		entries, err := os.ReadDir(filepath.Join(s.dir, sd.Name()))
+		if err != nil {
+			return removed, fmt.Errorf("staging sweep: %w", err)
+		}
+		for _, e := range entries {
+			id, err := strconv.ParseUint(e.Name(), 16, 64)
+			if err == nil && keep[id] {
+				continue
+			}
+			if err := os.Remove(filepath.Join(s.dir, sd.Name(), e.Name())); err != nil {
+				return removed, fmt.Errorf("staging sweep: %w", err)
+			}
+			removed++
+		}
+	}
+	return removed, nil
+}
+
+// syncAll flushes every chunk file of the staging filesystem to disk.
+func (s *stagingArea) syncAll() error {
+	f, err := os.Open(s.dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Syncfs(int(f.Fd()))
+}
+
+// statfs reports the staging filesystem's capacity.
+func (s *stagingArea) statfs() (unix.Statfs_t, error) {
+	var st unix.Statfs_t
+	err := unix.Statfs(s.dir, &st)
+	return st, err
+}
+
+func (s *stagingArea) close() {
+	close(s.done)
+	<-s.stopped
+}
