@@ -353,9 +353,8 @@ func forceUnmount(dir string) error {
 	return last
 }
 
-// unmountStale detaches mounts left under dir by an earlier run that was
-// killed before it could clean up.
-func unmountStale(dir string) error {
+// unmountUnder detaches every mount below dir.
+func unmountUnder(dir string) error {
 	ms, err := mounts()
 	if err != nil {
 		return err

@@ -84,6 +84,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -211,6 +212,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	// A closed stdout (bench | head) must fail writes with EPIPE rather than
+	// kill the process before it has unmounted.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	go func() {
 		sig, ok := <-sigs
 		if !ok {
@@ -280,8 +284,8 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 	if err := os.MkdirAll(cfg.workdir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := unmountStale(cfg.workdir); err != nil {
-		return nil, fmt.Errorf("mounts left under %s by an earlier run: %w", cfg.workdir, err)
+	if err := cleanStaleRuns(cfg.workdir, logf); err != nil {
+		return nil, err
 	}
 	if err := checkSpace(cfg); err != nil {
 		return nil, err
@@ -307,8 +311,12 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 	if err != nil {
 		return nil, err
 	}
+	if err := os.WriteFile(filepath.Join(runDir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if cfg.keep {
+			_ = os.WriteFile(filepath.Join(runDir, keptFile), nil, 0o644)
 			logf("kept %s", runDir)
 			return
 		}
@@ -593,6 +601,48 @@ func checkSpace(cfg *config) error {
 	need := 2*cfg.size + 1<<30
 	if free < need {
 		return fmt.Errorf("%s has %s free; this run needs about %s", cfg.workdir, sizeString(free), sizeString(need))
+	}
+	return nil
+}
+
+// Files in a run directory: the harness's process ID while it runs, and a
+// marker left by --keep.
+const (
+	ownerFile = "pid"
+	keptFile  = "kept"
+)
+
+// cleanStaleRuns unmounts and removes the run directories of earlier runs
+// that died without cleaning up (killed, or the machine rebooted). Runs
+// kept with --keep and runs whose process is alive are left alone, so two
+// benchmarks can share a work directory.
+func cleanStaleRuns(workdir string, logf func(string, ...any)) error {
+	dirs, err := filepath.Glob(filepath.Join(workdir, "run-*"))
+	if err != nil {
+		return err
+	}
+	for _, dir := range dirs {
+		if _, err := os.Stat(filepath.Join(dir, keptFile)); err == nil {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, ownerFile)); err == nil {
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err == nil && pid > 0 && syscall.Kill(pid, 0) != syscall.ESRCH {
+				continue
+			}
+		}
+		logf("removing %s, left by an earlier run", dir)
+		if err := unmountUnder(dir); err != nil {
+			return fmt.Errorf("mounts left by an earlier run: %w", err)
+		}
+		// The daemons of that run may still be unmounting (they are told
+		// to when the harness dies); give them a moment.
+		if err := removeRunDir(dir); err != nil {
+			time.Sleep(time.Second)
+			if err := removeRunDir(dir); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
