@@ -1,0 +1,102 @@
+package localstore
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/walrusfs/walrusfs/blobstore"
+)
+
+// Defaults for [Config].
+const (
+	// DefaultShards is the default number of RS2 shards (and slivers per
+	// blob). At n = 10 the largest blob RS2 can encode is 1 834 952 bytes;
+	// see [MaxBlobSize].
+	DefaultShards = 10
+	// DefaultEpochDuration is the default length of a local epoch (Walrus
+	// Testnet's).
+	DefaultEpochDuration = 24 * time.Hour
+	// DefaultEpochs is how many epochs ahead a blob is stored when
+	// PutOptions.Epochs is zero, as on Walrus.
+	DefaultEpochs = 1
+	// MaxEpochsAhead is the Walrus cap on how far ahead storage can be
+	// bought.
+	MaxEpochsAhead = 53
+)
+
+// Config configures a local store. Build one with [DefaultConfig] and
+// override fields.
+type Config struct {
+	// Dirs are the shard directories. Sliver i of every blob lives in
+	// Dirs[i mod len(Dirs)]; every directory also holds a full copy of each
+	// blob's metadata and of the store's small bookkeeping files. The order
+	// matters and is recorded on first use: reopening with the directories
+	// reordered is an error. At least one is required; a directory that is
+	// missing or empty on Open is (re)initialised, so losing a disk and
+	// replacing it with an empty one is a supported event.
+	Dirs []string
+	// Shards is n, the RS2 shard count: every blob is encoded into n primary
+	// slivers, any n-2f of which recover it (f = (n-1)/3). It also fixes
+	// blob IDs: the same bytes get different IDs at different n. Must be at
+	// least 4. Blobs keep the shard count they were stored with, so changing
+	// it between runs only affects new blobs.
+	Shards int
+	// EpochDuration is the length of one local epoch. The current epoch is
+	// the time elapsed since the store was first created, divided by
+	// EpochDuration.
+	EpochDuration time.Duration
+	// RepairOnRead rewrites a sliver that failed its hash check (or is
+	// missing from a directory that still holds the blob) with the
+	// reconstructed bytes, so the damage does not have to be reconstructed
+	// again on every read.
+	RepairOnRead bool
+	// MaxBlobSize, when positive, caps Put below the RS2 limit for Shards.
+	// Zero means the RS2 limit only.
+	MaxBlobSize int64
+	// Now returns the current time; nil means time.Now. Tests use it to move
+	// the epoch clock.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the default configuration without directories;
+// callers set Dirs.
+func DefaultConfig() Config {
+	return Config{
+		Shards:        DefaultShards,
+		EpochDuration: DefaultEpochDuration,
+		RepairOnRead:  true,
+	}
+}
+
+func (c Config) validate() error {
+	if len(c.Dirs) == 0 {
+		return fmt.Errorf("localstore: config: no directories: %w", blobstore.ErrInvalidArgument)
+	}
+	seen := make(map[string]bool, len(c.Dirs))
+	for _, d := range c.Dirs {
+		if d == "" {
+			return fmt.Errorf("localstore: config: empty directory name: %w", blobstore.ErrInvalidArgument)
+		}
+		if seen[d] {
+			return fmt.Errorf("localstore: config: directory %q listed twice: %w", d, blobstore.ErrInvalidArgument)
+		}
+		seen[d] = true
+	}
+	if c.Shards < 4 || c.Shards > maxShards {
+		return fmt.Errorf("localstore: config: shards %d: want 4…%d: %w", c.Shards, maxShards, blobstore.ErrInvalidArgument)
+	}
+	if c.EpochDuration <= 0 {
+		return fmt.Errorf("localstore: config: epoch duration %v: %w", c.EpochDuration, blobstore.ErrInvalidArgument)
+	}
+	if c.MaxBlobSize < 0 {
+		return fmt.Errorf("localstore: config: negative max blob size: %w", blobstore.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// maxShards bounds n so that sliver indices fit the on-disk formats (u16)
+// and the metadata stays small.
+const maxShards = 4096
+
+var errClosed = errors.New("localstore: store is closed")

@@ -1,0 +1,183 @@
+package localstore
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/walrusfs/walrusfs/blobstore"
+)
+
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[off] ^= 0x5a
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFlippedByteIsRepaired(t *testing.T) {
+	for _, repair := range []bool{true, false} {
+		name := "repair"
+		if !repair {
+			name = "no repair"
+		}
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig(t, 2, 10)
+			cfg.RepairOnRead = repair
+			s, logs := openStore(t, cfg)
+			data := lcg(11, 400_000)
+			info := put(t, s, data)
+			bad := s.sliverPath(info.ID, 1)
+			flipByte(t, bad, 1234)
+			flipByte(t, s.sliverPath(info.ID, 6), 0) // a repair sliver, not read unless needed
+
+			// A short range inside the corrupt sliver, then the whole blob.
+			lay, _ := mustLoad(t, s, info.ID).metadata().Layout()
+			off := int64(lay.PrimarySliverSize()) + 1000
+			checkBytes(t, "range in the corrupt sliver", mustRead(t, s, info.ID, off, 10), data[off:off+10])
+			checkBytes(t, "whole blob", mustRead(t, s, info.ID, 0, int64(len(data))), data)
+			if !contains(logs.String(), "sliver unusable") {
+				t.Errorf("corruption not logged:\n%s", logs)
+			}
+
+			err := s.verifySliver(mustLoad(t, s, info.ID), 1, mustReadFile(t, bad))
+			if repair && err != nil {
+				t.Errorf("sliver 1 after a repairing read: %v", err)
+			}
+			if !repair && !errors.Is(err, blobstore.ErrIntegrity) {
+				t.Errorf("sliver 1 with repair off: %v, want still corrupt", err)
+			}
+			if repair && !contains(logs.String(), "repaired sliver") {
+				t.Error("repair not logged")
+			}
+			assertNoDebris(t, s)
+		})
+	}
+}
+
+func mustLoad(t *testing.T, s *Store, id blobstore.ID) *record {
+	t.Helper()
+	r, err := s.load(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func mustReadFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// With one directory per shard, any f directories can go. RS2 decodes from
+// any Kp = n−2f primary slivers the decoder can use (at n = 10: 4 of slivers
+// 0…7), so some larger losses are survivable too; beyond that reads fail
+// with ErrIntegrity rather than return wrong bytes.
+func TestLosingShardDirectories(t *testing.T) {
+	const n, f, kp = 10, 3, 4
+	base := testConfig(t, n, n)
+	s, _ := openStore(t, base)
+	var blobs []blobstore.Info
+	var datas [][]byte
+	for i, size := range []int{1, 5000, 300_001} {
+		data := lcg(uint32(20+i), size)
+		blobs = append(blobs, put(t, s, data))
+		datas = append(datas, data)
+	}
+	s.Close()
+
+	for _, tc := range []struct {
+		name string
+		lose []int
+	}{
+		{"first f", []int{0, 1, 2}},
+		{"last f", []int{7, 8, 9}},
+		{"mixed f", []int{1, 5, 8}},
+		{"f+1, enough left", []int{0, 1, 2, 3}},
+		{"2f systematic and repair", []int{0, 1, 2, 3, 4, 5}},
+		{"2f, too few usable", []int{2, 3, 4, 5, 6, 7}},
+		{"all but kp-1", []int{0, 1, 2, 3, 4, 5, 6}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Work on a copy of the directories.
+			cfg := base
+			cfg.Dirs = nil
+			root := t.TempDir()
+			for _, d := range base.Dirs {
+				dst := filepath.Join(root, filepath.Base(d))
+				if err := os.CopyFS(dst, os.DirFS(d)); err != nil {
+					t.Fatal(err)
+				}
+				cfg.Dirs = append(cfg.Dirs, dst)
+			}
+			for _, d := range tc.lose {
+				if err := os.RemoveAll(cfg.Dirs[d]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s2, _ := openStore(t, cfg)
+			usable := 0
+			for i := range n {
+				if !slices.Contains(tc.lose, i) && s2.usable(mustLoad(t, s2, blobs[0].ID), i) {
+					usable++
+				}
+			}
+			readable := usable >= kp
+			if len(tc.lose) <= f && !readable {
+				t.Fatalf("test case loses only %d directories but leaves %d usable slivers", len(tc.lose), usable)
+			}
+			for i, info := range blobs {
+				data := datas[i]
+				got, err := readRange(t, s2, info.ID, 0, int64(len(data)))
+				// A read touches only the systematic slivers holding its
+				// bytes; it fails only if one of those is lost and cannot
+				// be reconstructed.
+				lay, _ := mustLoad(t, s2, info.ID).metadata().Layout()
+				exts, _ := lay.Locate(0, int64(len(data)))
+				intact := true
+				for _, e := range exts {
+					intact = intact && !slices.Contains(tc.lose, e.Sliver)
+				}
+				switch {
+				case (readable || intact) && err != nil:
+					t.Fatalf("blob of %d bytes: %v", len(data), err)
+				case readable || intact:
+					checkBytes(t, "after losing directories", got, data)
+				case !errors.Is(err, blobstore.ErrIntegrity):
+					t.Fatalf("blob of %d bytes, %d directories lost: %v (%d bytes), want ErrIntegrity",
+						len(data), len(tc.lose), err, len(got))
+				}
+				// Metadata survives in every remaining directory.
+				if st, err := s2.Stat(context.Background(), info.ID); err != nil || st.Size != info.Size {
+					t.Errorf("Stat = %+v, %v", st, err)
+				}
+			}
+			if !readable {
+				return
+			}
+			// Storing the bytes again restores the lost directories' slivers.
+			last := len(blobs) - 1
+			again := put(t, s2, datas[last])
+			if !again.AlreadyCertified {
+				t.Errorf("re-Put = %+v, want AlreadyCertified", again)
+			}
+			for _, d := range tc.lose {
+				if _, err := s2.readSliver(mustLoad(t, s2, again.ID), d); err != nil {
+					t.Errorf("sliver %d not restored by a second Put: %v", d, err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,118 @@
+// Package localstore is the embedded default blob store of walrusfs: a
+// faithful local Walrus on disk. Blobs are RS2-encoded exactly as Walrus
+// encodes them (package rs2), so a blob's ID here is its real Walrus blob
+// ID for the configured shard count, and the store survives the loss or
+// corruption of up to f = (n−1)/3 shards the way the network does.
+//
+// # Encoding and placement
+//
+// With n shards (Config.Shards, default 10), a blob of L bytes becomes n
+// primary slivers of Ks·S bytes each (Ks = n−f, symbol size S from L). The
+// first Kp = n−2f slivers are systematic: sliver i holds blob bytes
+// [i·Ks·S, (i+1)·Ks·S), zero-padded at the end; the others are repair
+// slivers. Any Kp of the n slivers recover the blob. Secondary slivers are
+// not stored: they add nothing to recoverability on one machine.
+//
+// Sliver i goes to shard directory Dirs[i mod len(Dirs)]. With n
+// directories on n disks, each disk holds one sliver of every blob and any
+// f disks can be lost; with fewer directories a directory holds up to
+// ⌈n/len(Dirs)⌉ slivers of a blob, and the store survives the loss of a
+// directory only if that is at most f. Every directory also holds a full
+// copy of each blob's metadata (as every Walrus shard does), so losing
+// directories never loses metadata while any holder of the blob remains.
+//
+// # On-disk layout
+//
+// Each shard directory looks like this (one blob shown, n = 10, two
+// directories):
+//
+//	Dirs[0]/
+//	  store.json        store ID, this directory's index and count, epoch start
+//	  LOCK              flock held while a process has the store open
+//	  blobs/
+//	    M4/                            first two characters of the blob ID
+//	      M4hsZGQ1…BUk/                one directory per blob
+//	        meta                       metadata record (format in record.go)
+//	        s0000 s0002 … s0008        primary slivers i ≡ 0 (mod 2), raw bytes
+//	  tmp/
+//	    put-<nonce>/                   a put being staged (same layout as a blob dir)
+//	    delete-<blob ID>               intent of a delete in progress
+//	    trash-<nonce>/, *.tmp          debris, removed at the next Open
+//	Dirs[1]/
+//	  … the same, with slivers s0001 s0003 … s0009
+//
+// The metadata record holds the Walrus BlobMetadataV1 pair hashes, which
+// the blob ID authenticates (a record whose hashes do not reproduce its ID
+// is ignored), and the ledger bookkeeping a chain would hold: registered,
+// certified and end epochs, deletable, a generation number, a checksum.
+// Slivers are raw bytes; each is checked against its primary hash (the
+// Merkle root of its full row re-encoding) every time it is read.
+//
+// # Commit protocol
+//
+// A Put goes through three phases:
+//
+//  1. Stage: create tmp/put-<nonce>/ in every directory, stream the blob
+//     through the encoder into the sliver files there, fsync every file
+//     (in parallel), every staging directory and every tmp directory.
+//  2. Commit point: write the metadata record into every staging directory
+//     and fsync it. The first record to become durable is the commit
+//     point: from then on all slivers are durable and the put will complete.
+//  3. Publish: rename each staging directory to blobs/<xx>/<id> and fsync
+//     the parent.
+//
+// What a crash leaves, and what the next Open does with it:
+//
+//   - during phase 1: staging directories without a record. Nothing was
+//     readable; Open removes them.
+//   - during phase 2 or 3: at least one staging directory with a valid
+//     record, possibly some directories already published. Open completes
+//     the put: it copies the record into staging directories that lack it
+//     and publishes them all.
+//   - after phase 3: a complete blob.
+//
+// In-process, a blob's publication and deletion hold that blob's lock
+// (one of 256 stripes by ID), so readers never see a half-published blob.
+// Storing bytes that are already stored writes nothing new (after staging,
+// which is how the ID is learnt) and reports AlreadyCertified.
+//
+// Delete writes delete-<id> into every tmp directory (fsynced), then
+// renames each blob directory into tmp/ as trash and removes it, and
+// finally removes the intents. A crash after the first intent is durable
+// is finished by the next Open; before that, the blob is untouched.
+//
+// Metadata updates (a Put that extends the end epoch) write a new record
+// with a higher generation to a temporary file, fsync it and rename it over
+// each copy; readers use the copy with the highest generation.
+//
+// # Reads, verification and repair
+//
+// A range read maps the range to systematic slivers (rs2.Layout.Locate) and
+// reads them one at a time, as the caller consumes bytes. Each sliver is
+// verified against its primary hash before any byte of it is returned. If
+// a sliver is missing or fails verification, the store reads other
+// slivers in index order until it has Kp good ones, reconstructs, and
+// (Config.RepairOnRead) atomically rewrites the bad sliver file. With fewer
+// than Kp good slivers the read fails with blobstore.ErrIntegrity: wrong
+// bytes are never returned. A directory that lost blobs entirely (a
+// replaced disk) is refilled for a blob when the same bytes are Put again.
+//
+// Quilts are ordinary blobs holding QuiltV1 bytes (package quilt). A patch
+// occupies whole matrix columns, and a column spans every row, so a patch
+// read fetches every systematic sliver but keeps only the patch's columns.
+//
+// # Epochs and the ledger
+//
+// The local store has no chain. It keeps an epoch clock instead: epoch e
+// starts at the store's creation time plus e·Config.EpochDuration (the
+// creation time is persisted in store.json). A blob stored with
+// PutOptions.Epochs = k in epoch e is registered and certified in e and
+// ends at e+k; Info.ObjectID is a stable stand-in derived from the blob ID.
+// Leases do not expire yet: the store keeps blobs until they are deleted.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. Puts run in parallel (staging takes
+// no lock); each directory is locked with flock for the life of the Store,
+// so two processes cannot open the same store.
+package localstore

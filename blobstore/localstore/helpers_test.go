@@ -1,0 +1,111 @@
+package localstore
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/walrusfs/walrusfs/blobstore"
+)
+
+// lcg returns n bytes of the LCG32 sequence used by the Walrus reference
+// vectors (testdata/README): x ← 1664525·x + 1013904223, byte = x >> 24.
+func lcg(seed uint32, n int) []byte {
+	b := make([]byte, n)
+	x := seed
+	for i := range b {
+		x = 1664525*x + 1013904223
+		b[i] = byte(x >> 24)
+	}
+	return b
+}
+
+// logBuffer collects log output for assertions.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// testConfig returns a configuration with ndirs fresh directories.
+func testConfig(t testing.TB, ndirs, shards int) Config {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Shards = shards
+	root := t.TempDir()
+	for i := range ndirs {
+		cfg.Dirs = append(cfg.Dirs, filepath.Join(root, "d"+strconv.Itoa(i)))
+	}
+	return cfg
+}
+
+// openStore opens cfg and closes the store at the end of the test. Logs go
+// to the returned buffer.
+func openStore(t testing.TB, cfg Config) (*Store, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	s, err := Open(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, logs
+}
+
+func put(t testing.TB, s *Store, data []byte) blobstore.Info {
+	t.Helper()
+	info, err := s.Put(context.Background(), bytes.NewReader(data), int64(len(data)), blobstore.PutOptions{})
+	if err != nil {
+		t.Fatalf("Put %d bytes: %v", len(data), err)
+	}
+	return info
+}
+
+func readRange(t testing.TB, s *Store, id blobstore.ID, off, n int64) ([]byte, error) {
+	t.Helper()
+	rc, err := s.ReadRange(context.Background(), id, off, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+func mustRead(t testing.TB, s *Store, id blobstore.ID, off, n int64) []byte {
+	t.Helper()
+	b, err := readRange(t, s, id, off, n)
+	if err != nil {
+		t.Fatalf("ReadRange(%s, %d, %d): %v", id, off, n, err)
+	}
+	return b
+}
+
+func checkBytes(t testing.TB, what string, got, want []byte) {
+	t.Helper()
+	if !bytes.Equal(got, want) {
+		i := 0
+		for i < len(got) && i < len(want) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("%s: got %d bytes, want %d; first difference at %d", what, len(got), len(want), i)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,273 @@
+package localstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/walrusfs/walrusfs/blobstore"
+	"github.com/walrusfs/walrusfs/blobstore/rs2"
+)
+
+// ReadRange returns length bytes of blob id starting at off. It reads only
+// the systematic primary slivers that hold the range, one at a time as the
+// caller reads, and checks each against its primary hash before using it.
+// A sliver that is missing or fails its hash is reconstructed from other
+// slivers (and rewritten when Config.RepairOnRead is set).
+//
+// The first sliver is fetched before ReadRange returns, so a blob that
+// cannot be read at all fails here rather than mid-stream. Errors:
+// ErrNotFound (no such blob), ErrInvalidArgument (range outside the blob),
+// ErrIntegrity (fewer than Kp good slivers left: the bytes cannot be
+// trusted, none are returned). Later reads can fail the same way, and with
+// ErrNotFound if the blob is deleted meanwhile. The reader is not safe for
+// concurrent use; ctx governs its whole life.
+func (s *Store) ReadRange(ctx context.Context, id blobstore.ID, off, length int64) (io.ReadCloser, error) {
+	done, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	rd, err := s.openReader(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: read %s: %w", id, err)
+	}
+	exts, err := rd.lay.Locate(off, length)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: read %s [%d, +%d): %w", id, off, length, err)
+	}
+	rd.exts = exts
+	if len(exts) > 0 {
+		if err := rd.next(); err != nil {
+			return nil, err
+		}
+	}
+	return rd, nil
+}
+
+// openReader loads blob id's record for a new reader.
+func (s *Store) openReader(ctx context.Context, id blobstore.ID) (*reader, error) {
+	st := s.stripe(id)
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	rec, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	lay, err := rec.metadata().Layout()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", err, blobstore.ErrIntegrity)
+	}
+	return &reader{s: s, ctx: ctx, rec: rec, lay: lay, deletes: st.deletes.Load()}, nil
+}
+
+// reader streams extents of one blob, one verified sliver at a time.
+type reader struct {
+	s       *Store
+	ctx     context.Context
+	rec     *record
+	lay     rs2.Layout
+	deletes uint64 // the stripe's delete count when rec was loaded
+
+	exts []rs2.Extent   // extents not yet started
+	buf  []byte         // unread part of the current extent
+	done map[int][]byte // slivers obtained early by a reconstruction
+	err  error          // sticky
+}
+
+var errReaderClosed = errors.New("localstore: reader closed")
+
+func (r *reader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if len(r.exts) == 0 {
+			return 0, io.EOF
+		}
+		if err := r.next(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// Close releases the reader's buffers. Reads after Close fail.
+func (r *reader) Close() error {
+	r.err = errReaderClosed
+	r.buf, r.done, r.exts = nil, nil, nil
+	return nil
+}
+
+// next makes the first pending extent current.
+func (r *reader) next() error {
+	e := r.exts[0]
+	data, ok := r.done[e.Sliver]
+	if ok {
+		delete(r.done, e.Sliver)
+	} else {
+		pending := make([]int, 0, len(r.exts))
+		for _, x := range r.exts {
+			pending = append(pending, x.Sliver)
+		}
+		got, err := r.fetch(e.Sliver, pending)
+		if err != nil {
+			r.err = fmt.Errorf("localstore: read %s: %w", r.rec.ID, err)
+			return r.err
+		}
+		data = got[e.Sliver]
+		delete(got, e.Sliver)
+		if len(got) > 0 && r.done == nil {
+			r.done = got
+		} else {
+			for k, v := range got {
+				r.done[k] = v
+			}
+		}
+	}
+	r.exts = r.exts[1:]
+	r.buf = data[e.Offset : e.Offset+e.Length]
+	return nil
+}
+
+// fetch returns sliver i, and possibly other slivers among pending that a
+// reconstruction produced on the way.
+func (r *reader) fetch(i int, pending []int) (map[int][]byte, error) {
+	s := r.s
+	done, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if err := r.ctx.Err(); err != nil {
+		return nil, err
+	}
+	st := s.stripe(r.rec.ID)
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if d := st.deletes.Load(); d != r.deletes {
+		// Some blob of this stripe was deleted since we looked: make sure
+		// it was not this one.
+		if _, err := s.load(r.ctx, r.rec.ID); err != nil {
+			return nil, err
+		}
+		r.deletes = d
+	}
+	return s.systematic(r.ctx, r.rec, r.lay, i, pending)
+}
+
+// systematic returns verified systematic primary sliver i of a blob. If it
+// is missing or corrupt, it reconstructs it from any Kp good primary
+// slivers, repairs the file when configured to, and also returns the
+// slivers among also that the reconstruction yields. The caller holds the
+// blob's stripe for reading.
+func (s *Store) systematic(ctx context.Context, rec *record, lay rs2.Layout, i int, also []int) (map[int][]byte, error) {
+	data, err := s.readSliver(rec, i)
+	if err == nil {
+		return map[int][]byte{i: data}, nil
+	}
+	s.log.Warn("localstore: sliver unusable, reconstructing", "blob", rec.ID, "sliver", i, "path", s.sliverPath(rec.ID, i), "err", err)
+	have := make([][]byte, lay.N)
+	bad := map[int]error{i: err}
+	good := 0
+	// Read in index order, the systematic slivers first: they are needed
+	// anyway when the caller reads on. Slivers the decoder cannot use (at
+	// low rate, those past Kp+P(Kp)) are not read.
+	for j := 0; j < lay.N && good < lay.Kp; j++ {
+		if j == i || !s.usable(rec, j) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		d, err := s.readSliver(rec, j)
+		if err != nil {
+			bad[j] = err
+			if !errors.Is(err, fs.ErrNotExist) {
+				s.log.Warn("localstore: sliver unusable", "blob", rec.ID, "sliver", j, "err", err)
+			}
+			continue
+		}
+		have[j] = d
+		good++
+	}
+	if good < lay.Kp {
+		return nil, fmt.Errorf("sliver %d: only %d of %d primary slivers usable, %d needed (%v): %w",
+			i, good, lay.N, lay.Kp, errors.Join(slices.Collect(mapValues(bad))...), blobstore.ErrIntegrity)
+	}
+	if err := s.reconstruct(rec, have); err != nil {
+		return nil, fmt.Errorf("sliver %d: reconstruct: %w", i, err)
+	}
+	out := map[int][]byte{i: have[i]}
+	for _, j := range also {
+		if j < lay.Kp && have[j] != nil {
+			out[j] = have[j]
+		}
+	}
+	for j, err := range bad {
+		if j < lay.Kp && have[j] != nil {
+			s.repair(rec, j, have[j], err)
+		}
+	}
+	return out, nil
+}
+
+func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
+	return func(yield func(V) bool) {
+		for _, v := range m {
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}
+
+// readSliver reads primary sliver i from its directory and verifies it. A
+// missing file gives an error wrapping fs.ErrNotExist; a wrong one wraps
+// ErrIntegrity.
+func (s *Store) readSliver(rec *record, i int) ([]byte, error) {
+	data, err := os.ReadFile(s.sliverPath(rec.ID, i))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.verifySliver(rec, i, data); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// repair rewrites sliver i of a blob with reconstructed bytes, atomically,
+// when Config.RepairOnRead is set and the directory still holds the blob
+// (a directory that lost the blob entirely is restored by the next Put of
+// the same bytes). Failures are logged; the read goes on.
+func (s *Store) repair(rec *record, i int, data []byte, cause error) {
+	if !s.cfg.RepairOnRead {
+		return
+	}
+	d := s.dirOf(i)
+	bd := s.blobDir(d, rec.ID)
+	if _, err := os.Stat(filepath.Join(bd, metaFile)); err != nil {
+		return
+	}
+	tmp := s.tmpPath(d, "repair-"+newNonce()+tmpSuffix)
+	err := writeFileSync(tmp, data)
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(bd, sliverName(i)))
+	}
+	if err == nil {
+		err = syncDir(bd)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		s.log.Warn("localstore: could not rewrite sliver", "blob", rec.ID, "sliver", i, "err", err)
+		return
+	}
+	s.log.Info("localstore: repaired sliver", "blob", rec.ID, "sliver", i, "dir", s.dirs[d], "cause", cause)
+}

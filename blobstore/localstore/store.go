@@ -1,0 +1,307 @@
+package localstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/walrusfs/walrusfs/blobstore"
+	"github.com/walrusfs/walrusfs/blobstore/rs2"
+)
+
+// Store is a local Walrus: blobs RS2-encoded into sliver files spread over
+// shard directories. Create one with [Open]; it is safe for concurrent use.
+type Store struct {
+	cfg    Config
+	log    *slog.Logger
+	dirs   []string
+	params rs2.Params
+	enc    *rs2.Encoder // for Config.Shards
+	encs   encoders     // for blobs stored with other shard counts
+	clock  clock
+	locks  []*os.File // flocks on each directory's LOCK file
+
+	// stripes serialise commits and deletes of a blob against each other
+	// and against sliver reads; a blob uses stripes[id[0]].
+	stripes [256]stripe
+
+	closeMu sync.RWMutex // held for reading by every operation in flight
+	closed  bool
+}
+
+// stripe is one lock of the blob lock table.
+type stripe struct {
+	mu sync.RWMutex
+	// deletes counts deletes committed under this stripe; readers compare
+	// it to notice that a blob they stream may be gone.
+	deletes atomic.Uint64
+}
+
+var _ blobstore.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store in cfg.Dirs. It locks every
+// directory for this process, checks that the directories belong together
+// and are in their recorded order, and recovers from any crash: it finishes
+// interrupted commits that passed their commit point, finishes interrupted
+// deletes, and removes everything else left in the staging areas. A nil
+// logger discards logs.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	enc, err := rs2.NewEncoder(cfg.Shards)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: open: %w", err)
+	}
+	s := &Store{cfg: cfg, log: logger, params: enc.Params(), enc: enc}
+	s.encs.m = map[int]*rs2.Encoder{cfg.Shards: enc}
+	for _, d := range cfg.Dirs {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return nil, fmt.Errorf("localstore: open %s: %w", d, err)
+		}
+		s.dirs = append(s.dirs, abs)
+	}
+	start, err := s.initDirs()
+	if err != nil {
+		s.unlock()
+		return nil, err
+	}
+	s.clock = clock{start: start, d: cfg.EpochDuration, now: s.now}
+	if err := s.recover(ctx); err != nil {
+		s.unlock()
+		return nil, err
+	}
+	s.log.Debug("localstore: opened", "dirs", len(s.dirs), "shards", s.params.N, "epoch", s.clock.epoch())
+	return s, nil
+}
+
+func (s *Store) now() time.Time {
+	if s.cfg.Now != nil {
+		return s.cfg.Now()
+	}
+	return time.Now()
+}
+
+func (s *Store) unlock() {
+	for _, f := range s.locks {
+		f.Close()
+	}
+	s.locks = nil
+}
+
+// Close waits for operations in flight, then releases the directories.
+// Readers returned earlier fail after Close. Close is idempotent.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.unlock()
+	return nil
+}
+
+// enter marks an operation in flight; it fails once the store is closed.
+// The caller must call the returned function when done.
+func (s *Store) enter() (func(), error) {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return nil, errClosed
+	}
+	return s.closeMu.RUnlock, nil
+}
+
+func (s *Store) stripe(id blobstore.ID) *stripe { return &s.stripes[id[0]] }
+
+// CurrentEpoch returns the store's current epoch.
+func (s *Store) CurrentEpoch() uint32 { return s.clock.epoch() }
+
+// Params returns the RS2 parameters new blobs are encoded with.
+func (s *Store) Params() rs2.Params { return s.params }
+
+// MaxBlobSize returns the largest blob Put accepts: the RS2 limit for the
+// configured shard count, or Config.MaxBlobSize when that is lower.
+func (s *Store) MaxBlobSize() int64 {
+	m := int64(s.params.MaxBlobSize())
+	if s.cfg.MaxBlobSize > 0 && s.cfg.MaxBlobSize < m {
+		m = s.cfg.MaxBlobSize
+	}
+	return m
+}
+
+// info converts a record to the Info the Store interface reports.
+func (s *Store) info(r *record) blobstore.Info {
+	var enc int64
+	if p, err := rs2.NewParams(r.Shards); err == nil {
+		if l, err := rs2.NewLayout(p, uint64(r.Size)); err == nil {
+			enc = int64(l.EncodedLength())
+		}
+	}
+	return blobstore.Info{
+		ID:              r.ID,
+		Size:            r.Size,
+		EncodedSize:     enc,
+		ObjectID:        objectID(r.ID),
+		RegisteredEpoch: r.Registered,
+		Certified:       true,
+		CertifiedEpoch:  r.Certified,
+		EndEpoch:        r.End,
+		Deletable:       r.Deletable,
+	}
+}
+
+// Stat returns the info of blob id, or an error wrapping
+// blobstore.ErrNotFound. It reads only metadata.
+func (s *Store) Stat(ctx context.Context, id blobstore.ID) (blobstore.Info, error) {
+	done, err := s.enter()
+	if err != nil {
+		return blobstore.Info{}, err
+	}
+	defer done()
+	st := s.stripe(id)
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	r, err := s.load(ctx, id)
+	if err != nil {
+		return blobstore.Info{}, fmt.Errorf("localstore: stat %s: %w", id, err)
+	}
+	return s.info(r), nil
+}
+
+// load reads blob id's metadata record from every directory and returns the
+// newest copy that is well-formed and whose hashes reproduce the ID. It fails
+// with ErrNotFound when no directory has a record and with ErrIntegrity when
+// records exist but none is valid. The caller holds the blob's stripe.
+func (s *Store) load(ctx context.Context, id blobstore.ID) (*record, error) {
+	var (
+		best    *record
+		badErrs []error
+	)
+	for d := range s.dirs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		path := filepath.Join(s.blobDir(d, id), metaFile)
+		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			badErrs = append(badErrs, err)
+			continue
+		}
+		r, err := unmarshalRecord(b)
+		if err == nil && r.ID != id {
+			err = fmt.Errorf("%w: holds blob %s", errBadRecord, r.ID)
+		}
+		if err == nil {
+			err = verifyRecord(r)
+		}
+		if err != nil {
+			s.log.Warn("localstore: bad metadata copy", "blob", id, "path", path, "err", err)
+			badErrs = append(badErrs, fmt.Errorf("%s: %w", path, err))
+			continue
+		}
+		if best == nil || r.Gen > best.Gen {
+			best = r
+		}
+	}
+	if best != nil {
+		return best, nil
+	}
+	if len(badErrs) > 0 {
+		return nil, fmt.Errorf("no valid metadata copy: %w: %w", errors.Join(badErrs...), blobstore.ErrIntegrity)
+	}
+	return nil, blobstore.ErrNotFound
+}
+
+// Delete removes blob id: its metadata and every sliver in every directory.
+// It fails with ErrNotFound if the blob does not exist and with ErrForbidden
+// if it was stored as permanent (Walrus only deletes deletable blobs).
+//
+// Delete first writes a delete intent to every directory; once one intent is
+// durable the delete will complete, here or, after a crash, in the next
+// Open.
+func (s *Store) Delete(ctx context.Context, id blobstore.ID) error {
+	done, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	st := s.stripe(id)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	r, err := s.load(ctx, id)
+	if err != nil && !errors.Is(err, blobstore.ErrIntegrity) {
+		return fmt.Errorf("localstore: delete %s: %w", id, err)
+	}
+	if r != nil && !r.Deletable {
+		return fmt.Errorf("localstore: delete %s: blob is permanent: %w", id, blobstore.ErrForbidden)
+	}
+	if err := s.deleteBlob(id); err != nil {
+		return fmt.Errorf("localstore: delete %s: %w", id, err)
+	}
+	st.deletes.Add(1)
+	s.log.Debug("localstore: deleted", "blob", id)
+	return nil
+}
+
+// deleteBlob runs the delete protocol for id. The caller holds its stripe
+// for writing (or is recovery, which runs alone).
+func (s *Store) deleteBlob(id blobstore.ID) error {
+	intent := deletePrefix + id.String()
+	var errs []error
+	for d := range s.dirs {
+		p := s.tmpPath(d, intent)
+		if err := writeFileSync(p, []byte(id.String())); err != nil && !errors.Is(err, fs.ErrExist) {
+			errs = append(errs, err)
+			continue
+		}
+		if err := syncDir(filepath.Dir(p)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == len(s.dirs) {
+		return fmt.Errorf("write delete intent: %w", errors.Join(errs...))
+	}
+	errs = errs[:0]
+	for d := range s.dirs {
+		bd := s.blobDir(d, id)
+		trash := s.tmpPath(d, trashPrefix+newNonce())
+		if err := os.Rename(bd, trash); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if err := syncDir(filepath.Dir(bd)); err != nil {
+			errs = append(errs, err)
+		}
+		if err := os.RemoveAll(trash); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		// Leave the intents: the next Open retries.
+		return errors.Join(errs...)
+	}
+	for d := range s.dirs {
+		if err := os.Remove(s.tmpPath(d, intent)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("localstore: remove delete intent", "blob", id, "dir", s.dirs[d], "err", err)
+		}
+	}
+	return nil
+}
