@@ -134,7 +134,8 @@ func (e *Error) Unwrap() error { return Sentinel(e.HTTPStatus, e.Reason) }
 // sentinel it means. It is the only place that makes this decision:
 //
 //	400, 416 (and other 4xx)                → ErrInvalidArgument
-//	401, 451, 403 (except size), 429 TOKEN_ALREADY_USED, 504 EXPIRED_SIGNATURE → ErrForbidden
+//	401, 451, 403 (except size), 405, 501   → ErrForbidden (refused for good)
+//	429 TOKEN_ALREADY_USED, 504 EXPIRED_SIGNATURE → ErrForbidden
 //	403 BLOB_TOO_LARGE / SIZE_EXCEEDED, 413 → ErrTooLarge
 //	404                                     → ErrNotFound
 //	429, 5xx                                → ErrUnavailable (retryable)
@@ -150,7 +151,8 @@ func Sentinel(code int, reason string) error {
 		return blobstore.ErrTooLarge
 	case code == http.StatusForbidden && (reason == ReasonBlobTooLarge || reason == "SIZE_EXCEEDED"):
 		return blobstore.ErrTooLarge
-	case code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusUnavailableForLegalReasons:
+	case code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusUnavailableForLegalReasons ||
+		code == http.StatusMethodNotAllowed || code == http.StatusNotImplemented:
 		return blobstore.ErrForbidden
 	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || (code >= 500 && code <= 599):
 		return blobstore.ErrUnavailable

@@ -263,4 +263,3 @@ func FuzzParseRange(f *testing.F) {
 		}
 	})
 }
-

@@ -1,0 +1,424 @@
+package httpserver_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/textproto"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/walrusfs/walrusfs/blobstore"
+	"github.com/walrusfs/walrusfs/blobstore/httpserver"
+	"github.com/walrusfs/walrusfs/blobstore/storetest"
+	"github.com/walrusfs/walrusfs/blobstore/walrushttp/wire"
+)
+
+func TestMemStoreConformance(t *testing.T) {
+	storetest.RunWithOptions(t, func(t *testing.T) blobstore.Store { return newMemStore() },
+		storetest.Options{Delete: storetest.DeleteSupported})
+}
+
+func newServer(t *testing.T, st blobstore.Store, cfg httpserver.Config) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(httpserver.New(st, cfg, nil))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type reply struct {
+	code int
+	h    http.Header
+	body []byte
+}
+
+func do(t *testing.T, method, u string, body io.Reader, hdr ...string) reply {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, u, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, u, err)
+	}
+	return reply{resp.StatusCode, resp.Header, b}
+}
+
+// wantJSONError checks a Walrus JSON error reply.
+func wantJSONError(t *testing.T, r reply, code int, reason string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("status %d (%s), want %d", r.code, r.body, code)
+	}
+	var eb wire.ErrorBody
+	if err := json.Unmarshal(r.body, &eb); err != nil {
+		t.Fatalf("error body %q is not JSON: %v", r.body, err)
+	}
+	if eb.Error.Code != code || eb.Error.Status != wire.StatusName(code) || len(eb.Error.Details) == 0 ||
+		eb.Error.Details[0].Reason != reason || eb.Error.Details[0].Domain != wire.DomainDaemon || eb.Error.Details[0].Type != "ErrorInfo" {
+		t.Fatalf("error body %s, want code %d reason %s", r.body, code, reason)
+	}
+}
+
+func wantPlainError(t *testing.T, r reply, code int) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("status %d (%s), want %d", r.code, r.body, code)
+	}
+	if !strings.HasPrefix(r.h.Get("Content-Type"), "text/plain") || json.Valid(r.body) {
+		t.Fatalf("want a plain-text body, got %s %q", r.h.Get("Content-Type"), r.body)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	srv := newServer(t, newMemStore(), httpserver.DefaultConfig())
+	if r := do(t, "GET", srv.URL+"/status", nil); r.code != 200 || string(r.body) != "OK" {
+		t.Fatalf("status: %d %q", r.code, r.body)
+	}
+}
+
+func TestStoreReplyShapes(t *testing.T) {
+	srv := newServer(t, newMemStore(), httpserver.DefaultConfig())
+	data := storetest.Data(1, 1234)
+	r := do(t, "PUT", srv.URL+"/v1/blobs?epochs=5&send_object_to=0xabc", bytes.NewReader(data))
+	if r.code != 200 {
+		t.Fatalf("store: %d %s", r.code, r.body)
+	}
+	for _, key := range []string{`"newlyCreated":{"blobObject":{"id":"0x`, `"registeredEpoch":`, `"blobId":"`, `"size":1234`,
+		`"encodingType":"RS2"`, `"certifiedEpoch":`, `"storage":{"id":"0x`, `"startEpoch":`, `"endEpoch":6`, `"storageSize":`,
+		`"deletable":true`, `"resourceOperation":{"registerFromScratch":{"encodedLength":`, `"epochsAhead":5`, `"cost":`} {
+		if !bytes.Contains(r.body, []byte(key)) {
+			t.Errorf("reply lacks %s: %s", key, r.body)
+		}
+	}
+	res, err := wire.ParseBlobStoreResult(r.body)
+	if err != nil || res.NewlyCreated == nil {
+		t.Fatalf("parse %s: %v", r.body, err)
+	}
+	id := res.NewlyCreated.BlobObject.BlobID
+
+	r = do(t, "PUT", srv.URL+"/v1/blobs", bytes.NewReader(data))
+	res, err = wire.ParseBlobStoreResult(r.body)
+	if err != nil || res.AlreadyCertified == nil || res.AlreadyCertified.BlobID != id || res.AlreadyCertified.Object == "" {
+		t.Fatalf("second store: %s (%v), want alreadyCertified", r.body, err)
+	}
+	r = do(t, "PUT", srv.URL+"/v1/blobs?force=true", bytes.NewReader(data))
+	if res, err = wire.ParseBlobStoreResult(r.body); err != nil || res.NewlyCreated == nil {
+		t.Fatalf("forced store: %s (%v), want newlyCreated", r.body, err)
+	}
+	r = do(t, "PUT", srv.URL+"/v1/blobs?permanent=true", bytes.NewReader(storetest.Data(2, 10)))
+	if !bytes.Contains(r.body, []byte(`"deletable":false`)) {
+		t.Fatalf("permanent store: %s", r.body)
+	}
+}
+
+func TestStoreQueryValidation(t *testing.T) {
+	srv := newServer(t, newMemStore(), httpserver.DefaultConfig())
+	plain := []string{
+		"foo=1", "epochs=1&epochs=2", "epochs=abc", "epochs=-1", "permanent=yes", "force=1",
+		"encoding_type=RS1", "send_object_to=0xZZ", "send_object_to=abc", "quilt_version=v2",
+		"send_object_to=0x1&share=false", "epochs=99999999999",
+	}
+	for _, q := range plain {
+		t.Run(q, func(t *testing.T) {
+			wantPlainError(t, do(t, "PUT", srv.URL+"/v1/blobs?"+q, strings.NewReader("x")), 400)
+		})
+	}
+	structured := []struct{ q, reason string }{
+		{"permanent=true&deletable=true", wire.ReasonInvalidBlobPersistence},
+		{"epochs=0", wire.ReasonMalformedRequest},
+		{"epochs=54", wire.ReasonMalformedRequest},
+		{"share=true", wire.ReasonMalformedRequest},
+	}
+	for _, tc := range structured {
+		t.Run(tc.q, func(t *testing.T) {
+			wantJSONError(t, do(t, "PUT", srv.URL+"/v1/blobs?"+tc.q, strings.NewReader("x")), 400, tc.reason)
+		})
+	}
+	for _, q := range []string{"epochs=53&permanent=true&force=false&encoding_type=RS2&send_object_to=0xAbC1&reuse_resources=true&quilt_version=V1", "deletable=true"} {
+		if r := do(t, "PUT", srv.URL+"/v1/blobs?"+q, strings.NewReader("x")); r.code != 200 {
+			t.Errorf("%s: %d %s", q, r.code, r.body)
+		}
+	}
+}
+
+func TestBodyLimits(t *testing.T) {
+	cfg := httpserver.DefaultConfig()
+	cfg.MaxBlobBody, cfg.MaxQuiltBody = 100, 1000
+	srv := newServer(t, newMemStore(), cfg)
+	if r := do(t, "PUT", srv.URL+"/v1/blobs", bytes.NewReader(make([]byte, 100))); r.code != 200 {
+		t.Fatalf("at limit: %d %s", r.code, r.body)
+	}
+	wantPlainError(t, do(t, "PUT", srv.URL+"/v1/blobs", bytes.NewReader(make([]byte, 101))), 413)
+	// Chunked: no Content-Length, so the limit trips while reading.
+	wantPlainError(t, do(t, "PUT", srv.URL+"/v1/blobs", io.MultiReader(bytes.NewReader(make([]byte, 101)))), 413)
+	body, ct := quiltForm(t, map[string][]byte{"a": make([]byte, 2000)}, nil)
+	wantPlainError(t, do(t, "PUT", srv.URL+"/v1/quilts", body, "Content-Type", ct), 413)
+	// A store's own size limit surfaces as 413 too.
+	srv2 := newServer(t, failStore{newMemStore(), fmt.Errorf("encoding: %w", blobstore.ErrTooLarge)}, httpserver.DefaultConfig())
+	wantPlainError(t, do(t, "PUT", srv2.URL+"/v1/blobs", strings.NewReader("x")), 413)
+}
+
+func TestReads(t *testing.T) {
+	st := newMemStore()
+	srv := newServer(t, st, httpserver.DefaultConfig())
+	data := storetest.Data(3, 1000)
+	info, err := st.Put(t.Context(), bytes.NewReader(data), 1000, blobstore.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := srv.URL + "/v1/blobs/" + info.ID.String()
+
+	r := do(t, "GET", u, nil)
+	if r.code != 200 || !bytes.Equal(r.body, data) || r.h.Get("ETag") != info.ID.String() ||
+		r.h.Get("X-Content-Type-Options") != "nosniff" || r.h.Get("Cache-Control") != wire.CacheControlBlobRead ||
+		r.h.Get("Content-Length") != "1000" || r.h.Get("Content-Type") != "" {
+		t.Fatalf("GET: %d %v", r.code, r.h)
+	}
+	if r := do(t, "GET", u, nil, "Accept", "image/png"); r.h.Get("Content-Type") != "image/png" {
+		t.Fatalf("Accept not mirrored: %v", r.h)
+	}
+	r = do(t, "GET", u, nil, "Range", "bytes=10-19")
+	if r.code != 206 || !bytes.Equal(r.body, data[10:20]) || r.h.Get("Content-Range") != "bytes 10-19/1000" || r.h.Get("Content-Length") != "10" {
+		t.Fatalf("range GET: %d %v", r.code, r.h)
+	}
+	if r := do(t, "GET", u, nil, "Range", "bytes=999-999"); r.code != 206 || !bytes.Equal(r.body, data[999:]) {
+		t.Fatalf("last byte: %d %q", r.code, r.body)
+	}
+	for _, h := range []string{"bytes=10-", "bytes=-10", "bytes=0-1,5-6", "bytes=9-1", "bytes=0-1000", "bytes=1000-1000", "lines=1-2", "bytes=a-b"} {
+		t.Run(h, func(t *testing.T) {
+			wantJSONError(t, do(t, "GET", u, nil, "Range", h), 416, wire.ReasonInvalidByteRange)
+		})
+	}
+	if r := do(t, "HEAD", u, nil, "Range", "bytes=0-0"); r.code != 206 || r.h.Get("Content-Range") != "bytes 0-0/1000" {
+		t.Fatalf("HEAD: %d %v", r.code, r.h)
+	}
+
+	r = do(t, "GET", u+"/byte-range?start=100&length=50", nil)
+	if r.code != 200 || !bytes.Equal(r.body, data[100:150]) || r.h.Get("ETag") != fmt.Sprintf("%s-100-50", info.ID) {
+		t.Fatalf("byte-range: %d %v", r.code, r.h)
+	}
+	wantPlainError(t, do(t, "GET", u+"/byte-range?start=1", nil), 400)
+	wantPlainError(t, do(t, "GET", u+"/byte-range?start=1&length=2&x=3", nil), 400)
+	wantPlainError(t, do(t, "GET", u+"/byte-range?start=-1&length=2", nil), 400)
+	wantJSONError(t, do(t, "GET", u+"/byte-range?start=1&length=0", nil), 400, wire.ReasonInvalidByteRange)
+	wantJSONError(t, do(t, "GET", u+"/byte-range?start=990&length=11", nil), 400, wire.ReasonInvalidByteRange)
+
+	wantPlainError(t, do(t, "GET", u+"?foo=bar", nil), 400)
+	wantJSONError(t, do(t, "GET", u+"?strict_consistency_check=true&skip_consistency_check=true", nil), 400, wire.ReasonMalformedRequest)
+	if r := do(t, "GET", u+"?strict_consistency_check=true", nil); r.code != 200 {
+		t.Fatalf("strict check: %d", r.code)
+	}
+	var unknown blobstore.ID
+	wantJSONError(t, do(t, "GET", srv.URL+"/v1/blobs/"+unknown.String(), nil), 404, wire.ReasonBlobNotFound)
+	wantPlainError(t, do(t, "GET", srv.URL+"/v1/blobs/not-an-id", nil), 400)
+	if r := do(t, "GET", srv.URL+"/v1/blobs/a/b/c/d", nil); r.code != 404 {
+		t.Fatalf("unknown route: %d", r.code)
+	}
+}
+
+func TestStoreErrorMapping(t *testing.T) {
+	var id blobstore.ID
+	for _, tc := range []struct {
+		err    error
+		code   int
+		reason string
+	}{
+		{blobstore.ErrUnavailable, 503, wire.ReasonBlobUnavailable},
+		{blobstore.ErrForbidden, 451, wire.ReasonForbiddenBlob},
+		{blobstore.ErrTooLarge, 403, wire.ReasonBlobTooLarge},
+		{blobstore.ErrNotFound, 404, wire.ReasonBlobNotFound},
+		{blobstore.ErrIntegrity, 500, wire.ReasonInternal},
+		{fmt.Errorf("disk: %w", blobstore.ErrInvalidArgument), 400, wire.ReasonMalformedRequest},
+	} {
+		t.Run(tc.reason, func(t *testing.T) {
+			srv := newServer(t, failStore{newMemStore(), tc.err}, httpserver.DefaultConfig())
+			r := do(t, "GET", srv.URL+"/v1/blobs/"+id.String(), nil)
+			wantJSONError(t, r, tc.code, tc.reason)
+			// The client side maps it back to the same sentinel.
+			if e := wire.ParseError(r.code, r.body); !errorsIs(e, tc.err) {
+				t.Fatalf("round trip of %v gave %v", tc.err, e)
+			}
+		})
+	}
+}
+
+func quiltForm(t *testing.T, files map[string][]byte, meta []wire.QuiltMetadataItem) (io.Reader, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for name, data := range files {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name=%q; filename=%q`, name, name))
+		h.Set("Content-Type", "application/octet-stream")
+		w, err := mw.CreatePart(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+	}
+	if meta != nil {
+		b, _ := json.Marshal(meta)
+		if err := mw.WriteField(wire.MetadataFormField, string(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mw.Close()
+	return &buf, mw.FormDataContentType()
+}
+
+func TestQuilts(t *testing.T) {
+	srv := newServer(t, newMemStore(), httpserver.DefaultConfig())
+	files := map[string][]byte{"b.txt": []byte("bee"), "a.bin": storetest.Data(4, 5000), "ünï": []byte("unicode")}
+	body, ct := quiltForm(t, files, []wire.QuiltMetadataItem{{Identifier: "a.bin", Tags: map[string]string{"k": "v"}}})
+	r := do(t, "PUT", srv.URL+"/v1/quilts?epochs=2", body, "Content-Type", ct)
+	if r.code != 200 || !bytes.Contains(r.body, []byte(`"blobStoreResult":{"newlyCreated"`)) || !bytes.Contains(r.body, []byte(`"quiltPatchId":"`)) {
+		t.Fatalf("quilt store: %d %s", r.code, r.body)
+	}
+	res, err := wire.ParseQuiltStoreResult(r.body)
+	if err != nil || len(res.StoredQuiltBlobs) != 3 {
+		t.Fatalf("quilt reply %s: %v", r.body, err)
+	}
+	quilt, _ := res.BlobStoreResult.BlobID()
+	for _, sq := range res.StoredQuiltBlobs {
+		r := do(t, "GET", srv.URL+"/v1/blobs/by-quilt-patch-id/"+sq.QuiltPatchID.String(), nil)
+		if r.code != 200 || !bytes.Equal(r.body, files[sq.Identifier]) || r.h.Get("ETag") != quilt.String() {
+			t.Fatalf("patch %q: %d %v", sq.Identifier, r.code, r.h)
+		}
+		wantHdr := sq.Identifier
+		if sq.Identifier == "ünï" {
+			wantHdr = ""
+		}
+		if got := r.h.Get(wire.HeaderQuiltPatchID); got != wantHdr {
+			t.Fatalf("patch %q: identifier header %q", sq.Identifier, got)
+		}
+		r = do(t, "GET", srv.URL+"/v1/blobs/by-quilt-id/"+quilt.String()+"/"+url.PathEscape(sq.Identifier), nil)
+		if r.code != 200 || !bytes.Equal(r.body, files[sq.Identifier]) {
+			t.Fatalf("patch %q by identifier: %d %s", sq.Identifier, r.code, r.body)
+		}
+	}
+	wantJSONError(t, do(t, "GET", srv.URL+"/v1/blobs/by-quilt-id/"+quilt.String()+"/nope", nil), 404, wire.ReasonQuiltPatchNotFound)
+	wantPlainError(t, do(t, "GET", srv.URL+"/v1/blobs/by-quilt-patch-id/short", nil), 400)
+
+	r = do(t, "GET", srv.URL+"/v1/quilts/"+quilt.String()+"/patches", nil)
+	var items []wire.QuiltPatchItem
+	if err := json.Unmarshal(r.body, &items); err != nil || len(items) != 3 || items[0].Identifier != "a.bin" ||
+		items[0].Tags["k"] != "v" || !bytes.Contains(r.body, []byte(`"patch_id":"`)) || !bytes.Contains(r.body, []byte(`"tags":{}`)) {
+		t.Fatalf("patch list %s: %v", r.body, err)
+	}
+
+	bad := []struct {
+		name  string
+		files map[string][]byte
+		meta  []wire.QuiltMetadataItem
+	}{
+		{"underscore", map[string][]byte{"_x": []byte("1")}, nil},
+		{"trailing space", map[string][]byte{"x ": []byte("1")}, nil},
+		{"metadata for missing file", map[string][]byte{"x": []byte("1")}, []wire.QuiltMetadataItem{{Identifier: "y"}}},
+		{"no files", map[string][]byte{}, nil},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			body, ct := quiltForm(t, tc.files, tc.meta)
+			wantJSONError(t, do(t, "PUT", srv.URL+"/v1/quilts", body, "Content-Type", ct), 400, wire.ReasonMalformedRequest)
+		})
+	}
+	wantJSONError(t, do(t, "PUT", srv.URL+"/v1/quilts", strings.NewReader("x"), "Content-Type", "text/plain"), 400, wire.ReasonMalformedRequest)
+}
+
+// blockingStore holds Stat calls until released, to fill the server's
+// concurrency slots.
+type blockingStore struct {
+	blobstore.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b blockingStore) Stat(ctx context.Context, id blobstore.ID) (blobstore.Info, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return blobstore.Info{}, fmt.Errorf("blob %s: %w", id, blobstore.ErrNotFound)
+}
+
+func TestLoadShedding(t *testing.T) {
+	st := blockingStore{newMemStore(), make(chan struct{}), make(chan struct{})}
+	cfg := httpserver.DefaultConfig()
+	cfg.MaxConcurrentReads = 1
+	srv := newServer(t, st, cfg)
+	var id blobstore.ID
+	done := make(chan reply)
+	go func() { done <- do(t, "GET", srv.URL+"/v1/blobs/"+id.String(), nil) }()
+	<-st.entered
+	r := do(t, "GET", srv.URL+"/v1/blobs/"+id.String(), nil)
+	wantPlainError(t, r, 429)
+	if string(r.body) != wire.TextTooManyRequests {
+		t.Fatalf("429 body %q", r.body)
+	}
+	// Stores have their own slots.
+	if r := do(t, "PUT", srv.URL+"/v1/blobs", strings.NewReader("x")); r.code != 200 {
+		t.Fatalf("store while reads are full: %d", r.code)
+	}
+	close(st.release)
+	if r := <-done; r.code != 404 {
+		t.Fatalf("held request: %d", r.code)
+	}
+}
+
+// brokenReadStore serves reads that fail half-way.
+type brokenReadStore struct{ *memStore }
+
+func (b brokenReadStore) ReadRange(ctx context.Context, id blobstore.ID, off, length int64) (io.ReadCloser, error) {
+	rc, err := b.memStore.ReadRange(ctx, id, off, length)
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(io.MultiReader(io.LimitReader(rc, length/2), errorReader{fmt.Errorf("sliver: %w", blobstore.ErrIntegrity)})), nil
+}
+
+type errorReader struct{ err error }
+
+func (e errorReader) Read([]byte) (int, error) { return 0, e.err }
+
+func TestMidStreamFailureCutsReply(t *testing.T) {
+	st := brokenReadStore{newMemStore()}
+	srv := newServer(t, st, httpserver.DefaultConfig())
+	info, err := st.Put(t.Context(), bytes.NewReader(storetest.Data(5, 100_000)), 100_000, blobstore.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/v1/blobs/"+info.ID.String(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil || n >= 100_000 {
+		t.Fatalf("read %d bytes with error %v; want a short body and an error", n, err)
+	}
+}
+
+func errorsIs(err, target error) bool {
+	for _, s := range []error{blobstore.ErrNotFound, blobstore.ErrUnavailable, blobstore.ErrTooLarge, blobstore.ErrForbidden, blobstore.ErrInvalidArgument} {
+		if errorsIsStd(target, s) {
+			return errorsIsStd(err, s)
+		}
+	}
+	// ErrIntegrity on the server is a 500, which clients retry elsewhere.
+	return errorsIsStd(err, blobstore.ErrUnavailable)
+}
