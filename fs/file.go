@@ -99,6 +99,19 @@ func (f *FS) openHandle(ino index.Ino, flags uint32) *handle {
 	return &handle{data: d, flags: flags}
 }
 
+// openExisting opens a handle on ino, failing with ENOENT if the inode was
+// deleted before the handle counted as open (a rename or unlink racing with
+// the open). Once the handle is registered the inode cannot be deleted, only
+// orphaned, so checking after registering closes the race.
+func (f *FS) openExisting(ino index.Ino, flags uint32) (*handle, error) {
+	h := f.openHandle(ino, flags)
+	if _, err := f.idx.GetAttr(ino); err != nil {
+		h.Release(context.Background())
+		return nil, err
+	}
+	return h, nil
+}
+
 func (h *handle) Release(ctx context.Context) syscall.Errno {
 	d := h.data
 	f := d.fs

@@ -230,7 +230,11 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if e != 0 {
 		return nil, nil, 0, e
 	}
-	return ch, n.fs.openHandle(a.Ino, flags), 0, 0
+	h, err := n.fs.openExisting(a.Ino, flags)
+	if err != nil {
+		return nil, nil, 0, n.errno("create", err)
+	}
+	return ch, h, 0, 0
 }
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
@@ -360,7 +364,10 @@ func (n *node) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 			return nil, 0, e
 		}
 	}
-	h := n.fs.openHandle(n.ino, flags)
+	h, err := n.fs.openExisting(n.ino, flags)
+	if err != nil {
+		return nil, 0, n.errno("open", err)
+	}
 	if flags&syscall.O_TRUNC != 0 {
 		zero := uint64(0)
 		if _, err := h.data.truncate(index.SetAttrIn{Size: &zero, Now: now()}); err != nil {

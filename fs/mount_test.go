@@ -1,0 +1,135 @@
+package fs
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+
+	"github.com/walrusfs/walrusfs/index"
+)
+
+// testMount is a real FUSE mount of a fresh walrusfs in temp dirs.
+type testMount struct {
+	dir      string // mountpoint
+	stateDir string
+	fs       *FS
+	idx      *index.Index
+	server   interface {
+		Unmount() error
+		Wait()
+	}
+}
+
+type mountOpt func(*Config, *index.Config)
+
+// mountTest mounts walrusfs for the test and, when the test ends, unmounts
+// it and checks the index's consistency. It skips the test where FUSE
+// mounts are impossible (no /dev/fuse or not root).
+func mountTest(t *testing.T, opts ...mountOpt) *testMount {
+	t.Helper()
+	return mountAt(t, t.TempDir(), opts...)
+}
+
+func requireFuse(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("FUSE mount tests need root (they mount with allow_other and switch users)")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse: FUSE mount tests cannot run here")
+	}
+}
+
+func mountAt(t *testing.T, stateDir string, opts ...mountOpt) *testMount {
+	t.Helper()
+	requireFuse(t)
+	cfg := DefaultConfig()
+	icfg := index.DefaultConfig()
+	icfg.CommitInterval = 50 * time.Millisecond
+	for _, o := range opts {
+		o(&cfg, &icfg)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	idx, err := index.Open(t.Context(), stateDir, icfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := New(idx, filepath.Join(stateDir, "staging"), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.Recover(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mnt := t.TempDir()
+	fo := fsys.Options()
+	fo.MountOptions.AllowOther = true
+	server, err := fusefs.Mount(mnt, fsys.Root(), fo)
+	if err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	m := &testMount{dir: mnt, stateDir: stateDir, fs: fsys, idx: idx, server: server}
+	t.Cleanup(func() { m.unmount(t) })
+	return m
+}
+
+// unmount unmounts (once), checks the index and closes it.
+func (m *testMount) unmount(t *testing.T) {
+	if m.server == nil {
+		return
+	}
+	var err error
+	for range 50 {
+		if err = m.server.Unmount(); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Errorf("unmount: %v", err)
+		return
+	}
+	m.server.Wait()
+	m.server = nil
+	if err := m.idx.Check(); err != nil {
+		t.Errorf("index consistency check: %v", err)
+	}
+	m.fs.Close()
+	if err := m.idx.Close(); err != nil {
+		t.Errorf("index close: %v", err)
+	}
+	if err := index.CheckFile(filepath.Join(m.stateDir, index.FileName)); err != nil {
+		t.Errorf("bbolt consistency check: %v", err)
+	}
+}
+
+func (m *testMount) path(parts ...string) string {
+	return filepath.Join(append([]string{m.dir}, parts...)...)
+}
+
+// stagingFiles counts the chunk files in the staging area.
+func (m *testMount) stagingFiles(t *testing.T) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(filepath.Join(m.stateDir, "staging"), func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
