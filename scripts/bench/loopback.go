@@ -17,14 +17,15 @@ import (
 // memory and CPU are measured the same way as the walrusfs daemon's.
 const loopbackCommand = "loopback-daemon"
 
-// mountOptions are the options walrusfs mounts with; the reference loopback
-// uses the same so that the comparison is about the filesystem, not about
-// kernel settings. fsName is the first column of df.
+// mountOptions are the options walrusfs mounts with (fs.FS.Options); the
+// reference loopback uses the same so that the comparison is about the
+// filesystem, not about kernel settings. fsName is the first column of df.
 func mountOptions(fsName, name string) *fusefs.Options {
 	sec := time.Second
 	return &fusefs.Options{
-		AttrTimeout:  &sec,
-		EntryTimeout: &sec,
+		AttrTimeout:     &sec,
+		EntryTimeout:    &sec,
+		NegativeTimeout: &sec,
 		MountOptions: fuse.MountOptions{
 			FsName:  fsName,
 			Name:    name,
@@ -33,8 +34,10 @@ func mountOptions(fsName, name string) *fusefs.Options {
 			// allows (fs.fuse.max_pages_limit pages).
 			MaxWrite: 1 << 20,
 			// The kernel offers its limit at INIT; go-fuse only lowers it.
-			MaxReadAhead: 1 << 20,
-			DirectMount:  os.Geteuid() == 0,
+			MaxReadAhead:  1 << 20,
+			MaxBackground: 64,
+			// mount(2) when root, else fusermount.
+			DirectMount: true,
 		},
 	}
 }
