@@ -469,6 +469,7 @@ func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side,
 			if err := s.d.alive(); err != nil {
 				return r, err
 			}
+			settle(ctx, []*side{loop, subj}, logf)
 			m := measure(ctx, w, s)
 			results[s] = append(results[s], m)
 			r.Loopback, r.Subject = combine(results[loop]), combine(results[subj])
@@ -489,6 +490,45 @@ func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side,
 		}
 	}
 	return r, nil
+}
+
+// settle waits, up to a limit, until neither daemon is using the CPU, so
+// that work one daemon does in the background (a flush, an upload) is not
+// counted against the next measurement of either side. That work still
+// shows in the daemon's CPU row.
+func settle(ctx context.Context, sides []*side, logf func(string, ...any)) {
+	const (
+		every = 250 * time.Millisecond
+		busy  = 25 * time.Millisecond // CPU per interval that counts as busy
+		limit = 30 * time.Second
+	)
+	start := time.Now()
+	last := map[*side]time.Duration{}
+	for _, s := range sides {
+		last[s], _ = readProcCPU(s.d.cmd.Process.Pid)
+	}
+	for time.Since(start) < limit {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+		idle := true
+		for _, s := range sides {
+			cpu, err := readProcCPU(s.d.cmd.Process.Pid)
+			if err == nil && cpu-last[s] > busy {
+				idle = false
+			}
+			last[s] = cpu
+		}
+		if idle {
+			if el := time.Since(start); el > 2*time.Second {
+				logf("waited %.1f s for the daemons to go idle", el.Seconds())
+			}
+			return
+		}
+	}
+	logf("daemons still busy after %v; measuring anyway", limit)
 }
 
 // measure runs one workload on one side, with the daemon's CPU time and
