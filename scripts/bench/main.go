@@ -13,14 +13,19 @@
 // which depends on the disk and on whatever else the machine is doing.
 //
 // Both filesystems run as separate daemon processes with the same mount
-// options (default_permissions, 1 s entry and attribute timeouts, 1 MiB
-// requests, 1 MiB readahead, a direct mount(2) when run as root); the
-// loopback daemon is this program re-executed with a hidden subcommand. Their
-// data lives in one temporary run directory under the work directory
-// (--workdir, default $TMPDIR/walrusfs-bench): the walrusfs state directory
-// next to the loopback's backing directory. Each workload runs on the
-// loopback, then on walrusfs, before the next workload starts, so that a
-// busy neighbour slows both sides alike.
+// options (default_permissions, 1 s entry, attribute and negative timeouts,
+// 1 MiB requests, 1 MiB readahead, 64 background requests, a direct
+// mount(2) when run as root); the loopback daemon is this program
+// re-executed with a hidden subcommand. Their data lives in one temporary
+// run directory under the work directory (--workdir, default
+// $TMPDIR/walrusfs-bench): the walrusfs state directory next to the
+// loopback's backing directory. Each workload runs on the loopback, then on
+// walrusfs, before the next workload starts, so that a busy neighbour slows
+// both sides alike; with --repeat N each workload runs N times, alternating
+// which side goes first, and the table shows medians. Before each
+// measurement the harness waits (up to 30 s) until neither daemon is using
+// the CPU, so that background work (walrusfs sealing or uploading what was
+// just written) is not charged to the next row; it shows in the CPU row.
 //
 // # The rows
 //
@@ -65,7 +70,19 @@
 // table, and the program exits 1; a missed target exits 0 unless --strict.
 //
 // Ratios between runs on different machines are comparable; absolute
-// figures are not. Run it on an idle machine for numbers worth quoting.
+// figures are not. Run it on an idle machine, with --repeat 3, for numbers
+// worth quoting. In a virtual machine "cold" means cold in the guest: the
+// host may still cache the disk image, which flatters cold reads on both
+// sides alike.
+//
+// # Cleaning up
+//
+// The daemons are stopped with SIGTERM (which unmounts) at the end, on an
+// error, on a panic and on ^C; a second ^C, or 20 s after the first, kills
+// them and detaches their mounts. If the harness itself is killed, the
+// daemons get SIGTERM from the kernel (PR_SET_PDEATHSIG), and the next run
+// removes the dead run's directory. --keep leaves the run directory
+// (backing data, walrusfs state, daemon logs) for inspection.
 //
 // --subject loopback puts a second loopback in walrusfs's place, to test
 // the harness itself: every ratio should then be close to 1.
