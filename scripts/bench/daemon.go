@@ -219,9 +219,10 @@ func (d *daemon) stop(timeout time.Duration) error {
 		d.mu.Unlock()
 	}
 	if mounted, _ := inMountTable(d.mnt); mounted {
-		errs = append(errs, fmt.Errorf("%s: %s still mounted after the daemon exited", d.name, d.mnt))
 		if err := forceUnmount(d.mnt); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("%s: %s still mounted after the daemon exited: %w", d.name, d.mnt, err))
+		} else {
+			errs = append(errs, fmt.Errorf("%s: %s was still mounted after the daemon exited; detached it", d.name, d.mnt))
 		}
 	}
 	if d.log != nil {

@@ -484,6 +484,8 @@ func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side,
 				continue
 			}
 			if err := s.d.alive(); err != nil {
+				results[s] = append(results[s], &measurement{Err: err.Error()})
+				r.Loopback, r.Subject = combine(results[loop]), combine(results[subj])
 				return r, err
 			}
 			settle(ctx, []*side{loop, subj}, logf)
