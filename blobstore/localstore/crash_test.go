@@ -19,19 +19,11 @@ import (
 func stageOnly(t *testing.T, s *Store, data []byte) (string, *record) {
 	t.Helper()
 	nonce := newNonce()
-	meta, err := s.stage(context.Background(), nonce, bytes.NewReader(data), int64(len(data)))
+	rec, err := s.stage(context.Background(), nonce, bytes.NewReader(data), int64(len(data)), 1, blobstore.PutOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return nonce, s.newRecord(meta, 1, blobstore.PutOptions{})
-}
-
-// writeStagedMeta runs phase 2 of a put in directory d only.
-func writeStagedMeta(t *testing.T, s *Store, d int, nonce string, rec *record) {
-	t.Helper()
-	if err := writeFileSync(filepath.Join(s.tmpPath(d, stagePrefix+nonce), metaFile), rec.marshal()); err != nil {
-		t.Fatal(err)
-	}
+	return nonce, rec
 }
 
 func reopen(t *testing.T, s *Store, cfg Config) *Store {
@@ -41,45 +33,60 @@ func reopen(t *testing.T, s *Store, cfg Config) *Store {
 	return s2
 }
 
-func TestCrashDuringStaging(t *testing.T) {
-	cfg := testConfig(t, 3, 10)
-	s, _ := openStore(t, cfg)
-	data := lcg(1, 200_000)
-	nonce, rec := stageOnly(t, s, data)
-	// A torn sliver, as a crash mid-write leaves.
-	p := filepath.Join(s.tmpPath(0, stagePrefix+nonce), sliverName(0))
-	if err := os.Truncate(p, 10); err != nil {
-		t.Fatal(err)
+func TestCrashBeforeCommitPoint(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, s *Store, nonce string)
+	}{
+		{"staged completely", func(*testing.T, *Store, string) {}},
+		{"torn sliver", func(t *testing.T, s *Store, nonce string) {
+			if err := os.Truncate(filepath.Join(s.tmpPath(0, stagePrefix+nonce), sliverName(0)), 10); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"no metadata yet", func(t *testing.T, s *Store, nonce string) {
+			for d := range s.dirs {
+				os.Remove(filepath.Join(s.tmpPath(d, stagePrefix+nonce), metaFile))
+			}
+		}},
+		{"torn metadata", func(t *testing.T, s *Store, nonce string) {
+			if err := os.Truncate(filepath.Join(s.tmpPath(1, stagePrefix+nonce), metaFile), 7); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t, 3, 10)
+			s, _ := openStore(t, cfg)
+			data := lcg(1, 200_000)
+			nonce, rec := stageOnly(t, s, data)
+			tc.damage(t, s, nonce)
+			s = reopen(t, s, cfg)
+			if _, err := s.Stat(context.Background(), rec.ID); !errors.Is(err, blobstore.ErrNotFound) {
+				t.Errorf("Stat of a blob staged but not published: %v, want ErrNotFound", err)
+			}
+			assertNoDebris(t, s)
+			assertNoBlobs(t, s)
+			// The same bytes can be stored normally afterwards.
+			checkBytes(t, "stored after crash", mustRead(t, s, put(t, s, data).ID, 0, int64(len(data))), data)
+		})
 	}
-	s = reopen(t, s, cfg)
-	if _, err := s.Stat(context.Background(), rec.ID); !errors.Is(err, blobstore.ErrNotFound) {
-		t.Errorf("Stat of a blob staged but not committed: %v, want ErrNotFound", err)
-	}
-	assertNoDebris(t, s)
-	assertNoBlobs(t, s)
-	// The same bytes can be stored normally afterwards.
-	checkBytes(t, "stored after crash", mustRead(t, s, put(t, s, data).ID, 0, int64(len(data))), data)
 }
 
 func TestCrashAfterCommitPoint(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		metaIn    []int // staging directories that got the record
 		published []int // directories already renamed into place
 	}{
-		{"first record durable", []int{1}, nil},
-		{"all records, none published", []int{0, 1, 2}, nil},
-		{"one published", []int{0, 1, 2}, []int{0}},
-		{"all but one published", []int{0, 1, 2}, []int{0, 2}},
+		{"first published", []int{0}},
+		{"middle published", []int{1}},
+		{"all but one published", []int{0, 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t, 3, 10)
 			s, _ := openStore(t, cfg)
 			data := lcg(2, 300_000)
 			nonce, rec := stageOnly(t, s, data)
-			for _, d := range tc.metaIn {
-				writeStagedMeta(t, s, d, nonce, rec)
-			}
 			for _, d := range tc.published {
 				if err := s.publish(d, nonce, rec.ID); err != nil {
 					t.Fatal(err)
@@ -88,13 +95,39 @@ func TestCrashAfterCommitPoint(t *testing.T) {
 			s = reopen(t, s, cfg)
 			checkBytes(t, "rolled-forward blob", mustRead(t, s, rec.ID, 0, int64(len(data))), data)
 			assertNoDebris(t, s)
+			r := mustLoad(t, s, rec.ID)
 			for i := range s.params.N {
-				if _, err := os.Stat(s.sliverPath(rec.ID, i)); err != nil {
+				if _, err := s.readSliver(r, i); err != nil {
 					t.Errorf("sliver %d after recovery: %v", i, err)
 				}
 			}
 		})
 	}
+}
+
+// A put that heals a replaced directory and crashes before its slivers
+// are durable must not publish bad slivers there.
+func TestCrashWhileHealing(t *testing.T) {
+	cfg := testConfig(t, 3, 10)
+	s, _ := openStore(t, cfg)
+	data := lcg(3, 100_000)
+	info := put(t, s, data)
+	if err := os.RemoveAll(s.blobDir(1, info.ID)); err != nil {
+		t.Fatal(err)
+	}
+	nonce, _ := stageOnly(t, s, data)
+	bad := filepath.Join(s.tmpPath(1, stagePrefix+nonce), sliverName(1))
+	flipByte(t, bad, 3)
+	s = reopen(t, s, cfg)
+	r := mustLoad(t, s, info.ID)
+	if _, err := s.readSliver(r, 1); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("bad staged sliver 1 after recovery: %v, want dropped", err)
+	}
+	if _, err := s.readSliver(r, 4); err != nil {
+		t.Errorf("good staged sliver 4 after recovery: %v", err)
+	}
+	checkBytes(t, "healed blob", mustRead(t, s, info.ID, 0, int64(len(data))), data)
+	assertNoDebris(t, s)
 }
 
 func TestCrashDuringDelete(t *testing.T) {

@@ -113,10 +113,10 @@ func readIdentity(dir string) (*identity, error) {
 	return &id, nil
 }
 
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory: write, fsync, rename, fsync the directory.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + "." + newNonce() + tmpSuffix
+// writeFileAtomic writes data to path through a temporary file in tmpDir
+// (on the same file system): write, fsync, rename, fsync path's directory.
+func writeFileAtomic(path string, data []byte, tmpDir string) error {
+	tmp := filepath.Join(tmpDir, filepath.Base(path)+"-"+newNonce()+tmpSuffix)
 	if err := writeFileSync(tmp, data); err != nil {
 		os.Remove(tmp)
 		return err
@@ -215,7 +215,7 @@ func (s *Store) initDirs() (time.Time, error) {
 		if err != nil {
 			return time.Time{}, err
 		}
-		if err := writeFileAtomic(filepath.Join(s.dirs[d], storeFile), append(b, '\n')); err != nil {
+		if err := writeFileAtomic(filepath.Join(s.dirs[d], storeFile), append(b, '\n'), filepath.Join(s.dirs[d], tmpDir)); err != nil {
 			return time.Time{}, fmt.Errorf("localstore: open: write %s identity: %w", s.dirs[d], err)
 		}
 	}

@@ -61,12 +61,12 @@ func (s *Store) put(ctx context.Context, r io.Reader, size int64, opts blobstore
 		return blobstore.Info{}, fmt.Errorf("%d epochs ahead: at most %d: %w", epochs, MaxEpochsAhead, blobstore.ErrInvalidArgument)
 	}
 	nonce := newNonce()
-	meta, err := s.stage(ctx, nonce, r, size)
+	rec, err := s.stage(ctx, nonce, r, size, epochs, opts)
 	if err != nil {
 		s.removeStaging(nonce)
 		return blobstore.Info{}, err
 	}
-	id := meta.BlobID()
+	id := rec.ID
 
 	st := s.stripe(id)
 	st.mu.Lock()
@@ -74,7 +74,7 @@ func (s *Store) put(ctx context.Context, r io.Reader, size int64, opts blobstore
 	old, err := s.load(ctx, id)
 	switch {
 	case err == nil:
-		// Stored meanwhile, or present with directories to heal.
+		// Stored before, or meanwhile; maybe with directories to heal.
 		if herr := s.heal(nonce, old); herr != nil {
 			s.log.Warn("localstore: restoring missing slivers", "blob", id, "err", herr)
 		}
@@ -84,9 +84,8 @@ func (s *Store) put(ctx context.Context, r io.Reader, size int64, opts blobstore
 		s.removeStaging(nonce)
 		return blobstore.Info{}, fmt.Errorf("blob %s: %w", id, err)
 	}
-	rec := s.newRecord(meta, epochs, opts)
-	if err := s.commit(nonce, rec); err != nil {
-		return blobstore.Info{}, fmt.Errorf("blob %s: commit: %w", id, err)
+	if err := s.publishAll(nonce, id); err != nil {
+		return blobstore.Info{}, fmt.Errorf("blob %s: publish: %w", id, err)
 	}
 	s.log.Debug("localstore: stored", "blob", id, "size", size, "endEpoch", rec.End)
 	return s.info(rec), nil
@@ -142,94 +141,89 @@ func (s *Store) missingDirs(id blobstore.ID) []int {
 	return out
 }
 
-// stage reads the blob from r, encodes it and writes its primary slivers
-// under tmp/put-<nonce> in every directory (sliver i in directory i mod
-// len(Dirs)), fsyncing each file, the staging directories and the tmp
-// directories. This is phase 1 of the commit protocol (see the package
-// doc). The caller removes the staging directories on error.
-func (s *Store) stage(ctx context.Context, nonce string, r io.Reader, size int64) (*rs2.Metadata, error) {
+// stage runs phase 1 of the commit protocol (see the package doc): it
+// reads the blob from r, encodes it, writes its primary slivers (sliver i
+// under tmp/put-<nonce> of directory i mod len(Dirs)) and then the
+// metadata record into every staging directory, and makes all of it
+// durable in one parallel round of fsyncs: every file, every staging
+// directory and every tmp directory. The caller removes the staging
+// directories on error.
+func (s *Store) stage(ctx context.Context, nonce string, r io.Reader, size int64, epochs uint32, opts blobstore.PutOptions) (*record, error) {
 	for d := range s.dirs {
 		if err := os.Mkdir(s.tmpPath(d, stagePrefix+nonce), 0o755); err != nil {
 			return nil, err
 		}
 	}
 	n := s.params.N
-	files := make([]*os.File, n)
-	writers := make([]io.WriterAt, n)
+	files := make([]*os.File, 0, n+len(s.dirs))
 	defer func() {
 		for _, f := range files {
-			if f != nil {
-				f.Close()
-			}
+			f.Close()
 		}
 	}()
+	writers := make([]io.WriterAt, n)
 	for i := range n {
 		f, err := os.OpenFile(filepath.Join(s.tmpPath(s.dirOf(i), stagePrefix+nonce), sliverName(i)),
 			os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			return nil, err
 		}
-		files[i], writers[i] = f, f
+		files = append(files, f)
+		writers[i] = f
 	}
 	meta, err := s.enc.Encode(ctx, r, size, writers)
 	if err != nil {
 		return nil, err
 	}
-	// One fsync per file, all in parallel: the disk sees one flush burst.
-	errs := make([]error, n)
+	rec := s.newRecord(meta, epochs, opts)
+	b := rec.marshal()
+	for d := range s.dirs {
+		f, err := os.OpenFile(filepath.Join(s.tmpPath(d, stagePrefix+nonce), metaFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+		if _, err := f.Write(b); err != nil {
+			return nil, err
+		}
+	}
+	// One round of fsyncs, all in parallel, so the file system can commit
+	// them together.
+	errs := make([]error, len(files)+2*len(s.dirs))
 	var wg sync.WaitGroup
 	for i, f := range files {
-		wg.Go(func() {
-			errs[i] = f.Sync()
-			if cerr := f.Close(); errs[i] == nil {
-				errs[i] = cerr
-			}
-			files[i] = nil
-		})
+		wg.Go(func() { errs[i] = f.Sync() })
+	}
+	for d := range s.dirs {
+		k := len(files) + 2*d
+		wg.Go(func() { errs[k] = syncDir(s.tmpPath(d, stagePrefix+nonce)) })
+		wg.Go(func() { errs[k+1] = syncDir(filepath.Join(s.dirs[d], tmpDir)) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("sync slivers: %w", err)
+		return nil, fmt.Errorf("sync staged blob: %w", err)
 	}
-	for d := range s.dirs {
-		if err := syncDir(s.tmpPath(d, stagePrefix+nonce)); err != nil {
-			return nil, err
-		}
-		if err := syncDir(filepath.Join(s.dirs[d], tmpDir)); err != nil {
-			return nil, err
-		}
-	}
-	return meta, nil
+	return rec, nil
 }
 
-// commit runs phases 2 and 3 of the commit protocol for a staged blob: write
-// the metadata record into every staging directory (the commit point is the
-// first of these becoming durable), then rename each staging directory to
-// its final place. The caller holds the blob's stripe for writing.
-func (s *Store) commit(nonce string, rec *record) error {
-	meta := rec.marshal()
+// publishAll runs phase 2 of the commit protocol: it renames every staging
+// directory of nonce to the blob's final path, in parallel. The first
+// rename is the commit point. On error the blob is removed again, so the
+// caller's error means "not stored". The caller holds the stripe for
+// writing.
+func (s *Store) publishAll(nonce string, id blobstore.ID) error {
+	errs := make([]error, len(s.dirs))
+	var wg sync.WaitGroup
 	for d := range s.dirs {
-		sd := s.tmpPath(d, stagePrefix+nonce)
-		if err := writeFileSync(filepath.Join(sd, metaFile), meta); err != nil {
-			s.removeStaging(nonce)
-			return err
-		}
-		if err := syncDir(sd); err != nil {
-			s.removeStaging(nonce)
-			return err
-		}
+		wg.Go(func() { errs[d] = s.publish(d, nonce, id) })
 	}
-	// Past the commit point: a crash from here on is rolled forward by
-	// Open. An error is still rolled back here, so the caller's error
-	// means "not stored".
-	for d := range s.dirs {
-		if err := s.publish(d, nonce, rec.ID); err != nil {
-			s.removeStaging(nonce)
-			if derr := s.deleteBlob(rec.ID); derr != nil {
-				s.log.Error("localstore: rolling back a failed commit", "blob", rec.ID, "err", derr)
-			}
-			return err
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		s.removeStaging(nonce)
+		if derr := s.deleteBlob(id); derr != nil {
+			s.log.Error("localstore: rolling back a failed publish", "blob", id, "err", derr)
 		}
+		return err
 	}
 	return nil
 }
@@ -241,10 +235,19 @@ func (s *Store) publish(d int, nonce string, id blobstore.ID) error {
 	sd := s.tmpPath(d, stagePrefix+nonce)
 	bd := s.blobDir(d, id)
 	parent := filepath.Dir(bd)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return err
-	}
 	err := os.Rename(sd, bd)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(sd); serr == nil {
+			// The fan-out directory blobs/<xx> does not exist yet.
+			if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+			if err := syncDir(filepath.Dir(parent)); err != nil {
+				return err
+			}
+			err = os.Rename(sd, bd)
+		}
+	}
 	if err != nil && (errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY)) {
 		trash := s.tmpPath(d, trashPrefix+newNonce())
 		if err := os.Rename(bd, trash); err != nil {
@@ -256,15 +259,13 @@ func (s *Store) publish(d int, nonce string, id blobstore.ID) error {
 	if err != nil {
 		return err
 	}
-	if err := syncDir(parent); err != nil {
-		return err
-	}
-	return syncDir(filepath.Join(s.dirs[d], tmpDir))
+	return syncDir(parent)
 }
 
 // heal publishes the staged slivers of an already stored blob into the
-// directories that lack the blob entirely. The caller holds the stripe for
-// writing.
+// directories that lack the blob entirely (a replaced disk), with the
+// stored record in place of the staged one. The caller holds the stripe
+// for writing.
 func (s *Store) heal(nonce string, rec *record) error {
 	missing := s.missingDirs(rec.ID)
 	if len(missing) == 0 {
@@ -274,11 +275,7 @@ func (s *Store) heal(nonce string, rec *record) error {
 	var errs []error
 	for _, d := range missing {
 		sd := s.tmpPath(d, stagePrefix+nonce)
-		if err := writeFileSync(filepath.Join(sd, metaFile), meta); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if err := syncDir(sd); err != nil {
+		if err := writeFileAtomic(filepath.Join(sd, metaFile), meta, sd); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -17,10 +17,10 @@ import (
 // shared, so it takes no blob locks.
 //
 //   - put-<nonce> staging directories are grouped by nonce across
-//     directories. If any of them holds a valid metadata record, the put
-//     passed its commit point: every staging directory of the group is
-//     published (copying the record where it is missing). Otherwise the
-//     group is removed.
+//     directories. If the blob they stage is published in some directory,
+//     the put passed its commit point (the first rename) and everything
+//     was durable before it: the remaining staging directories are
+//     published. Otherwise the group is removed.
 //   - delete-<id> intents finish their delete.
 //   - Everything else under tmp/ (trash, temporary files) is removed.
 func (s *Store) recover(ctx context.Context) error {
@@ -56,7 +56,7 @@ func (s *Store) recover(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := s.recoverStage(nonce, ds); err != nil {
+		if err := s.recoverStage(ctx, nonce, ds); err != nil {
 			return fmt.Errorf("localstore: recover: staged put %s: %w", nonce, err)
 		}
 	}
@@ -75,8 +75,8 @@ func (s *Store) recover(ctx context.Context) error {
 }
 
 // recoverStage rolls one interrupted put forward or back.
-func (s *Store) recoverStage(nonce string, ds []int) error {
-	var rec *record
+func (s *Store) recoverStage(ctx context.Context, nonce string, ds []int) error {
+	var id *blobstore.ID
 	for _, d := range ds {
 		b, err := os.ReadFile(filepath.Join(s.tmpPath(d, stagePrefix+nonce), metaFile))
 		if err != nil {
@@ -86,12 +86,18 @@ func (s *Store) recoverStage(nonce string, ds []int) error {
 		if err == nil {
 			err = verifyRecord(r)
 		}
-		if err != nil {
-			s.log.Warn("localstore: recover: bad staged metadata", "nonce", nonce, "dir", s.dirs[d], "err", err)
-			continue
+		if err == nil {
+			id = &r.ID
+			break
+		}
+	}
+	var rec *record
+	if id != nil {
+		r, err := s.load(ctx, *id)
+		if err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+			return err
 		}
 		rec = r
-		break
 	}
 	if rec == nil {
 		// Before the commit point: the put never happened.
@@ -106,24 +112,44 @@ func (s *Store) recoverStage(nonce string, ds []int) error {
 	meta := rec.marshal()
 	for _, d := range ds {
 		sd := s.tmpPath(d, stagePrefix+nonce)
-		mp := filepath.Join(sd, metaFile)
-		if b, err := os.ReadFile(mp); err != nil || !validRecord(b, rec.ID) {
-			os.Remove(mp)
-			if err := writeFileSync(mp, meta); err != nil {
-				return err
-			}
-			if err := syncDir(sd); err != nil {
-				return err
-			}
-		}
-		// A directory that already holds the blob (a committed copy with a
-		// valid record) keeps it; the staged copy is dropped.
-		if b, err := os.ReadFile(filepath.Join(s.blobDir(d, rec.ID), metaFile)); err == nil && validRecord(b, rec.ID) {
+		b, err := os.ReadFile(filepath.Join(s.blobDir(d, rec.ID), metaFile))
+		if err == nil && validRecord(b, rec.ID) {
+			// This directory holds the blob already.
 			if err := os.RemoveAll(sd); err != nil {
 				return err
 			}
 			continue
-		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		// Publish with the authoritative record, and only slivers that
+		// verify: a staged copy that healed a replaced directory may not
+		// have been synced.
+		if err := writeFileAtomic(filepath.Join(sd, metaFile), meta, sd); err != nil {
+			return err
+		}
+		ents, err := os.ReadDir(sd)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			i, ok := parseSliverName(e.Name())
+			if !ok {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(sd, e.Name()))
+			if err == nil {
+				err = s.verifySliver(rec, i, data)
+			}
+			if err != nil {
+				s.log.Warn("localstore: recover: dropping bad staged sliver", "blob", rec.ID, "sliver", i, "err", err)
+				if err := os.Remove(filepath.Join(sd, e.Name())); err != nil {
+					return err
+				}
+			}
+		}
+		if err := syncDir(sd); err != nil {
 			return err
 		}
 		if err := s.publish(d, nonce, rec.ID); err != nil {
