@@ -50,31 +50,34 @@
 //
 // # Commit protocol
 //
-// A Put goes through three phases:
+// A Put goes through two phases:
 //
 //  1. Stage: create tmp/put-<nonce>/ in every directory, stream the blob
-//     through the encoder into the sliver files there, fsync every file
-//     (in parallel), every staging directory and every tmp directory.
-//  2. Commit point: write the metadata record into every staging directory
-//     and fsync it. The first record to become durable is the commit
-//     point: from then on all slivers are durable and the put will complete.
-//  3. Publish: rename each staging directory to blobs/<xx>/<id> and fsync
-//     the parent.
+//     through the encoder into the sliver files there, write the metadata
+//     record into each staging directory, then make all of it durable in
+//     one parallel round of fsyncs (every file, every staging directory,
+//     every tmp directory), so the file system can commit them together.
+//  2. Publish: under the blob's lock, check whether the blob already
+//     exists (then the staged copy only refills directories that lost it,
+//     and is dropped), else rename every staging directory to
+//     blobs/<xx>/<id> and fsync the parents. The first rename is the
+//     commit point.
 //
 // What a crash leaves, and what the next Open does with it:
 //
-//   - during phase 1: staging directories without a record. Nothing was
-//     readable; Open removes them.
-//   - during phase 2 or 3: at least one staging directory with a valid
-//     record, possibly some directories already published. Open completes
-//     the put: it copies the record into staging directories that lack it
-//     and publishes them all.
-//   - after phase 3: a complete blob.
+//   - before the commit point: staging directories, complete or torn, and
+//     no published copy of the blob. Nothing was readable; Open removes
+//     them.
+//   - after it: the blob published in some directories, still staged in
+//     the others. Everything was durable before the first rename, so Open
+//     publishes the rest (with the published record, dropping any staged
+//     sliver that fails its hash).
+//   - after phase 2: a complete blob.
 //
-// In-process, a blob's publication and deletion hold that blob's lock
-// (one of 256 stripes by ID), so readers never see a half-published blob.
-// Storing bytes that are already stored writes nothing new (after staging,
-// which is how the ID is learnt) and reports AlreadyCertified.
+// In-process, publication and deletion hold the blob's lock (one of 256
+// stripes by ID), so readers never see a half-published blob. Storing
+// bytes that are already stored publishes nothing (the staging, which is
+// how the ID is learnt, is discarded) and reports AlreadyCertified.
 //
 // Delete writes delete-<id> into every tmp directory (fsynced), then
 // renames each blob directory into tmp/ as trash and removes it, and

@@ -31,8 +31,9 @@ import (
 // extended (AlreadyCertified false). A Put that finds the blob missing from
 // some directories (a replaced disk) also restores the slivers there.
 //
-// Memory: the blob is held once, as the RS2 message matrix (the systematic
-// slivers), plus the repair slivers; the reader is not buffered further.
+// Memory: the encoder holds the message matrix with its secondary repair
+// columns (about 1.5× the blob); slivers stream to their files as they are
+// produced, and nothing else buffers the blob.
 func (s *Store) Put(ctx context.Context, r io.Reader, size int64, opts blobstore.PutOptions) (blobstore.Info, error) {
 	done, err := s.enter()
 	if err != nil {
@@ -161,15 +162,27 @@ func (s *Store) stage(ctx context.Context, nonce string, r io.Reader, size int64
 			f.Close()
 		}
 	}()
-	writers := make([]io.WriterAt, n)
+	// Create the sliver files in parallel: creation costs a journal
+	// handle each and is slow on a busy file system.
+	slivers := make([]*os.File, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
 	for i := range n {
-		f, err := os.OpenFile(filepath.Join(s.tmpPath(s.dirOf(i), stagePrefix+nonce), sliverName(i)),
-			os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err != nil {
-			return nil, err
+		wg.Go(func() {
+			slivers[i], errs[i] = os.OpenFile(filepath.Join(s.tmpPath(s.dirOf(i), stagePrefix+nonce), sliverName(i)),
+				os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		})
+	}
+	wg.Wait()
+	writers := make([]io.WriterAt, n)
+	for i, f := range slivers {
+		if f != nil {
+			files = append(files, f)
+			writers[i] = f
 		}
-		files = append(files, f)
-		writers[i] = f
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	meta, err := s.enc.Encode(ctx, r, size, writers)
 	if err != nil {
@@ -189,8 +202,7 @@ func (s *Store) stage(ctx context.Context, nonce string, r io.Reader, size int64
 	}
 	// One round of fsyncs, all in parallel, so the file system can commit
 	// them together.
-	errs := make([]error, len(files)+2*len(s.dirs))
-	var wg sync.WaitGroup
+	errs = make([]error, len(files)+2*len(s.dirs))
 	for i, f := range files {
 		wg.Go(func() { errs[i] = f.Sync() })
 	}
