@@ -208,8 +208,8 @@ func (s *Store) initDirs() (time.Time, error) {
 		if id != nil && id.EpochStart.Equal(start) {
 			continue
 		}
-		if id == nil && storeID != "" && len(ids) > 0 {
-			s.log.Debug("localstore: initialising directory", "dir", s.dirs[d], "index", d)
+		if id == nil {
+			s.log.Info("localstore: initialising shard directory", "dir", s.dirs[d], "index", d)
 		}
 		b, err := json.MarshalIndent(identity{Format: storeFileFormat, Store: storeID, Dir: d, Dirs: len(s.dirs), EpochStart: start}, "", "  ")
 		if err != nil {
