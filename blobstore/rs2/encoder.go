@@ -299,7 +299,6 @@ type batchWorker struct {
 	parity []byte // (N−Kp) rows × W·sp bytes
 	col    []Hash // N leaves of one column (+1 spare)
 	leaves []Hash // N rows × (W+1) leaves
-	sym    []byte // one raw symbol
 	raw    []byte // one raw repair-row piece, W·S bytes
 }
 
@@ -314,7 +313,6 @@ func newBatchWorker(j *job, w int) *batchWorker {
 		parity: make([]byte, (p.N-p.Kp)*w*j.sp),
 		col:    make([]Hash, p.N, p.N+1),
 		leaves: make([]Hash, p.N*(w+1)),
-		sym:    make([]byte, j.l.SymbolSize),
 		raw:    make([]byte, w*j.l.SymbolSize),
 	}
 	return bw
@@ -345,12 +343,9 @@ func (bw *batchWorker) run(b int, md *Metadata, rowNodes []Hash, nb, localLevels
 			} else {
 				padded = bw.dst[i-p.Kp][off : off+sp]
 			}
-			sym := padded[:s]
-			if s%blockSize != 0 {
-				unrelayout(bw.sym, padded)
-				sym = bw.sym
-			}
-			bw.x.leaf(&bw.col[i], sym)
+			lb := bw.x.leafBuf(s)
+			unrelayout(lb[1:], padded)
+			bw.x.sumLeaf(&bw.col[i], lb)
 			bw.leaves[i*(w+1)+(c-c0)] = bw.col[i]
 		}
 		md.Pairs[n-1-c].Secondary = bw.x.root(bw.col[:n])

@@ -1,10 +1,6 @@
 package rs2
 
-import (
-	"hash"
-
-	"golang.org/x/crypto/blake2b"
-)
+import "golang.org/x/crypto/blake2b"
 
 // Hash is a BLAKE2b-256 digest: a Merkle node, a sliver hash or a root.
 type Hash [HashSize]byte
@@ -21,26 +17,31 @@ const (
 // hasher computes leaf and inner hashes without allocating. It is not safe
 // for concurrent use; each goroutine owns one.
 type hasher struct {
-	h   hash.Hash
-	buf [1 + 2*HashSize]byte
-	sum []byte
+	buf  [1 + 2*HashSize]byte
+	lbuf []byte // 0x00 ‖ symbol, grown to the largest symbol seen
 }
 
-func newHasher() *hasher {
-	h, err := blake2b.New256(nil)
-	if err != nil {
-		panic(err) // only fails for keys longer than 64 bytes
+func newHasher() *hasher { return &hasher{} }
+
+// leafBuf returns a buffer of 1+n bytes whose first byte is the leaf
+// prefix; fill buf[1:] with the leaf data and pass it to sumLeaf.
+func (x *hasher) leafBuf(n int) []byte {
+	if cap(x.lbuf) < 1+n {
+		x.lbuf = make([]byte, 1+n)
 	}
-	return &hasher{h: h, sum: make([]byte, 0, HashSize)}
+	b := x.lbuf[:1+n]
+	b[0] = leafPrefix
+	return b
 }
+
+// sumLeaf sets dst to the hash of buf, as prepared by leafBuf.
+func (x *hasher) sumLeaf(dst *Hash, buf []byte) { *dst = blake2b.Sum256(buf) }
 
 // leaf sets dst to H(0x00 ‖ data).
 func (x *hasher) leaf(dst *Hash, data []byte) {
-	x.h.Reset()
-	x.buf[0] = leafPrefix
-	x.h.Write(x.buf[:1])
-	x.h.Write(data)
-	copy(dst[:], x.h.Sum(x.sum[:0]))
+	b := x.leafBuf(len(data))
+	copy(b[1:], data)
+	x.sumLeaf(dst, b)
 }
 
 // leaf2 sets dst to H(0x00 ‖ a ‖ b), the leaf of a sliver pair.
