@@ -36,6 +36,8 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	chunkSize := sizeFlag{v: fs.DefaultChunkSize}
 	fl.Var(&chunkSize, "chunk-size", "chunk size for new files, e.g. 8MiB (64KiB to 256MiB, a multiple of 4KiB)")
 	logLevel := fl.String("log-level", "info", "log level: debug, info, warn or error")
+	commitInterval := fl.Duration("commit-interval", index.DefaultConfig().CommitInterval,
+		"longest time an acknowledged metadata change waits for its disk flush (bounds what a power loss can lose)")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -76,7 +78,12 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer lock.release()
 
-	idx, err := index.Open(ctx, dir, index.DefaultConfig(), log)
+	icfg := index.DefaultConfig()
+	if *commitInterval <= 0 {
+		return fmt.Errorf("--commit-interval must be positive: %w", errUsage)
+	}
+	icfg.CommitInterval = *commitInterval
+	idx, err := index.Open(ctx, dir, icfg, log)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,369 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The test binary doubles as the walrusfs binary: with WALRUSFS_RUN_MAIN set
+// it runs main, so the tests can start real daemon processes and kill them.
+func TestMain(m *testing.M) {
+	if os.Getenv("WALRUSFS_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func walrusfsCmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "WALRUSFS_RUN_MAIN=1")
+	return cmd
+}
+
+func requireFuse(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("daemon tests mount FUSE and need root")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse")
+	}
+}
+
+// daemon is a walrusfs mount process started by a test.
+type daemon struct {
+	cmd    *exec.Cmd
+	mnt    string
+	stderr *bytes.Buffer
+	exited chan error
+}
+
+func startDaemon(t *testing.T, stateDir, mnt string, extra ...string) *daemon {
+	t.Helper()
+	args := append([]string{"mount", "--state-dir", stateDir, "--commit-interval", "1h"}, extra...)
+	cmd := walrusfsCmd(append(args, mnt)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{cmd: cmd, mnt: mnt, stderr: &stderr, exited: make(chan error, 1)}
+	go func() { d.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-d.exited
+		}
+		_ = unix.Unmount(mnt, unix.MNT_DETACH)
+	})
+	parent := lstatDev(t, filepath.Dir(mnt))
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-d.exited:
+			t.Fatalf("daemon exited before mounting: %v\n%s", err, stderr.String())
+		default:
+		}
+		var st unix.Stat_t
+		if unix.Stat(mnt, &st) == nil && st.Dev != parent {
+			return d
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("daemon did not mount within 10s\n%s", stderr.String())
+	return nil
+}
+
+func lstatDev(t *testing.T, p string) uint64 {
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Dev
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.exited:
+		if err != nil {
+			t.Fatalf("daemon exit: %v\n%s", err, d.stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("daemon did not stop after SIGTERM\n%s", d.stderr.String())
+	}
+	if strings.Contains(d.stderr.String(), "goroutine ") {
+		t.Fatalf("stack trace in daemon output:\n%s", d.stderr.String())
+	}
+}
+
+// kill9 kills the daemon the hard way and clears the dead mount.
+func (d *daemon) kill9(t *testing.T) {
+	t.Helper()
+	_ = d.cmd.Process.Signal(syscall.SIGKILL)
+	<-d.exited
+	if err := unix.Unmount(d.mnt, unix.MNT_DETACH); err != nil {
+		t.Fatalf("clearing the dead mount: %v", err)
+	}
+}
+
+// buildTree makes a tree exercising everything that must persist.
+func buildTree(t *testing.T, root string) {
+	t.Helper()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(root, "dir", "sub"), 0o750))
+	big := make([]byte, 9<<20+77) // spans chunks
+	for i := range big {
+		big[i] = byte(i * 7 / 3)
+	}
+	must(os.WriteFile(filepath.Join(root, "dir", "big"), big, 0o640))
+	must(os.WriteFile(filepath.Join(root, "small"), []byte("small file\n"), 0o600))
+	must(os.WriteFile(filepath.Join(root, "dir", "sub", "odd name \xff\n"), []byte("odd"), 0o644))
+	must(os.Link(filepath.Join(root, "small"), filepath.Join(root, "dir", "hardlink")))
+	must(os.Symlink("../small", filepath.Join(root, "dir", "symlink")))
+	must(os.Chown(filepath.Join(root, "dir", "big"), 1234, 4321))
+	must(unix.Chmod(filepath.Join(root, "dir", "sub"), 0o2755))
+	must(unix.Setxattr(filepath.Join(root, "small"), "user.color", []byte("blue"), 0))
+	must(unix.Setxattr(filepath.Join(root, "dir"), "user.empty", nil, 0))
+	must(unix.Mkfifo(filepath.Join(root, "fifo"), 0o644))
+	f, err := os.OpenFile(filepath.Join(root, "sparse"), os.O_CREATE|os.O_WRONLY, 0o644)
+	must(err)
+	_, err = f.WriteAt([]byte("tail"), 5<<30)
+	must(err)
+	must(f.Close())
+	must(os.WriteFile(filepath.Join(root, "renamed-from"), []byte("moved"), 0o644))
+	must(os.Rename(filepath.Join(root, "renamed-from"), filepath.Join(root, "dir", "renamed-to")))
+	must(os.WriteFile(filepath.Join(root, "deleted"), []byte("gone"), 0o644))
+	must(os.Remove(filepath.Join(root, "deleted")))
+	ts := []unix.Timespec{{Sec: 1111111111, Nsec: 1}, {Sec: 1222222222, Nsec: 2}}
+	must(unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(root, "dir", "big"), ts, 0))
+	must(unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(root, "dir", "symlink"), ts, unix.AT_SYMLINK_NOFOLLOW))
+}
+
+// snapshot describes a tree: one line per name with type, mode, owner,
+// size, times, link count, inode equivalence class, content hash, symlink
+// target and xattrs.
+func snapshot(t *testing.T, root string) string {
+	t.Helper()
+	var lines []string
+	inodes := map[uint64]string{}
+	err := filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return err
+		}
+		class, seen := inodes[st.Ino]
+		if !seen {
+			class = rel
+			inodes[st.Ino] = rel
+		}
+		line := fmt.Sprintf("%q mode=%o uid=%d gid=%d size=%d nlink=%d mtime=%d.%d inode=%q",
+			rel, st.Mode, st.Uid, st.Gid, st.Size, st.Nlink, st.Mtim.Sec, st.Mtim.Nsec, class)
+		if rel == "." {
+			line = fmt.Sprintf("%q mode=%o nlink=%d", rel, st.Mode, st.Nlink)
+		}
+		switch st.Mode & syscall.S_IFMT {
+		case syscall.S_IFREG:
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			h := sha256.New()
+			if st.Size <= 16<<20 {
+				_, err = io.Copy(h, f)
+			} else {
+				// Huge sparse files: hash windows at the start, the
+				// middle and the end rather than gigabytes of zeros.
+				for _, off := range []int64{0, st.Size / 2, st.Size - 1<<20} {
+					if _, err = io.Copy(h, io.NewSectionReader(f, off, 1<<20)); err != nil {
+						break
+					}
+				}
+			}
+			f.Close()
+			if err != nil {
+				return err
+			}
+			line += fmt.Sprintf(" sha256=%x", h.Sum(nil)[:8])
+		case syscall.S_IFLNK:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			line += " target=" + target
+		}
+		buf := make([]byte, 4096)
+		if n, err := unix.Llistxattr(p, buf); err == nil && n > 0 {
+			names := strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00")
+			sort.Strings(names)
+			for _, name := range names {
+				v := make([]byte, 4096)
+				vn, _ := unix.Lgetxattr(p, name, v)
+				line += fmt.Sprintf(" xattr:%s=%q", name, v[:max(vn, 0)])
+			}
+		}
+		lines = append(lines, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestPersistenceAcrossRemount(t *testing.T) {
+	requireFuse(t)
+	state, mnt := t.TempDir(), t.TempDir()
+	d := startDaemon(t, state, mnt)
+	buildTree(t, mnt)
+	before := snapshot(t, mnt)
+	d.stop(t)
+	if _, err := os.Stat(filepath.Join(mnt, "small")); !os.IsNotExist(err) {
+		t.Fatalf("mount still there after SIGTERM: %v", err)
+	}
+	startDaemon(t, state, mnt)
+	if after := snapshot(t, mnt); after != before {
+		t.Fatalf("tree changed across remount:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+func TestPersistenceAcrossKill9(t *testing.T) {
+	requireFuse(t)
+	state, mnt := t.TempDir(), t.TempDir()
+	d := startDaemon(t, state, mnt)
+	buildTree(t, mnt)
+	// An unlinked file still open when the daemon dies becomes an orphan;
+	// the next mount must delete it.
+	f, err := os.Create(filepath.Join(mnt, "open-unlinked"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(bytes.Repeat([]byte("o"), 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(mnt, "open-unlinked")); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, mnt)
+	d.kill9(t) // with --commit-interval 1h, nothing reached the bbolt file
+	f.Close()
+	startDaemon(t, state, mnt)
+	if after := snapshot(t, mnt); after != before {
+		t.Fatalf("tree changed across kill -9:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	// The orphan's chunk file is gone: only the files of the tree remain.
+	var staged int
+	_ = filepath.Walk(filepath.Join(state, "staging"), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			staged++
+		}
+		return nil
+	})
+	// big: 2 chunks; small (+hardlink), odd, renamed-to, sparse: 1 each.
+	if staged != 6 {
+		t.Fatalf("%d chunk files after recovery, want 6", staged)
+	}
+}
+
+func TestSecondMountRefused(t *testing.T) {
+	requireFuse(t)
+	state, mnt, mnt2 := t.TempDir(), t.TempDir(), t.TempDir()
+	startDaemon(t, state, mnt)
+	out, err := walrusfsCmd("mount", "--state-dir", state, mnt2).CombinedOutput()
+	if err == nil {
+		t.Fatal("second mount of the same state directory succeeded")
+	}
+	msg := string(out)
+	if !strings.Contains(msg, "in use by walrusfs pid") || !strings.Contains(msg, mnt) {
+		t.Fatalf("refusal does not name the holder: %q", msg)
+	}
+}
+
+func TestMountErrors(t *testing.T) {
+	dir := t.TempDir()
+	full := t.TempDir()
+	if err := os.WriteFile(filepath.Join(full, "x"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing mountpoint", []string{"mount", "--state-dir", dir, filepath.Join(dir, "nope")}, "does not exist; create it with: mkdir -p"},
+		{"non-empty mountpoint", []string{"mount", "--state-dir", dir, full}, "is not empty"},
+		{"no mountpoint", []string{"mount"}, "expected exactly one MOUNTPOINT"},
+		{"bad chunk size", []string{"mount", "--state-dir", dir, "--chunk-size", "1000", t.TempDir()}, "chunk size"},
+		{"bad size syntax", []string{"mount", "--chunk-size", "lots", t.TempDir()}, "want a number"},
+		{"unknown command", []string{"frobnicate"}, "unknown command"},
+		{"umount not mounted", []string{"umount", t.TempDir()}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := walrusfsCmd(tc.args...).CombinedOutput()
+			if err == nil {
+				t.Fatalf("succeeded: %s", out)
+			}
+			msg := strings.TrimSpace(string(out))
+			if tc.want != "" && !strings.Contains(msg, tc.want) {
+				t.Fatalf("message %q lacks %q", msg, tc.want)
+			}
+			if strings.Contains(msg, "goroutine ") || strings.Contains(msg, "panic") {
+				t.Fatalf("stack trace: %s", msg)
+			}
+		})
+	}
+}
+
+func TestUmountCommand(t *testing.T) {
+	requireFuse(t)
+	state, mnt := t.TempDir(), t.TempDir()
+	d := startDaemon(t, state, mnt)
+	if err := os.WriteFile(filepath.Join(mnt, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := walrusfsCmd("umount", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("umount: %v: %s", err, out)
+	}
+	select {
+	case err := <-d.exited:
+		if err != nil {
+			t.Fatalf("daemon exit after umount: %v\n%s", err, d.stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon still running after umount")
+	}
+	d.cmd.ProcessState = &os.ProcessState{}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := walrusfsCmd("version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "walrusfs ") {
+		t.Fatalf("version: %v %q", err, out)
+	}
+}
