@@ -49,7 +49,7 @@ func NewParams(n int) (Params, error) {
 }
 
 // MaxBlobSize is the largest blob these parameters can encode:
-// Kp·Ks·MaxSymbolSize bytes (14 599 534 652 at n=1000).
+// Kp·Ks·MaxSymbolSize bytes (14 599 533 452 at n=1000).
 func (p Params) MaxBlobSize() uint64 {
 	return uint64(p.Kp) * uint64(p.Ks) * MaxSymbolSize
 }
