@@ -227,6 +227,17 @@ func (c *Client) rangeAttempt(ctx context.Context, t target, id blobstore.ID, of
 }
 
 func checkRangeReply(resp *http.Response, byteRangeEndpoint bool, off, length int64) error {
+	if resp.StatusCode == http.StatusPartialContent {
+		o, l, total, err := wire.ParseContentRange(resp.Header.Get(wire.HeaderContentRange))
+		switch {
+		case err != nil:
+			return fmt.Errorf("%w: %w", blobstore.ErrUnavailable, err)
+		case total < off+length:
+			return fmt.Errorf("range beyond the blob's %d bytes: %w", total, blobstore.ErrInvalidArgument)
+		case o != off || l != length:
+			return fmt.Errorf("reply covers [%d,+%d) instead: %w", o, l, blobstore.ErrUnavailable)
+		}
+	}
 	if resp.ContentLength >= 0 && resp.ContentLength != length {
 		return fmt.Errorf("reply announces %d bytes: %w", resp.ContentLength, blobstore.ErrUnavailable)
 	}
@@ -242,15 +253,6 @@ func checkRangeReply(resp *http.Response, byteRangeEndpoint bool, off, length in
 		return nil
 	case resp.StatusCode != http.StatusPartialContent:
 		return fmt.Errorf("status %d to a range request: %w", resp.StatusCode, blobstore.ErrUnavailable)
-	}
-	o, l, total, err := wire.ParseContentRange(resp.Header.Get(wire.HeaderContentRange))
-	switch {
-	case err != nil:
-		return fmt.Errorf("%w: %w", blobstore.ErrUnavailable, err)
-	case total < off+length:
-		return fmt.Errorf("range beyond the blob's %d bytes: %w", total, blobstore.ErrInvalidArgument)
-	case o != off || l != length:
-		return fmt.Errorf("reply covers [%d,+%d) instead: %w", o, l, blobstore.ErrUnavailable)
 	}
 	return nil
 }
