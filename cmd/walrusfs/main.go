@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"version": {"print the version", runVersion},
 		"mount":   {"mount walrusfs on a directory and serve it in the foreground", runMount},
 		"umount":  {"unmount a walrusfs mount", runUmount},
+		"sync":    {"make everything written to a mount durable on local disk", runSync},
 		"blob-id": {"print the Walrus blob ID each file would get, computed offline", runBlobID},
 	}
 }

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+// runSync makes everything written to a mount durable. Linux does not pass
+// sync(2) or syncfs(2) to FUSE daemons, but it does pass fsync of a
+// directory, which walrusfs treats as a full barrier.
+func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("sync", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: walrusfs sync MOUNTPOINT")
+		fmt.Fprintln(stderr, "\nMakes everything written to the mount so far durable on local disk.")
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("%v: %w", err, errUsage)
+	}
+	if fl.NArg() != 1 {
+		fl.Usage()
+		return fmt.Errorf("expected exactly one MOUNTPOINT: %w", errUsage)
+	}
+	d, err := os.Open(fl.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", fl.Arg(0), err)
+	}
+	return nil
+}
