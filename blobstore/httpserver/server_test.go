@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -19,11 +20,6 @@ import (
 	"github.com/walrusfs/walrusfs/blobstore/storetest"
 	"github.com/walrusfs/walrusfs/blobstore/walrushttp/wire"
 )
-
-func TestMemStoreConformance(t *testing.T) {
-	storetest.RunWithOptions(t, func(t *testing.T) blobstore.Store { return newMemStore() },
-		storetest.Options{Delete: storetest.DeleteSupported})
-}
 
 func newServer(t *testing.T, st blobstore.Store, cfg httpserver.Config) *httptest.Server {
 	t.Helper()
@@ -86,21 +82,21 @@ func wantPlainError(t *testing.T, r reply, code int) {
 }
 
 func TestStatus(t *testing.T) {
-	srv := newServer(t, newMemStore(), httpserver.DefaultConfig())
+	srv := newServer(t, newMemStore(t), httpserver.DefaultConfig())
 	if r := do(t, "GET", srv.URL+"/status", nil); r.code != 200 || string(r.body) != "OK" {
 		t.Fatalf("status: %d %q", r.code, r.body)
 	}
 }
 
 func TestStoreReplyShapes(t *testing.T) {
-	srv := newServer(t, newMemStore(), httpserver.DefaultConfig())
+	srv := newServer(t, newMemStore(t), httpserver.DefaultConfig())
 	data := storetest.Data(1, 1234)
 	r := do(t, "PUT", srv.URL+"/v1/blobs?epochs=5&send_object_to=0xabc", bytes.NewReader(data))
 	if r.code != 200 {
 		t.Fatalf("store: %d %s", r.code, r.body)
 	}
 	for _, key := range []string{`"newlyCreated":{"blobObject":{"id":"0x`, `"registeredEpoch":`, `"blobId":"`, `"size":1234`,
-		`"encodingType":"RS2"`, `"certifiedEpoch":`, `"storage":{"id":"0x`, `"startEpoch":`, `"endEpoch":6`, `"storageSize":`,
+		`"encodingType":"RS2"`, `"certifiedEpoch":`, `"storage":{"id":"0x`, `"startEpoch":`, `"endEpoch":`, `"storageSize":`,
 		`"deletable":true`, `"resourceOperation":{"registerFromScratch":{"encodedLength":`, `"epochsAhead":5`, `"cost":`} {
 		if !bytes.Contains(r.body, []byte(key)) {
 			t.Errorf("reply lacks %s: %s", key, r.body)
@@ -109,6 +105,9 @@ func TestStoreReplyShapes(t *testing.T) {
 	res, err := wire.ParseBlobStoreResult(r.body)
 	if err != nil || res.NewlyCreated == nil {
 		t.Fatalf("parse %s: %v", r.body, err)
+	}
+	if o := res.NewlyCreated.BlobObject; o.Storage.EndEpoch != o.Storage.StartEpoch+5 || o.Storage.StartEpoch != o.RegisteredEpoch {
+		t.Fatalf("epochs: %+v", o)
 	}
 	id := res.NewlyCreated.BlobObject.BlobID
 
@@ -128,7 +127,7 @@ func TestStoreReplyShapes(t *testing.T) {
 }
 
 func TestStoreQueryValidation(t *testing.T) {
-	srv := newServer(t, newMemStore(), httpserver.DefaultConfig())
+	srv := newServer(t, newMemStore(t), httpserver.DefaultConfig())
 	plain := []string{
 		"foo=1", "epochs=1&epochs=2", "epochs=abc", "epochs=-1", "permanent=yes", "force=1",
 		"encoding_type=RS1", "send_object_to=0xZZ", "send_object_to=abc", "quilt_version=v2",
@@ -160,7 +159,7 @@ func TestStoreQueryValidation(t *testing.T) {
 func TestBodyLimits(t *testing.T) {
 	cfg := httpserver.DefaultConfig()
 	cfg.MaxBlobBody, cfg.MaxQuiltBody = 100, 1000
-	srv := newServer(t, newMemStore(), cfg)
+	srv := newServer(t, newMemStore(t), cfg)
 	if r := do(t, "PUT", srv.URL+"/v1/blobs", bytes.NewReader(make([]byte, 100))); r.code != 200 {
 		t.Fatalf("at limit: %d %s", r.code, r.body)
 	}
@@ -170,12 +169,12 @@ func TestBodyLimits(t *testing.T) {
 	body, ct := quiltForm(t, map[string][]byte{"a": make([]byte, 2000)}, nil)
 	wantPlainError(t, do(t, "PUT", srv.URL+"/v1/quilts", body, "Content-Type", ct), 413)
 	// A store's own size limit surfaces as 413 too.
-	srv2 := newServer(t, failStore{newMemStore(), fmt.Errorf("encoding: %w", blobstore.ErrTooLarge)}, httpserver.DefaultConfig())
+	srv2 := newServer(t, failStore{newMemStore(t), fmt.Errorf("encoding: %w", blobstore.ErrTooLarge)}, httpserver.DefaultConfig())
 	wantPlainError(t, do(t, "PUT", srv2.URL+"/v1/blobs", strings.NewReader("x")), 413)
 }
 
 func TestReads(t *testing.T) {
-	st := newMemStore()
+	st := newMemStore(t)
 	srv := newServer(t, st, httpserver.DefaultConfig())
 	data := storetest.Data(3, 1000)
 	info, err := st.Put(t.Context(), bytes.NewReader(data), 1000, blobstore.PutOptions{})
@@ -247,7 +246,7 @@ func TestStoreErrorMapping(t *testing.T) {
 		{fmt.Errorf("disk: %w", blobstore.ErrInvalidArgument), 400, wire.ReasonMalformedRequest},
 	} {
 		t.Run(tc.reason, func(t *testing.T) {
-			srv := newServer(t, failStore{newMemStore(), tc.err}, httpserver.DefaultConfig())
+			srv := newServer(t, failStore{newMemStore(t), tc.err}, httpserver.DefaultConfig())
 			r := do(t, "GET", srv.URL+"/v1/blobs/"+id.String(), nil)
 			wantJSONError(t, r, tc.code, tc.reason)
 			// The client side maps it back to the same sentinel.
@@ -283,7 +282,7 @@ func quiltForm(t *testing.T, files map[string][]byte, meta []wire.QuiltMetadataI
 }
 
 func TestQuilts(t *testing.T) {
-	srv := newServer(t, newMemStore(), httpserver.DefaultConfig())
+	srv := newServer(t, newMemStore(t), httpserver.DefaultConfig())
 	files := map[string][]byte{"b.txt": []byte("bee"), "a.bin": storetest.Data(4, 5000), "ünï": []byte("unicode")}
 	body, ct := quiltForm(t, files, []wire.QuiltMetadataItem{{Identifier: "a.bin", Tags: map[string]string{"k": "v"}}})
 	r := do(t, "PUT", srv.URL+"/v1/quilts?epochs=2", body, "Content-Type", ct)
@@ -356,7 +355,7 @@ func (b blockingStore) Stat(ctx context.Context, id blobstore.ID) (blobstore.Inf
 }
 
 func TestLoadShedding(t *testing.T) {
-	st := blockingStore{newMemStore(), make(chan struct{}), make(chan struct{})}
+	st := blockingStore{newMemStore(t), make(chan struct{}), make(chan struct{})}
 	cfg := httpserver.DefaultConfig()
 	cfg.MaxConcurrentReads = 1
 	srv := newServer(t, st, cfg)
@@ -380,10 +379,10 @@ func TestLoadShedding(t *testing.T) {
 }
 
 // brokenReadStore serves reads that fail half-way.
-type brokenReadStore struct{ *memStore }
+type brokenReadStore struct{ blobstore.Store }
 
 func (b brokenReadStore) ReadRange(ctx context.Context, id blobstore.ID, off, length int64) (io.ReadCloser, error) {
-	rc, err := b.memStore.ReadRange(ctx, id, off, length)
+	rc, err := b.Store.ReadRange(ctx, id, off, length)
 	if err != nil {
 		return nil, err
 	}
@@ -395,7 +394,7 @@ type errorReader struct{ err error }
 func (e errorReader) Read([]byte) (int, error) { return 0, e.err }
 
 func TestMidStreamFailureCutsReply(t *testing.T) {
-	st := brokenReadStore{newMemStore()}
+	st := brokenReadStore{newMemStore(t)}
 	srv := newServer(t, st, httpserver.DefaultConfig())
 	info, err := st.Put(t.Context(), bytes.NewReader(storetest.Data(5, 100_000)), 100_000, blobstore.PutOptions{})
 	if err != nil {
@@ -415,10 +414,10 @@ func TestMidStreamFailureCutsReply(t *testing.T) {
 
 func errorsIs(err, target error) bool {
 	for _, s := range []error{blobstore.ErrNotFound, blobstore.ErrUnavailable, blobstore.ErrTooLarge, blobstore.ErrForbidden, blobstore.ErrInvalidArgument} {
-		if errorsIsStd(target, s) {
-			return errorsIsStd(err, s)
+		if errors.Is(target, s) {
+			return errors.Is(err, s)
 		}
 	}
 	// ErrIntegrity on the server is a 500, which clients retry elsewhere.
-	return errorsIsStd(err, blobstore.ErrUnavailable)
+	return errors.Is(err, blobstore.ErrUnavailable)
 }
