@@ -35,9 +35,9 @@ func TestRunBlobID(t *testing.T) {
 		},
 		{
 			name: "two files",
-			args: []string{hello, empty},
-			want: "kIrHJ_1VfYJD-OV0O1JicM2lB5swr83ZkfvTD7BWV0I  " + hello + "\n" +
-				"3GPQL3HZNnFhN_F7l5Aa-X1VOtAKwIsg9zuWk8R81v4  " + empty + "\n",
+			args: []string{"--shards=10", hello, empty},
+			want: "5g7EUy58ReQir0t11jz709ae5cdZT24btlovkXo28U8  " + hello + "\n" +
+				"gLzpD29smKZiYJIWwKatudKr76kEprQeMPyAhuMbWd4  " + empty + "\n",
 		},
 		{
 			name: "ten shards",
