@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"mount":   {"mount walrusfs on a directory and serve it in the foreground", runMount},
 		"umount":  {"unmount a walrusfs mount", runUmount},
 		"sync":    {"make everything written to a mount durable on local disk", runSync},
+		"serve":   {"serve the Walrus publisher/aggregator HTTP API from a local store", runServe},
 		"blob-id": {"print the Walrus blob ID each file would get, computed offline", runBlobID},
 	}
 }

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/walrusfs/walrusfs/blobstore/httpserver"
+	"github.com/walrusfs/walrusfs/blobstore/localstore"
+)
+
+// defaultServeShards is the shard count `walrusfs serve` encodes with. The
+// Walrus publisher accepts 10 MiB blobs and 100 MiB quilts by default; RS2
+// at n=10 cannot hold more than 1.8 MB, while n=100 holds 149 MB.
+const defaultServeShards = 100
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: walrusfs serve [--listen ADDR] [--store DIR[,DIR...]] [--shards N]")
+		fmt.Fprintln(stderr, "\nServes the Walrus publisher and aggregator HTTP API (PUT /v1/blobs, PUT /v1/quilts,")
+		fmt.Fprintln(stderr, "GET /v1/blobs/{id} with Range, patch reads, /status) from a local RS2 store,")
+		fmt.Fprintln(stderr, "in the foreground until interrupted.")
+		fmt.Fprintln(stderr, "\nFlags:")
+		fl.PrintDefaults()
+	}
+	listen := fl.String("listen", "127.0.0.1:31415", "address to listen on (port 0 picks a free port)")
+	storeDirs := fl.String("store", filepath.Join(defaultStateDir(), "serve-store"), "store directories, comma-separated; slivers are spread over them")
+	shards := fl.Int("shards", defaultServeShards, "RS2 shard count n of new blobs (blob IDs depend on it; Walrus Mainnet and Testnet use 1000)")
+	maxBlob := sizeFlag{v: uint64(httpserver.DefaultConfig().MaxBlobBody)}
+	fl.Var(&maxBlob, "max-blob-body", "largest PUT /v1/blobs body")
+	maxQuilt := sizeFlag{v: uint64(httpserver.DefaultConfig().MaxQuiltBody)}
+	fl.Var(&maxQuilt, "max-quilt-body", "largest PUT /v1/quilts body")
+	logLevel := fl.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("%v: %w", err, errUsage)
+	}
+	if fl.NArg() != 0 {
+		fl.Usage()
+		return fmt.Errorf("unexpected arguments %q: %w", fl.Args(), errUsage)
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	scfg := localstore.DefaultConfig()
+	for _, d := range strings.Split(*storeDirs, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			scfg.Dirs = append(scfg.Dirs, d)
+		}
+	}
+	scfg.Shards = *shards
+	store, err := localstore.Open(ctx, scfg, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	hcfg := httpserver.DefaultConfig()
+	hcfg.MaxBlobBody = int64(maxBlob.v)
+	hcfg.MaxQuiltBody = int64(maxQuilt.v)
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w (is another walrusfs serve or Walrus daemon running? pick another --listen)", *listen, err)
+	}
+	srv := &http.Server{
+		Handler:           httpserver.New(store, hcfg, log),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	log.Info("serving the Walrus HTTP API", "listen", ln.Addr().String(), "store", scfg.Dirs, "shards", scfg.Shards,
+		"max_blob", store.MaxBlobSize())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("requests still running at shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
