@@ -81,12 +81,17 @@ func (x *Index) AllocStagingID() (uint64, error) {
 	return id, err
 }
 
-// SetChunk records ref as the reference of chunk n of ino. A previous staged
-// reference with another staging file is released once this is durable.
+// SetChunk records ref as the reference of chunk n of the regular file ino
+// (EINVAL for other types). A previous staged reference with another staging
+// file is released once this is durable.
 func (x *Index) SetChunk(ino Ino, n uint64, ref ChunkRef) error {
 	return x.update(func(w *wtx) error {
-		if _, err := w.inode(ino); err != nil {
+		a, err := w.inode(ino)
+		if err != nil {
 			return err
+		}
+		if a.Type() != syscall.S_IFREG {
+			return syscall.EINVAL
 		}
 		return x.setChunk(w, ino, n, ref)
 	})

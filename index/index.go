@@ -112,6 +112,9 @@ func Open(ctx context.Context, dir string, cfg Config, log *slog.Logger) (*Index
 		db.Close()
 		return nil, fmt.Errorf("index: %w", err)
 	}
+	// Sequence numbers continue after the last folded record: replay skips
+	// records at or below it, so restarting from zero would lose them.
+	x.seq = binary.BigEndian.Uint64(x.tx.Bucket(bucketMeta).Get(keyJournalSeq))
 	x.wg.Add(1)
 	go x.committer()
 	return x, nil

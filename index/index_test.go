@@ -400,3 +400,119 @@ func TestMigrationFromEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A reopened index must number new journal records after the last folded
+// one: replay skips records at or below it, so numbering from zero again
+// lost every operation of a session that crashed before its first commit.
+func TestJournalSurvivesCrashAfterReopen(t *testing.T) {
+	dir := t.TempDir()
+	x := openTest(t, dir)
+	for _, name := range []string{"a", "b", "c"} {
+		must(x.Create(RootIno, name, file(0o644)))
+	}
+	noErr(t, x.Close())
+
+	y := openTest(t, dir)
+	d := must(y.Create(RootIno, "after-reopen", file(0o644)))
+	y.Abandon() // kill -9 before anything was committed
+
+	z := openTest(t, dir)
+	if a := must(z.Lookup(RootIno, "after-reopen")); a.Ino != d.Ino {
+		t.Fatalf("after-reopen: inode %d, want %d", a.Ino, d.Ino)
+	}
+}
+
+// Where several errors apply, the index reports the one Linux does.
+func TestErrnoOrder(t *testing.T) {
+	long := string(bytesOf('x', MaxNameLen+1))
+	for _, tc := range []struct {
+		name string
+		op   func(x *Index, d, f Ino) error
+		want error
+	}{
+		{"link directory onto existing name", func(x *Index, d, f Ino) error {
+			_, err := x.Link(d, RootIno, "f", 2)
+			return err
+		}, syscall.EEXIST},
+		{"rename file onto the directory holding it", func(x *Index, d, f Ino) error {
+			return x.Rename(d, "inner", RootIno, "d", 0, 2)
+		}, syscall.ENOTEMPTY},
+		{"exchange file with the directory holding it", func(x *Index, d, f Ino) error {
+			return x.Rename(d, "inner", RootIno, "d", RenameExchange, 2)
+		}, syscall.EINVAL},
+		{"unlink too long a name", func(x *Index, d, f Ino) error { return x.Unlink(RootIno, long, 2) }, syscall.ENAMETOOLONG},
+		{"rmdir too long a name", func(x *Index, d, f Ino) error { return x.Rmdir(RootIno, long, 2) }, syscall.ENAMETOOLONG},
+		{"rename too long a name", func(x *Index, d, f Ino) error { return x.Rename(RootIno, long, RootIno, "g", 0, 2) }, syscall.ENAMETOOLONG},
+		{"rename missing name onto too long a name", func(x *Index, d, f Ino) error {
+			return x.Rename(RootIno, "missing", RootIno, long, 0, 2)
+		}, syscall.ENOENT},
+		{"lookup in a file", func(x *Index, d, f Ino) error {
+			_, err := x.Lookup(f, "x")
+			return err
+		}, syscall.ENOTDIR},
+		{"symlink with empty target", func(x *Index, d, f Ino) error {
+			_, err := x.Create(RootIno, "s", NewNode{Mode: syscall.S_IFLNK | 0o777, Now: 2})
+			return err
+		}, syscall.ENOENT},
+		{"symlink with too long a target onto an existing name", func(x *Index, d, f Ino) error {
+			_, err := x.Create(RootIno, "f", NewNode{Mode: syscall.S_IFLNK | 0o777, Target: string(bytesOf('t', 4096)), Now: 2})
+			return err
+		}, syscall.ENAMETOOLONG},
+		{"removexattr with empty name", func(x *Index, d, f Ino) error { return x.RemoveXattr(f, "", 2) }, syscall.ERANGE},
+		{"removexattr with too long a name", func(x *Index, d, f Ino) error {
+			return x.RemoveXattr(f, string(bytesOf('k', MaxXattrNameLen+1)), 2)
+		}, syscall.ERANGE},
+		{"chunk of a directory", func(x *Index, d, f Ino) error {
+			return x.SetChunk(d, 0, ChunkRef{Kind: ChunkStaged, StagingID: 1})
+		}, syscall.EINVAL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := openTest(t, t.TempDir())
+			d := must(x.Create(RootIno, "d", dirNode()))
+			must(x.Create(d.Ino, "inner", file(0o644)))
+			f := must(x.Create(RootIno, "f", file(0o644)))
+			wantErr(t, tc.op(x, d.Ino, f.Ino), tc.want)
+		})
+	}
+}
+
+// A directory removed while open is an orphan: nothing may appear in it, or
+// its entries would outlive it.
+func TestRemovedDirectoryAcceptsNothing(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	open := map[Ino]bool{}
+	x.SetHooks(Hooks{IsOpen: func(i Ino) bool { return open[i] }})
+	d := must(x.Create(RootIno, "d", dirNode()))
+	f := must(x.Create(RootIno, "f", file(0o644)))
+	open[d.Ino] = true
+	noErr(t, x.Rmdir(RootIno, "d", 2))
+	_, err := x.Create(d.Ino, "new", file(0o644))
+	wantErr(t, err, syscall.ENOENT)
+	_, err = x.Link(f.Ino, d.Ino, "link", 3)
+	wantErr(t, err, syscall.ENOENT)
+	wantErr(t, x.Rename(RootIno, "f", d.Ino, "moved", 0, 3), syscall.ENOENT)
+	_, err = x.Create(d.Ino, string(bytesOf('x', MaxNameLen+1)), file(0o644))
+	wantErr(t, err, syscall.ENOENT)
+	if ents := must(x.ReadDir(d.Ino)); len(ents) != 0 {
+		t.Fatalf("removed directory lists %v", ents)
+	}
+	open[d.Ino] = false
+	noErr(t, x.ReleaseOrphan(d.Ino))
+}
+
+// Exchanging two names of one inode does nothing, as rename does: no times
+// change.
+func TestRenameExchangeHardLinksIsNoop(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	d := must(x.Create(RootIno, "d", dirNode()))
+	f := must(x.Create(RootIno, "a", file(0o644)))
+	must(x.Link(f.Ino, d.Ino, "b", 2))
+	before := []Attr{must(x.GetAttr(RootIno)), must(x.GetAttr(d.Ino)), must(x.GetAttr(f.Ino))}
+	noErr(t, x.Rename(RootIno, "a", d.Ino, "b", RenameExchange, 3))
+	after := []Attr{must(x.GetAttr(RootIno)), must(x.GetAttr(d.Ino)), must(x.GetAttr(f.Ino))}
+	for i := range before {
+		if before[i] != after[i] {
+			t.Fatalf("inode %d changed: %+v → %+v", before[i].Ino, before[i], after[i])
+		}
+	}
+}

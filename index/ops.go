@@ -62,6 +62,20 @@ type NewNode struct {
 	Now       int64
 }
 
+// nameErr is the error that resolving name in the directory p gives before
+// the entry itself is looked at, in Linux's order: ENOENT when p has been
+// removed (nothing can appear in it any more), then ENAMETOOLONG.
+func nameErr(p *Attr, name string) error {
+	if p.Nlink == 0 {
+		return syscall.ENOENT
+	}
+	if len(name) > MaxNameLen {
+		return syscall.ENAMETOOLONG
+	}
+	return nil
+}
+
+// checkName validates a name for a new entry.
 func checkName(name string) error {
 	if len(name) > MaxNameLen {
 		return syscall.ENAMETOOLONG
@@ -118,8 +132,12 @@ func (w *wtx) bump(key []byte, delta int64) (uint64, error) {
 func (x *Index) Lookup(parent Ino, name string) (Attr, error) {
 	var a Attr
 	err := x.view(func(w *wtx) error {
-		if len(name) > MaxNameLen {
-			return syscall.ENAMETOOLONG
+		p, err := w.dir(parent)
+		if err != nil {
+			return err
+		}
+		if err := nameErr(&p, name); err != nil {
+			return err
 		}
 		child, _, err := w.lookup(parent, name)
 		if err != nil {
@@ -142,22 +160,48 @@ func (x *Index) GetAttr(ino Ino) (Attr, error) {
 	return a, err
 }
 
+// checkNewNode validates what Create is given before anything is looked up,
+// as symlink(2) copies its target in first: ENOENT for an empty target,
+// ENAMETOOLONG for one of PATH_MAX (4096) bytes or more.
+func checkNewNode(n *NewNode) error {
+	switch n.Mode & syscall.S_IFMT {
+	case syscall.S_IFREG:
+		if n.ChunkSize == 0 {
+			return syscall.EINVAL
+		}
+	case syscall.S_IFLNK:
+		if len(n.Target) == 0 {
+			return syscall.ENOENT
+		}
+		if len(n.Target) > 4095 {
+			return syscall.ENAMETOOLONG
+		}
+	case syscall.S_IFDIR, syscall.S_IFIFO, syscall.S_IFSOCK, syscall.S_IFCHR, syscall.S_IFBLK:
+	default:
+		return syscall.EINVAL
+	}
+	return nil
+}
+
 // Create makes a new inode of any type named name in parent and returns
-// its attributes. A name that exists gives EEXIST. New inodes in a setgid
-// directory take the directory's group, and new directories there are
-// setgid too.
+// its attributes. A name that exists gives EEXIST; a parent that has been
+// removed gives ENOENT. New inodes in a setgid directory take the
+// directory's group, and new directories there are setgid too.
 func (x *Index) Create(parent Ino, name string, n NewNode) (Attr, error) {
 	var a Attr
 	err := x.update(func(w *wtx) error {
-		if err := checkName(name); err != nil {
+		if err := checkNewNode(&n); err != nil {
 			return err
 		}
 		p, err := w.dir(parent)
 		if err != nil {
 			return err
 		}
-		if p.Nlink == 0 {
-			return syscall.ENOENT // creating in a removed directory
+		if err := nameErr(&p, name); err != nil {
+			return err
+		}
+		if err := checkName(name); err != nil {
+			return err
 		}
 		if _, _, err := w.lookup(parent, name); err == nil {
 			return syscall.EEXIST
@@ -183,20 +227,11 @@ func (x *Index) Create(parent Ino, name string, n NewNode) (Attr, error) {
 			p.Nlink++
 		case syscall.S_IFREG:
 			a.ChunkSize = n.ChunkSize
-			if a.ChunkSize == 0 {
-				return syscall.EINVAL
-			}
 		case syscall.S_IFLNK:
-			if len(n.Target) == 0 || len(n.Target) > 4095 {
-				return syscall.ENAMETOOLONG
-			}
 			a.Size = uint64(len(n.Target))
 			if err := w.put(bSymlinks, inoKey(a.Ino), []byte(n.Target)); err != nil {
 				return err
 			}
-		case syscall.S_IFIFO, syscall.S_IFSOCK, syscall.S_IFCHR, syscall.S_IFBLK:
-		default:
-			return syscall.EINVAL
 		}
 		if err := w.putInode(&a); err != nil {
 			return err
@@ -232,27 +267,34 @@ func (x *Index) Readlink(ino Ino) (string, error) {
 }
 
 // Link adds the name newName in newParent for the existing inode ino.
+// Errors come in link(2)'s order: the new name (ENOENT for a removed
+// directory, ENAMETOOLONG, EEXIST), then the inode (EPERM for a directory,
+// ENOENT for an orphan).
 func (x *Index) Link(ino, newParent Ino, newName string, now int64) (Attr, error) {
 	var a Attr
 	err := x.update(func(w *wtx) error {
-		if err := checkName(newName); err != nil {
+		var err error
+		if a, err = w.inode(ino); err != nil {
 			return err
 		}
 		p, err := w.dir(newParent)
 		if err != nil {
 			return err
 		}
-		if a, err = w.inode(ino); err != nil {
+		if err := nameErr(&p, newName); err != nil {
 			return err
+		}
+		if err := checkName(newName); err != nil {
+			return err
+		}
+		if _, _, err := w.lookup(newParent, newName); err == nil {
+			return syscall.EEXIST
 		}
 		if a.IsDir() {
 			return syscall.EPERM
 		}
 		if a.Nlink == 0 {
 			return syscall.ENOENT
-		}
-		if _, _, err := w.lookup(newParent, newName); err == nil {
-			return syscall.EEXIST
 		}
 		a.Nlink++
 		a.Ctime = now
@@ -274,6 +316,9 @@ func (x *Index) Unlink(parent Ino, name string, now int64) error {
 	return x.update(func(w *wtx) error {
 		p, err := w.dir(parent)
 		if err != nil {
+			return err
+		}
+		if err := nameErr(&p, name); err != nil {
 			return err
 		}
 		child, typ, err := w.lookup(parent, name)
@@ -303,6 +348,9 @@ func (x *Index) Rmdir(parent Ino, name string, now int64) error {
 	return x.update(func(w *wtx) error {
 		p, err := w.dir(parent)
 		if err != nil {
+			return err
+		}
+		if err := nameErr(&p, name); err != nil {
 			return err
 		}
 		child, typ, err := w.lookup(parent, name)
@@ -413,13 +461,15 @@ func (x *Index) releaseStaging(w *wtx, ids ...uint64) {
 // flags are RenameNoReplace or RenameExchange (RenameWhiteout is not
 // supported: EINVAL). A plain rename replaces an existing target of a
 // compatible type; an empty directory can be replaced by a directory.
+// Renaming a name onto another name of the same inode does nothing. Errors
+// come in renameat2(2)'s order on Linux: flags, the parents, the old name,
+// the new name, NoReplace and Exchange, a directory moved under itself
+// (EINVAL) or onto an ancestor of its source (ENOTEMPTY, EINVAL for
+// Exchange), then the types of the two entries.
 func (x *Index) Rename(oldParent Ino, oldName string, newParent Ino, newName string, flags uint32, now int64) error {
 	return x.update(func(w *wtx) error {
 		if flags&^(RenameNoReplace|RenameExchange) != 0 || flags == RenameNoReplace|RenameExchange {
 			return syscall.EINVAL
-		}
-		if err := checkName(newName); err != nil {
-			return err
 		}
 		same := oldParent == newParent
 		opAttr, err := w.dir(oldParent)
@@ -434,8 +484,17 @@ func (x *Index) Rename(oldParent Ino, oldName string, newParent Ino, newName str
 			}
 			np = &npAttr
 		}
+		if err := nameErr(op, oldName); err != nil {
+			return err
+		}
 		src, srcType, err := w.lookup(oldParent, oldName)
 		if err != nil {
+			return err
+		}
+		if err := nameErr(np, newName); err != nil {
+			return err
+		}
+		if err := checkName(newName); err != nil {
 			return err
 		}
 		dst, dstType, derr := w.lookup(newParent, newName)
@@ -449,23 +508,29 @@ func (x *Index) Rename(oldParent Ino, oldName string, newParent Ino, newName str
 		if flags&RenameNoReplace != 0 && exists {
 			return syscall.EEXIST
 		}
-		if oldParent == newParent && oldName == newName {
-			return nil
-		}
-		// Moving a directory under itself would cut the subtree loose.
-		if srcType == syscall.S_IFDIR && oldParent != newParent {
-			if under, err := w.isUnder(newParent, src); err != nil {
-				return err
-			} else if under {
-				return syscall.EINVAL
+		if !same {
+			// Moving a directory under itself would cut the subtree loose.
+			if srcType == syscall.S_IFDIR {
+				if under, err := w.isUnder(newParent, src); err != nil {
+					return err
+				} else if under {
+					return syscall.EINVAL
+				}
+			}
+			// The target holds the source (so it is not empty).
+			if exists && dstType == syscall.S_IFDIR {
+				if under, err := w.isUnder(oldParent, dst); err != nil {
+					return err
+				} else if under {
+					if flags&RenameExchange != 0 {
+						return syscall.EINVAL
+					}
+					return syscall.ENOTEMPTY
+				}
 			}
 		}
-		if flags&RenameExchange != 0 && dstType == syscall.S_IFDIR && oldParent != newParent {
-			if under, err := w.isUnder(oldParent, dst); err != nil {
-				return err
-			} else if under {
-				return syscall.EINVAL
-			}
+		if exists && dst == src {
+			return nil // one name, or two names of one inode: POSIX says do nothing
 		}
 		// From here on: mutations only.
 		if flags&RenameExchange != 0 {
@@ -493,9 +558,6 @@ func (x *Index) Rename(oldParent Ino, oldName string, newParent Ino, newName str
 			return w.finishParents(op, np, same, now)
 		}
 		if exists {
-			if dst == src {
-				return nil // two names of one inode: POSIX says do nothing
-			}
 			if srcType == syscall.S_IFDIR && dstType != syscall.S_IFDIR {
 				return syscall.ENOTDIR
 			}
@@ -700,10 +762,22 @@ func (x *Index) ReadDir(dir Ino) ([]DirEntry, error) {
 
 // Xattr operations. Names are full names ("user.x", "trusted.y").
 
+// checkXattrName gives ERANGE for a name that is empty or too long, as the
+// xattr system calls do.
+func checkXattrName(name string) error {
+	if len(name) == 0 || len(name) > MaxXattrNameLen {
+		return syscall.ERANGE
+	}
+	return nil
+}
+
 // GetXattr returns the value of an extended attribute, or ENODATA.
 func (x *Index) GetXattr(ino Ino, name string) ([]byte, error) {
 	var val []byte
 	err := x.view(func(w *wtx) error {
+		if err := checkXattrName(name); err != nil {
+			return err
+		}
 		if _, err := w.inode(ino); err != nil {
 			return err
 		}
@@ -738,8 +812,8 @@ func (x *Index) ListXattr(ino Ino) ([]string, error) {
 // EEXIST if it exists) or XattrReplace (fail with ENODATA if it does not).
 func (x *Index) SetXattr(ino Ino, name string, value []byte, flags uint32, now int64) error {
 	return x.update(func(w *wtx) error {
-		if len(name) == 0 || len(name) > MaxXattrNameLen {
-			return syscall.ERANGE
+		if err := checkXattrName(name); err != nil {
+			return err
 		}
 		if len(value) > MaxXattrValueLen {
 			return syscall.E2BIG
@@ -769,6 +843,9 @@ func (x *Index) SetXattr(ino Ino, name string, value []byte, flags uint32, now i
 // RemoveXattr removes an extended attribute, or fails with ENODATA.
 func (x *Index) RemoveXattr(ino Ino, name string, now int64) error {
 	return x.update(func(w *wtx) error {
+		if err := checkXattrName(name); err != nil {
+			return err
+		}
 		a, err := w.inode(ino)
 		if err != nil {
 			return err
