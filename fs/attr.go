@@ -16,7 +16,7 @@ func fillAttr(a *index.Attr, out *fuse.Attr) {
 	out.Rdev = a.Rdev
 	out.Size = a.Size
 	out.Blocks = (a.Size + 511) / 512
-	out.Blksize = 1 << 16
+	out.Blksize = 4096
 	setTime := func(ns int64, sec *uint64, nsec *uint32) {
 		*sec = uint64(ns / 1e9)
 		*nsec = uint32(ns % 1e9)

@@ -234,8 +234,15 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if err != nil {
 		return nil, nil, 0, n.errno("create", err)
 	}
-	return ch, h, 0, 0
+	return ch, h, keepCache, 0
 }
+
+// keepCache tells the kernel to keep its page cache of a file across opens.
+// That is safe because every change to file data passes through the kernel
+// (writes, truncates, fallocate); nothing changes the bytes behind its back,
+// and inode numbers are never reused. Moving a chunk from staging to a blob
+// changes where the bytes are, not what they are.
+const keepCache = fuse.FOPEN_KEEP_CACHE
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	ch, _, e := n.create(ctx, name, index.NewNode{Mode: syscall.S_IFLNK | 0o777, Target: target}, out)
@@ -375,5 +382,5 @@ func (n *node) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 			return nil, 0, n.errno("open", err)
 		}
 	}
-	return h, 0, 0
+	return h, keepCache, 0
 }
