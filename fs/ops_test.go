@@ -547,3 +547,37 @@ func TestENOSPC(t *testing.T) {
 		t.Fatal("data written before the disk filled is wrong")
 	}
 }
+
+// TestPageCacheCoherent: the kernel keeps its page cache across opens, so
+// every way of changing a file must show through every name.
+func TestPageCacheCoherent(t *testing.T) {
+	m := mountTest(t)
+	a, b := m.path("a"), m.path("b")
+	read := func(p string) string {
+		t.Helper()
+		got, err := os.ReadFile(p)
+		mustDo(t, err)
+		return string(got)
+	}
+	mustDo(t, os.WriteFile(a, []byte("AAAAAAAA"), 0o644))
+	mustDo(t, os.Link(a, b))
+	if read(a) != "AAAAAAAA" || read(b) != "AAAAAAAA" {
+		t.Fatal("first read")
+	}
+	mustDo(t, os.WriteFile(b, []byte("BB"), 0o644)) // O_TRUNC through the other name
+	if got := read(a); got != "BB" {
+		t.Fatalf("after rewrite through a hard link: %q", got)
+	}
+	mustDo(t, os.Truncate(a, 1))
+	if got := read(b); got != "B" {
+		t.Fatalf("after truncate: %q", got)
+	}
+	f, err := os.OpenFile(b, os.O_WRONLY, 0)
+	mustDo(t, err)
+	_, err = f.WriteAt([]byte("xyz"), 4)
+	mustDo(t, err)
+	mustDo(t, f.Close())
+	if got := read(a); got != "B\x00\x00\x00xyz" {
+		t.Fatalf("after a write past the end: %q", got)
+	}
+}
