@@ -135,18 +135,44 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno { return 0 }
 // Fsync makes the file's staged data and all metadata durable.
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	d := h.data
+	// Holding io keeps truncate from closing chunk files under us.
+	d.io.RLock()
+	defer d.io.RUnlock()
 	d.mu.Lock()
 	files := make([]*os.File, 0, len(d.chunks))
 	for _, c := range d.chunks {
 		files = append(files, c)
 	}
 	d.mu.Unlock()
-	for _, c := range files {
-		if err := unix.Fdatasync(int(c.Fd())); err != nil && !errors.Is(err, os.ErrClosed) {
-			return toErrno(d.fs.log, "fsync", err)
-		}
+	if err := syncFiles(files); err != nil {
+		return toErrno(d.fs.log, "fsync", err)
 	}
 	return toErrno(d.fs.log, "fsync", d.fs.idx.Sync(ctx))
+}
+
+// syncFiles flushes the data of files to disk. Writeback of all of them is
+// started first and the flushes run in parallel, so the local filesystem
+// can fold them into a few journal commits instead of one per chunk file.
+func syncFiles(files []*os.File) error {
+	for _, c := range files {
+		_ = unix.SyncFileRange(int(c.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	}
+	sem := make(chan struct{}, 16)
+	errs := make(chan error, len(files))
+	for _, c := range files {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			if err := unix.Fdatasync(int(c.Fd())); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	for range cap(sem) {
+		sem <- struct{}{}
+	}
+	close(errs)
+	return <-errs
 }
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
