@@ -257,6 +257,7 @@ func TestParseMountinfo(t *testing.T) {
 		t.Fatalf("got %d entries, want 2", len(ms))
 	}
 	want := mountEntry{
+		Dev:     "0:52",
 		Point:   "/tmp/walrusfs-bench/run-1/walrus mnt",
 		FSType:  "fuse.walrusfs",
 		Source:  "walrusfs",

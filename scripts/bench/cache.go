@@ -28,7 +28,7 @@ const (
 // when the kernel dropped the caches.
 func dropCaches(level int, s *side, files ...string) string {
 	syscall.Sync()
-	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte(strconv.Itoa(level)), 0); err == nil {
+	if err := os.WriteFile(s.cfg.dropCachesFile, []byte(strconv.Itoa(level)), 0); err == nil {
 		return ""
 	}
 	var note string

@@ -204,19 +204,24 @@ func (d *daemon) stop(timeout time.Duration) error {
 			}
 		case <-time.After(timeout):
 			errs = append(errs, fmt.Errorf("%s: daemon still running %v after SIGTERM; killed", d.name, timeout))
-			_ = d.cmd.Process.Kill()
-			<-d.exited
+			if err := d.kill(); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	d.stopOnce.Do(func() { close(d.stopSampling) })
-	d.sampling.Wait()
-	if st := d.cmd.ProcessState; st != nil {
+	select {
+	case <-d.exited:
+		d.sampling.Wait()
+		st := d.cmd.ProcessState
 		d.mu.Lock()
 		d.cpu = st.UserTime() + st.SystemTime()
 		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
 			d.peak = max(d.peak, uint64(ru.Maxrss)<<10) // Maxrss is in KiB on Linux
 		}
 		d.mu.Unlock()
+	default:
+		// Not reaped (reported by kill); the figures so far stand.
 	}
 	if mounted, _ := inMountTable(d.mnt); mounted {
 		if err := forceUnmount(d.mnt); err != nil {
@@ -235,6 +240,50 @@ func (d *daemon) stop(timeout time.Duration) error {
 	return nil
 }
 
+// kill sends SIGKILL and waits for the daemon to exit. A FUSE daemon can
+// fail to die: a thread that is closing a file on its own mount as the
+// process exits waits for a FLUSH reply that no thread is left to send. In
+// that case the FUSE connection is aborted, which fails the request.
+func (d *daemon) kill() error {
+	_ = d.cmd.Process.Kill()
+	select {
+	case <-d.exited:
+		return nil
+	case <-time.After(5 * time.Second):
+	}
+	err := abortConnection(d.mnt)
+	select {
+	case <-d.exited:
+		return nil
+	case <-time.After(5 * time.Second):
+	}
+	return fmt.Errorf("%s: daemon (pid %d) did not exit after SIGKILL; aborting its FUSE connection: %v", d.name, d.cmd.Process.Pid, err)
+}
+
+// abortConnection aborts the FUSE connection behind the mount at dir
+// through the fusectl filesystem, mounting it on its usual place if needed.
+// Every pending and future request on the mount fails with ENOTCONN.
+func abortConnection(dir string) error {
+	e, err := mountAt(dir)
+	if err != nil {
+		return err
+	}
+	if e == nil {
+		return fmt.Errorf("%s is not mounted", dir)
+	}
+	const ctl = "/sys/fs/fuse/connections"
+	if m, _ := mountAt(ctl); m == nil {
+		if err := syscall.Mount("fusectl", ctl, "fusectl", 0, ""); err != nil {
+			return fmt.Errorf("mount fusectl on %s: %w", ctl, err)
+		}
+	}
+	_, minor, ok := strings.Cut(e.Dev, ":")
+	if !ok {
+		return fmt.Errorf("mountinfo device %q", e.Dev)
+	}
+	return os.WriteFile(filepath.Join(ctl, minor, "abort"), []byte("1"), 0)
+}
+
 // isMountPoint reports whether dir is on a different device than its
 // parent.
 func isMountPoint(dir string) (bool, error) {
@@ -250,6 +299,7 @@ func isMountPoint(dir string) (bool, error) {
 
 // mountEntry is one line of /proc/self/mountinfo.
 type mountEntry struct {
+	Dev     string // major:minor; for FUSE the minor names the fusectl connection
 	Point   string
 	FSType  string
 	Source  string
@@ -273,6 +323,7 @@ func parseMountinfo(r io.Reader) ([]mountEntry, error) {
 			continue
 		}
 		out = append(out, mountEntry{
+			Dev:     f[2],
 			Point:   unescapeMount(f[4]),
 			FSType:  g[0],
 			Source:  unescapeMount(g[1]),

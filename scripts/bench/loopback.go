@@ -55,6 +55,11 @@ func runLoopbackDaemon(args []string) int {
 		fmt.Fprintf(os.Stderr, "loopback: %v\n", err)
 		return 1
 	}
+	// Catch SIGTERM before mounting: go-fuse's Mount finishes by opening
+	// a file on the new mount, and a process killed while it holds that
+	// file open waits forever on its own FLUSH.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
 	opts := mountOptions(orig, "loopback")
 	opts.Logger = log.New(os.Stderr, "loopback: ", log.LstdFlags)
 	server, err := fusefs.Mount(mnt, root, opts)
@@ -62,8 +67,6 @@ func runLoopbackDaemon(args []string) int {
 		fmt.Fprintf(os.Stderr, "loopback: mount %s: %v\n", mnt, err)
 		return 1
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
 	go func() {
 		<-sigs
 		if err := server.Unmount(); err != nil {

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestMain lets the test binary serve as the loopback daemon, as the bench
+// binary does: bench re-executes os.Executable() with loopbackCommand.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == loopbackCommand {
+		os.Exit(runLoopbackDaemon(os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}
+
+func requireFUSE(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("mounts FUSE filesystems; skipped with -short")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skipf("no FUSE: %v", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("mounts with mount(2), which needs root")
+	}
+}
+
+func noMountsUnder(t *testing.T, dir string) {
+	t.Helper()
+	ms, err := mounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if strings.HasPrefix(m.Point, dir+"/") {
+			t.Errorf("%s still mounted", m.Point)
+			_ = forceUnmount(m.Point)
+		}
+	}
+}
+
+// TestBenchLoopbackAgainstLoopback runs the harness end to end with small
+// sizes, a second loopback in walrusfs's place: every row must produce a
+// checked figure, and nothing may stay mounted.
+func TestBenchLoopbackAgainstLoopback(t *testing.T) {
+	requireFUSE(t)
+	workdir := t.TempDir()
+	t.Cleanup(func() { noMountsUnder(t, workdir) })
+	cfg := &config{
+		subject:   "loopback",
+		size:      3<<20 + 5000, // not a multiple of the request size
+		files:     150,
+		randReads: 300,
+		seed:      7,
+		workdir:   workdir,
+		repeat:    1,
+		// The source tree rows take a minute; they run in make bench.
+		only:           regexp.MustCompile(`^(seq|rand|create|stat|ls-l|unlink)`),
+		mountTimeout:   30e9,
+		stopTimeout:    30e9,
+		dropCachesFile: filepath.Join(workdir, "no", "drop_caches"),
+	}
+	rep, err := bench(t.Context(), cfg, io.Discard, &liveDaemons{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	for _, r := range rep.Rows {
+		keys[r.Key] = true
+		for name, m := range map[string]*measurement{"loopback": r.Loopback, "subject": r.Subject} {
+			if !m.ok() || m.Value <= 0 {
+				t.Errorf("%s on %s: %+v", r.Key, name, m)
+			}
+		}
+		if r.Verdict == failed || r.Ratio == nil {
+			t.Errorf("%s: verdict %q, ratio %v", r.Key, r.Verdict, r.Ratio)
+		}
+	}
+	for _, k := range append(workloadKeys()[:8], "rss", "cpu") {
+		if !keys[k] {
+			t.Errorf("no %s row", k)
+		}
+	}
+	if len(rep.Mounts) != 2 {
+		t.Errorf("mounts %v, want both sides", rep.Mounts)
+	}
+	for side, m := range rep.Mounts {
+		if !strings.Contains(m, "default_permissions") || !strings.Contains(m, "max_read=") {
+			t.Errorf("%s mounted with %q", side, m)
+		}
+	}
+	if rep.Rows[2].Key != "seq-read-cold" || rep.Rows[2].Loopback.Note == "" {
+		t.Error("cold read without drop_caches has no note about the fallback")
+	}
+	if runs, _ := filepath.Glob(filepath.Join(workdir, "run-*")); len(runs) != 0 {
+		t.Errorf("run directories left: %v", runs)
+	}
+}
+
+// TestDaemonStop checks the lifecycle on its own: the mount appears, memory
+// is sampled, SIGTERM unmounts.
+func TestDaemonStop(t *testing.T) {
+	requireFUSE(t)
+	dir := t.TempDir()
+	t.Cleanup(func() { noMountsUnder(t, dir) })
+	orig, mnt := filepath.Join(dir, "orig"), filepath.Join(dir, "mnt")
+	for _, d := range []string{orig, mnt} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(orig, "hello"), []byte("hi"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := startDaemon(t.Context(), "loopback", mnt, filepath.Join(dir, "log"), []string{self, loopbackCommand, orig, mnt}, 30e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.stop(5e9)
+	if b, err := os.ReadFile(filepath.Join(mnt, "hello")); err != nil || string(b) != "hi" {
+		t.Errorf("read through the mount: %q, %v", b, err)
+	}
+	if e, _ := mountAt(mnt); e == nil || e.FSType != "fuse.loopback" {
+		t.Errorf("mount table entry %+v", e)
+	}
+	if err := d.stop(5e9); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	if ok, _ := inMountTable(mnt); ok {
+		t.Error("still mounted after stop")
+	}
+	if peak, _ := d.usage(); peak < 1<<20 {
+		t.Errorf("peak RSS %d bytes: not measured", peak)
+	}
+}
+
+// A daemon that exits without mounting is reported with its output.
+func TestDaemonFailsToMount(t *testing.T) {
+	requireFUSE(t)
+	dir := t.TempDir()
+	ctx := context.Background()
+	_, err := startDaemon(ctx, "walrusfs", dir, filepath.Join(dir, "log"),
+		[]string{"/bin/sh", "-c", "echo 'opening index: permission denied' >&2; exit 1"}, 30e9)
+	if err == nil || !strings.Contains(err.Error(), "opening index: permission denied") {
+		t.Errorf("err = %v, want one quoting the daemon's output", err)
+	}
+}
