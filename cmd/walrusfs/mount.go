@@ -36,6 +36,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	chunkSize := sizeFlag{v: fs.DefaultChunkSize}
 	fl.Var(&chunkSize, "chunk-size", "chunk size for new files, e.g. 8MiB (64KiB to 256MiB, a multiple of 4KiB)")
 	logLevel := fl.String("log-level", "info", "log level: debug, info, warn or error")
+	debugAddr := fl.String("debug-addr", "", "serve Go profiling (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	commitInterval := fl.Duration("commit-interval", index.DefaultConfig().CommitInterval,
 		"longest time an acknowledged metadata change waits for its disk flush (bounds what a power loss can lose)")
 	if err := fl.Parse(args); err != nil {
@@ -51,6 +52,11 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
 		return err
+	}
+	if *debugAddr != "" {
+		if err := serveProfiling(*debugAddr, log); err != nil {
+			return err
+		}
 	}
 	mnt, err := filepath.Abs(fl.Arg(0))
 	if err != nil {
