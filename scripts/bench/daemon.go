@@ -110,14 +110,18 @@ func (d *daemon) waitMounted(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
-// alive reports an error if the daemon has exited.
+// alive reports an error if the daemon has exited or its mount is gone;
+// a workload must never run on the bare directory under the mount point.
 func (d *daemon) alive() error {
 	select {
 	case <-d.exited:
 		return fmt.Errorf("%s: daemon exited during the run (%v); its output:\n%s", d.name, d.err, d.tail.String())
 	default:
-		return nil
 	}
+	if ok, err := inMountTable(d.mnt); err != nil || !ok {
+		return fmt.Errorf("%s: %s is no longer mounted (%v)", d.name, d.mnt, err)
+	}
+	return nil
 }
 
 func (d *daemon) sample(every time.Duration, stop <-chan struct{}) {

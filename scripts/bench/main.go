@@ -296,7 +296,7 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 	for _, w := range workloads() {
 		if cfg.only.MatchString(w.key) || cfg.only.MatchString(w.label(cfg)) {
 			selected = append(selected, w)
-			needTree = needTree || w.key == "tar-x" || w.key == "rm-rf"
+			needTree = needTree || w.needsTree
 		}
 	}
 	if len(selected) == 0 {
