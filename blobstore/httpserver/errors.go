@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -22,6 +23,9 @@ const (
 	msgNotImplemented = "this store cannot look up quilt patches by identifier"
 )
 
+// errPatchNotFound means the quilt exists but has no such patch.
+var errPatchNotFound = fmt.Errorf("quilt patch: %w", blobstore.ErrNotFound)
+
 // op says which kind of request failed; it selects reasons and statuses
 // where Walrus distinguishes them.
 type op int
@@ -36,12 +40,12 @@ const (
 // the server's single mapping from blobstore sentinels to HTTP replies.
 func (s *server) writeStoreError(w http.ResponseWriter, r *http.Request, o op, err error) {
 	switch {
+	case errors.Is(err, errPatchNotFound):
+		jsonError(w, http.StatusNotFound, wire.ReasonQuiltPatchNotFound, msgPatchNotFound)
 	case errors.Is(err, blobstore.ErrNotFound):
-		if o == opPatch {
-			jsonError(w, http.StatusNotFound, wire.ReasonQuiltPatchNotFound, msgPatchNotFound)
-		} else {
-			jsonError(w, http.StatusNotFound, wire.ReasonBlobNotFound, msgBlobNotFound)
-		}
+		// The quilt itself is missing: Walrus answers BLOB_NOT_FOUND for
+		// patch reads and listings too.
+		jsonError(w, http.StatusNotFound, wire.ReasonBlobNotFound, msgBlobNotFound)
 	case errors.Is(err, blobstore.ErrInvalidArgument):
 		jsonError(w, http.StatusBadRequest, wire.ReasonMalformedRequest, err.Error())
 	case errors.Is(err, blobstore.ErrTooLarge):

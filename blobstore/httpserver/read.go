@@ -225,7 +225,7 @@ func (s *server) getPatchByID(w http.ResponseWriter, r *http.Request, pidText st
 			}
 		}
 		if !found {
-			s.writeStoreError(w, r, opPatch, fmt.Errorf("patch %s: %w", pid, blobstore.ErrNotFound))
+			s.writeStoreError(w, r, opPatch, fmt.Errorf("patch %s: %w", pid, errPatchNotFound))
 			return
 		}
 	}
@@ -257,7 +257,7 @@ func (s *server) getPatchByIdentifier(w http.ResponseWriter, r *http.Request, qu
 			return
 		}
 	}
-	s.writeStoreError(w, r, opPatch, fmt.Errorf("quilt %s patch %q: %w", quilt, identifier, blobstore.ErrNotFound))
+	s.writeStoreError(w, r, opPatch, fmt.Errorf("quilt %s patch %q: %w", quilt, identifier, errPatchNotFound))
 }
 
 // streamPatch sends one patch's data. Patch readers have no announced

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/blobstore/httpserver"
+	"github.com/walrusfs/walrusfs/blobstore/quilt"
+	"github.com/walrusfs/walrusfs/blobstore/rs2"
 	"github.com/walrusfs/walrusfs/blobstore/storetest"
 	"github.com/walrusfs/walrusfs/blobstore/walrushttp/wire"
 )
@@ -281,44 +284,114 @@ func quiltForm(t *testing.T, files map[string][]byte, meta []wire.QuiltMetadataI
 	return &buf, mw.FormDataContentType()
 }
 
+// offlineQuilt encodes parts as QuiltV1 at the test shard count without a
+// store, and returns the quilt's bytes, its blob ID and the patch ID each
+// identifier must get.
+func offlineQuilt(t *testing.T, parts []blobstore.QuiltPart) ([]byte, blobstore.ID, map[string]blobstore.PatchID) {
+	t.Helper()
+	params, err := rs2.NewParams(testShards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := quilt.Build(params, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := rs2.NewEncoder(testShards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := enc.BlobID(t.Context(), bytes.NewReader(q.Blob), int64(len(q.Blob)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make(map[string]blobstore.PatchID)
+	for _, p := range q.Patches {
+		ids[p.Identifier] = p.ID(id)
+	}
+	return q.Blob, id, ids
+}
+
+// TestQuilts stores a quilt through PUT /v1/quilts over the local store and
+// checks every quilt read against a QuiltV1 encoding made offline: the
+// quilt's bytes and blob ID, each patch ID, the listing and the headers.
 func TestQuilts(t *testing.T) {
 	srv := newServer(t, newMemStore(t), httpserver.DefaultConfig())
-	files := map[string][]byte{"b.txt": []byte("bee"), "a.bin": storetest.Data(4, 5000), "ünï": []byte("unicode")}
-	body, ct := quiltForm(t, files, []wire.QuiltMetadataItem{{Identifier: "a.bin", Tags: map[string]string{"k": "v"}}})
+	files := map[string][]byte{"b.txt": []byte("bee"), "a.bin": storetest.Data(4, 5000), "ünï": []byte("unicode"), "dir/x y": nil}
+	tags := map[string]map[string]string{"a.bin": {"k": "v", "aa": "2"}, "ünï": {"lang": "de"}}
+	var parts []blobstore.QuiltPart
+	var meta []wire.QuiltMetadataItem
+	for name, data := range files {
+		parts = append(parts, blobstore.QuiltPart{Identifier: name, Data: data, Tags: tags[name]})
+		if tags[name] != nil {
+			meta = append(meta, wire.QuiltMetadataItem{Identifier: name, Tags: tags[name]})
+		}
+	}
+	wantBlob, wantQuilt, wantIDs := offlineQuilt(t, parts)
+
+	body, ct := quiltForm(t, files, meta)
 	r := do(t, "PUT", srv.URL+"/v1/quilts?epochs=2", body, "Content-Type", ct)
 	if r.code != 200 || !bytes.Contains(r.body, []byte(`"blobStoreResult":{"newlyCreated"`)) || !bytes.Contains(r.body, []byte(`"quiltPatchId":"`)) {
 		t.Fatalf("quilt store: %d %s", r.code, r.body)
 	}
 	res, err := wire.ParseQuiltStoreResult(r.body)
-	if err != nil || len(res.StoredQuiltBlobs) != 3 {
+	if err != nil || len(res.StoredQuiltBlobs) != len(files) {
 		t.Fatalf("quilt reply %s: %v", r.body, err)
 	}
-	quilt, _ := res.BlobStoreResult.BlobID()
-	for _, sq := range res.StoredQuiltBlobs {
-		r := do(t, "GET", srv.URL+"/v1/blobs/by-quilt-patch-id/"+sq.QuiltPatchID.String(), nil)
-		if r.code != 200 || !bytes.Equal(r.body, files[sq.Identifier]) || r.h.Get("ETag") != quilt.String() {
-			t.Fatalf("patch %q: %d %v", sq.Identifier, r.code, r.h)
+	quiltID, _ := res.BlobStoreResult.BlobID()
+	if quiltID != wantQuilt {
+		t.Fatalf("quilt blob ID %s, offline QuiltV1 encoding gives %s", quiltID, wantQuilt)
+	}
+	if r := do(t, "GET", srv.URL+"/v1/blobs/"+quiltID.String(), nil); r.code != 200 || !bytes.Equal(r.body, wantBlob) {
+		t.Fatalf("quilt blob: %d, %d bytes; want the %d offline QuiltV1 bytes", r.code, len(r.body), len(wantBlob))
+	}
+	for i, sq := range res.StoredQuiltBlobs {
+		if i > 0 && res.StoredQuiltBlobs[i-1].Identifier >= sq.Identifier {
+			t.Errorf("storedQuiltBlobs not in quilt order: %q before %q", res.StoredQuiltBlobs[i-1].Identifier, sq.Identifier)
+		}
+		if sq.QuiltPatchID != wantIDs[sq.Identifier] {
+			t.Fatalf("patch %q: server gave ID %s, offline encoding gives %s", sq.Identifier, sq.QuiltPatchID, wantIDs[sq.Identifier])
 		}
 		wantHdr := sq.Identifier
 		if sq.Identifier == "ünï" {
-			wantHdr = ""
+			wantHdr = "" // not ASCII: Walrus omits the header
 		}
-		if got := r.h.Get(wire.HeaderQuiltPatchID); got != wantHdr {
-			t.Fatalf("patch %q: identifier header %q", sq.Identifier, got)
-		}
-		r = do(t, "GET", srv.URL+"/v1/blobs/by-quilt-id/"+quilt.String()+"/"+url.PathEscape(sq.Identifier), nil)
-		if r.code != 200 || !bytes.Equal(r.body, files[sq.Identifier]) {
-			t.Fatalf("patch %q by identifier: %d %s", sq.Identifier, r.code, r.body)
+		for _, path := range []string{
+			"/v1/blobs/by-quilt-patch-id/" + sq.QuiltPatchID.String(),
+			"/v1/blobs/by-quilt-id/" + quiltID.String() + "/" + url.PathEscape(sq.Identifier),
+		} {
+			r := do(t, "GET", srv.URL+path, nil)
+			if r.code != 200 || !bytes.Equal(r.body, files[sq.Identifier]) {
+				t.Fatalf("GET %s: %d, %d bytes, want %d", path, r.code, len(r.body), len(files[sq.Identifier]))
+			}
+			if r.h.Get("ETag") != quiltID.String() || r.h.Get("X-Content-Type-Options") != "nosniff" ||
+				r.h.Get("Cache-Control") != wire.CacheControlBlobRead || r.h.Get("Content-Type") != "" {
+				t.Fatalf("GET %s: headers %v", path, r.h)
+			}
+			if got, ok := r.h[wire.HeaderQuiltPatchID]; (wantHdr == "") != !ok || (ok && got[0] != wantHdr) {
+				t.Fatalf("GET %s: %s %q, want %q", path, wire.HeaderQuiltPatchID, got, wantHdr)
+			}
 		}
 	}
-	wantJSONError(t, do(t, "GET", srv.URL+"/v1/blobs/by-quilt-id/"+quilt.String()+"/nope", nil), 404, wire.ReasonQuiltPatchNotFound)
+	wantJSONError(t, do(t, "GET", srv.URL+"/v1/blobs/by-quilt-id/"+quiltID.String()+"/nope", nil), 404, wire.ReasonQuiltPatchNotFound)
 	wantPlainError(t, do(t, "GET", srv.URL+"/v1/blobs/by-quilt-patch-id/short", nil), 400)
+	var unknown blobstore.ID
+	wantJSONError(t, do(t, "GET", srv.URL+"/v1/quilts/"+unknown.String()+"/patches", nil), 404, wire.ReasonBlobNotFound)
 
-	r = do(t, "GET", srv.URL+"/v1/quilts/"+quilt.String()+"/patches", nil)
+	r = do(t, "GET", srv.URL+"/v1/quilts/"+quiltID.String()+"/patches", nil)
 	var items []wire.QuiltPatchItem
-	if err := json.Unmarshal(r.body, &items); err != nil || len(items) != 3 || items[0].Identifier != "a.bin" ||
-		items[0].Tags["k"] != "v" || !bytes.Contains(r.body, []byte(`"patch_id":"`)) || !bytes.Contains(r.body, []byte(`"tags":{}`)) {
+	if err := json.Unmarshal(r.body, &items); err != nil || len(items) != len(files) ||
+		!bytes.Contains(r.body, []byte(`"patch_id":"`)) || !bytes.Contains(r.body, []byte(`"tags":{}`)) {
 		t.Fatalf("patch list %s: %v", r.body, err)
+	}
+	for i, it := range items {
+		if it.PatchID != res.StoredQuiltBlobs[i].QuiltPatchID || it.Identifier != res.StoredQuiltBlobs[i].Identifier {
+			t.Errorf("listing[%d] = %q %s, store reply said %q %s", i, it.Identifier, it.PatchID,
+				res.StoredQuiltBlobs[i].Identifier, res.StoredQuiltBlobs[i].QuiltPatchID)
+		}
+		if want := tags[it.Identifier]; len(want) != len(it.Tags) || (want != nil && !maps.Equal(want, it.Tags)) {
+			t.Errorf("listing[%d] %q tags %v, want %v", i, it.Identifier, it.Tags, want)
+		}
 	}
 
 	bad := []struct {
@@ -328,7 +401,6 @@ func TestQuilts(t *testing.T) {
 	}{
 		{"underscore", map[string][]byte{"_x": []byte("1")}, nil},
 		{"trailing space", map[string][]byte{"x ": []byte("1")}, nil},
-		{"metadata for missing file", map[string][]byte{"x": []byte("1")}, []wire.QuiltMetadataItem{{Identifier: "y"}}},
 		{"no files", map[string][]byte{}, nil},
 	}
 	for _, tc := range bad {

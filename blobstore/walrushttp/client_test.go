@@ -403,31 +403,50 @@ func TestBadReplies(t *testing.T) {
 	}
 }
 
+// TestQuiltReads stores a quilt through the client and the server over the
+// local store, and checks the quilt blob ID and every patch ID against a
+// QuiltV1 encoding made offline, then reads each patch by ID and by
+// identifier.
 func TestQuiltReads(t *testing.T) {
 	srv, _ := newServer(t)
 	c := newClient(t, testConfig(srv.URL, srv.URL))
 	parts := []blobstore.QuiltPart{
 		{Identifier: "b/c d.txt", Data: []byte("one"), Tags: map[string]string{"k": "v"}},
 		{Identifier: `quote"back\slash`, Data: []byte("two")},
-		{Identifier: "名前", Data: storetest.Data(8, 3000)},
+		{Identifier: "名前", Data: storetest.Data(8, 3000), Tags: map[string]string{"b": "1", "aa": "2"}},
+		{Identifier: "empty"},
 	}
+	wantQuilt, wantIDs := offlineQuilt(t, testShards, parts)
 	qi, err := c.PutQuilt(t.Context(), parts, blobstore.PutOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if qi.Blob.ID != wantQuilt {
+		t.Fatalf("quilt blob ID %s, offline QuiltV1 encoding gives %s", qi.Blob.ID, wantQuilt)
+	}
 	list, err := c.ListPatches(t.Context(), qi.Blob.ID)
-	if err != nil || len(list) != 3 {
+	if err != nil || len(list) != len(parts) || len(qi.Patches) != len(parts) {
 		t.Fatalf("ListPatches: %v %v", list, err)
 	}
-	for _, p := range parts {
-		rc, err := c.ReadPatchByIdentifier(t.Context(), qi.Blob.ID, p.Identifier)
-		if err != nil {
-			t.Fatalf("%q: %v", p.Identifier, err)
+	for i := range list {
+		if list[i].PatchID != qi.Patches[i].PatchID || list[i].PatchID != wantIDs[list[i].Identifier] {
+			t.Fatalf("patch %q: listed %s, stored %s, offline %s", list[i].Identifier, list[i].PatchID, qi.Patches[i].PatchID, wantIDs[list[i].Identifier])
 		}
-		got, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil || !bytes.Equal(got, p.Data) {
-			t.Fatalf("%q: %q %v", p.Identifier, got, err)
+	}
+	for _, p := range parts {
+		for how, open := range map[string]func() (io.ReadCloser, error){
+			"by ID":         func() (io.ReadCloser, error) { return c.ReadPatch(t.Context(), wantIDs[p.Identifier]) },
+			"by identifier": func() (io.ReadCloser, error) { return c.ReadPatchByIdentifier(t.Context(), qi.Blob.ID, p.Identifier) },
+		} {
+			rc, err := open()
+			if err != nil {
+				t.Fatalf("%q %s: %v", p.Identifier, how, err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || !bytes.Equal(got, p.Data) {
+				t.Fatalf("%q %s: %q %v", p.Identifier, how, got, err)
+			}
 		}
 	}
 	if _, err := c.ReadPatchByIdentifier(t.Context(), qi.Blob.ID, "missing"); !errors.Is(err, blobstore.ErrNotFound) {

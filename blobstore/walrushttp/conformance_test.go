@@ -27,7 +27,7 @@ func TestConformance(t *testing.T) {
 // TestLargeBlob stores and reads a multi-MiB blob through the client, in
 // ranges and whole.
 func TestLargeBlob(t *testing.T) {
-	st := withQuilts(newLocalStore(t, largeShards))
+	st := newLocalStore(t, largeShards)
 	srv := httptest.NewServer(httpserver.New(st, httpserver.DefaultConfig(), nil))
 	t.Cleanup(srv.Close)
 	c := newClient(t, testConfig(srv.URL, srv.URL))
