@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,8 +23,7 @@ type daemon struct {
 	name string
 	mnt  string
 	cmd  *exec.Cmd
-	log  *os.File
-	tail *tailBuffer
+	log  string // file with the daemon's stdout and stderr
 
 	exited chan struct{} // closed once the process has been reaped
 	err    error         // Wait's result, valid after exited is closed
@@ -49,14 +49,14 @@ func startDaemon(ctx context.Context, name, mnt, logPath string, argv []string, 
 	d := &daemon{
 		name:         name,
 		mnt:          mnt,
-		log:          lf,
-		tail:         &tailBuffer{max: 8 << 10},
+		log:          logPath,
 		exited:       make(chan struct{}),
 		stopSampling: make(chan struct{}),
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout = io.MultiWriter(lf, d.tail)
-	cmd.Stderr = cmd.Stdout
+	// A file, not a pipe: Wait must not depend on who else holds the
+	// write end.
+	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// Its own process group keeps a terminal's ^C away from the
 		// daemon: the harness stops it in order, after its workloads.
@@ -65,8 +65,9 @@ func startDaemon(ctx context.Context, name, mnt, logPath string, argv []string, 
 		// to unmount and exit.
 		Pdeathsig: syscall.SIGTERM,
 	}
-	if err := cmd.Start(); err != nil {
-		lf.Close()
+	err = cmd.Start()
+	lf.Close() // the daemon has its own copy
+	if err != nil {
 		return nil, fmt.Errorf("%s: start %s: %w", name, argv[0], err)
 	}
 	d.cmd = cmd
@@ -95,7 +96,7 @@ func (d *daemon) waitMounted(ctx context.Context, timeout time.Duration) error {
 		}
 		select {
 		case <-d.exited:
-			return fmt.Errorf("%s: daemon exited before mounting %s (%v); its output:\n%s", d.name, d.mnt, d.err, d.tail.String())
+			return fmt.Errorf("%s: daemon exited before mounting %s (%v); its output:\n%s", d.name, d.mnt, d.err, d.output())
 		case <-ctx.Done():
 			return fmt.Errorf("%s: waiting for mount: %w", d.name, context.Cause(ctx))
 		case <-time.After(20 * time.Millisecond):
@@ -105,7 +106,7 @@ func (d *daemon) waitMounted(ctx context.Context, timeout time.Duration) error {
 			if err != nil {
 				why = fmt.Sprintf(" (stat: %v)", err)
 			}
-			return fmt.Errorf("%s: %s not mounted after %v%s; daemon output:\n%s", d.name, d.mnt, timeout, why, d.tail.String())
+			return fmt.Errorf("%s: %s not mounted after %v%s; daemon output:\n%s", d.name, d.mnt, timeout, why, d.output())
 		}
 	}
 }
@@ -115,7 +116,7 @@ func (d *daemon) waitMounted(ctx context.Context, timeout time.Duration) error {
 func (d *daemon) alive() error {
 	select {
 	case <-d.exited:
-		return fmt.Errorf("%s: daemon exited during the run (%v); its output:\n%s", d.name, d.err, d.tail.String())
+		return fmt.Errorf("%s: daemon exited during the run (%v); its output:\n%s", d.name, d.err, d.output())
 	default:
 	}
 	if ok, err := inMountTable(d.mnt); err != nil || !ok {
@@ -234,12 +235,8 @@ func (d *daemon) stop(timeout time.Duration) error {
 			errs = append(errs, fmt.Errorf("%s: %s was still mounted after the daemon exited; detached it", d.name, d.mnt))
 		}
 	}
-	if d.log != nil {
-		d.log.Close()
-		d.log = nil
-	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%w; daemon output:\n%s", errors.Join(errs...), d.tail.String())
+		return fmt.Errorf("%w; daemon output:\n%s", errors.Join(errs...), d.output())
 	}
 	return nil
 }
@@ -426,28 +423,18 @@ func unmountUnder(dir string) error {
 	return errors.Join(errs...)
 }
 
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
+// output returns the end of what the daemon has printed.
+func (d *daemon) output() string {
+	const max = 8 << 10
+	b, err := os.ReadFile(d.log)
+	if err != nil {
+		return fmt.Sprintf("(reading %s: %v)", d.log, err)
 	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.buf) == 0 {
+	if len(b) > max {
+		b = append([]byte("..."), b[len(b)-max:]...)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
 		return "(no output)"
 	}
-	return string(t.buf)
+	return string(b)
 }
