@@ -2,6 +2,7 @@ package rs2
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/klauspost/reedsolomon"
 )
@@ -68,10 +69,14 @@ type code struct {
 	// dec reconstructs originals: New(k, r) at high rate, New(bigK, bigK)
 	// at low rate (originals plus recovery chunk 0).
 	dec reedsolomon.Encoder
+	// generator returns the code's r×k generator matrix (see
+	// code.buildGenerator), built on first use.
+	generator func() ([]uint16, error)
 }
 
 func newCode(k, r int) (*code, error) {
 	c := &code{k: k, r: r, high: highRate(k, r)}
+	c.generator = sync.OnceValues(c.buildGenerator)
 	var err error
 	if c.high {
 		c.enc, err = reedsolomon.New(k, r, reedsolomon.WithLeopardGF16(true))
@@ -156,10 +161,41 @@ func (c *code) encode(src, dst [][]byte, s *codeScratch) error {
 
 // reconstruct fills in missing originals. shards has k+r entries: the k
 // originals then the r recovery symbols, each either nil (missing) or of a
-// common length (a multiple of 64, engine layout). At low rate only
-// recovery symbols 0 … P(k)−1 can take part. It fails unless at least k
-// usable shards are present.
-func (c *code) reconstruct(shards [][]byte) error {
+// common length (a multiple of 64, engine layout). Any k present shards
+// suffice; it fails with an error wrapping [ErrTooFewSlivers] otherwise.
+//
+// The engine's decoder is used when it can be: at high rate always, at low
+// rate when k of the originals and recovery symbols 0 … P(k)−1 are
+// present. Otherwise [code.reconstructGeneral] first solves the linear
+// system for as many missing originals as the engine lacks.
+func (c *code) reconstruct(shards [][]byte, workers int) error {
+	present, window := 0, 0
+	for i, s := range shards {
+		if s != nil {
+			present++
+			if c.high || i < c.k+c.bigK {
+				window++
+			}
+		}
+	}
+	if present < c.k {
+		return fmt.Errorf("rs2: RS(%d, %d): %d shards present, need %d: %w", c.k, c.r, present, c.k, ErrTooFewSlivers)
+	}
+	if window < c.k {
+		// Solve the linear system for just enough missing originals (all
+		// inside the window) to give the FFT decoder k shards, and let it
+		// do the rest: the system costs k multiply-adds per element and
+		// output.
+		if err := c.reconstructGeneral(shards, workers, c.k-window); err != nil {
+			return err
+		}
+	}
+	return c.reconstructEngine(shards)
+}
+
+// reconstructEngine is reconstruct through the engine's decoder. At low
+// rate only recovery symbols 0 … P(k)−1 can take part.
+func (c *code) reconstructEngine(shards [][]byte) error {
 	if c.high {
 		if err := c.dec.ReconstructData(shards); err != nil {
 			return fmt.Errorf("rs2: RS(%d, %d) reconstruct: %w", c.k, c.r, err)

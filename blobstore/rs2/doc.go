@@ -80,10 +80,15 @@
 //     666 repair symbols.
 //
 // The same translation gives decoding: the originals (zero-padded to K)
-// with recovery chunk 0 form a high-rate (K, K) codeword, so any Kp primary
-// slivers among indices 0 … Kp+K−1 rebuild the systematic ones. At N=1000
-// that is any 334 of slivers 0…845; slivers 846…999 cannot take part (see
-// [Encoder.ReconstructPrimary]).
+// with recovery chunk 0 form a high-rate (K, K) codeword, so the engine's
+// FFT decoder rebuilds the systematic primary slivers from any Kp among
+// indices 0 … Kp+K−1 (0 … 845 at N=1000). Both codes are also plain
+// GF(2^16)-linear MDS codes, and any Kp primary slivers determine the blob:
+// when too few of the present slivers lie in that window, the package
+// solves the linear system (generator matrix from encoding unit vectors,
+// Gauss–Jordan inversion with its own copy of Leopard's field tables) for
+// just enough missing systematic slivers to complete the window, and lets
+// the FFT decoder finish (see [Encoder.ReconstructPrimary]).
 //
 // # Performance
 //

@@ -83,13 +83,10 @@ func (e *Encoder) VerifyPrimarySliver(md *Metadata, index int, sliver []byte) er
 }
 
 // UsableForReconstruction reports whether primary sliver index can take
-// part in [Encoder.ReconstructPrimary]: indices 0 … Kp+P(Kp)−1 when the
-// primary encoding is low rate (0 … 845 at N=1000), all N otherwise.
+// part in [Encoder.ReconstructPrimary]: true for every index in [0, N),
+// since any Kp primary slivers determine the blob.
 func (e *Encoder) UsableForReconstruction(index int) bool {
-	if index < 0 || index >= e.p.N {
-		return false
-	}
-	return e.primary.high || index < e.p.Kp+e.primary.bigK
+	return index >= 0 && index < e.p.N
 }
 
 // ReconstructPrimary fills in the missing systematic primary slivers
@@ -100,15 +97,24 @@ func (e *Encoder) UsableForReconstruction(index int) bool {
 // repair slivers (indices ≥ Kp) are left nil: re-encode the blob to rebuild
 // them.
 //
-// It needs Kp present slivers for which [Encoder.UsableForReconstruction]
-// holds and fails otherwise with an error wrapping [ErrTooFewSlivers].
-// Memory: about (Kp + P(Kp))·Ks·S bytes on top of the slivers.
+// Any Kp present slivers suffice; with fewer it fails with an error
+// wrapping [ErrTooFewSlivers].
+//
+// Cost: when the primary encoding is low rate (most N, including 1000) and
+// fewer than Kp of the present slivers lie among indices
+// 0 … Kp+P(Kp)−1 (0 … 845 at N=1000), the engine's FFT decoder cannot be
+// used and the blob is rebuilt by solving the linear system over
+// GF(2^16): m·Kp multiply-adds per element for m missing systematic
+// slivers, a few seconds for a small blob at N=1000 and proportionally
+// more for large ones. Otherwise the FFT decoder runs in
+// O(Kp·log Kp) per element. Memory: about (Kp + P(Kp))·Ks·S bytes on top
+// of the slivers.
 func (e *Encoder) ReconstructPrimary(slivers [][]byte) error {
 	p := e.p
 	if len(slivers) != p.N {
 		return fmt.Errorf("rs2: %d slivers for %d shards: %w", len(slivers), p.N, blobstore.ErrInvalidArgument)
 	}
-	size, usable, missing := 0, 0, 0
+	size, present, missing := 0, 0, 0
 	for i, s := range slivers {
 		if s == nil {
 			if i < p.Kp {
@@ -121,24 +127,26 @@ func (e *Encoder) ReconstructPrimary(slivers [][]byte) error {
 		} else if len(s) != size {
 			return fmt.Errorf("rs2: primary sliver %d has %d bytes, others %d: %w", i, len(s), size, blobstore.ErrInvalidArgument)
 		}
-		if e.UsableForReconstruction(i) {
-			usable++
-		}
+		present++
 	}
 	if missing == 0 {
 		return nil
 	}
-	if usable < p.Kp {
-		return fmt.Errorf("rs2: %d usable primary slivers, need %d: %w", usable, p.Kp, ErrTooFewSlivers)
+	if present < p.Kp {
+		return fmt.Errorf("rs2: %d primary slivers present, need %d: %w", present, p.Kp, ErrTooFewSlivers)
 	}
 	s, err := e.sliverSymbolSize(size)
 	if err != nil {
 		return err
 	}
+	// Decode from exactly Kp slivers: the systematic ones present, then
+	// repair slivers in index order, which puts those the FFT decoder can
+	// use first.
 	sp := paddedSize(s)
 	shards := make([][]byte, p.N)
+	used := 0
 	for i, sl := range slivers {
-		if sl == nil || !e.UsableForReconstruction(i) {
+		if sl == nil || used == p.Kp {
 			continue
 		}
 		sh := make([]byte, p.Ks*sp)
@@ -146,8 +154,9 @@ func (e *Encoder) ReconstructPrimary(slivers [][]byte) error {
 			relayout(sh[c*sp:(c+1)*sp], sl[c*s:(c+1)*s])
 		}
 		shards[i] = sh
+		used++
 	}
-	if err := e.primary.reconstruct(shards); err != nil {
+	if err := e.primary.reconstruct(shards, e.workers); err != nil {
 		return err
 	}
 	for i := range p.Kp {

@@ -20,7 +20,7 @@ func TestReconstructPrimary(t *testing.T) {
 		{"n=4", 4, 1000, 8},
 		{"n=10", 10, 5000, 8},
 		{"n=10 S not multiple of 64", 10, 57, 8},
-		{"n=100", 100, 300_000, 4},
+		{"n=100", 100, 300_000, 6},
 		{"n=1000 small blob", 1000, 10_000, 2},
 	}
 	for _, tc := range tests {
@@ -34,45 +34,62 @@ func TestReconstructPrimary(t *testing.T) {
 			data := lcg32(tc.length, uint32(tc.n))
 			md, all := encodeAll(t, e, data)
 			rng := rand.New(rand.NewPCG(uint64(tc.n), 7))
-			var usable []int
 			for i := range p.N {
-				if e.UsableForReconstruction(i) {
-					usable = append(usable, i)
+				if !e.UsableForReconstruction(i) {
+					t.Fatalf("sliver %d not usable for reconstruction", i)
 				}
 			}
+			check := func(t *testing.T, keep []int) {
+				t.Helper()
+				slivers := make([][]byte, p.N)
+				for _, i := range keep {
+					slivers[i] = bytes.Clone(all[i])
+				}
+				var out bytes.Buffer
+				if err := e.ReconstructBlob(slivers, md.Length, &out); err != nil {
+					t.Fatalf("keep %v: %v", keep, err)
+				}
+				if !bytes.Equal(out.Bytes(), data) {
+					t.Fatalf("keep %v: reconstructed blob differs", keep)
+				}
+				for i := range p.Kp {
+					if !bytes.Equal(slivers[i], all[i]) {
+						t.Fatalf("keep %v: systematic sliver %d differs", keep, i)
+					}
+				}
+			}
+			// The last Kp slivers only: every systematic sliver is
+			// missing, and at low rate most of them lie past the FFT
+			// decoder's window.
+			last := make([]int, p.Kp)
+			for k := range last {
+				last[k] = p.N - p.Kp + k
+			}
+			check(t, last)
 			for d := range tc.drops {
-				// Keep exactly Kp usable slivers (the fewest that can work)
-				// on the first try, more on later ones;
-				// one systematic sliver.
+				// Keep exactly Kp slivers chosen from anywhere (the fewest
+				// that can work) on the first tries, more on later ones;
 				// one systematic sliver is always among the missing.
 				victim := rng.IntN(p.Kp)
 				var candidates []int
-				for _, i := range usable {
+				for i := range p.N {
 					if i != victim {
 						candidates = append(candidates, i)
 					}
 				}
-				keep := p.Kp + d*(len(candidates)-p.Kp)/max(1, tc.drops)
-				slivers := make([][]byte, p.N)
+				keep := p.Kp
+				if d >= tc.drops/2 {
+					keep += (d - tc.drops/2) * (len(candidates) - p.Kp) / max(1, tc.drops)
+				}
+				var kept []int
 				for _, k := range rng.Perm(len(candidates))[:keep] {
-					slivers[candidates[k]] = bytes.Clone(all[candidates[k]])
+					kept = append(kept, candidates[k])
 				}
-				var out bytes.Buffer
-				if err := e.ReconstructBlob(slivers, md.Length, &out); err != nil {
-					t.Fatalf("keep %d: %v", keep, err)
-				}
-				if !bytes.Equal(out.Bytes(), data) {
-					t.Fatalf("keep %d: reconstructed blob differs", keep)
-				}
-				for i := range p.Kp {
-					if !bytes.Equal(slivers[i], all[i]) {
-						t.Fatalf("keep %d: systematic sliver %d differs", keep, i)
-					}
-				}
+				check(t, kept)
 			}
-			// One usable sliver short of Kp must fail cleanly.
+			// One sliver short of Kp must fail cleanly.
 			slivers := make([][]byte, p.N)
-			for _, i := range usable[1:p.Kp] {
+			for _, i := range last[1:] {
 				slivers[i] = all[i]
 			}
 			err = e.ReconstructPrimary(slivers)
