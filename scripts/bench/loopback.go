@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"log"
 	"os"
@@ -20,8 +21,18 @@ const loopbackCommand = "loopback-daemon"
 // mountOptions are the options walrusfs mounts with (fs.FS.Options); the
 // reference loopback uses the same so that the comparison is about the
 // filesystem, not about kernel settings. fsName is the first column of df.
-func mountOptions(fsName, name string) *fusefs.Options {
+//
+// Unless passthrough is set, FUSE passthrough is switched off. go-fuse's
+// loopback hands the kernel its backing file when it can (root, Linux 6.9
+// or later), and the kernel then reads and writes that file itself without
+// asking the daemon: a fine ceiling for the disk, but not for a filesystem
+// that serves every byte from its own process, as walrusfs does.
+func mountOptions(fsName, name string, passthrough bool) *fusefs.Options {
 	sec := time.Second
+	var disabled uint64
+	if !passthrough {
+		disabled = fuse.CAP_PASSTHROUGH
+	}
 	return &fusefs.Options{
 		AttrTimeout:     &sec,
 		EntryTimeout:    &sec,
@@ -37,7 +48,8 @@ func mountOptions(fsName, name string) *fusefs.Options {
 			MaxReadAhead:  1 << 20,
 			MaxBackground: 64,
 			// mount(2) when root, else fusermount.
-			DirectMount: true,
+			DirectMount:          true,
+			DisabledCapabilities: disabled,
 		},
 	}
 }
@@ -45,11 +57,13 @@ func mountOptions(fsName, name string) *fusefs.Options {
 // runLoopbackDaemon serves go-fuse's loopback filesystem of orig on mnt in
 // the foreground until SIGTERM or SIGINT, then unmounts.
 func runLoopbackDaemon(args []string) int {
-	if len(args) != 2 {
-		fmt.Fprintf(os.Stderr, "usage: bench %s ORIG MOUNTPOINT\n", loopbackCommand)
+	fl := flag.NewFlagSet(loopbackCommand, flag.ContinueOnError)
+	passthrough := fl.Bool("passthrough", false, "let the kernel use FUSE passthrough")
+	if err := fl.Parse(args); err != nil || fl.NArg() != 2 {
+		fmt.Fprintf(os.Stderr, "usage: bench %s [-passthrough] ORIG MOUNTPOINT\n", loopbackCommand)
 		return 2
 	}
-	orig, mnt := args[0], args[1]
+	orig, mnt := fl.Arg(0), fl.Arg(1)
 	root, err := fusefs.NewLoopbackRoot(orig)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "loopback: %v\n", err)
@@ -60,7 +74,7 @@ func runLoopbackDaemon(args []string) int {
 	// file open waits forever on its own FLUSH.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
-	opts := mountOptions(orig, "loopback")
+	opts := mountOptions(orig, "loopback", *passthrough)
 	opts.Logger = log.New(os.Stderr, "loopback: ", log.LstdFlags)
 	server, err := fusefs.Mount(mnt, root, opts)
 	if err != nil {

@@ -16,7 +16,11 @@
 // options (default_permissions, 1 s entry, attribute and negative timeouts,
 // 1 MiB requests, 1 MiB readahead, 64 background requests, a direct
 // mount(2) when run as root); the loopback daemon is this program
-// re-executed with a hidden subcommand. Their data lives in one temporary
+// re-executed with a hidden subcommand. FUSE passthrough, which go-fuse's
+// loopback would otherwise use as root on Linux 6.9 and later, is off: with
+// it the kernel reads and writes the backing files itself and the daemon
+// never sees the data, which measures the disk rather than a FUSE
+// filesystem. --loopback-passthrough turns it on, to see that ceiling too. Their data lives in one temporary
 // run directory under the work directory (--workdir, default
 // $TMPDIR/walrusfs-bench): the walrusfs state directory next to the
 // loopback's backing directory. Each workload runs on the loopback, then on
@@ -124,6 +128,7 @@ type config struct {
 	markdown    bool
 	strict      bool
 	repeat      int
+	passthrough bool // let the loopback use FUSE passthrough
 
 	mountTimeout time.Duration
 	stopTimeout  time.Duration
@@ -172,6 +177,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.BoolVar(&c.markdown, "markdown", false, "print the markdown table (the default unless --json)")
 	fl.BoolVar(&c.json, "json", false, "print the results as JSON")
 	fl.IntVar(&c.repeat, "repeat", 1, "measure each workload this many times, alternating which side goes first, and report the median")
+	fl.BoolVar(&c.passthrough, "loopback-passthrough", false, "let the loopback use FUSE passthrough (the kernel then reads and writes its files without the daemon)")
 	fl.BoolVar(&c.strict, "strict", false, "exit 3 when a target is missed")
 	fl.DurationVar(&c.mountTimeout, "mount-timeout", 30*time.Second, "how long a daemon may take to mount")
 	fl.DurationVar(&c.stopTimeout, "stop-timeout", 2*time.Minute, "how long walrusfs may take to unmount after SIGTERM (it drains its upload queue)")
@@ -347,15 +353,16 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 	}()
 
 	rep = &report{
-		Started:   time.Now(),
-		Subject:   cfg.subject,
-		Size:      cfg.size,
-		Files:     cfg.files,
-		RandReads: cfg.randReads,
-		Seed:      cfg.seed,
-		Repeat:    cfg.repeat,
-		Host:      hostString(),
-		Mounts:    map[string]string{},
+		Started:     time.Now(),
+		Subject:     cfg.subject,
+		Size:        cfg.size,
+		Files:       cfg.files,
+		RandReads:   cfg.randReads,
+		Seed:        cfg.seed,
+		Repeat:      cfg.repeat,
+		Passthrough: cfg.passthrough,
+		Host:        hostString(),
+		Mounts:      map[string]string{},
 	}
 	loop := &side{name: "loopback", cfg: cfg, mnt: filepath.Join(runDir, "loopback-mnt"), backing: filepath.Join(runDir, "loopback-data")}
 	subj := &side{name: cfg.subject, cfg: cfg}
@@ -368,7 +375,7 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 		subj.name = "loopback-2"
 		rep.Subject = subj.name
 		subj.mnt, subj.backing = filepath.Join(runDir, "loopback-2-mnt"), filepath.Join(runDir, "loopback-2-data")
-		subjArgv = []string{self, loopbackCommand, subj.backing, subj.mnt}
+		subjArgv = loopbackArgv(self, cfg, subj)
 	}
 	sides := []*side{loop, subj}
 	for _, s := range sides {
@@ -412,7 +419,7 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 	for _, st := range []struct {
 		s    *side
 		argv []string
-	}{{loop, []string{self, loopbackCommand, loop.backing, loop.mnt}}, {subj, subjArgv}} {
+	}{{loop, loopbackArgv(self, cfg, loop)}, {subj, subjArgv}} {
 		logf("mounting %s on %s", st.s.name, st.s.mnt)
 		d, err := startDaemon(ctx, st.s.name, st.s.mnt, filepath.Join(runDir, st.s.name+".log"), st.argv, cfg.mountTimeout)
 		if err != nil {
@@ -465,6 +472,10 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 		return rep, errors.New(rep.Errors[0])
 	}
 	return rep, nil
+}
+
+func loopbackArgv(self string, cfg *config, s *side) []string {
+	return []string{self, loopbackCommand, "-passthrough=" + strconv.FormatBool(cfg.passthrough), s.backing, s.mnt}
 }
 
 // runWorkload measures one workload on both sides, cfg.repeat times,

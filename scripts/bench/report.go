@@ -115,18 +115,20 @@ func (r *row) finish() {
 
 // report is everything one run produced.
 type report struct {
-	Started   time.Time         `json:"started"`
-	Duration  float64           `json:"duration_s"`
-	Subject   string            `json:"subject"` // what ran against the loopback: "walrusfs", or "loopback-2" to test the harness
-	Size      int64             `json:"size_bytes"`
-	Files     int               `json:"files"`
-	RandReads int               `json:"rand_reads"`
-	Seed      uint64            `json:"seed"`
-	Repeat    int               `json:"repeat"`
-	Host      string            `json:"host"`
-	Mounts    map[string]string `json:"mounts"` // side → fstype, source and options from mountinfo
-	Rows      []*row            `json:"rows"`
-	Errors    []string          `json:"errors,omitempty"`
+	Started   time.Time `json:"started"`
+	Duration  float64   `json:"duration_s"`
+	Subject   string    `json:"subject"` // what ran against the loopback: "walrusfs", or "loopback-2" to test the harness
+	Size      int64     `json:"size_bytes"`
+	Files     int       `json:"files"`
+	RandReads int       `json:"rand_reads"`
+	Seed      uint64    `json:"seed"`
+	Repeat    int       `json:"repeat"`
+	// Passthrough is set when the loopback used FUSE passthrough.
+	Passthrough bool              `json:"loopback_passthrough"`
+	Host        string            `json:"host"`
+	Mounts      map[string]string `json:"mounts"` // side → fstype, source and options from mountinfo
+	Rows        []*row            `json:"rows"`
+	Errors      []string          `json:"errors,omitempty"`
 }
 
 func (r *report) writeJSON(w io.Writer) error {
@@ -139,7 +141,11 @@ func (r *report) writeJSON(w io.Writer) error {
 // qualify some figures.
 func (r *report) writeMarkdown(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "### %s vs go-fuse loopback\n\n", r.Subject)
+	mode := "without FUSE passthrough"
+	if r.Passthrough {
+		mode = "with FUSE passthrough"
+	}
+	fmt.Fprintf(&b, "### %s vs go-fuse loopback (%s)\n\n", r.Subject, mode)
 	reps := ""
 	if r.Repeat > 1 {
 		reps = fmt.Sprintf("; medians of %d runs", r.Repeat)
