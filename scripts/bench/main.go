@@ -16,20 +16,24 @@
 // options (default_permissions, 1 s entry, attribute and negative timeouts,
 // 1 MiB requests, 1 MiB readahead, 64 background requests, a direct
 // mount(2) when run as root); the loopback daemon is this program
-// re-executed with a hidden subcommand. FUSE passthrough, which go-fuse's
-// loopback would otherwise use as root on Linux 6.9 and later, is off: with
-// it the kernel reads and writes the backing files itself and the daemon
-// never sees the data, which measures the disk rather than a FUSE
-// filesystem. --loopback-passthrough turns it on, to see that ceiling too. Their data lives in one temporary
+// re-executed with a hidden subcommand. Their data lives in one temporary
 // run directory under the work directory (--workdir, default
 // $TMPDIR/walrusfs-bench): the walrusfs state directory next to the
-// loopback's backing directory. Each workload runs on the loopback, then on
-// walrusfs, before the next workload starts, so that a busy neighbour slows
-// both sides alike; with --repeat N each workload runs N times, alternating
-// which side goes first, and the table shows medians. Before each
-// measurement the harness waits (up to 30 s) until neither daemon is using
-// the CPU, so that background work (walrusfs sealing or uploading what was
-// just written) is not charged to the next row; it shows in the CPU row.
+// loopback's backing directory.
+//
+// FUSE passthrough, which go-fuse's loopback would otherwise use as root on
+// Linux 6.9 and later, is off: with it the kernel reads and writes the
+// backing files itself and the daemon never sees the data, which measures
+// the disk rather than a FUSE filesystem. --loopback-passthrough turns it
+// on, to see that ceiling too; the table's title says which was used.
+//
+// Each workload runs on the loopback, then on walrusfs, before the next
+// workload starts, so that a busy neighbour slows both sides alike; with
+// --repeat N each workload runs N times, alternating which side goes first,
+// and the table shows medians. Before each measurement the harness waits
+// (up to 30 s) until neither daemon is using the CPU, so that background
+// work (walrusfs sealing or uploading what was just written) is not charged
+// to the next row; it shows in the CPU row.
 //
 // # The rows
 //
@@ -38,7 +42,10 @@
 //     random and differs in every 4 KiB page, so it neither compresses nor
 //     deduplicates.
 //   - sequential read, warm: the same file read back in 1 MiB reads with
-//     the page cache as the write left it.
+//     the page cache as the write left it. This row also shows each side's
+//     caching policy: the loopback drops a file's pages when it is opened
+//     again, a filesystem that keeps them (FOPEN_KEEP_CACHE) is read from
+//     memory.
 //   - sequential read, cold: after sync and drop_caches (which also empties
 //     the FUSE page cache of the mount and the disk cache behind both sides).
 //   - 4 KiB random reads, cold: --rand-reads preads at page-aligned offsets
