@@ -21,6 +21,8 @@ const (
 	msgBlobTooLarge   = "the requested blob is too large to be served by this aggregator"
 	msgInternal       = "an internal server error has occurred, please report this error"
 	msgNotImplemented = "this store cannot look up quilt patches by identifier"
+
+	msgInvalidConsistencyCheck = "cannot set both strict and skip consistency check options"
 )
 
 // errPatchNotFound means the quilt exists but has no such patch.
@@ -62,6 +64,7 @@ func (s *server) writeStoreError(w http.ResponseWriter, r *http.Request, o op, e
 	case r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
 		// The client went away; nobody reads the reply.
 		s.log.DebugContext(r.Context(), "request canceled", "method", r.Method, "path", r.URL.Path, "err", err)
+		clearReadHeaders(w.Header())
 		w.WriteHeader(http.StatusServiceUnavailable)
 	default:
 		// Includes ErrIntegrity: the store found its own data corrupt and
@@ -80,10 +83,8 @@ func jsonError(w http.ResponseWriter, code int, reason, message string) {
 		return
 	}
 	h := w.Header()
+	clearReadHeaders(h)
 	h.Set("Content-Type", "application/json")
-	h.Del("Content-Length")
-	h.Del(wire.HeaderContentRange)
-	h.Del("ETag")
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
 }
@@ -93,11 +94,19 @@ func jsonError(w http.ResponseWriter, code int, reason, message string) {
 // shedding.
 func plainError(w http.ResponseWriter, code int, text string) {
 	h := w.Header()
+	clearReadHeaders(h)
 	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Del("Content-Length")
-	h.Del("ETag")
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(text))
+}
+
+// clearReadHeaders removes what a read set before it failed: errors are
+// never cacheable and describe no blob.
+func clearReadHeaders(h http.Header) {
+	for _, k := range []string{"Content-Length", "Content-Type", wire.HeaderContentRange, "ETag", "Cache-Control",
+		"X-Content-Type-Options", wire.HeaderQuiltPatchID} {
+		h.Del(k)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, log *slog.Logger, r *http.Request, v any) {

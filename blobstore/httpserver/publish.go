@@ -139,6 +139,12 @@ func (s *server) putQuilt(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	qi, err := s.store.PutQuilt(r.Context(), parts, p.opts)
+	if errors.Is(err, blobstore.ErrInvalidArgument) || errors.Is(err, blobstore.ErrTooLarge) {
+		// Walrus fails constructing the quilt (bad identifiers or tags, too
+		// many patches, too much data for one blob) with MALFORMED_REQUEST.
+		jsonError(w, http.StatusBadRequest, wire.ReasonMalformedRequest, "failed to construct quilt: "+err.Error())
+		return
+	}
 	if err != nil {
 		s.writeStoreError(w, r, opStore, err)
 		return
@@ -153,9 +159,12 @@ func (s *server) putQuilt(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, s.log, r, reply)
 }
 
-// readQuiltForm reads the multipart body into quilt parts. Identifier rules
-// are the store's to enforce; this only rejects what cannot be a quilt
-// request at all.
+// readQuiltForm reads the multipart body into quilt parts, as Walrus's
+// parse_multipart_quilt does: every field named _metadata holds a JSON
+// array of {identifier, tags} (several such fields are merged; an
+// identifier named twice is an error), every other field is a file whose
+// field name is its identifier, and metadata for identifiers that name no
+// file is ignored. Identifier rules are the store's to enforce.
 func readQuiltForm(r *http.Request) ([]blobstore.QuiltPart, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
@@ -166,8 +175,7 @@ func readQuiltForm(r *http.Request) ([]blobstore.QuiltPart, error) {
 		return nil, fmt.Errorf("quilt: %w", err)
 	}
 	var parts []blobstore.QuiltPart
-	var meta []wire.QuiltMetadataItem
-	sawMeta := false
+	tags := make(map[string]map[string]string)
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -178,10 +186,6 @@ func readQuiltForm(r *http.Request) ([]blobstore.QuiltPart, error) {
 		}
 		name := part.FormName()
 		if name == wire.MetadataFormField {
-			if sawMeta {
-				return nil, fmt.Errorf("quilt: more than one %s field", wire.MetadataFormField)
-			}
-			sawMeta = true
 			b, err := io.ReadAll(io.LimitReader(part, maxMetadataPart+1))
 			if err != nil {
 				return nil, fmt.Errorf("quilt: reading %s: %w", wire.MetadataFormField, err)
@@ -189,8 +193,8 @@ func readQuiltForm(r *http.Request) ([]blobstore.QuiltPart, error) {
 			if len(b) > maxMetadataPart {
 				return nil, fmt.Errorf("quilt: %s field over %d bytes", wire.MetadataFormField, maxMetadataPart)
 			}
-			if err := json.Unmarshal(b, &meta); err != nil {
-				return nil, fmt.Errorf("quilt: parsing %s: %w", wire.MetadataFormField, err)
+			if err := parseQuiltMetadata(b, tags); err != nil {
+				return nil, err
 			}
 			continue
 		}
@@ -203,16 +207,94 @@ func readQuiltForm(r *http.Request) ([]blobstore.QuiltPart, error) {
 		}
 		parts = append(parts, blobstore.QuiltPart{Identifier: name, Data: data})
 	}
-	for _, m := range meta {
-		found := false
-		for i := range parts {
-			if parts[i].Identifier == m.Identifier {
-				parts[i].Tags, found = m.Tags, true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("quilt: %s names %q, which is not a file in the request", wire.MetadataFormField, m.Identifier)
-		}
+	for i := range parts {
+		parts[i].Tags = tags[parts[i].Identifier]
 	}
 	return parts, nil
+}
+
+// parseQuiltMetadata parses one _metadata field, a JSON array of
+// {"identifier": string, "tags": object}, into tags by identifier. It
+// follows serde's reading of Walrus's QuiltPatchMetadata: identifier is
+// required, tags may be missing (no tags) but not null, keys are
+// case-sensitive, unknown keys are ignored, a key repeated within one entry
+// is an error, a tag repeated within tags keeps its last value, and a tag
+// value that is not a string is kept as its JSON text ({"n": 1} gives "1";
+// unlike serde_json, numbers keep their spelling and nested objects their
+// key order). An identifier already in tags is an error.
+func parseQuiltMetadata(b []byte, tags map[string]map[string]string) error {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("quilt: parsing %s: "+format, append([]any{wire.MetadataFormField}, args...)...)
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(b, &items); err != nil {
+		return fail("%w", err)
+	}
+	for i, item := range items {
+		fields, err := objectFields(item)
+		if err != nil {
+			return fail("entry %d: %w", i, err)
+		}
+		rawID, ok := fields["identifier"]
+		if !ok {
+			return fail("entry %d: missing field `identifier`", i)
+		}
+		var id string
+		if err := json.Unmarshal(rawID, &id); err != nil || bytes.Equal(rawID, []byte("null")) {
+			return fail("entry %d: identifier is not a string", i)
+		}
+		var raw map[string]json.RawMessage
+		if t, ok := fields["tags"]; ok {
+			if bytes.Equal(t, []byte("null")) {
+				return fail("entry %d: tags must be an object, not null", i)
+			}
+			if err := json.Unmarshal(t, &raw); err != nil {
+				return fail("entry %d: tags: %w", i, err)
+			}
+		}
+		if _, dup := tags[id]; dup {
+			return fail("duplicate identifier %q", id)
+		}
+		m := make(map[string]string, len(raw))
+		for k, v := range raw {
+			var str string
+			if v[0] == '"' && json.Unmarshal(v, &str) == nil {
+				m[k] = str
+				continue
+			}
+			var c bytes.Buffer
+			if err := json.Compact(&c, v); err != nil {
+				return fail("entry %d: tag %q: %w", i, k, err)
+			}
+			m[k] = c.String()
+		}
+		tags[id] = m
+	}
+	return nil
+}
+
+// objectFields splits a JSON object into its members, failing on anything
+// else and on a key that appears twice.
+func objectFields(b json.RawMessage) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errors.New("not an object")
+	}
+	fields := make(map[string]json.RawMessage)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		if _, dup := fields[key]; dup {
+			return nil, fmt.Errorf("duplicate field `%s`", key)
+		}
+		fields[key] = v
+	}
+	return fields, nil
 }

@@ -58,12 +58,18 @@ func queryBool(q map[string]string, key string) (bool, error) {
 	return false, &queryError{msg: fmt.Sprintf("%s: provided string was not `true` or `false`", key)}
 }
 
+// queryUint parses an unsigned integer as Rust's FromStr does: decimal
+// digits with an optional leading '+'.
 func queryUint(q map[string]string, key string, bits int) (uint64, bool, error) {
 	v, ok := q[key]
 	if !ok {
 		return 0, false, nil
 	}
-	n, err := strconv.ParseUint(v, 10, bits)
+	digits := v
+	if len(digits) > 1 && digits[0] == '+' {
+		digits = digits[1:]
+	}
+	n, err := strconv.ParseUint(digits, 10, bits)
 	if err != nil {
 		return 0, true, &queryError{msg: fmt.Sprintf("%s: invalid unsigned integer %q", key, v)}
 	}

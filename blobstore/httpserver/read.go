@@ -50,43 +50,51 @@ func parseIDParam(w http.ResponseWriter, s string) (blobstore.ID, bool) {
 	return id, true
 }
 
-// readOptions validates the aggregator's ReadOptions query.
-func readOptions(w http.ResponseWriter, r *http.Request, extra ...string) (map[string]string, bool) {
-	allowed := append([]string{wire.ParamStrictConsistencyCheck, wire.ParamSkipConsistencyCheck}, extra...)
-	q, err := parseQuery(r.URL.RawQuery, allowed...)
+// readOptions validates the ReadOptions query of GET /v1/blobs/{id}: only
+// strict_consistency_check and skip_consistency_check, not both.
+func readOptions(w http.ResponseWriter, r *http.Request) bool {
+	q, err := parseQuery(r.URL.RawQuery, wire.ParamStrictConsistencyCheck, wire.ParamSkipConsistencyCheck)
+	var strict, skip bool
 	if err == nil {
-		var strict, skip bool
 		if strict, err = queryBool(q, wire.ParamStrictConsistencyCheck); err == nil {
 			skip, err = queryBool(q, wire.ParamSkipConsistencyCheck)
-		}
-		if err == nil && strict && skip {
-			jsonError(w, http.StatusBadRequest, wire.ReasonMalformedRequest,
-				"strict_consistency_check and skip_consistency_check cannot both be set")
-			return nil, false
 		}
 	}
 	if err != nil {
 		plainError(w, http.StatusBadRequest, err.Error())
-		return nil, false
+		return false
 	}
-	return q, true
+	if strict && skip {
+		jsonError(w, http.StatusBadRequest, wire.ReasonInvalidConsistencyCheck, msgInvalidConsistencyCheck)
+		return false
+	}
+	return true
 }
 
-// setReadHeaders sets the headers Walrus puts on every blob read.
-func setReadHeaders(w http.ResponseWriter, r *http.Request, etag string) {
+// setReadHeaders sets the headers Walrus puts on every successful read.
+// mirrorContentType says whether the request's Content-Type may be mirrored
+// (Walrus does so on GET only, but always for reads by quilt identifier).
+func setReadHeaders(w http.ResponseWriter, r *http.Request, etag string, mirrorContentType bool) {
 	h := w.Header()
 	h.Set("ETag", etag)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", wire.CacheControlBlobRead)
 	// Walrus mirrors the request's Accept (if it names no wildcard) or its
-	// Content-Type; it never guesses from the data. A nil entry stops
-	// net/http from sniffing one.
-	switch accept, ct := r.Header.Get("Accept"), r.Header.Get("Content-Type"); {
-	case accept != "" && !strings.Contains(accept, "*"):
-		h.Set("Content-Type", accept)
-	case ct != "":
-		h.Set("Content-Type", ct)
-	default:
+	// Content-Type; it never guesses from the data (see noSniff).
+	accept, haveAccept := r.Header["Accept"]
+	ct, haveCT := r.Header["Content-Type"]
+	switch {
+	case haveAccept && !strings.Contains(accept[0], "*"):
+		h["Content-Type"] = []string{accept[0]}
+	case haveCT && mirrorContentType:
+		h["Content-Type"] = []string{ct[0]}
+	}
+}
+
+// noSniff stops net/http from guessing a Content-Type from the data when
+// none is set: a nil entry suppresses it.
+func noSniff(h http.Header) {
+	if _, ok := h["Content-Type"]; !ok {
 		h["Content-Type"] = nil
 	}
 }
@@ -97,7 +105,7 @@ func (s *server) getBlob(w http.ResponseWriter, r *http.Request, idText string) 
 	if !ok {
 		return
 	}
-	if _, ok := readOptions(w, r); !ok {
+	if !readOptions(w, r) {
 		return
 	}
 	var off, length int64
@@ -126,7 +134,7 @@ func (s *server) getBlob(w http.ResponseWriter, r *http.Request, idText string) 
 			fmt.Sprintf("range %d-%d is outside the blob's %d bytes", off, off+length-1, info.Size))
 		return
 	}
-	setReadHeaders(w, r, id.String())
+	setReadHeaders(w, r, id.String(), r.Method == http.MethodGet)
 	status := http.StatusOK
 	if ranged {
 		status = http.StatusPartialContent
@@ -135,27 +143,37 @@ func (s *server) getBlob(w http.ResponseWriter, r *http.Request, idText string) 
 	s.stream(w, r, id, off, length, status)
 }
 
-// getByteRange serves GET /v1/blobs/{id}/byte-range?start=&length=.
+// getByteRange serves GET /v1/blobs/{id}/byte-range?start=&length=. Its
+// query takes start and length only (no ReadOptions); both are u64, and a
+// range that is empty, overflows or leaves the blob is a JSON 400
+// INVALID_BYTE_RANGE.
 func (s *server) getByteRange(w http.ResponseWriter, r *http.Request, idText string) {
 	id, ok := parseIDParam(w, idText)
 	if !ok {
 		return
 	}
-	q, ok := readOptions(w, r, wire.ParamStart, wire.ParamLength)
-	if !ok {
+	q, err := parseQuery(r.URL.RawQuery, wire.ParamStart, wire.ParamLength)
+	if err != nil {
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	start, haveStart, err1 := queryUint(q, wire.ParamStart, 63)
-	length, haveLength, err2 := queryUint(q, wire.ParamLength, 63)
+	start, haveStart, err1 := queryUint(q, wire.ParamStart, 64)
+	length, haveLength, err2 := queryUint(q, wire.ParamLength, 64)
 	switch {
 	case err1 != nil || err2 != nil:
 		plainError(w, http.StatusBadRequest, errors.Join(err1, err2).Error())
 		return
-	case !haveStart || !haveLength:
-		plainError(w, http.StatusBadRequest, "Failed to deserialize query string: missing field `start` or `length`")
+	case !haveStart:
+		plainError(w, http.StatusBadRequest, "Failed to deserialize query string: missing field `start`")
+		return
+	case !haveLength:
+		plainError(w, http.StatusBadRequest, "Failed to deserialize query string: missing field `length`")
 		return
 	case length == 0:
-		jsonError(w, http.StatusBadRequest, wire.ReasonInvalidByteRange, "length must be positive")
+		jsonError(w, http.StatusBadRequest, wire.ReasonInvalidByteRange, "invalid byte range parameters: length must be greater than 0")
+		return
+	case start+length < start:
+		jsonError(w, http.StatusBadRequest, wire.ReasonInvalidByteRange, "invalid byte range parameters: start + length overflows")
 		return
 	}
 	info, err := s.store.Stat(r.Context(), id)
@@ -163,13 +181,13 @@ func (s *server) getByteRange(w http.ResponseWriter, r *http.Request, idText str
 		s.writeStoreError(w, r, opRead, err)
 		return
 	}
-	off, n := int64(start), int64(length)
-	if off >= info.Size || n > info.Size-off {
+	if start >= uint64(info.Size) || length > uint64(info.Size)-start {
 		jsonError(w, http.StatusBadRequest, wire.ReasonInvalidByteRange,
-			fmt.Sprintf("range start %d length %d is outside the blob's %d bytes", off, n, info.Size))
+			fmt.Sprintf("invalid byte range parameters: start %d length %d is outside the blob's %d bytes", start, length, info.Size))
 		return
 	}
-	setReadHeaders(w, r, fmt.Sprintf("%s-%d-%d", id, off, n))
+	off, n := int64(start), int64(length)
+	setReadHeaders(w, r, fmt.Sprintf("%s-%d-%d", id, start, length), r.Method == http.MethodGet)
 	s.stream(w, r, id, off, n, http.StatusOK)
 }
 
@@ -178,6 +196,7 @@ func (s *server) getByteRange(w http.ResponseWriter, r *http.Request, idText str
 // client sees as a body shorter than Content-Length.
 func (s *server) stream(w http.ResponseWriter, r *http.Request, id blobstore.ID, off, length int64, status int) {
 	w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
+	noSniff(w.Header())
 	if r.Method == http.MethodHead || length == 0 {
 		w.WriteHeader(status)
 		return
@@ -201,44 +220,41 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, id blobstore.ID,
 	}
 }
 
-// getPatchByID serves GET /v1/blobs/by-quilt-patch-id/{patchId}.
+// getPatchByID serves GET /v1/blobs/by-quilt-patch-id/{patchId}. Like
+// Walrus, it takes no query (parameters are ignored).
 func (s *server) getPatchByID(w http.ResponseWriter, r *http.Request, pidText string) {
 	pid, err := blobstore.ParsePatchID(pidText)
 	if err != nil {
 		plainError(w, http.StatusBadRequest, "Invalid URL: "+err.Error())
 		return
 	}
-	if _, ok := readOptions(w, r); !ok {
-		return
-	}
-	identifier := ""
+	var patch *blobstore.StoredPatch
 	if l, ok := s.store.(blobstore.QuiltLister); ok {
 		patches, err := l.ListPatches(r.Context(), pid.Quilt)
 		if err != nil {
 			s.writeStoreError(w, r, opPatch, err)
 			return
 		}
-		found := false
-		for _, p := range patches {
-			if p.PatchID == pid {
-				identifier, found = p.Identifier, true
+		for i := range patches {
+			if patches[i].PatchID == pid {
+				patch = &patches[i]
 			}
 		}
-		if !found {
+		if patch == nil {
 			s.writeStoreError(w, r, opPatch, fmt.Errorf("patch %s: %w", pid, errPatchNotFound))
 			return
 		}
+	} else {
+		patch = &blobstore.StoredPatch{PatchID: pid}
 	}
-	s.streamPatch(w, r, pid, identifier)
+	s.sendPatch(w, r, *patch, r.Method == http.MethodGet)
 }
 
 // getPatchByIdentifier serves GET /v1/blobs/by-quilt-id/{quiltId}/{identifier}.
+// Like Walrus, it takes no query.
 func (s *server) getPatchByIdentifier(w http.ResponseWriter, r *http.Request, quiltText, identifier string) {
 	quilt, ok := parseIDParam(w, quiltText)
 	if !ok {
-		return
-	}
-	if _, ok := readOptions(w, r); !ok {
 		return
 	}
 	l, ok := s.store.(blobstore.QuiltLister)
@@ -253,54 +269,72 @@ func (s *server) getPatchByIdentifier(w http.ResponseWriter, r *http.Request, qu
 	}
 	for _, p := range patches {
 		if p.Identifier == identifier {
-			s.streamPatch(w, r, p.PatchID, identifier)
+			// Walrus's handler treats every request here as a GET when
+			// mirroring Content-Type.
+			s.sendPatch(w, r, p, true)
 			return
 		}
 	}
 	s.writeStoreError(w, r, opPatch, fmt.Errorf("quilt %s patch %q: %w", quilt, identifier, errPatchNotFound))
 }
 
-// streamPatch sends one patch's data. Patch readers have no announced
-// length, so the reply is chunked; a failure mid-way cuts the connection
-// before the final chunk, which clients detect.
-func (s *server) streamPatch(w http.ResponseWriter, r *http.Request, pid blobstore.PatchID, identifier string) {
-	rc, err := s.store.ReadPatch(r.Context(), pid)
+// sendPatch reads one patch whole, as Walrus does before answering, and
+// sends its data with a Content-Length, the read headers, the identifier
+// header and the tags the aggregator allows as headers. A failed read is a
+// JSON error, never a cut reply.
+func (s *server) sendPatch(w http.ResponseWriter, r *http.Request, p blobstore.StoredPatch, mirrorContentType bool) {
+	rc, err := s.store.ReadPatch(r.Context(), p.PatchID)
 	if err != nil {
 		s.writeStoreError(w, r, opPatch, err)
 		return
 	}
-	defer rc.Close()
-	setReadHeaders(w, r, pid.Quilt.String())
-	if identifier != "" && isPrintableASCII(identifier) {
-		w.Header().Set(wire.HeaderQuiltPatchID, identifier)
-	}
-	if r.Method == http.MethodHead {
+	data, err := io.ReadAll(io.LimitReader(rc, s.cfg.MaxPatchReply+1))
+	rc.Close()
+	if err != nil {
+		s.writeStoreError(w, r, opPatch, err)
 		return
 	}
-	if _, err := io.Copy(w, rc); err != nil {
-		if r.Context().Err() == nil {
-			s.log.WarnContext(r.Context(), "patch read failed mid-reply", "patch", pid, "err", err)
+	if int64(len(data)) > s.cfg.MaxPatchReply {
+		s.writeStoreError(w, r, opPatch, fmt.Errorf("patch %s over %d bytes: %w", p.PatchID, s.cfg.MaxPatchReply, blobstore.ErrTooLarge))
+		return
+	}
+	setReadHeaders(w, r, p.PatchID.Quilt.String(), mirrorContentType)
+	h := w.Header()
+	for k, v := range p.Tags {
+		name := http.CanonicalHeaderKey(k)
+		if _, exists := h[name]; exists || !s.allowed[name] || !isHeaderValue(v) {
+			continue
 		}
-		panic(http.ErrAbortHandler)
+		h.Set(name, v)
+	}
+	if p.Identifier != "" && isHeaderValue(p.Identifier) {
+		h.Set(wire.HeaderQuiltPatchID, p.Identifier)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	noSniff(h)
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(data)
 	}
 }
 
-func isPrintableASCII(s string) bool {
+// isHeaderValue reports whether s can be sent as a header value the way
+// Walrus's HTTP library accepts strings: visible ASCII and tabs. Other
+// identifiers (any non-ASCII one) get no header.
+func isHeaderValue(s string) bool {
 	for i := range len(s) {
-		if s[i] < 0x20 || s[i] > 0x7e {
+		if c := s[i]; (c < 0x20 && c != '\t') || c > 0x7e {
 			return false
 		}
 	}
 	return true
 }
 
-// listPatches serves GET /v1/quilts/{quilt}/patches.
+// listPatches serves GET /v1/quilts/{quilt}/patches. Like Walrus, it takes
+// no query.
 func (s *server) listPatches(w http.ResponseWriter, r *http.Request) {
 	quilt, ok := parseIDParam(w, r.PathValue("quilt"))
 	if !ok {
-		return
-	}
-	if _, ok := readOptions(w, r); !ok {
 		return
 	}
 	l, ok := s.store.(blobstore.QuiltLister)

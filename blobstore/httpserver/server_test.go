@@ -68,9 +68,13 @@ func wantJSONError(t *testing.T, r reply, code int, reason string) {
 	if err := json.Unmarshal(r.body, &eb); err != nil {
 		t.Fatalf("error body %q is not JSON: %v", r.body, err)
 	}
-	if eb.Error.Code != code || eb.Error.Status != wire.StatusName(code) || len(eb.Error.Details) == 0 ||
-		eb.Error.Details[0].Reason != reason || eb.Error.Details[0].Domain != wire.DomainDaemon || eb.Error.Details[0].Type != "ErrorInfo" {
+	if eb.Error.Code != code || eb.Error.Status != wire.StatusName(code, reason) || eb.Error.Message == "" || len(eb.Error.Details) != 1 ||
+		eb.Error.Details[0].Reason != reason || eb.Error.Details[0].Domain != wire.DomainDaemon || eb.Error.Details[0].Type != "ErrorInfo" ||
+		!bytes.Contains(r.body, []byte(`"metadata":{}`)) {
 		t.Fatalf("error body %s, want code %d reason %s", r.body, code, reason)
+	}
+	if r.h.Get("Content-Type") != "application/json" || r.h.Get("ETag") != "" || r.h.Get("Content-Range") != "" {
+		t.Fatalf("error reply headers %v", r.h)
 	}
 }
 
@@ -222,7 +226,7 @@ func TestReads(t *testing.T) {
 	wantJSONError(t, do(t, "GET", u+"/byte-range?start=990&length=11", nil), 400, wire.ReasonInvalidByteRange)
 
 	wantPlainError(t, do(t, "GET", u+"?foo=bar", nil), 400)
-	wantJSONError(t, do(t, "GET", u+"?strict_consistency_check=true&skip_consistency_check=true", nil), 400, wire.ReasonMalformedRequest)
+	wantJSONError(t, do(t, "GET", u+"?strict_consistency_check=true&skip_consistency_check=true", nil), 400, wire.ReasonInvalidConsistencyCheck)
 	if r := do(t, "GET", u+"?strict_consistency_check=true", nil); r.code != 200 {
 		t.Fatalf("strict check: %d", r.code)
 	}

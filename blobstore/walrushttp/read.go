@@ -3,7 +3,6 @@ package walrushttp
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -427,15 +426,12 @@ func (c *Client) ListPatches(ctx context.Context, quilt blobstore.ID) ([]blobsto
 		if err != nil {
 			return err
 		}
-		var items []wire.QuiltPatchItem
-		if err := json.Unmarshal(b, &items); err != nil {
+		items, err := wire.ParseQuiltPatchList(b, quilt)
+		if err != nil {
 			return fmt.Errorf("%s: %w: %w", what, blobstore.ErrUnavailable, err)
 		}
 		out = make([]blobstore.StoredPatch, len(items))
 		for i, it := range items {
-			if it.PatchID.Quilt != quilt {
-				return fmt.Errorf("%s: patch %q belongs to quilt %s: %w", what, it.Identifier, it.PatchID.Quilt, blobstore.ErrUnavailable)
-			}
 			out[i] = blobstore.StoredPatch{Identifier: it.Identifier, PatchID: it.PatchID, Tags: it.Tags}
 		}
 		return nil

@@ -25,6 +25,7 @@ const (
 	ReasonForbiddenBlob             = "FORBIDDEN_BLOB"
 	ReasonBlobTooLarge              = "BLOB_TOO_LARGE"
 	ReasonInvalidByteRange          = "INVALID_BYTE_RANGE"
+	ReasonInvalidConsistencyCheck   = "INVALID_CONSISTENCY_CHECK"
 	ReasonMalformedRequest          = "MALFORMED_REQUEST"
 	ReasonInvalidBlobPersistence    = "INVALID_BLOB_PERSISTENCE"
 	ReasonInsufficientConfirmations = "INSUFFICIENT_CONFIRMATIONS"
@@ -54,9 +55,13 @@ var statusNames = map[int]string{
 	http.StatusGatewayTimeout:               "DEADLINE_EXCEEDED",
 }
 
-// StatusName returns the status name Walrus writes for an HTTP code, or
-// "UNKNOWN".
-func StatusName(code int) string {
+// StatusName returns the status name Walrus writes for an HTTP code and
+// reason, or "UNKNOWN". The code alone decides, except that a 403
+// BLOB_TOO_LARGE is SIZE_EXCEEDED rather than PERMISSION_DENIED.
+func StatusName(code int, reason string) string {
+	if code == http.StatusForbidden && reason == ReasonBlobTooLarge {
+		return "SIZE_EXCEEDED"
+	}
 	if s, ok := statusNames[code]; ok {
 		return s
 	}
@@ -80,22 +85,23 @@ type ErrorStatus struct {
 }
 
 // ErrorDetail is one detail of an error; Walrus always includes one of type
-// "ErrorInfo".
+// "ErrorInfo", whose metadata object is always present (often empty) and
+// may hold any JSON values.
 type ErrorDetail struct {
-	Type     string            `json:"@type"`
-	Reason   string            `json:"reason,omitempty"`
-	Domain   string            `json:"domain,omitempty"`
-	Metadata map[string]string `json:"metadata,omitempty"`
+	Type     string         `json:"@type"`
+	Reason   string         `json:"reason,omitempty"`
+	Domain   string         `json:"domain,omitempty"`
+	Metadata map[string]any `json:"metadata"`
 }
 
 // NewErrorBody builds the body Walrus sends for an error with the given
 // HTTP status, reason and message, in the daemon domain.
 func NewErrorBody(code int, reason, message string) ErrorBody {
 	return ErrorBody{Error: ErrorStatus{
-		Status:  StatusName(code),
+		Status:  StatusName(code, reason),
 		Code:    code,
 		Message: message,
-		Details: []ErrorDetail{{Type: "ErrorInfo", Reason: reason, Domain: DomainDaemon, Metadata: map[string]string{}}},
+		Details: []ErrorDetail{{Type: "ErrorInfo", Reason: reason, Domain: DomainDaemon, Metadata: map[string]any{}}},
 	}}
 }
 

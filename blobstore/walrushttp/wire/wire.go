@@ -379,6 +379,32 @@ type QuiltPatchItem struct {
 	Tags       map[string]string `json:"tags"`
 }
 
+// ParseQuiltPatchList decodes the reply of GET /v1/quilts/{quilt}/patches
+// and checks that every patch ID belongs to quilt. Items without tags get
+// an empty map.
+func ParseQuiltPatchList(b []byte, quilt blobstore.ID) ([]QuiltPatchItem, error) {
+	var items []QuiltPatchItem
+	if err := json.Unmarshal(b, &items); err != nil {
+		return nil, fmt.Errorf("patch list: %w", err)
+	}
+	for i, it := range items {
+		if it.PatchID.Quilt != quilt {
+			return nil, fmt.Errorf("patch list: patch %q belongs to quilt %s, not %s", truncate(it.Identifier), it.PatchID.Quilt, quilt)
+		}
+		if it.Tags == nil {
+			items[i].Tags = map[string]string{}
+		}
+	}
+	return items, nil
+}
+
+// DefaultAllowedHeaders are the tag keys a Walrus aggregator returns as
+// reply headers of a quilt patch read (its --allowed-headers default).
+var DefaultAllowedHeaders = []string{
+	"content-type", "authorization", "content-disposition", "content-encoding",
+	"content-language", "content-location", "link",
+}
+
 // QuiltMetadataItem is one entry of the optional _metadata form field of
 // PUT /v1/quilts.
 type QuiltMetadataItem struct {

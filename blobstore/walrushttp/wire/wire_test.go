@@ -108,6 +108,41 @@ func TestParseQuiltStoreResult(t *testing.T) {
 	}
 }
 
+func TestNewErrorBody(t *testing.T) {
+	for _, tc := range []struct {
+		code   int
+		reason string
+		want   string
+	}{
+		{404, ReasonBlobNotFound, `{"error":{"status":"NOT_FOUND","code":404,"message":"m","details":[{"@type":"ErrorInfo","reason":"BLOB_NOT_FOUND","domain":"daemon.walrus.space","metadata":{}}]}}`},
+		{403, ReasonBlobTooLarge, `{"error":{"status":"SIZE_EXCEEDED","code":403,"message":"m","details":[{"@type":"ErrorInfo","reason":"BLOB_TOO_LARGE","domain":"daemon.walrus.space","metadata":{}}]}}`},
+		{403, "OTHER", `{"error":{"status":"PERMISSION_DENIED","code":403,"message":"m","details":[{"@type":"ErrorInfo","reason":"OTHER","domain":"daemon.walrus.space","metadata":{}}]}}`},
+		{416, ReasonInvalidByteRange, `{"error":{"status":"RANGE_NOT_SATISFIABLE","code":416,"message":"m","details":[{"@type":"ErrorInfo","reason":"INVALID_BYTE_RANGE","domain":"daemon.walrus.space","metadata":{}}]}}`},
+	} {
+		if got := mustJSON(NewErrorBody(tc.code, tc.reason, "m")); got != tc.want {
+			t.Errorf("NewErrorBody(%d, %s) =\n%s\nwant\n%s", tc.code, tc.reason, got, tc.want)
+		}
+	}
+}
+
+func TestParseQuiltPatchList(t *testing.T) {
+	var q, other blobstore.ID
+	other[0] = 1
+	p := blobstore.PatchID{Quilt: q, Version: 1, Start: 1, End: 2}
+	items, err := ParseQuiltPatchList([]byte(`[{"identifier":"a","patch_id":"`+p.String()+`","tags":{"k":"v"}},{"identifier":"b","patch_id":"`+p.String()+`"}]`), q)
+	if err != nil || len(items) != 2 || items[0].Tags["k"] != "v" || items[1].Tags == nil || items[0].PatchID != p {
+		t.Fatalf("%+v %v", items, err)
+	}
+	for _, b := range []string{`{}`, `[{"identifier":"a","patch_id":"short"}]`, `[{"identifier":"a","patch_id":"` + p.String() + `","tags":{"k":1}}]`} {
+		if _, err := ParseQuiltPatchList([]byte(b), q); err == nil {
+			t.Errorf("%s accepted", b)
+		}
+	}
+	if _, err := ParseQuiltPatchList([]byte(`[{"identifier":"a","patch_id":"`+p.String()+`"}]`), other); err == nil {
+		t.Error("patch of another quilt accepted")
+	}
+}
+
 func TestParseError(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -127,6 +162,12 @@ func TestParseError(t *testing.T) {
 		{"range 416", 416, mustJSON(NewErrorBody(416, ReasonInvalidByteRange, "range")), ReasonInvalidByteRange, blobstore.ErrInvalidArgument},
 		{"gateway 502 html", 502, "<html>bad gateway</html>", "", blobstore.ErrUnavailable},
 		{"unauthorized", 401, "", "", blobstore.ErrForbidden},
+		{"metadata with numbers", 400, `{"error":{"code":400,"status":"FAILED_PRECONDITION","message":"shard 0 is not assigned",` +
+			`"details":[{"@type":"ErrorInfo","reason":"SHARD_NOT_ASSIGNED","domain":"storage.walrus.space","metadata":{"shard":0,"epoch":17}}]}}`,
+			"SHARD_NOT_ASSIGNED", blobstore.ErrInvalidArgument},
+		{"debug info first", 500, `{"error":{"code":500,"status":"INTERNAL","message":"x","details":[{"@type":"DebugInfo","stackEntries":[],"detail":"d"},` +
+			`{"@type":"ErrorInfo","reason":"INTERNAL_ERROR","domain":"daemon.walrus.space","metadata":{}}]}}`, "INTERNAL_ERROR", blobstore.ErrUnavailable},
+		{"consistency flags", 400, mustJSON(NewErrorBody(400, ReasonInvalidConsistencyCheck, "both")), ReasonInvalidConsistencyCheck, blobstore.ErrInvalidArgument},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
