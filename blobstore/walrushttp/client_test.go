@@ -110,6 +110,44 @@ func TestUploadThroughOverload(t *testing.T) {
 	}
 }
 
+// seekOnly hides everything of a reader but Read and Seek, so the client
+// rewinds it for retries.
+type seekOnly struct{ r io.ReadSeeker }
+
+func (s seekOnly) Read(p []byte) (int, error)                { return s.r.Read(p) }
+func (s seekOnly) Seek(off int64, whence int) (int64, error) { return s.r.Seek(off, whence) }
+
+// TestRetryWaitsForTheBody: a publisher that answers before reading the
+// upload leaves the transport still sending the body when the reply
+// arrives. A retry must not rewind the reader until the transport is done
+// with it (the race detector catches it otherwise), and the bytes stored
+// must be the caller's.
+func TestRetryWaitsForTheBody(t *testing.T) {
+	srv, _ := newServer(t)
+	var n atomic.Int32
+	early := httptest.NewServer(handlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) <= 3 {
+			w.Header().Set("Connection", "close")
+			http.Error(w, wire.TextTooManyRequests, http.StatusTooManyRequests)
+			return
+		}
+		srv.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(early.Close)
+	c := newClient(t, testConfig(early.URL, srv.URL))
+	data := storetest.Data(9, 1<<20)
+	for _, r := range []io.Reader{seekOnly{bytes.NewReader(data)}, bytes.NewReader(data)} {
+		n.Store(0)
+		info, err := c.Put(t.Context(), r, int64(len(data)), blobstore.PutOptions{})
+		if err != nil {
+			t.Fatalf("Put through early replies: %v", err)
+		}
+		if want, _ := blobIDFunc(t, testShards)(data); info.ID != want {
+			t.Fatalf("stored blob %s, want %s", info.ID, want)
+		}
+	}
+}
+
 // TestOneShotUploadIsNotRetried: a large body that can be neither seeked
 // nor buffered is sent once.
 func TestOneShotUploadIsNotRetried(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/blobstore/walrushttp/wire"
@@ -71,6 +73,14 @@ func (c *Client) StoreBlob(ctx context.Context, r io.Reader, size int64, opts bl
 		req.Header.Set("Content-Type", "application/octet-stream")
 		c.authorize(req)
 		b, err := c.storeAttempt(ctx, req, what)
+		if size > 0 {
+			// The transport may still be sending the body (a reply can come
+			// before the upload ends); the next attempt rewinds the same
+			// reader, and body.err is the transport's to write until then.
+			if werr := body.waitClosed(bodyCloseWait); werr != nil {
+				return fmt.Errorf("%s: %w", what, werr)
+			}
+		}
 		if err != nil {
 			// A body that did not match its size is the caller's mistake,
 			// whatever the transport made of it.
@@ -150,7 +160,7 @@ func newBodySource(r io.Reader, size, maxBuffered int64) (*bodySource, error) {
 					if _, err := s.Seek(pos, io.SeekStart); err != nil {
 						return nil, fmt.Errorf("rewinding the body: %w", err)
 					}
-					return &exactReader{r: r, remaining: size}, nil
+					return newExactReader(r, size), nil
 				},
 				replayable: true,
 			}, nil
@@ -159,7 +169,7 @@ func newBodySource(r io.Reader, size, maxBuffered int64) (*bodySource, error) {
 	if ra, ok := r.(io.ReaderAt); ok {
 		return &bodySource{
 			open: func() (*exactReader, error) {
-				return &exactReader{r: io.NewSectionReader(ra, 0, size+1), remaining: size}, nil
+				return newExactReader(io.NewSectionReader(ra, 0, size+1), size), nil
 			},
 			replayable: true,
 		}, nil
@@ -173,22 +183,53 @@ func newBodySource(r io.Reader, size, maxBuffered int64) (*bodySource, error) {
 			return nil, fmt.Errorf("reader holds more than %d bytes: %w", size, blobstore.ErrInvalidArgument)
 		}
 		return &bodySource{
-			open:       func() (*exactReader, error) { return &exactReader{r: bytes.NewReader(buf), remaining: size}, nil },
+			open:       func() (*exactReader, error) { return newExactReader(bytes.NewReader(buf), size), nil },
 			replayable: true,
 		}, nil
 	}
 	return &bodySource{
-		open:       func() (*exactReader, error) { return &exactReader{r: r, remaining: size}, nil },
+		open:       func() (*exactReader, error) { return newExactReader(r, size), nil },
 		replayable: false,
 	}, nil
 }
 
 // exactReader passes on exactly remaining bytes and records an
-// ErrInvalidArgument error if the source has fewer or more.
+// ErrInvalidArgument error if the source has fewer or more. It is the
+// request body of one attempt; the transport closes it when done with it.
 type exactReader struct {
 	r         io.Reader
 	remaining int64
 	err       error
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+func newExactReader(r io.Reader, size int64) *exactReader {
+	return &exactReader{r: r, remaining: size, closed: make(chan struct{})}
+}
+
+// Close records that the transport no longer reads the body.
+func (e *exactReader) Close() error {
+	e.closeOnce.Do(func() { close(e.closed) })
+	return nil
+}
+
+// bodyCloseWait bounds how long an attempt waits for the transport to let
+// go of its body. The transport always closes it, at the latest when the
+// attempt's connection is torn down.
+const bodyCloseWait = 30 * time.Second
+
+// waitClosed waits until the transport has closed the body. If it does not
+// within d, the body is still in use and the upload must not be retried.
+func (e *exactReader) waitClosed(d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-e.closed:
+		return nil
+	case <-t.C:
+		return errors.New("the transport still holds the upload body; not retrying")
+	}
 }
 
 func (e *exactReader) Read(p []byte) (int, error) {
