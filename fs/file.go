@@ -72,7 +72,7 @@ func (d *fileData) closeChunks() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for id, c := range d.chunks {
-		c.Close()
+		_ = c.Close() // read and written through; fsync reported any write error
 		delete(d.chunks, id)
 	}
 }
@@ -106,7 +106,7 @@ func (f *FS) openHandle(ino index.Ino, flags uint32) *handle {
 func (f *FS) openExisting(ino index.Ino, flags uint32) (*handle, error) {
 	h := f.openHandle(ino, flags)
 	if _, err := f.idx.GetAttr(ino); err != nil {
-		h.Release(context.Background())
+		_ = h.Release(context.Background())
 		return nil, err
 	}
 	return h, nil
@@ -240,20 +240,11 @@ func (d *fileData) chunkFile(id uint64, create bool) (*os.File, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if prev := d.chunks[id]; prev != nil {
-		c.Close()
+		_ = c.Close() // a duplicate open of the same file
 		return prev, nil
 	}
 	d.chunks[id] = c
 	return c, nil
-}
-
-func (d *fileData) dropChunkFile(id uint64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if c := d.chunks[id]; c != nil {
-		c.Close()
-		delete(d.chunks, id)
-	}
 }
 
 // read fills dest from offset off and returns how many bytes it holds:
@@ -310,7 +301,7 @@ func (d *fileData) readChunk(n, in uint64, p []byte) error {
 		got := 0
 		if c != nil {
 			got, err = c.ReadAt(p, int64(in))
-			if err != nil && err != io.EOF {
+			if err != nil && !errors.Is(err, io.EOF) {
 				return err
 			}
 		}
@@ -427,7 +418,7 @@ func (d *fileData) truncate(ch index.SetAttrIn) (index.Attr, error) {
 				delete(d.refs, n)
 				if s.ok && s.ref.Kind == index.ChunkStaged {
 					if c := d.chunks[s.ref.StagingID]; c != nil {
-						c.Close()
+						_ = c.Close() // the chunk is gone from the file
 						delete(d.chunks, s.ref.StagingID)
 					}
 				}

@@ -155,7 +155,7 @@ func (f *FS) Options() *fusefs.Options {
 		},
 	}
 	if f.cfg.ReadOnly {
-		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
+		opts.Options = append(opts.Options, "ro")
 	}
 	return opts
 }

@@ -71,7 +71,7 @@ func mountAt(t *testing.T, stateDir string, opts ...mountOpt) *testMount {
 	}
 	mnt := t.TempDir()
 	fo := fsys.Options()
-	fo.MountOptions.AllowOther = true
+	fo.AllowOther = true
 	server, err := fusefs.Mount(mnt, fsys.Root(), fo)
 	if err != nil {
 		t.Fatalf("mount: %v", err)

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"syscall"
 	"time"
@@ -68,7 +69,7 @@ func (n *node) newChild(ctx context.Context, a *index.Attr, out *fuse.EntryOut) 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	a, err := n.fs.idx.Lookup(n.ino, name)
 	if err != nil {
-		if err == syscall.ENOENT {
+		if errors.Is(err, syscall.ENOENT) {
 			out.SetEntryTimeout(n.fs.cfg.NegativeTimeout)
 		}
 		return nil, n.errno("lookup", err)
@@ -378,7 +379,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 	if flags&syscall.O_TRUNC != 0 {
 		zero := uint64(0)
 		if _, err := h.data.truncate(index.SetAttrIn{Size: &zero, Now: now()}); err != nil {
-			h.Release(ctx)
+			_ = h.Release(ctx)
 			return nil, 0, n.errno("open", err)
 		}
 	}

@@ -169,7 +169,7 @@ func TestReadWriteAnyOffset(t *testing.T) {
 			}
 			buf := make([]byte, 70000)
 			n, err := f.ReadAt(buf, probe)
-			if err != nil && err != io.EOF {
+			if err != nil && !errors.Is(err, io.EOF) {
 				t.Fatal(err)
 			}
 			want := expect(probe, int(min(int64(len(buf)), end-probe)))
@@ -202,7 +202,7 @@ func TestUnlinkOpenFileKeepsWorking(t *testing.T) {
 	mustDo(t, err)
 	got := make([]byte, 64)
 	n, err := f.ReadAt(got, 0)
-	if err != nil && err != io.EOF {
+	if err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)
 	}
 	if string(got[:n]) != "still here, and growing" {

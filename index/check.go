@@ -33,7 +33,7 @@ func CheckFile(path string) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	return db.View(checkTx)
 }
 

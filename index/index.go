@@ -16,6 +16,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Errors returned by the index. Namespace errors are plain errnos
@@ -82,34 +83,34 @@ func Open(ctx context.Context, dir string, cfg Config, log *slog.Logger) (*Index
 	path := filepath.Join(dir, FileName)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.OpenTimeout, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("index %s: locked by another process", path)
 		}
 		return nil, fmt.Errorf("index %s: %w", path, err)
 	}
 	x := &Index{cfg: cfg, log: log, db: db, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	if err := x.migrate(); err != nil {
-		db.Close()
+		_ = db.Close()
 		return nil, err
 	}
 	jpath := filepath.Join(dir, JournalName)
 	if err := x.replay(jpath); err != nil {
-		db.Close()
+		_ = db.Close()
 		return nil, err
 	}
 	x.journal, err = os.OpenFile(jpath, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		db.Close()
+		_ = db.Close()
 		return nil, fmt.Errorf("index journal: %w", err)
 	}
 	if err := x.journal.Truncate(0); err != nil {
-		x.journal.Close()
-		db.Close()
+		_ = x.journal.Close()
+		_ = db.Close()
 		return nil, fmt.Errorf("index journal: %w", err)
 	}
 	if x.tx, err = db.Begin(true); err != nil {
-		x.journal.Close()
-		db.Close()
+		_ = x.journal.Close()
+		_ = db.Close()
 		return nil, fmt.Errorf("index: %w", err)
 	}
 	// Sequence numbers continue after the last folded record: replay skips
@@ -161,7 +162,7 @@ func (x *Index) replay(path string) error {
 	if err != nil {
 		return fmt.Errorf("index journal: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	r := bufio.NewReaderSize(f, 1<<20)
 	applied, replayed := 0, 0
 	err = x.db.Update(func(tx *bolt.Tx) error {
@@ -305,7 +306,7 @@ func (x *Index) update(fn func(w *wtx) error) error {
 	if err != nil {
 		if len(w.rec) > 0 {
 			if rerr := x.rollbackLocked(); rerr != nil {
-				return fmt.Errorf("%w (and rolling back failed: %v)", err, rerr)
+				return fmt.Errorf("%w (and rolling back failed: %w)", err, rerr)
 			}
 		}
 		return err
@@ -315,7 +316,7 @@ func (x *Index) update(fn func(w *wtx) error) error {
 	}
 	if err := x.appendJournalLocked(w.rec); err != nil {
 		if rerr := x.rollbackLocked(); rerr != nil {
-			return fmt.Errorf("%w (and rolling back failed: %v)", err, rerr)
+			return fmt.Errorf("%w (and rolling back failed: %w)", err, rerr)
 		}
 		return err
 	}
@@ -493,6 +494,6 @@ func (x *Index) Abandon() {
 		_ = x.tx.Rollback()
 		x.tx = nil
 	}
-	x.journal.Close()
-	x.db.Close()
+	_ = x.journal.Close()
+	_ = x.db.Close()
 }

@@ -179,7 +179,6 @@ func TestHardLinksAndOrphans(t *testing.T) {
 }
 
 func TestRename(t *testing.T) {
-	type setup func(t *testing.T, x *Index) (Ino, Ino)
 	twoDirs := func(t *testing.T, x *Index) (Ino, Ino) {
 		a := must(x.Create(RootIno, "A", dirNode()))
 		b := must(x.Create(RootIno, "B", dirNode()))

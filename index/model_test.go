@@ -592,10 +592,10 @@ func (r *modelRun) opCreate() {
 		}
 	case k < 85:
 		typ, perm = syscall.S_IFLNK, 0o777
-		switch j := r.rng.IntN(30); {
-		case j == 0:
+		switch r.rng.IntN(30) {
+		case 0:
 			nn.Target = ""
-		case j == 1:
+		case 1:
 			nn.Target = strings.Repeat("t", 4096)
 		default:
 			nn.Target = pick(r, modelTargets)
@@ -1138,7 +1138,7 @@ func (r *modelRun) newStagingID(what string, id uint64) {
 
 // setChunk records ref as chunk c of n in the model.
 func (r *modelRun) setChunk(n *mnode, c uint64, ref ChunkRef) {
-	if old, ok := n.chunks[c]; ok && !(ref.Kind == ChunkStaged && ref.StagingID == old.StagingID) {
+	if old, ok := n.chunks[c]; ok && (ref.Kind != ChunkStaged || ref.StagingID != old.StagingID) {
 		r.m.dropRef(old)
 	}
 	n.chunks[c] = ref

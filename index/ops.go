@@ -3,6 +3,7 @@ package index
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"syscall"
 )
@@ -498,7 +499,7 @@ func (x *Index) Rename(oldParent Ino, oldName string, newParent Ino, newName str
 			return err
 		}
 		dst, dstType, derr := w.lookup(newParent, newName)
-		if derr != nil && derr != syscall.ENOENT {
+		if derr != nil && !errors.Is(derr, syscall.ENOENT) {
 			return derr
 		}
 		exists := derr == nil

@@ -14,7 +14,7 @@ import (
 func serveProfiling(addr string, log *slog.Logger) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("--debug-addr %q: %v: %w", addr, err, errUsage)
+		return fmt.Errorf("--debug-addr %q: %w: %w", addr, err, errUsage)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("--debug-addr %q: profiling is served on loopback addresses only: %w", addr, errUsage)

@@ -43,7 +43,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return fmt.Errorf("%v: %w", err, errUsage)
+		return fmt.Errorf("%w: %w", err, errUsage)
 	}
 	if fl.NArg() != 1 {
 		fl.Usage()
@@ -72,7 +72,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.ChunkSize = uint32(chunkSize.v)
 	cfg.ReadOnly = *readOnly
 	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("--chunk-size: %v: %w", err, errUsage)
+		return fmt.Errorf("--chunk-size: %w: %w", err, errUsage)
 	}
 	dir, err := filepath.Abs(*stateDir)
 	if err != nil {
@@ -95,7 +95,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fsys, err := fs.New(idx, filepath.Join(dir, "staging"), cfg, log)
 	if err != nil {
-		idx.Close()
+		_ = idx.Close()
 		return err
 	}
 	closeAll := func() {
@@ -109,7 +109,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	opts := fsys.Options()
-	opts.MountOptions.AllowOther = *allowOther
+	opts.AllowOther = *allowOther
 	server, err := fusefs.Mount(mnt, fsys.Root(), opts)
 	if err != nil {
 		closeAll()
@@ -169,12 +169,12 @@ func checkMountpoint(mnt string) error {
 	if err != nil {
 		return fmt.Errorf("mountpoint %s: %w", mnt, err)
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	names, err := d.Readdirnames(1)
 	if len(names) > 0 {
 		return fmt.Errorf("mountpoint %s is not empty; walrusfs mounts only on an empty directory", mnt)
 	}
-	if err != nil && err != io.EOF {
+	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("mountpoint %s: %w", mnt, err)
 	}
 	return nil
@@ -190,7 +190,7 @@ func checkFuseDevice() error {
 	case err != nil:
 		return fmt.Errorf("/dev/fuse: %w", err)
 	}
-	f.Close()
+	_ = f.Close()
 	return nil
 }
 

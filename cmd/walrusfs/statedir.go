@@ -41,7 +41,7 @@ func lockStateDir(dir, mountpoint string) (*stateLock, error) {
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		holder, _ := os.ReadFile(f.Name())
-		f.Close()
+		_ = f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			who := strings.TrimSpace(string(holder))
 			if who == "" {
@@ -59,5 +59,5 @@ func lockStateDir(dir, mountpoint string) (*stateLock, error) {
 
 func (l *stateLock) release() {
 	_ = l.f.Truncate(0)
-	l.f.Close()
+	_ = l.f.Close() // closing releases the lock
 }

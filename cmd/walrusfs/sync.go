@@ -23,7 +23,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return fmt.Errorf("%v: %w", err, errUsage)
+		return fmt.Errorf("%w: %w", err, errUsage)
 	}
 	if fl.NArg() != 1 {
 		fl.Usage()
@@ -33,7 +33,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("syncing %s: %w", fl.Arg(0), err)
 	}

@@ -24,7 +24,7 @@ func runUmount(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return fmt.Errorf("%v: %w", err, errUsage)
+		return fmt.Errorf("%w: %w", err, errUsage)
 	}
 	if fl.NArg() != 1 {
 		fl.Usage()
