@@ -3,7 +3,11 @@ package rs2
 import (
 	"bytes"
 	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // discardSlivers accepts sliver writes and drops them, so encode benchmarks
@@ -83,4 +87,91 @@ func mustParams(b *testing.B, n int) Params {
 		b.Fatal(err)
 	}
 	return p
+}
+
+// synthBlob is an io.ReaderAt of deterministic pseudo-random bytes that
+// takes no memory, for benchmarks of blobs larger than is reasonable to
+// hold.
+type synthBlob struct{ size int64 }
+
+func (s synthBlob) ReadAt(p []byte, off int64) (int, error) {
+	if off >= s.size {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), s.size-off))
+	for i := range n {
+		x := uint64(off+int64(i)) * 0x9E3779B97F4A7C15
+		p[i] = byte(x >> 56)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// peakHeap samples the heap while f runs and returns the largest growth
+// of HeapInuse over its value before f, in bytes. The baseline includes
+// the Reed-Solomon engine's process-wide multiplication tables (about
+// 72 MiB), which every encoder shares.
+func peakHeap(f func()) uint64 {
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ms runtime.MemStats
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	f()
+	close(done)
+	wg.Wait()
+	return peak.Load() - min(peak.Load(), base.HeapInuse)
+}
+
+// BenchmarkBlobIDAt measures the strip-wise encoder on blobs that do not
+// fit its memory budget, reporting its peak heap growth in MiB (garbage
+// not yet collected included).
+func BenchmarkBlobIDAt(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		size   int64
+		budget int64
+	}{
+		{"n=1000/64MiB/budget=64MiB", 64 << 20, 64 << 20},
+		{"n=1000/512MiB/budget=128MiB", 512 << 20, 128 << 20},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e, err := NewEncoder(1000)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg := StreamConfig{MemoryBudget: bc.budget, TempDir: b.TempDir()}
+			b.SetBytes(bc.size)
+			var peak uint64
+			for b.Loop() {
+				peak = max(peak, peakHeap(func() {
+					if _, err := e.BlobIDAt(b.Context(), synthBlob{bc.size}, bc.size, cfg); err != nil {
+						b.Fatal(err)
+					}
+				}))
+			}
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+		})
+	}
 }

@@ -100,4 +100,12 @@
 // and each row's W leaves are reduced to one node, kept until all batches
 // are done and the row roots (primary hashes) can be finished. Rows and
 // batches are spread over GOMAXPROCS goroutines.
+//
+// [Encoder.MetadataAt] bounds memory by a budget instead, for blobs in an
+// io.ReaderAt: it computes the rows' repair symbols in a first pass and
+// spills them to a temporary file, then reads the expanded matrix's
+// source rows in vertical strips of W columns, finishing each column's
+// tree at once and growing each row's tree on a stack of O(log N)
+// subtree roots. Symbols too large for the budget are cut into ranges of
+// 64-byte blocks (the code is element-wise) with streaming leaf hashes.
 package rs2

@@ -266,7 +266,16 @@ func (j *job) columns(ctx context.Context) (*Metadata, error) {
 				}
 				err := ctx.Err()
 				if err == nil {
-					err = bw.run(b, md, rowNodes, nb, localLevels)
+					c0 := b * w
+					for r := range p.Kp {
+						bw.src[r] = j.row(r)[c0*j.sp : min(c0+w, n)*j.sp]
+					}
+					err = bw.run(b, md, localLevels)
+				}
+				if err == nil {
+					for i := range n {
+						rowNodes[i*nb+b] = bw.nodes[i]
+					}
 				}
 				if err != nil {
 					errOnce.Do(func() { firstErr = err })
@@ -300,6 +309,7 @@ type batchWorker struct {
 	col    []Hash // N leaves of one column (+1 spare)
 	leaves []Hash // N rows × (W+1) leaves
 	raw    []byte // one raw repair-row piece, W·S bytes
+	nodes  []Hash // per row, the batch's node of the row's Merkle tree
 }
 
 func newBatchWorker(j *job, w int) *batchWorker {
@@ -314,19 +324,21 @@ func newBatchWorker(j *job, w int) *batchWorker {
 		col:    make([]Hash, p.N, p.N+1),
 		leaves: make([]Hash, p.N*(w+1)),
 		raw:    make([]byte, w*j.l.SymbolSize),
+		nodes:  make([]Hash, p.N),
 	}
 	return bw
 }
 
-func (bw *batchWorker) run(b int, md *Metadata, rowNodes []Hash, nb, localLevels int) error {
+// run encodes and hashes batch b, columns [b·W, b·W+W), whose source
+// symbols (rows < Kp) the caller has put in bw.src. It sets the columns'
+// secondary hashes in md and, in bw.nodes, each row's node for the batch
+// (its W leaves reduced by localLevels levels).
+func (bw *batchWorker) run(b int, md *Metadata, localLevels int) error {
 	j, p := bw.j, bw.j.e.p
 	n, sp, s, w := p.N, j.sp, j.l.SymbolSize, bw.w
 	c0 := b * w
 	c1 := min(c0+w, n)
 	width := (c1 - c0) * sp
-	for r := range p.Kp {
-		bw.src[r] = j.row(r)[c0*sp : c0*sp+width]
-	}
 	for i := range bw.dst {
 		bw.dst[i] = bw.parity[i*w*sp : i*w*sp+width]
 	}
@@ -352,7 +364,7 @@ func (bw *batchWorker) run(b int, md *Metadata, rowNodes []Hash, nb, localLevels
 	}
 	for i := range n {
 		nodes := bw.x.reduce(bw.leaves[i*(w+1):i*(w+1)+(c1-c0)], localLevels)
-		rowNodes[i*nb+b] = nodes[0]
+		bw.nodes[i] = nodes[0]
 	}
 	// Write the repair rows' part of the primary slivers (columns < Ks).
 	if j.out != nil && c0 < p.Ks {

@@ -316,6 +316,11 @@ func TestBlobIDVectors(t *testing.T) {
 			}
 			md, prim := encodeAll(t, e, data)
 			id := md.BlobID()
+			if sid, err := e.BlobIDAt(t.Context(), bytes.NewReader(data), int64(len(data)), vectorStreamConfig(t)); err != nil {
+				t.Error(err)
+			} else if sid != id {
+				t.Errorf("strip-wise blob ID %s, in memory %s", sid, id)
+			}
 			if id.String() != v.BlobID || hex.EncodeToString(id[:]) != v.BlobIDHex || id.U256().String() != v.BlobIDU256Dec {
 				t.Errorf("blob ID %s (%x), want %s", id, id[:], v.BlobID)
 			}
@@ -399,6 +404,19 @@ func TestBlobIDRandomVectors(t *testing.T) {
 			if id.String() != v.BlobID {
 				t.Errorf("blob ID %s, want %s", id, v.BlobID)
 			}
+			// The strip-wise encoder, with a budget small enough to
+			// force it (under -race, TestMetadataAtMatchesEncode
+			// exercises it instead).
+			if raceEnabled {
+				return
+			}
+			id, err = e.BlobIDAt(t.Context(), bytes.NewReader(data), int64(len(data)), vectorStreamConfig(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id.String() != v.BlobID {
+				t.Errorf("strip-wise blob ID %s, want %s", id, v.BlobID)
+			}
 		})
 	}
 }
@@ -413,4 +431,10 @@ func skipUnderRace(t *testing.T, n int) {
 	if raceEnabled && n >= 500 {
 		t.Skipf("n=%d: checked by the run without -race", n)
 	}
+}
+
+// vectorStreamConfig is a budget small enough that every vector goes
+// through the strip-wise encoder.
+func vectorStreamConfig(t *testing.T) StreamConfig {
+	return StreamConfig{MemoryBudget: 1 << 20, TempDir: t.TempDir()}
 }

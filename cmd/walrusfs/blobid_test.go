@@ -44,6 +44,7 @@ func TestRunBlobID(t *testing.T) {
 			args: []string{"--shards", "10", hello},
 			want: "5g7EUy58ReQir0t11jz709ae5cdZT24btlovkXo28U8  " + hello + "\n",
 		},
+		{name: "zero memory budget", args: []string{"--memory", "0", hello}, wantUsage: true},
 		{name: "missing file", args: []string{filepath.Join(dir, "nope")}, wantErr: "no such file"},
 		{name: "directory", args: []string{dir}, wantErr: "not a regular file"},
 		{name: "no files", args: nil, wantUsage: true},
@@ -94,5 +95,32 @@ func TestRunBlobIDTooLarge(t *testing.T) {
 	err = runBlobID(t.Context(), []string{"--shards", "4", p}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "393205") || !strings.Contains(err.Error(), "393204") {
 		t.Fatalf("err = %v, want a too-large error naming size and limit", err)
+	}
+}
+
+// TestRunBlobIDMemoryBudget checks that a file too large for --memory (so
+// encoded strip-wise, with a spill file) gets the same ID.
+func TestRunBlobIDMemoryBudget(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "blob")
+	data := make([]byte, 300_000)
+	x := uint32(1)
+	for i := range data {
+		x = 1664525*x + 1013904223
+		data[i] = byte(x >> 24)
+	}
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if err := runBlobID(t.Context(), append(args, name), &stdout, &stderr); err != nil {
+			t.Fatal(err)
+		}
+		return stdout.String()
+	}
+	want := run("--shards", "100")
+	if got := run("--shards", "100", "--memory", "1"); got != want {
+		t.Errorf("with --memory 1: %q, with the default budget %q", got, want)
 	}
 }
