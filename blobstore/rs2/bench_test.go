@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -42,11 +43,13 @@ func BenchmarkBlobID(b *testing.B) {
 			data := lcg32(bc.size, 1)
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
+			cpu := cpuTime()
 			for b.Loop() {
 				if _, err := e.BlobID(b.Context(), bytes.NewReader(data), int64(len(data))); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, cpu)
 		})
 	}
 }
@@ -164,6 +167,7 @@ func BenchmarkBlobIDAt(b *testing.B) {
 			cfg := StreamConfig{MemoryBudget: bc.budget, TempDir: b.TempDir()}
 			b.SetBytes(bc.size)
 			var peak uint64
+			cpu := cpuTime()
 			for b.Loop() {
 				peak = max(peak, peakHeap(func() {
 					if _, err := e.BlobIDAt(b.Context(), synthBlob{bc.size}, bc.size, cfg); err != nil {
@@ -171,7 +175,23 @@ func BenchmarkBlobIDAt(b *testing.B) {
 					}
 				}))
 			}
+			reportCPU(b, cpu)
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 		})
 	}
+}
+
+// cpuTime returns the process's user plus system CPU time so far. The
+// machines benchmarks run on are shared, so wall time alone says little.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time per operation since start.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 }

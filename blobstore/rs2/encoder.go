@@ -56,7 +56,8 @@ func (e *Encoder) Params() Params { return e.p }
 func (e *Encoder) Layout(length uint64) (Layout, error) { return NewLayout(e.p, length) }
 
 // BlobID returns the blob ID of the size bytes read from r. See
-// [Encoder.Encode] for errors and memory use.
+// [Encoder.Encode] for errors and memory use; [Encoder.BlobIDAt] bounds
+// memory instead when the blob is in an io.ReaderAt such as a file.
 func (e *Encoder) BlobID(ctx context.Context, r io.Reader, size int64) (blobstore.ID, error) {
 	m, err := e.Encode(ctx, r, size, nil)
 	if err != nil {
