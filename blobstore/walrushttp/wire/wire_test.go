@@ -304,3 +304,96 @@ func FuzzParseRange(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseContentRange feeds arbitrary Content-Range headers to the
+// parser: it must never panic, and what it accepts describes a non-empty
+// range inside the blob that formats back to the same values.
+func FuzzParseContentRange(f *testing.F) {
+	for _, s := range []string{
+		"bytes 0-0/1", "bytes 10-19/1000", "bytes 0-9223372036854775806/9223372036854775807", "bytes */1000",
+		"bytes 0-1/*", "bytes 5-4/10", "bytes 0-10/10", "bytes  0-1/2", "bytes 0-1/2 ", "bytes -1-2/3", "bytes 00-01/02",
+		"bytes 0-99999999999999999999/1", "bits 0-1/2", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		off, length, total, err := ParseContentRange(h)
+		if err != nil {
+			return
+		}
+		if off < 0 || length < 1 || off+length > total || off+length < off {
+			t.Fatalf("ParseContentRange(%q) = %d, %d, %d", h, off, length, total)
+		}
+		o2, l2, t2, err := ParseContentRange(FormatContentRange(off, length, total))
+		if err != nil || o2 != off || l2 != length || t2 != total {
+			t.Fatalf("round trip of %q: %d %d %d %v", h, o2, l2, t2, err)
+		}
+	})
+}
+
+// FuzzParseQuiltStoreResult feeds arbitrary bytes to the quilt store reply
+// parser: whatever it accepts has one variant and, when it names a blob,
+// only patch IDs of that blob.
+func FuzzParseQuiltStoreResult(f *testing.F) {
+	id, _ := blobstore.ParseID("M4hsZGQ1oCktdzegB6HnI6Mi28S2nqOPHxK-W7_4BUk")
+	p := blobstore.PatchID{Quilt: id, Version: 1, Start: 1, End: 3}
+	for _, s := range []string{
+		`{"blobStoreResult":` + exampleNewlyCreated + `,"storedQuiltBlobs":[{"identifier":"a","quiltPatchId":"` + p.String() + `"}]}`,
+		`{"blobStoreResult":` + exampleAlreadyObject + `,"storedQuiltBlobs":[]}`,
+		`{"blobStoreResult":{"error":{"blobId":null,"failurePhase":"x","errorMsg":"y"}},"storedQuiltBlobs":null}`,
+		`{"blobStoreResult":{},"storedQuiltBlobs":[]}`, `{}`, `[]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParseQuiltStoreResult(b)
+		if err != nil {
+			return
+		}
+		if err := r.BlobStoreResult.validate(); err != nil {
+			t.Fatalf("accepted %s: %v", b, err)
+		}
+		if id, ok := r.BlobStoreResult.BlobID(); ok && r.BlobStoreResult.Err() == nil {
+			for _, sq := range r.StoredQuiltBlobs {
+				if sq.QuiltPatchID.Quilt != id {
+					t.Fatalf("accepted patch %s of another quilt than %s", sq.QuiltPatchID, id)
+				}
+			}
+		}
+	})
+}
+
+// FuzzParseQuiltPatchList feeds arbitrary bytes to the patch listing
+// parser: whatever it accepts belongs to the quilt asked about, has tags,
+// and survives a round trip.
+func FuzzParseQuiltPatchList(f *testing.F) {
+	id, _ := blobstore.ParseID("M4hsZGQ1oCktdzegB6HnI6Mi28S2nqOPHxK-W7_4BUk")
+	p := blobstore.PatchID{Quilt: id, Version: 1, Start: 1, End: 3}
+	for _, s := range []string{
+		`[{"identifier":"walrus-38.jpeg","patch_id":"` + p.String() + `","tags":{"k":"v"}}]`,
+		`[{"identifier":"a","patch_id":"` + p.String() + `"},{"identifier":"b","patch_id":"` + p.String() + `","tags":null}]`,
+		`[{"identifier":"a","patch_id":"uIiEbhP2qgZYygEGxJX1GeB-rQATo2yufC2DCp7B4iABAQANAA"}]`,
+		`[]`, `null`, `{}`, `[{"patch_id":5}]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		items, err := ParseQuiltPatchList(b, id)
+		if err != nil {
+			return
+		}
+		for _, it := range items {
+			if it.PatchID.Quilt != id || it.Tags == nil || it.PatchID.End <= it.PatchID.Start {
+				t.Fatalf("accepted item %+v", it)
+			}
+		}
+		again, err := json.Marshal(items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParseQuiltPatchList(again, id)
+		if err != nil || len(back) != len(items) {
+			t.Fatalf("round trip of %s: %v", again, err)
+		}
+	})
+}
