@@ -178,8 +178,8 @@ func (s *Store) systematic(ctx context.Context, rec *record, lay rs2.Layout, i i
 	bad := map[int]error{i: err}
 	good := 0
 	// Read in index order, the systematic slivers first: they are needed
-	// anyway when the caller reads on. Slivers the decoder cannot use (at
-	// low rate, those past Kp+P(Kp)) are not read.
+	// anyway when the caller reads on, and the decoder is fastest when the
+	// slivers it gets are the low-numbered ones. Any Kp good slivers do.
 	for j := 0; j < lay.N && good < lay.Kp; j++ {
 		if j == i || !s.usable(rec, j) {
 			continue
