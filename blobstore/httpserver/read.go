@@ -206,7 +206,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, id blobstore.ID,
 		s.writeStoreError(w, r, opRead, err)
 		return
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	w.WriteHeader(status)
 	n, err := io.Copy(w, io.LimitReader(rc, length))
 	if err == nil && n < length {
@@ -289,7 +289,7 @@ func (s *server) sendPatch(w http.ResponseWriter, r *http.Request, p blobstore.S
 		return
 	}
 	data, err := io.ReadAll(io.LimitReader(rc, s.cfg.MaxPatchReply+1))
-	rc.Close()
+	_ = rc.Close()
 	if err != nil {
 		s.writeStoreError(w, r, opPatch, err)
 		return

@@ -85,7 +85,7 @@ func lockDir(dir string) (*os.File, error) {
 		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
+		_ = f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("directory %s is in use by another process: %w", dir, blobstore.ErrUnavailable)
 		}
@@ -118,11 +118,11 @@ func readIdentity(dir string) (*identity, error) {
 func writeFileAtomic(path string, data []byte, tmpDir string) error {
 	tmp := filepath.Join(tmpDir, filepath.Base(path)+"-"+newNonce()+tmpSuffix)
 	if err := writeFileSync(tmp, data); err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp)
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp)
 		return err
 	}
 	return syncDir(filepath.Dir(path))
@@ -135,11 +135,11 @@ func writeFileSync(path string, data []byte) error {
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	return f.Close()

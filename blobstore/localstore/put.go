@@ -157,9 +157,11 @@ func (s *Store) stage(ctx context.Context, nonce string, r io.Reader, size int64
 	}
 	n := s.params.N
 	files := make([]*os.File, 0, n+len(s.dirs))
+	// On error the files are closed here, unchecked: the caller removes
+	// them. On success they are closed, checked, before returning.
 	defer func() {
 		for _, f := range files {
-			f.Close()
+			_ = f.Close()
 		}
 	}()
 	// Create the sliver files in parallel: creation costs a journal
@@ -215,6 +217,14 @@ func (s *Store) stage(ctx context.Context, nonce string, r io.Reader, size int64
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("sync staged blob: %w", err)
 	}
+	cerrs := make([]error, len(files))
+	for i, f := range files {
+		cerrs[i] = f.Close()
+	}
+	files = nil // closed; nothing left for the deferred cleanup
+	if err := errors.Join(cerrs...); err != nil {
+		return nil, fmt.Errorf("close staged blob: %w", err)
+	}
 	return rec, nil
 }
 
@@ -265,7 +275,7 @@ func (s *Store) publish(d int, nonce string, id blobstore.ID) error {
 		if err := os.Rename(bd, trash); err != nil {
 			return err
 		}
-		defer os.RemoveAll(trash)
+		defer func() { _ = os.RemoveAll(trash) }() // if this fails, the next Open does it
 		err = os.Rename(sd, bd)
 	}
 	if err != nil {
@@ -326,12 +336,12 @@ func (s *Store) rewriteRecord(rec *record) error {
 		}
 		tmp := s.tmpPath(d, "meta-"+newNonce()+tmpSuffix)
 		if err := writeFileSync(tmp, meta); err != nil {
-			os.Remove(tmp)
+			_ = os.Remove(tmp)
 			errs = append(errs, err)
 			continue
 		}
 		if err := os.Rename(tmp, filepath.Join(bd, metaFile)); err != nil {
-			os.Remove(tmp)
+			_ = os.Remove(tmp)
 			errs = append(errs, err)
 			continue
 		}

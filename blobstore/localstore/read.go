@@ -199,8 +199,10 @@ func (s *Store) systematic(ctx context.Context, rec *record, lay rs2.Layout, i i
 		good++
 	}
 	if good < lay.Kp {
+		// The per-sliver causes are reported, not wrapped: a caller must see
+		// ErrIntegrity, not the fs.ErrNotExist (ENOENT) of a missing sliver.
 		return nil, fmt.Errorf("sliver %d: only %d of %d primary slivers usable, %d needed (%v): %w",
-			i, good, lay.N, lay.Kp, errors.Join(slices.Collect(mapValues(bad))...), blobstore.ErrIntegrity)
+			i, good, lay.N, lay.Kp, errors.Join(slices.Collect(mapValues(bad))...), blobstore.ErrIntegrity) //nolint:errorlint // see above
 	}
 	if err := s.reconstruct(rec, have); err != nil {
 		return nil, fmt.Errorf("sliver %d: reconstruct: %w", i, err)
@@ -265,7 +267,7 @@ func (s *Store) repair(rec *record, i int, data []byte, cause error) {
 		err = syncDir(bd)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp)
 		s.log.Warn("localstore: could not rewrite sliver", "blob", rec.ID, "sliver", i, "err", err)
 		return
 	}

@@ -233,7 +233,7 @@ func (s suite) testRangeOutOfBounds(t *testing.T) {
 		if err == nil {
 			// The error may surface while reading, but it must surface.
 			_, err = io.ReadAll(rc)
-			rc.Close()
+			_ = rc.Close()
 		}
 		if !errors.Is(err, blobstore.ErrInvalidArgument) {
 			t.Errorf("ReadRange(%d, %d) of a %d-byte blob: %v, want ErrInvalidArgument", r.off, r.length, n, err)
@@ -357,7 +357,7 @@ func (s suite) testCanceled(t *testing.T) {
 	rc, err := st.ReadRange(ctx, info.ID, 0, 10)
 	if err == nil {
 		_, err = io.ReadAll(rc)
-		rc.Close()
+		_ = rc.Close()
 	}
 	if err == nil {
 		t.Error("ReadRange with a canceled context succeeded")
@@ -390,9 +390,13 @@ func (s suite) testConcurrent(t *testing.T) {
 					return
 				}
 				got, err := io.ReadAll(rc)
-				rc.Close()
-				if err != nil || !bytes.Equal(got, data[off:]) {
-					errs <- fmt.Errorf("worker %d: read back %d bytes (err %v), want %d", w, len(got), err, len(data[off:]))
+				_ = rc.Close()
+				if err != nil {
+					errs <- fmt.Errorf("worker %d: read back %d bytes (err %w), want %d", w, len(got), err, len(data[off:]))
+					return
+				}
+				if !bytes.Equal(got, data[off:]) {
+					errs <- fmt.Errorf("worker %d: read back %d bytes differing from the %d written", w, len(got), len(data[off:]))
 					return
 				}
 			}
@@ -452,7 +456,7 @@ func (s suite) testQuilt(t *testing.T) {
 			t.Fatalf("ReadPatch(%q): %v", p.Identifier, err)
 		}
 		got, err := io.ReadAll(rc)
-		rc.Close()
+		_ = rc.Close()
 		if err != nil {
 			t.Fatalf("ReadPatch(%q): reading: %v", p.Identifier, err)
 		}
@@ -492,7 +496,7 @@ func (s suite) testQuilt(t *testing.T) {
 	bad := qi.Patches[0].PatchID
 	bad.Start, bad.End = 60000, 60001
 	if rc, err := st.ReadPatch(t.Context(), bad); err == nil {
-		rc.Close()
+		_ = rc.Close()
 		t.Error("ReadPatch with made-up columns succeeded")
 	}
 }

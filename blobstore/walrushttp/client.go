@@ -398,7 +398,9 @@ func (b *guardedBody) Close() error {
 func (c *Client) send(ctx context.Context, req *http.Request, headerTimeout time.Duration, what string) (*reply, error) {
 	actx, cancel := context.WithCancelCause(ctx)
 	wd := newWatchdog(headerTimeout, c.cfg.IdleTimeout, cancel)
-	resp, err := c.hc.Do(req.WithContext(actx))
+	// The body is closed through the guardedBody that wraps it below: here
+	// on a non-2xx reply, by the caller of the returned reply otherwise.
+	resp, err := c.hc.Do(req.WithContext(actx)) //nolint:bodyclose // closed via guardedBody
 	if err != nil {
 		wd.stop()
 		cause := context.Cause(actx)
@@ -414,7 +416,7 @@ func (c *Client) send(ctx context.Context, req *http.Request, headerTimeout time
 	wd.kick()
 	body := &guardedBody{rc: resp.Body, wd: wd, ctx: actx, parent: ctx, cancel: cancel, what: what}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer body.Close()
+		defer func() { _ = body.Close() }()
 		b, _ := io.ReadAll(io.LimitReader(body, 64<<10))
 		return nil, fmt.Errorf("%s: %w", what, wire.ParseError(resp.StatusCode, b))
 	}
@@ -423,7 +425,7 @@ func (c *Client) send(ctx context.Context, req *http.Request, headerTimeout time
 
 // readJSON reads a JSON reply body of at most MaxJSONReply bytes.
 func (c *Client) readJSON(r *reply, what string) ([]byte, error) {
-	defer r.body.Close()
+	defer func() { _ = r.body.Close() }()
 	b, err := io.ReadAll(io.LimitReader(r.body, c.cfg.MaxJSONReply+1))
 	if err != nil {
 		return nil, err

@@ -397,7 +397,7 @@ func TestBadReplies(t *testing.T) {
 			w.Write(make([]byte, 50))
 		}, blobstore.ErrUnavailable},
 		{"gateway HTML", func(w http.ResponseWriter, r *http.Request) {
-			http.Error(w, "<html>bad gateway</html>", 502)
+			http.Error(w, "<html>bad gateway</html>", http.StatusBadGateway)
 		}, blobstore.ErrUnavailable},
 	}
 	for _, tc := range tests {

@@ -64,7 +64,7 @@ func (c *Client) ReadRangeVerified(ctx context.Context, id blobstore.ID, off, le
 	}
 	bad := make(map[int]bool)
 	for {
-		var r io.ReadCloser = io.NopCloser(bytes.NewReader(nil))
+		r := io.NopCloser(bytes.NewReader(nil))
 		var rr *rangeReader
 		if length > 0 {
 			var err error
@@ -74,7 +74,7 @@ func (c *Client) ReadRangeVerified(ctx context.Context, id blobstore.ID, off, le
 			r = rr
 		}
 		err := consume(r)
-		r.Close()
+		_ = r.Close()
 		if err == nil || !errors.Is(err, blobstore.ErrIntegrity) || rr == nil {
 			return err
 		}
@@ -149,14 +149,14 @@ func (rr *rangeReader) Read(p []byte) (int, error) {
 		rr.off += int64(n)
 		rr.remain -= int64(n)
 		if rr.remain == 0 {
-			rr.cur.Close()
+			_ = rr.cur.Close()
 			rr.cur = nil
 			return n, io.EOF
 		}
 		if err == nil {
 			return n, nil
 		}
-		rr.cur.Close()
+		_ = rr.cur.Close()
 		rr.cur = nil
 		if !retryable(err) || rr.resumes+1 >= rr.c.cfg.MaxAttempts || rr.ctx.Err() != nil {
 			rr.err = err
@@ -179,7 +179,7 @@ func (rr *rangeReader) Read(p []byte) (int, error) {
 
 func (rr *rangeReader) Close() error {
 	if rr.cur != nil {
-		rr.cur.Close()
+		_ = rr.cur.Close()
 		rr.cur = nil
 	}
 	if rr.err == nil {
@@ -219,7 +219,7 @@ func (c *Client) rangeAttempt(ctx context.Context, t target, id blobstore.ID, of
 		return nil, err
 	}
 	if err := checkRangeReply(rep.Response, c.cfg.UseByteRangeEndpoint, off, length); err != nil {
-		rep.body.Close()
+		_ = rep.body.Close()
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return &exactBody{rc: rep.body, remain: length, what: what}, nil
@@ -305,7 +305,7 @@ func (c *Client) Stat(ctx context.Context, id blobstore.ID) (blobstore.Info, err
 		if err != nil {
 			return err
 		}
-		defer rep.body.Close()
+		defer func() { _ = rep.body.Close() }()
 		if rep.StatusCode != http.StatusPartialContent {
 			return fmt.Errorf("%s: status %d to a range request: %w", what, rep.StatusCode, blobstore.ErrUnavailable)
 		}
@@ -332,7 +332,7 @@ func (c *Client) statEmpty(ctx context.Context, t target, id blobstore.ID, size 
 	if err != nil {
 		return err
 	}
-	defer rep.body.Close()
+	defer func() { _ = rep.body.Close() }()
 	n, err := io.Copy(io.Discard, io.LimitReader(rep.body, 1))
 	if err != nil {
 		return err
@@ -374,11 +374,11 @@ func (c *Client) readPatch(ctx context.Context, what string, quilt blobstore.ID,
 			return err
 		}
 		if etag := rep.Header.Get("ETag"); etag != "" && etag != quilt.String() {
-			rep.body.Close()
+			_ = rep.body.Close()
 			return fmt.Errorf("%s: reply is for blob %q: %w", what, etag, blobstore.ErrUnavailable)
 		}
 		if rep.ContentLength > c.cfg.MaxPatchReply {
-			rep.body.Close()
+			_ = rep.body.Close()
 			return fmt.Errorf("%s: %d-byte patch over the %d-byte limit: %w", what, rep.ContentLength, c.cfg.MaxPatchReply, blobstore.ErrTooLarge)
 		}
 		rc = &cappedBody{rc: rep.body, remain: c.cfg.MaxPatchReply, what: what}

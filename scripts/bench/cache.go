@@ -58,7 +58,7 @@ func fadviseDontNeed(path string) {
 	if err != nil {
 		return
 	}
-	defer syscall.Close(fd)
+	defer func() { _ = syscall.Close(fd) }()
 	const posixFadvDontneed = 4
 	_, _, _ = syscall.Syscall6(syscall.SYS_FADVISE64, uintptr(fd), 0, 0, posixFadvDontneed, 0, 0)
 }

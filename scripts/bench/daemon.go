@@ -66,7 +66,7 @@ func startDaemon(ctx context.Context, name, mnt, logPath string, argv []string, 
 		Pdeathsig: syscall.SIGTERM,
 	}
 	err = cmd.Start()
-	lf.Close() // the daemon has its own copy
+	_ = lf.Close() // the daemon has its own copy
 	if err != nil {
 		return nil, fmt.Errorf("%s: start %s: %w", name, argv[0], err)
 	}
@@ -96,7 +96,7 @@ func (d *daemon) waitMounted(ctx context.Context, timeout time.Duration) error {
 		}
 		select {
 		case <-d.exited:
-			return fmt.Errorf("%s: daemon exited before mounting %s (%v); its output:\n%s", d.name, d.mnt, d.err, d.output())
+			return d.exitedError("before mounting " + d.mnt)
 		case <-ctx.Done():
 			return fmt.Errorf("%s: waiting for mount: %w", d.name, context.Cause(ctx))
 		case <-time.After(20 * time.Millisecond):
@@ -116,13 +116,26 @@ func (d *daemon) waitMounted(ctx context.Context, timeout time.Duration) error {
 func (d *daemon) alive() error {
 	select {
 	case <-d.exited:
-		return fmt.Errorf("%s: daemon exited during the run (%v); its output:\n%s", d.name, d.err, d.output())
+		return d.exitedError("during the run")
 	default:
 	}
-	if ok, err := inMountTable(d.mnt); err != nil || !ok {
-		return fmt.Errorf("%s: %s is no longer mounted (%v)", d.name, d.mnt, err)
+	ok, err := inMountTable(d.mnt)
+	if err != nil {
+		return fmt.Errorf("%s: %s is no longer mounted (%w)", d.name, d.mnt, err)
+	}
+	if !ok {
+		return fmt.Errorf("%s: %s is no longer mounted", d.name, d.mnt)
 	}
 	return nil
+}
+
+// exitedError reports that the daemon exited when, wrapping its exit error
+// if it has one. Call it only once d.exited is closed.
+func (d *daemon) exitedError(when string) error {
+	if d.err == nil {
+		return fmt.Errorf("%s: daemon exited %s (exit status 0); its output:\n%s", d.name, when, d.output())
+	}
+	return fmt.Errorf("%s: daemon exited %s (%w); its output:\n%s", d.name, when, d.err, d.output())
 }
 
 func (d *daemon) sample(every time.Duration, stop <-chan struct{}) {
@@ -205,7 +218,7 @@ func (d *daemon) stop(timeout time.Duration) error {
 		select {
 		case <-d.exited:
 			if d.err != nil {
-				errs = append(errs, fmt.Errorf("%s: daemon exited with %v after SIGTERM", d.name, d.err))
+				errs = append(errs, fmt.Errorf("%s: daemon exited with %w after SIGTERM", d.name, d.err))
 			}
 		case <-time.After(timeout):
 			errs = append(errs, fmt.Errorf("%s: daemon still running %v after SIGTERM; killed", d.name, timeout))
@@ -258,7 +271,10 @@ func (d *daemon) kill() error {
 		return nil
 	case <-time.After(5 * time.Second):
 	}
-	return fmt.Errorf("%s: daemon (pid %d) did not exit after SIGKILL; aborting its FUSE connection: %v", d.name, d.cmd.Process.Pid, err)
+	if err != nil {
+		return fmt.Errorf("%s: daemon (pid %d) did not exit after SIGKILL; aborting its FUSE connection: %w", d.name, d.cmd.Process.Pid, err)
+	}
+	return fmt.Errorf("%s: daemon (pid %d) did not exit after SIGKILL, nor after its FUSE connection was aborted", d.name, d.cmd.Process.Pid)
 }
 
 // abortConnection aborts the FUSE connection behind the mount at dir
@@ -357,7 +373,7 @@ func mounts() ([]mountEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	return parseMountinfo(f)
 }
 
@@ -391,7 +407,7 @@ func forceUnmount(dir string) error {
 			return nil
 		}
 		if err2 := syscall.Unmount(dir, syscall.MNT_DETACH); err2 != nil {
-			return fmt.Errorf("unmount %s: %v; lazy unmount: %w", dir, err, err2)
+			return fmt.Errorf("unmount %s: %w; lazy unmount: %w", dir, err, err2)
 		}
 		return nil
 	}
@@ -401,7 +417,7 @@ func forceUnmount(dir string) error {
 		if err == nil {
 			return nil
 		}
-		last = fmt.Errorf("%s -u -z %s: %v: %s", prog, dir, err, strings.TrimSpace(string(out)))
+		last = fmt.Errorf("%s -u -z %s: %w: %s", prog, dir, err, strings.TrimSpace(string(out)))
 	}
 	return last
 }

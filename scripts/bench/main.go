@@ -652,7 +652,7 @@ func prepareWalrusfs(ctx context.Context, cfg *config, logw io.Writer) error {
 	}
 	out, err := exec.CommandContext(ctx, abs, "help").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("%s help: %v: %s", abs, err, out)
+		return fmt.Errorf("%s help: %w: %s", abs, err, out)
 	}
 	if !hasCommand(string(out), "mount") {
 		return fmt.Errorf("%s has no mount command yet ('walrusfs help' does not list it); --subject loopback runs the harness against a second loopback", abs)

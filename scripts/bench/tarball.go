@@ -97,8 +97,8 @@ func prepareSourceTree(ctx context.Context, workdir string) (*sourceTree, error)
 	cmd := exec.CommandContext(ctx, "tar", "-c", "-f", tmp, "-C", goroot, "src")
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		os.Remove(tmp)
-		return nil, fmt.Errorf("tar of %s: %v: %s", src, err, bytes.TrimSpace(stderr.Bytes()))
+		_ = os.Remove(tmp)
+		return nil, fmt.Errorf("tar of %s: %w: %s", src, err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	if err := os.Rename(tmp, t.path); err != nil {
 		return nil, err

@@ -170,7 +170,7 @@ func seqWrite(ctx context.Context, s *side) (float64, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // for the error paths; success closes it below, checked
 	for off := int64(0); off < s.cfg.size; off += ioSize {
 		if err := ctx.Err(); err != nil {
 			return 0, "", err
@@ -221,7 +221,7 @@ func seqRead(ctx context.Context, s *side, cold bool) (float64, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var n int64
 	for i := 0; ; i++ {
 		if i%64 == 0 {
@@ -275,7 +275,7 @@ func randRead(ctx context.Context, s *side) (float64, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	for i, off := range offs {
 		if i&1023 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -388,7 +388,7 @@ func listFiles(ctx context.Context, s *side) (float64, string, error) {
 	el := time.Since(start)
 
 	if err != nil {
-		return 0, "", fmt.Errorf("ls -l: %v: %s", err, bytes.TrimSpace(stderr.Bytes()))
+		return 0, "", fmt.Errorf("ls -l: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	if want := s.cfg.files + 1; out.n != want { // "total N", then one line per entry
 		return 0, "", fmt.Errorf("ls -l printed %d lines, want %d", out.n, want)
@@ -455,8 +455,11 @@ func removeTree(ctx context.Context, s *side) (float64, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	if _, err := os.Lstat(dir); !errors.Is(err, os.ErrNotExist) {
-		return 0, "", fmt.Errorf("%s still there after rm -rf (%v)", dir, err)
+	switch _, err := os.Lstat(dir); {
+	case err == nil:
+		return 0, "", fmt.Errorf("%s still there after rm -rf", dir)
+	case !errors.Is(err, os.ErrNotExist):
+		return 0, "", fmt.Errorf("%s still there after rm -rf (%w)", dir, err)
 	}
 	return el.Seconds(), "", nil
 }
@@ -471,7 +474,7 @@ func runTimed(ctx context.Context, name string, args ...string) (time.Duration, 
 	err := cmd.Run()
 	el := time.Since(start)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %v: %s", cmd, err, bytes.TrimSpace(out.Bytes()))
+		return 0, fmt.Errorf("%s: %w: %s", cmd, err, bytes.TrimSpace(out.Bytes()))
 	}
 	return el, nil
 }
