@@ -129,8 +129,9 @@ func newStrips(e *Encoder, l Layout, in io.ReaderAt, cfg StreamConfig) (*strips,
 
 func (st *strips) close() {
 	name := st.spill.Name()
-	st.spill.Close()
-	os.Remove(name)
+	// The spill file is scratch space: once read it has no value.
+	_ = st.spill.Close()
+	_ = os.Remove(name)
 }
 
 // rawRange returns the bytes [a, b) of a raw S-byte symbol that blocks

@@ -132,15 +132,6 @@ func vectorInput(t testing.TB, name string) []byte {
 	return nil
 }
 
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // memSlivers collects the primary slivers Encode writes.
 type memSlivers struct{ b []byte }
 

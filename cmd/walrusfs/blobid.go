@@ -35,14 +35,14 @@ func runBlobID(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() == 0 {
 		return fmt.Errorf("%w: no FILE given", errUsage)
 	}
 	enc, err := rs2.NewEncoder(*shards)
 	if err != nil {
-		return fmt.Errorf("%w: --shards %d: %v", errUsage, *shards, err)
+		return fmt.Errorf("%w: --shards %d: %w", errUsage, *shards, err)
 	}
 	if *memory < 1 {
 		return fmt.Errorf("%w: --memory %d: want at least 1 MiB", errUsage, *memory)
@@ -65,7 +65,7 @@ func fileBlobID(ctx context.Context, enc *rs2.Encoder, cfg rs2.StreamConfig, nam
 	if err != nil {
 		return "", err // *PathError already names the file
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	fi, err := f.Stat()
 	if err != nil {
 		return "", err
