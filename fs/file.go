@@ -30,9 +30,13 @@ type fileData struct {
 	// hold it exclusively.
 	io sync.RWMutex
 
-	mu     sync.Mutex // guards the maps below
+	mu     sync.Mutex // guards the fields below
 	refs   map[uint64]chunkSlot
 	chunks map[uint64]*os.File // staging ID → open chunk file
+	// readEnd is where the last read ended and prefetched the next chunk
+	// number asked ahead of a sequential reader (see prefetch).
+	readEnd    int64
+	prefetched uint64
 }
 
 // chunkSlot caches one chunk map entry; ok is false for a hole.
@@ -135,16 +139,11 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno { return 0 }
 // Fsync makes the file's staged data and all metadata durable.
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	d := h.data
-	// Holding io keeps truncate from closing chunk files under us.
+	// Holding io keeps writes and truncates out: no chunk file of this
+	// inode is written or closed under us.
 	d.io.RLock()
 	defer d.io.RUnlock()
-	d.mu.Lock()
-	files := make([]*os.File, 0, len(d.chunks))
-	for _, c := range d.chunks {
-		files = append(files, c)
-	}
-	d.mu.Unlock()
-	if err := syncFiles(files); err != nil {
+	if err := d.fs.syncInode(d); err != nil {
 		return toErrno(d.fs.log, "fsync", err)
 	}
 	return toErrno(d.fs.log, "fsync", d.fs.idx.Sync(ctx))
@@ -278,7 +277,34 @@ func (d *fileData) read(dest []byte, off int64) (int, error) {
 		done += len(piece)
 		pos += uint64(len(piece))
 	}
+	d.prefetch(off, pos, cs, a.Size)
 	return done, nil
+}
+
+// prefetch keeps a sequential reader from stalling at chunk boundaries:
+// once a run of back-to-back reads is past the middle of a chunk, the next
+// chunk's staging file is asked into the page cache in the background
+// (the kernel's readahead works per file and would start cold there).
+func (d *fileData) prefetch(off int64, end, cs, size uint64) {
+	d.mu.Lock()
+	sequential := off == d.readEnd
+	d.readEnd = int64(end)
+	next := end/cs + 1
+	if !sequential || end%cs < cs/2 || next*cs >= size || d.prefetched == next {
+		d.mu.Unlock()
+		return
+	}
+	d.prefetched = next
+	d.mu.Unlock()
+	ref, ok, err := d.ref(next)
+	if err != nil || !ok || ref.Kind != index.ChunkStaged {
+		return
+	}
+	c, err := d.chunkFile(ref.StagingID, false)
+	if err != nil || c == nil {
+		return
+	}
+	_ = unix.Fadvise(int(c.Fd()), 0, int64(cs), unix.FADV_WILLNEED)
 }
 
 // readChunk fills p with chunk n's bytes from offset in; a hole, or a part
@@ -332,13 +358,14 @@ func (d *fileData) write(p []byte, off uint64) error {
 		n := pos / cs
 		in := pos % cs
 		piece := p[done:min(len(p), done+int(cs-in))]
-		c, err := d.writableChunk(n)
+		c, id, err := d.writableChunk(n)
 		if err != nil {
 			return err
 		}
 		if _, err := c.WriteAt(piece, int64(in)); err != nil {
 			return err
 		}
+		d.fs.dirty.mark(d.ino, id)
 		done += len(piece)
 		pos += uint64(len(piece))
 	}
@@ -348,26 +375,28 @@ func (d *fileData) write(p []byte, off uint64) error {
 
 // writableChunk returns the open staging file that writes to chunk n go to,
 // giving the chunk one if it has none.
-func (d *fileData) writableChunk(n uint64) (*os.File, error) {
+func (d *fileData) writableChunk(n uint64) (*os.File, uint64, error) {
 	ref, ok, err := d.ref(n)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if ok && ref.Kind == index.ChunkStaged && !ref.Sealed {
-		return d.chunkFile(ref.StagingID, true)
+		c, err := d.chunkFile(ref.StagingID, true)
+		return c, ref.StagingID, err
 	}
 	if ok {
 		// Sealed or stored chunks are copied before they change; that
 		// arrives with the uploader.
 		d.fs.log.Error("write: chunk is sealed or stored; copy-on-write needs the blob store", "ino", d.ino, "chunk", n)
-		return nil, syscall.EIO
+		return nil, 0, syscall.EIO
 	}
 	ref, err = d.fs.idx.NewStagedChunk(d.ino, n)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	d.setRef(n, ref)
-	return d.chunkFile(ref.StagingID, true)
+	c, err := d.chunkFile(ref.StagingID, true)
+	return c, ref.StagingID, err
 }
 
 // truncate applies a setattr that changes the size: the chunk holding the

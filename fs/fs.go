@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -66,6 +67,8 @@ type FS struct {
 
 	openMu sync.Mutex
 	files  map[index.Ino]*fileData // inodes with open handles or I/O in flight
+
+	dirty dirtySet // chunk files written since their last flush
 }
 
 // New builds the filesystem over an open index, with its chunk files in
@@ -120,7 +123,7 @@ func RootStableAttr() *fusefs.StableAttr {
 // Sync makes everything acknowledged so far durable: all staged data, then
 // all metadata.
 func (f *FS) Sync(ctx context.Context) error {
-	if err := f.stage.syncAll(); err != nil {
+	if err := f.syncStaging(); err != nil {
 		return fmt.Errorf("sync staging: %w", err)
 	}
 	return f.idx.Sync(ctx)
@@ -128,6 +131,24 @@ func (f *FS) Sync(ctx context.Context) error {
 
 // Close stops background work. The caller closes the index afterwards.
 func (f *FS) Close() { f.stage.close() }
+
+// expediteRelease commits the index soon after the last name of a large
+// file went away, so its chunk files are removed (and their space returned)
+// now rather than at the next periodic commit.
+func (f *FS) expediteRelease(victim index.Attr) {
+	if victim.Type() != syscall.S_IFREG || victim.Nlink != 1 || victim.Size < expediteReleaseSize {
+		return
+	}
+	go func() {
+		if err := f.idx.Sync(context.Background()); err != nil && !errors.Is(err, index.ErrClosed) {
+			f.log.Warn("committing a large deletion", "err", err)
+		}
+	}()
+}
+
+// expediteReleaseSize is the file size from which a deletion is committed
+// at once.
+const expediteReleaseSize = 64 << 20
 
 func (f *FS) isOpen(ino index.Ino) bool {
 	f.openMu.Lock()

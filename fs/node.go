@@ -277,7 +277,12 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	if e := n.writable(); e != 0 {
 		return e
 	}
-	return n.errno("unlink", n.fs.idx.Unlink(n.ino, name, now()))
+	victim, _ := n.fs.idx.Lookup(n.ino, name)
+	if err := n.fs.idx.Unlink(n.ino, name, now()); err != nil {
+		return n.errno("unlink", err)
+	}
+	n.fs.expediteRelease(victim)
+	return 0
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
@@ -295,7 +300,14 @@ func (n *node) Rename(ctx context.Context, name string, newParent fusefs.InodeEm
 	if !ok {
 		return syscall.EXDEV
 	}
-	return n.errno("rename", n.fs.idx.Rename(n.ino, name, np.ino, newName, flags, now()))
+	victim, _ := n.fs.idx.Lookup(np.ino, newName)
+	if err := n.fs.idx.Rename(n.ino, name, np.ino, newName, flags, now()); err != nil {
+		return n.errno("rename", err)
+	}
+	if flags&index.RenameExchange == 0 {
+		n.fs.expediteRelease(victim)
+	}
+	return 0
 }
 
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {

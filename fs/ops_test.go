@@ -581,3 +581,28 @@ func TestPageCacheCoherent(t *testing.T) {
 		t.Fatalf("after a write past the end: %q", got)
 	}
 }
+
+// TestFsyncCoversEarlierDescriptors: fsync flushes the chunk files a file
+// wrote through descriptors that are already closed.
+func TestFsyncCoversEarlierDescriptors(t *testing.T) {
+	m := mountTest(t, func(c *Config, _ *index.Config) { c.ChunkSize = 64 << 10 })
+	p := m.path("f")
+	mustDo(t, os.WriteFile(p, bytes.Repeat([]byte("d"), 200<<10), 0o644)) // 4 chunks, closed
+	st := lstat(t, p)
+	ino := index.Ino(st.Ino)
+	dirtyOf := func() int {
+		m.fs.dirty.mu.Lock()
+		defer m.fs.dirty.mu.Unlock()
+		return len(m.fs.dirty.m[ino])
+	}
+	if n := dirtyOf(); n != 4 {
+		t.Fatalf("%d dirty chunk files after writing, want 4", n)
+	}
+	f, err := os.Open(p)
+	mustDo(t, err)
+	defer f.Close()
+	mustDo(t, f.Sync())
+	if n := dirtyOf(); n != 0 {
+		t.Fatalf("%d dirty chunk files after fsync through a new descriptor, want 0", n)
+	}
+}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/walrusfs/walrusfs/index"
 )
 
 // The test binary doubles as the walrusfs binary: with WALRUSFS_RUN_MAIN set
@@ -68,6 +70,9 @@ func startDaemon(t *testing.T, stateDir, mnt string, extra ...string) *daemon {
 			<-d.exited
 		}
 		_ = unix.Unmount(mnt, unix.MNT_DETACH)
+		if err := index.CheckFile(filepath.Join(stateDir, index.FileName)); err != nil {
+			t.Errorf("index consistency check after the daemon stopped: %v", err)
+		}
 	})
 	parent := lstatDev(t, filepath.Dir(mnt))
 	deadline := time.Now().Add(10 * time.Second)
