@@ -132,23 +132,27 @@ func (f *FS) Sync(ctx context.Context) error {
 // Close stops background work. The caller closes the index afterwards.
 func (f *FS) Close() { f.stage.close() }
 
-// expediteRelease commits the index soon after the last name of a large
-// file went away, so its chunk files are removed (and their space returned)
-// now rather than at the next periodic commit.
-func (f *FS) expediteRelease(victim index.Attr) {
-	if victim.Type() != syscall.S_IFREG || victim.Nlink != 1 || victim.Size < expediteReleaseSize {
+// releaseNow returns the space of a large file whose last name just went
+// away before the unlink or rename returns, as a local filesystem does: it
+// commits the index (so nothing durable refers to the chunk files any more)
+// and removes them. Small files are left to the periodic commit, so that
+// rm -rf costs no flush per file.
+func (f *FS) releaseNow(victim index.Attr) {
+	if victim.Type() != syscall.S_IFREG || victim.Nlink != 1 || victim.Size < releaseNowSize {
 		return
 	}
-	go func() {
-		if err := f.idx.Sync(context.Background()); err != nil && !errors.Is(err, index.ErrClosed) {
+	if err := f.idx.Sync(context.Background()); err != nil {
+		if !errors.Is(err, index.ErrClosed) {
 			f.log.Warn("committing a large deletion", "err", err)
 		}
-	}()
+		return
+	}
+	f.stage.removeDoomed()
 }
 
-// expediteReleaseSize is the file size from which a deletion is committed
-// at once.
-const expediteReleaseSize = 64 << 20
+// releaseNowSize is the file size from which deleting a file returns its
+// space before the call returns.
+const releaseNowSize = 64 << 20
 
 func (f *FS) isOpen(ino index.Ino) bool {
 	f.openMu.Lock()

@@ -281,7 +281,7 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	if err := n.fs.idx.Unlink(n.ino, name, now()); err != nil {
 		return n.errno("unlink", err)
 	}
-	n.fs.expediteRelease(victim)
+	n.fs.releaseNow(victim)
 	return 0
 }
 
@@ -305,7 +305,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent fusefs.InodeEm
 		return n.errno("rename", err)
 	}
 	if flags&index.RenameExchange == 0 {
-		n.fs.expediteRelease(victim)
+		n.fs.releaseNow(victim)
 	}
 	return 0
 }

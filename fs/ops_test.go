@@ -498,9 +498,23 @@ func TestNoStagingFileOutlivesItsInode(t *testing.T) {
 	m.unmount(t)
 
 	// A chunk file nobody refers to (as a crash can leave) is swept at mount.
-	stray := filepath.Join(state, "staging", "ff", "ffff")
+	stray := filepath.Join(state, "staging", "ff", "ffff") // an ID no chunk has
 	mustDo(t, os.MkdirAll(filepath.Dir(stray), 0o700))
 	mustDo(t, os.WriteFile(stray, []byte("junk"), 0o600))
+	// A referenced chunk file found in the wrong directory is moved back.
+	entries, err := os.ReadDir(filepath.Join(state, "staging"))
+	mustDo(t, err)
+	var moved string
+	for _, sd := range entries {
+		files, _ := os.ReadDir(filepath.Join(state, "staging", sd.Name()))
+		for _, f := range files {
+			if f.Name() != "ffff" && moved == "" {
+				moved = f.Name()
+				mustDo(t, os.MkdirAll(filepath.Join(state, "staging", "elsewhere"), 0o700))
+				mustDo(t, os.Rename(filepath.Join(state, "staging", sd.Name(), f.Name()), filepath.Join(state, "staging", "elsewhere", f.Name())))
+			}
+		}
+	}
 	m2 := mountAt(t, state)
 	if n := m2.stagingFiles(t); n != 2 {
 		t.Fatalf("%d staging files after remount, want 2", n)
@@ -604,5 +618,25 @@ func TestFsyncCoversEarlierDescriptors(t *testing.T) {
 	mustDo(t, f.Sync())
 	if n := dirtyOf(); n != 0 {
 		t.Fatalf("%d dirty chunk files after fsync through a new descriptor, want 0", n)
+	}
+}
+
+// TestLargeDeleteFreesSpaceAtOnce: removing a large file returns its staging
+// space before unlink returns, as on a local filesystem.
+func TestLargeDeleteFreesSpaceAtOnce(t *testing.T) {
+	m := mountTest(t, func(_ *Config, ic *index.Config) { ic.CommitInterval = time.Hour })
+	big := bytes.Repeat([]byte("L"), releaseNowSize+1)
+	mustDo(t, os.WriteFile(m.path("big"), big, 0o644))
+	mustDo(t, os.WriteFile(m.path("small"), []byte("s"), 0o644))
+	mustDo(t, os.WriteFile(m.path("big2"), big, 0o644))
+	before := m.stagingFiles(t)
+	mustDo(t, os.Remove(m.path("big")))
+	if after := m.stagingFiles(t); after != before-9 {
+		t.Fatalf("staging files right after removing a %d-byte file: %d, want %d", len(big), after, before-9)
+	}
+	// Renaming over a large file frees it the same way.
+	mustDo(t, os.Rename(m.path("small"), m.path("big2")))
+	if after := m.stagingFiles(t); after != 1 {
+		t.Fatalf("staging files after renaming over the other large file: %d, want 1", after)
 	}
 }

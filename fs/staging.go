@@ -12,9 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// stagingArea holds chunk files: staging/<id mod 256 as 2 hex digits>/<id in
-// hex>. A file's ID is handed out by the index and never reused, so a chunk
-// file is written by one chunk of one inode only.
+// stagingArea holds chunk files: staging/<id/256 in hex>/<id in hex>. A
+// file's ID is handed out by the index and never reused, so a chunk file is
+// written by one chunk of one inode only. IDs are handed out in order, so
+// the chunks of a file written front to back share a directory, and the
+// local filesystem places them near each other on disk (ext4 spreads
+// directories over the disk); no directory holds more than 256 files.
 type stagingArea struct {
 	dir string
 	log *slog.Logger
@@ -36,7 +39,7 @@ func openStaging(dir string, log *slog.Logger) (*stagingArea, error) {
 }
 
 func (s *stagingArea) path(id uint64) string {
-	return filepath.Join(s.dir, fmt.Sprintf("%02x", id&0xff), strconv.FormatUint(id, 16))
+	return filepath.Join(s.dir, strconv.FormatUint(id>>8, 16), strconv.FormatUint(id, 16))
 }
 
 // open opens the chunk file id for reading and writing. With create, a
@@ -115,6 +118,16 @@ func (s *stagingArea) sweep(keep map[uint64]bool) (int, error) {
 		for _, e := range entries {
 			id, err := strconv.ParseUint(e.Name(), 16, 64)
 			if err == nil && keep[id] {
+				// A referenced file in another directory (an older
+				// layout) is moved to where it is looked for.
+				if p := filepath.Join(s.dir, sd.Name(), e.Name()); p != s.path(id) {
+					if err := os.MkdirAll(filepath.Dir(s.path(id)), 0o700); err != nil {
+						return removed, fmt.Errorf("staging sweep: %w", err)
+					}
+					if err := os.Rename(p, s.path(id)); err != nil {
+						return removed, fmt.Errorf("staging sweep: %w", err)
+					}
+				}
 				continue
 			}
 			if err := os.Remove(filepath.Join(s.dir, sd.Name(), e.Name())); err != nil {
