@@ -473,7 +473,7 @@ func (d *fileData) allocate(off, length, mode uint64) error {
 	if a.Type() != syscall.S_IFREG {
 		return syscall.ENODEV
 	}
-	if err := d.reserve(a, off, length); err != nil {
+	if err := d.reserve(length); err != nil {
 		return err
 	}
 	end := off + length
@@ -486,7 +486,7 @@ func (d *fileData) allocate(off, length, mode uint64) error {
 
 // reserve checks that the staging disk has room for length bytes, so that
 // fallocate fails with ENOSPC up front as it would on a local disk.
-func (d *fileData) reserve(a index.Attr, off, length uint64) error {
+func (d *fileData) reserve(length uint64) error {
 	st, err := d.fs.stage.statfs()
 	if err != nil {
 		return err
