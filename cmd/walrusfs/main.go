@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +28,26 @@ type command struct {
 
 // errUsage marks an error caused by bad command-line arguments.
 var errUsage = errors.New("usage error")
+
+// parseArgs parses a command's flags and checks that exactly nargs
+// positional arguments (described by what) follow. help reports that the
+// user asked for -h, which the flag set has answered.
+func parseArgs(fl *flag.FlagSet, args []string, nargs int, what string) (help bool, err error) {
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, fmt.Errorf("%w: %w", err, errUsage)
+	}
+	if fl.NArg() == nargs {
+		return false, nil
+	}
+	fl.Usage()
+	if nargs == 0 {
+		return false, fmt.Errorf("unexpected arguments %q: %w", fl.Args(), errUsage)
+	}
+	return false, fmt.Errorf("expected exactly one %s: %w", what, errUsage)
+}
 
 func commands() map[string]command {
 	return map[string]command{

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,20 +50,38 @@ func requireFuse(t *testing.T) {
 type daemon struct {
 	cmd    *exec.Cmd
 	mnt    string
-	stderr *bytes.Buffer
+	stderr *syncBuffer
 	exited chan error
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startDaemon(t *testing.T, stateDir, mnt string, extra ...string) *daemon {
 	t.Helper()
 	args := append([]string{"mount", "--state-dir", stateDir, "--commit-interval", "1h"}, extra...)
 	cmd := walrusfsCmd(append(args, mnt)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{cmd: cmd, mnt: mnt, stderr: &stderr, exited: make(chan error, 1)}
+	d := &daemon{cmd: cmd, mnt: mnt, stderr: stderr, exited: make(chan error, 1)}
 	go func() { d.exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
@@ -82,8 +101,11 @@ func startDaemon(t *testing.T, stateDir, mnt string, extra ...string) *daemon {
 			t.Fatalf("daemon exited before mounting: %v\n%s", err, stderr.String())
 		default:
 		}
+		// Ready once the daemon says so: go-fuse's Mount ends by opening
+		// a file on the new mount, and a daemon killed while it holds
+		// that file cannot exit (its close waits on itself).
 		var st unix.Stat_t
-		if unix.Stat(mnt, &st) == nil && st.Dev != parent {
+		if strings.Contains(stderr.String(), "msg=mounted") && unix.Stat(mnt, &st) == nil && st.Dev != parent {
 			return d
 		}
 		time.Sleep(20 * time.Millisecond)

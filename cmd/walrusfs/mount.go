@@ -39,15 +39,8 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	debugAddr := fl.String("debug-addr", "", "serve Go profiling (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	commitInterval := fl.Duration("commit-interval", index.DefaultConfig().CommitInterval,
 		"longest time an acknowledged metadata change waits for its disk flush (bounds what a power loss can lose)")
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return fmt.Errorf("%w: %w", err, errUsage)
-	}
-	if fl.NArg() != 1 {
-		fl.Usage()
-		return fmt.Errorf("expected exactly one MOUNTPOINT: %w", errUsage)
+	if help, err := parseArgs(fl, args, 1, "MOUNTPOINT"); help || err != nil {
+		return err
 	}
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {

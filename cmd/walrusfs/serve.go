@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -40,15 +39,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxQuilt := sizeFlag{v: uint64(httpserver.DefaultConfig().MaxQuiltBody)}
 	fl.Var(&maxQuilt, "max-quilt-body", "largest PUT /v1/quilts body")
 	logLevel := fl.String("log-level", "info", "log level: debug, info, warn or error")
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return fmt.Errorf("%w: %w", err, errUsage)
-	}
-	if fl.NArg() != 0 {
-		fl.Usage()
-		return fmt.Errorf("unexpected arguments %q: %w", fl.Args(), errUsage)
+	if help, err := parseArgs(fl, args, 0, ""); help || err != nil {
+		return err
 	}
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,15 +18,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, "Usage: walrusfs sync MOUNTPOINT")
 		fmt.Fprintln(stderr, "\nMakes everything written to the mount so far durable on local disk.")
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return fmt.Errorf("%w: %w", err, errUsage)
-	}
-	if fl.NArg() != 1 {
-		fl.Usage()
-		return fmt.Errorf("expected exactly one MOUNTPOINT: %w", errUsage)
+	if help, err := parseArgs(fl, args, 1, "MOUNTPOINT"); help || err != nil {
+		return err
 	}
 	d, err := os.Open(fl.Arg(0))
 	if err != nil {

@@ -20,15 +20,8 @@ func runUmount(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "Usage: walrusfs umount [--lazy] MOUNTPOINT")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return fmt.Errorf("%w: %w", err, errUsage)
-	}
-	if fl.NArg() != 1 {
-		fl.Usage()
-		return fmt.Errorf("expected exactly one MOUNTPOINT: %w", errUsage)
+	if help, err := parseArgs(fl, args, 1, "MOUNTPOINT"); help || err != nil {
+		return err
 	}
 	mnt, err := filepath.Abs(fl.Arg(0))
 	if err != nil {
