@@ -73,6 +73,10 @@ func (f *FS) release(d *fileData) {
 }
 
 func (d *fileData) closeChunks() {
+	// Spliced reads hold io until their reply is sent: wait for them
+	// before closing the descriptors they read from.
+	d.io.Lock()
+	defer d.io.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for id, c := range d.chunks {
@@ -175,11 +179,16 @@ func syncFiles(files []*os.File) error {
 }
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if r := h.data.spliceRead(off, len(dest)); r != nil {
+		return r, 0
+	}
 	n, err := h.data.read(dest, off)
 	if err != nil {
 		return nil, toErrno(h.data.fs.log, "read", err)
 	}
-	return fuse.ReadResultData(dest[:n]), 0
+	// A vector result goes out with one writev; go-fuse would otherwise
+	// first try (and fail) to splice a plain byte slice.
+	return fuse.ReadResultVector([][]byte{dest[:n]}), 0
 }
 
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
@@ -306,6 +315,82 @@ func (d *fileData) prefetch(off int64, end, cs, size uint64) {
 	}
 	_ = unix.Fadvise(int(c.Fd()), 0, int64(cs), unix.FADV_WILLNEED)
 }
+
+// spliceRead serves a read that lies inside one staged chunk whose file
+// holds every byte asked for straight from that file: go-fuse splices the
+// bytes from the chunk file to the kernel without copying them through
+// this process. It returns nil when the read does not qualify (holes,
+// short chunk files, reads across chunks, end of file); read handles those.
+//
+// The returned result holds d.io shared until go-fuse has sent the reply,
+// so no truncate or close can pull the descriptor away mid-splice.
+func (d *fileData) spliceRead(off int64, n int) fuse.ReadResult {
+	if off < 0 || n <= 0 {
+		return nil
+	}
+	d.io.RLock()
+	keep := false
+	defer func() {
+		if !keep {
+			d.io.RUnlock()
+		}
+	}()
+	a, err := d.fs.idx.GetAttr(d.ino)
+	if err != nil || uint64(off) >= a.Size || a.ChunkSize == 0 {
+		return nil
+	}
+	size := min(uint64(n), a.Size-uint64(off))
+	cs := uint64(a.ChunkSize)
+	chunk, in := uint64(off)/cs, uint64(off)%cs
+	if in+size > cs {
+		return nil
+	}
+	ref, ok, err := d.ref(chunk)
+	if err != nil || !ok || ref.Kind != index.ChunkStaged {
+		return nil
+	}
+	c, err := d.chunkFile(ref.StagingID, false)
+	if err != nil || c == nil {
+		return nil
+	}
+	var st unix.Stat_t
+	if unix.Fstat(int(c.Fd()), &st) != nil || uint64(st.Size) < in+size {
+		return nil
+	}
+	d.prefetch(off, uint64(off)+size, cs, a.Size)
+	keep = true
+	return &chunkRead{data: d, file: c, off: int64(in), size: int(size)}
+}
+
+// chunkRead is a read answered from a byte range of a chunk file. go-fuse
+// splices it (Seekable) or, failing that, calls Bytes.
+type chunkRead struct {
+	data *fileData
+	file *os.File
+	off  int64
+	size int
+	done sync.Once
+}
+
+func (r *chunkRead) Seekable() (uintptr, int64, int) { return r.file.Fd(), r.off, r.size }
+
+func (r *chunkRead) Size() int { return r.size }
+
+func (r *chunkRead) Bytes(buf []byte) ([]byte, fuse.Status) {
+	if len(buf) < r.size {
+		buf = make([]byte, r.size)
+	}
+	buf = buf[:r.size]
+	got, err := r.file.ReadAt(buf, r.off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fuse.ToStatus(err)
+	}
+	clear(buf[got:])
+	return buf, fuse.OK
+}
+
+// Done releases the hold on the file's I/O state once the reply is out.
+func (r *chunkRead) Done() { r.done.Do(r.data.io.RUnlock) }
 
 // readChunk fills p with chunk n's bytes from offset in; a hole, or a part
 // past the end of the chunk file, reads as zeros.
