@@ -3,6 +3,7 @@ package fs
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -638,5 +639,74 @@ func TestLargeDeleteFreesSpaceAtOnce(t *testing.T) {
 	mustDo(t, os.Rename(m.path("small"), m.path("big2")))
 	if after := m.stagingFiles(t); after != 1 {
 		t.Fatalf("staging files after renaming over the other large file: %d, want 1", after)
+	}
+}
+
+// TestReadsRaceTruncatesAndCloses: spliced reads hold the file's I/O state
+// until their reply is sent; truncates, writes and closes running at the
+// same time must neither deadlock nor make a read return bytes the file
+// never held.
+func TestReadsRaceTruncatesAndCloses(t *testing.T) {
+	m := mountTest(t, func(c *Config, _ *index.Config) { c.ChunkSize = 64 << 10 })
+	p := m.path("f")
+	pattern := bytes.Repeat([]byte("0123456789abcdef"), 16<<10) // 256 KiB
+	mustDo(t, os.WriteFile(p, pattern, 0o644))
+	deadline := time.Now().Add(time.Second)
+	errc := make(chan error, 3)
+	go func() {
+		for time.Now().Before(deadline) {
+			if err := os.Truncate(p, int64(rand.IntN(len(pattern)))); err != nil {
+				errc <- err
+				return
+			}
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				errc <- err
+				return
+			}
+			_, err = f.WriteAt(pattern, 0)
+			f.Close()
+			if err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	for range 2 {
+		go func() {
+			buf := make([]byte, 8192)
+			for time.Now().Before(deadline) {
+				f, err := os.Open(p)
+				if err != nil {
+					errc <- err
+					return
+				}
+				off := int64(rand.IntN(len(pattern)))
+				n, err := f.ReadAt(buf, off)
+				f.Close()
+				if err != nil && !errors.Is(err, io.EOF) {
+					errc <- err
+					return
+				}
+				// Every byte is either the pattern's or a zero from a
+				// truncate-then-extend.
+				for i := range n {
+					if c := buf[i]; c != 0 && c != pattern[off+int64(i)] {
+						errc <- fmt.Errorf("byte at %d is %q, the file never held it", off+int64(i), c)
+						return
+					}
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range 3 {
+		select {
+		case err := <-errc:
+			mustDo(t, err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("readers and truncates deadlocked")
+		}
 	}
 }
