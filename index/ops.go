@@ -76,6 +76,26 @@ func nameErr(p *Attr, name string) error {
 	return nil
 }
 
+// freeName checks that name can be added to directory parent: parent is a
+// live directory, name is valid and not taken. It returns parent's
+// attributes, with errors in Linux's order.
+func (w *wtx) freeName(parent Ino, name string) (Attr, error) {
+	p, err := w.dir(parent)
+	if err != nil {
+		return p, err
+	}
+	if err := nameErr(&p, name); err != nil {
+		return p, err
+	}
+	if err := checkName(name); err != nil {
+		return p, err
+	}
+	if _, _, err := w.lookup(parent, name); err == nil {
+		return p, syscall.EEXIST
+	}
+	return p, nil
+}
+
 // checkName validates a name for a new entry.
 func checkName(name string) error {
 	if len(name) > MaxNameLen {
@@ -194,18 +214,9 @@ func (x *Index) Create(parent Ino, name string, n NewNode) (Attr, error) {
 		if err := checkNewNode(&n); err != nil {
 			return err
 		}
-		p, err := w.dir(parent)
+		p, err := w.freeName(parent, name)
 		if err != nil {
 			return err
-		}
-		if err := nameErr(&p, name); err != nil {
-			return err
-		}
-		if err := checkName(name); err != nil {
-			return err
-		}
-		if _, _, err := w.lookup(parent, name); err == nil {
-			return syscall.EEXIST
 		}
 		ino, err := w.bump(keyNextIno, 1)
 		if err != nil {
@@ -278,18 +289,9 @@ func (x *Index) Link(ino, newParent Ino, newName string, now int64) (Attr, error
 		if a, err = w.inode(ino); err != nil {
 			return err
 		}
-		p, err := w.dir(newParent)
+		p, err := w.freeName(newParent, newName)
 		if err != nil {
 			return err
-		}
-		if err := nameErr(&p, newName); err != nil {
-			return err
-		}
-		if err := checkName(newName); err != nil {
-			return err
-		}
-		if _, _, err := w.lookup(newParent, newName); err == nil {
-			return syscall.EEXIST
 		}
 		if a.IsDir() {
 			return syscall.EPERM

@@ -253,18 +253,8 @@ func (s *server) getPatchByID(w http.ResponseWriter, r *http.Request, pidText st
 // getPatchByIdentifier serves GET /v1/blobs/by-quilt-id/{quiltId}/{identifier}.
 // Like Walrus, it takes no query.
 func (s *server) getPatchByIdentifier(w http.ResponseWriter, r *http.Request, quiltText, identifier string) {
-	quilt, ok := parseIDParam(w, quiltText)
+	quilt, patches, ok := s.quiltPatches(w, r, quiltText)
 	if !ok {
-		return
-	}
-	l, ok := s.store.(blobstore.QuiltLister)
-	if !ok {
-		plainError(w, http.StatusNotImplemented, msgNotImplemented)
-		return
-	}
-	patches, err := l.ListPatches(r.Context(), quilt)
-	if err != nil {
-		s.writeStoreError(w, r, opPatch, err)
 		return
 	}
 	for _, p := range patches {
@@ -330,21 +320,31 @@ func isHeaderValue(s string) bool {
 	return true
 }
 
-// listPatches serves GET /v1/quilts/{quilt}/patches. Like Walrus, it takes
-// no query.
-func (s *server) listPatches(w http.ResponseWriter, r *http.Request) {
-	quilt, ok := parseIDParam(w, r.PathValue("quilt"))
+// quiltPatches parses a quilt ID path parameter and lists the quilt's
+// patches. When it returns false it has already written the error reply.
+func (s *server) quiltPatches(w http.ResponseWriter, r *http.Request, quiltText string) (blobstore.ID, []blobstore.StoredPatch, bool) {
+	quilt, ok := parseIDParam(w, quiltText)
 	if !ok {
-		return
+		return quilt, nil, false
 	}
 	l, ok := s.store.(blobstore.QuiltLister)
 	if !ok {
 		plainError(w, http.StatusNotImplemented, msgNotImplemented)
-		return
+		return quilt, nil, false
 	}
 	patches, err := l.ListPatches(r.Context(), quilt)
 	if err != nil {
 		s.writeStoreError(w, r, opPatch, err)
+		return quilt, nil, false
+	}
+	return quilt, patches, true
+}
+
+// listPatches serves GET /v1/quilts/{quilt}/patches. Like Walrus, it takes
+// no query.
+func (s *server) listPatches(w http.ResponseWriter, r *http.Request) {
+	_, patches, ok := s.quiltPatches(w, r, r.PathValue("quilt"))
+	if !ok {
 		return
 	}
 	items := make([]wire.QuiltPatchItem, len(patches))
