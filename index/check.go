@@ -14,8 +14,9 @@ import (
 // Check verifies the index: bbolt's own page-level consistency check, then
 // the tree's invariants: every entry names a live inode of the right type,
 // link counts match the entries, directories have one parent, no inode is
-// unreachable unless it is an orphan, and every chunk, xattr and symlink
-// record belongs to a live inode. It commits pending operations first.
+// unreachable unless it is an orphan, every chunk, xattr and symlink
+// record belongs to a live inode, and every blob's live-byte count matches
+// the chunk references into it. It commits pending operations first.
 func (x *Index) Check() error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -119,6 +120,8 @@ func checkTx(tx *bolt.Tx) error {
 			bad("symlink %d has no target", ino)
 		}
 	}
+	type blobUse struct{ live, refs uint64 }
+	uses := map[[32]byte]blobUse{}
 	for _, name := range [][]byte{bucketXattrs, bucketChunks, bucketSymlinks, bucketOrphans} {
 		_ = tx.Bucket(name).ForEach(func(k, v []byte) error {
 			ino := Ino(binary.BigEndian.Uint64(k))
@@ -126,13 +129,36 @@ func checkTx(tx *bolt.Tx) error {
 				bad("%s record %x: inode %d does not exist", name, k, ino)
 			}
 			if bytes.Equal(name, bucketChunks) {
-				if _, err := decodeChunkRef(v); err != nil {
+				r, err := decodeChunkRef(v)
+				if err != nil {
 					bad("%v", err)
+				} else if r.Kind == ChunkStored {
+					u := uses[r.Stored.BlobID]
+					u.live += r.Stored.PlainLen
+					u.refs++
+					uses[r.Stored.BlobID] = u
 				}
 			}
 			return nil
 		})
 	}
+	_ = tx.Bucket(bucketBlobs).ForEach(func(k, v []byte) error {
+		b, err := decodeBlob(k, v)
+		if err != nil {
+			bad("%v", err)
+			return nil
+		}
+		if u := uses[b.ID]; u.live != b.LiveBytes || u.refs != b.Refs {
+			bad("blob %x: live bytes %d in %d references recorded, %d in %d found", b.ID, b.LiveBytes, b.Refs, u.live, u.refs)
+		}
+		return nil
+	})
+	_ = tx.Bucket(bucketUploads).ForEach(func(k, v []byte) error {
+		if _, err := decodeUpload(k, v); err != nil {
+			bad("%v", err)
+		}
+		return nil
+	})
 	if n := binary.BigEndian.Uint64(tx.Bucket(bucketMeta).Get(keyInodeCount)); n != uint64(len(inodes)) {
 		bad("inode_count %d, %d inodes", n, len(inodes))
 	}

@@ -100,9 +100,16 @@ func (x *Index) SetChunk(ino Ino, n uint64, ref ChunkRef) error {
 func (x *Index) setChunk(w *wtx, ino Ino, n uint64, ref ChunkRef) error {
 	key := chunkKey(ino, n)
 	if old := w.get(bChunks, key); old != nil {
-		if r, err := decodeChunkRef(old); err == nil && r.Kind == ChunkStaged && r.StagingID != ref.StagingID {
-			x.releaseStaging(w, r.StagingID)
+		r, err := decodeChunkRef(old)
+		if err != nil {
+			return err
 		}
+		if err := x.refDropped(w, r, ref.StagingID); err != nil {
+			return err
+		}
+	}
+	if err := w.countRef(ref, 1); err != nil {
+		return err
 	}
 	return w.put(bChunks, key, encodeChunkRef(&ref))
 }
@@ -125,7 +132,8 @@ func (x *Index) NoteWrite(ino Ino, end uint64, now int64) (Attr, error) {
 	return a, err
 }
 
-// StagingIDs returns every staging file ID a chunk reference names. Files in
+// StagingIDs returns every staging file ID a chunk reference names (staged
+// chunks, and stored chunks whose local copy is kept until certified). Files in
 // the staging area with other IDs belong to nothing and may be removed.
 func (x *Index) StagingIDs() (map[uint64]bool, error) {
 	ids := map[uint64]bool{}
@@ -135,7 +143,7 @@ func (x *Index) StagingIDs() (map[uint64]bool, error) {
 			if err != nil {
 				return err
 			}
-			if r.Kind == ChunkStaged {
+			if r.StagingID != 0 {
 				ids[r.StagingID] = true
 			}
 			return nil

@@ -429,24 +429,18 @@ func (x *Index) deleteInode(w *wtx, ino Ino) error {
 			}
 		}
 	}
-	for _, b := range []bucketID{bXattrs, bChunks} {
-		var keys [][]byte
-		var staged []uint64
-		c := w.bucket(b).Cursor()
-		for k, v := c.Seek(key); k != nil && bytes.HasPrefix(k, key); k, v = c.Next() {
-			keys = append(keys, append([]byte(nil), k...))
-			if b == bChunks {
-				if r, err := decodeChunkRef(v); err == nil && r.Kind == ChunkStaged {
-					staged = append(staged, r.StagingID)
-				}
-			}
+	if err := x.dropChunks(w, ino, 0); err != nil {
+		return err
+	}
+	var keys [][]byte
+	c := w.bucket(bXattrs).Cursor()
+	for k, _ := c.Seek(key); k != nil && bytes.HasPrefix(k, key); k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for _, k := range keys {
+		if err := w.del(bXattrs, k); err != nil {
+			return err
 		}
-		for _, k := range keys {
-			if err := w.del(b, k); err != nil {
-				return err
-			}
-		}
-		x.releaseStaging(w, staged...)
 	}
 	_, err := w.bump(keyInodeCount, -1)
 	return err
@@ -701,7 +695,7 @@ func (x *Index) SetAttr(ino Ino, in SetAttrIn) (Attr, error) {
 		}
 		if in.Size != nil {
 			if *in.Size < a.Size {
-				if err := x.dropChunksFrom(w, &a, chunksCovering(*in.Size, a.ChunkSize)); err != nil {
+				if err := x.dropChunks(w, a.Ino, chunksCovering(*in.Size, a.ChunkSize)); err != nil {
 					return err
 				}
 			}
@@ -722,23 +716,29 @@ func chunksCovering(size uint64, chunkSize uint32) uint64 {
 	return (size + cs - 1) / cs
 }
 
-func (x *Index) dropChunksFrom(w *wtx, a *Attr, first uint64) error {
-	prefix := inoKey(a.Ino)
+// dropChunks deletes the chunks of ino numbered first and up, releasing
+// their staging files and their share of their blobs' live bytes.
+func (x *Index) dropChunks(w *wtx, ino Ino, first uint64) error {
+	prefix := inoKey(ino)
 	var keys [][]byte
-	var staged []uint64
+	var refs []ChunkRef
 	c := w.bucket(bChunks).Cursor()
-	for k, v := c.Seek(chunkKey(a.Ino, first)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		keys = append(keys, append([]byte(nil), k...))
-		if r, err := decodeChunkRef(v); err == nil && r.Kind == ChunkStaged {
-			staged = append(staged, r.StagingID)
+	for k, v := c.Seek(chunkKey(ino, first)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		r, err := decodeChunkRef(v)
+		if err != nil {
+			return err
 		}
+		keys = append(keys, append([]byte(nil), k...))
+		refs = append(refs, r)
 	}
-	for _, k := range keys {
+	for i, k := range keys {
 		if err := w.del(bChunks, k); err != nil {
 			return err
 		}
+		if err := x.refDropped(w, refs[i], 0); err != nil {
+			return err
+		}
 	}
-	x.releaseStaging(w, staged...)
 	return nil
 }
 

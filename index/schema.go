@@ -57,6 +57,7 @@ var (
 	keyNextStaging = []byte("next_staging")
 	keyJournalSeq  = []byte("journal_seq")
 	keyInodeCount  = []byte("inode_count")
+	keyLastUpload  = []byte("last_upload")
 )
 
 // migrations[i] upgrades a file at schema version i to version i+1. Version
@@ -226,27 +227,38 @@ type ChunkRef struct {
 	Stored *StoredChunk
 }
 
-// StoredChunk locates a chunk inside a stored blob or quilt patch.
+// StoredChunk locates a chunk inside a stored blob or quilt patch, in its
+// stored form: a run of blocks, each plaintext or sealed (see
+// blobstore/blockcrypt), each with the hash of its stored bytes.
 type StoredChunk struct {
-	BlobID  [32]byte
-	PatchID []byte // 37-byte quilt patch ID when the chunk is a patch
-	Offset  uint64 // offset of the chunk's bytes in the blob or patch
-	Length  uint64
-	// BlockSize is the verification block size; BlockHashes[i] covers
-	// bytes [i·BlockSize, (i+1)·BlockSize) of the chunk.
+	BlobID  [32]byte // the blob, or the quilt holding the patch
+	PatchID []byte   // 37-byte quilt patch ID when the chunk is a patch
+	Offset  uint64   // offset of the stored chunk in the blob or patch
+	Length  uint64   // stored length (blocks plus their sealing overhead)
+	// PlainLen is the chunk's plaintext length: reads past it (up to the
+	// file size) are zeros.
+	PlainLen uint64
+	// Encrypted says whether blocks are sealed with the filesystem key.
+	Encrypted bool
+	// BlockSize is the plaintext block size; BlockHashes[i] is the SHA-256
+	// of stored block i.
 	BlockSize   uint32
 	BlockHashes [][32]byte
 }
 
 const (
-	chunkRecordV1 = 1
-	chunkFlagSeal = 1 << 0
+	chunkRecordV1      = 1
+	chunkFlagSeal      = 1 << 0
+	chunkFlagEncrypted = 1 << 1
 )
 
 func encodeChunkRef(r *ChunkRef) []byte {
 	b := []byte{chunkRecordV1, byte(r.Kind), 0}
 	if r.Sealed {
 		b[2] |= chunkFlagSeal
+	}
+	if r.Stored != nil && r.Stored.Encrypted {
+		b[2] |= chunkFlagEncrypted
 	}
 	b = binary.BigEndian.AppendUint64(b, r.StagingID)
 	if r.Kind == ChunkStored && r.Stored != nil {
@@ -256,6 +268,7 @@ func encodeChunkRef(r *ChunkRef) []byte {
 		b = append(b, s.PatchID...)
 		b = binary.BigEndian.AppendUint64(b, s.Offset)
 		b = binary.BigEndian.AppendUint64(b, s.Length)
+		b = binary.BigEndian.AppendUint64(b, s.PlainLen)
 		b = binary.BigEndian.AppendUint32(b, s.BlockSize)
 		b = binary.BigEndian.AppendUint32(b, uint32(len(s.BlockHashes)))
 		for _, h := range s.BlockHashes {
@@ -283,11 +296,11 @@ func decodeChunkRef(v []byte) (ChunkRef, error) {
 		if len(p) < 33 {
 			return bad("short stored reference")
 		}
-		s := &StoredChunk{}
+		s := &StoredChunk{Encrypted: v[2]&chunkFlagEncrypted != 0}
 		copy(s.BlobID[:], p)
 		pl := int(p[32])
 		p = p[33:]
-		if len(p) < pl+24 {
+		if len(p) < pl+32 {
 			return bad("short stored reference")
 		}
 		if pl > 0 {
@@ -296,9 +309,10 @@ func decodeChunkRef(v []byte) (ChunkRef, error) {
 		p = p[pl:]
 		s.Offset = binary.BigEndian.Uint64(p)
 		s.Length = binary.BigEndian.Uint64(p[8:])
-		s.BlockSize = binary.BigEndian.Uint32(p[16:])
-		n := int(binary.BigEndian.Uint32(p[20:]))
-		p = p[24:]
+		s.PlainLen = binary.BigEndian.Uint64(p[16:])
+		s.BlockSize = binary.BigEndian.Uint32(p[24:])
+		n := int(binary.BigEndian.Uint32(p[28:]))
+		p = p[32:]
 		if len(p) != 32*n {
 			return bad("block hash count")
 		}

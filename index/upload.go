@@ -1,0 +1,412 @@
+package index
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+)
+
+// The upload queue and the blob records.
+//
+// Sealing freezes a staged chunk for upload: its reference gets the Sealed
+// flag and a queue entry names it, in the same operation, so a crash can
+// never leave one without the other. A later write to a sealed chunk copies
+// it first (copy-on-write), so the uploader reads a file nobody changes.
+//
+// When the uploader has stored a batch (one blob, or one quilt of many
+// chunks), CompleteUploads swaps each chunk's staged reference for the
+// stored one, records the blob, and deletes the queue entries, again in one
+// operation. A chunk changed or deleted since it was sealed keeps its new
+// reference; its entry is simply dropped. Re-uploading after a crash stores
+// the same bytes again (same blob ID) and completes the same entries once.
+
+// Upload is one queue entry: chunk N of Ino, sealed in staging file
+// StagingID.
+type Upload struct {
+	Seq       uint64
+	Ino       Ino
+	N         uint64
+	StagingID uint64
+	SealedAt  int64 // ns since the Unix epoch
+}
+
+const uploadRecordV1 = 1
+
+func encodeUpload(u *Upload) []byte {
+	b := []byte{uploadRecordV1}
+	b = binary.BigEndian.AppendUint64(b, uint64(u.Ino))
+	b = binary.BigEndian.AppendUint64(b, u.N)
+	b = binary.BigEndian.AppendUint64(b, u.StagingID)
+	return binary.BigEndian.AppendUint64(b, uint64(u.SealedAt))
+}
+
+func decodeUpload(k, v []byte) (Upload, error) {
+	if len(k) != 8 || len(v) != 33 || v[0] != uploadRecordV1 {
+		return Upload{}, fmt.Errorf("index: upload record %x: %w", k, ErrCorrupt)
+	}
+	return Upload{
+		Seq:       binary.BigEndian.Uint64(k),
+		Ino:       Ino(binary.BigEndian.Uint64(v[1:])),
+		N:         binary.BigEndian.Uint64(v[9:]),
+		StagingID: binary.BigEndian.Uint64(v[17:]),
+		SealedAt:  int64(binary.BigEndian.Uint64(v[25:])),
+	}, nil
+}
+
+// BlobKind says whether a blob holds one chunk or a quilt of chunks.
+type BlobKind uint8
+
+const (
+	BlobStandalone BlobKind = 1
+	BlobQuilt      BlobKind = 2
+)
+
+// BlobState is where a blob is in its life.
+type BlobState uint8
+
+const (
+	// BlobStored: the store accepted the blob; certification is not yet
+	// confirmed, so the staged copies of its chunks are kept.
+	BlobStored BlobState = 1
+	// BlobCertified: certified on Walrus; staged copies may go.
+	BlobCertified BlobState = 2
+)
+
+func (s BlobState) String() string {
+	switch s {
+	case BlobStored:
+		return "stored"
+	case BlobCertified:
+		return "certified"
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
+}
+
+// Blob is what the index knows about one blob or quilt it uploaded.
+type Blob struct {
+	ID              [32]byte
+	Kind            BlobKind
+	State           BlobState
+	Deletable       bool
+	Size            uint64 // unencoded bytes
+	EncodedSize     uint64
+	RegisteredEpoch uint32
+	CertifiedEpoch  uint32
+	EndEpoch        uint32
+	ObjectID        string
+	// LiveBytes and Refs count the chunk references that still point into
+	// the blob (plaintext bytes, references). A blob with no references
+	// left is garbage.
+	LiveBytes uint64
+	Refs      uint64
+}
+
+const blobRecordV1 = 1
+
+func encodeBlob(b *Blob) []byte {
+	out := []byte{blobRecordV1, byte(b.Kind), byte(b.State), 0}
+	if b.Deletable {
+		out[3] = 1
+	}
+	out = binary.BigEndian.AppendUint64(out, b.Size)
+	out = binary.BigEndian.AppendUint64(out, b.EncodedSize)
+	out = binary.BigEndian.AppendUint32(out, b.RegisteredEpoch)
+	out = binary.BigEndian.AppendUint32(out, b.CertifiedEpoch)
+	out = binary.BigEndian.AppendUint32(out, b.EndEpoch)
+	out = binary.BigEndian.AppendUint64(out, b.LiveBytes)
+	out = binary.BigEndian.AppendUint64(out, b.Refs)
+	out = append(out, byte(len(b.ObjectID)))
+	return append(out, b.ObjectID...)
+}
+
+const blobRecordFixed = 4 + 8 + 8 + 4 + 4 + 4 + 8 + 8 + 1
+
+func decodeBlob(k, v []byte) (Blob, error) {
+	var b Blob
+	if len(k) != 32 || len(v) < blobRecordFixed || v[0] != blobRecordV1 || len(v) != blobRecordFixed+int(v[blobRecordFixed-1]) {
+		return b, fmt.Errorf("index: blob record %x: %w", k, ErrCorrupt)
+	}
+	copy(b.ID[:], k)
+	b.Kind, b.State, b.Deletable = BlobKind(v[1]), BlobState(v[2]), v[3] == 1
+	p := v[4:]
+	u64 := func() uint64 { x := binary.BigEndian.Uint64(p); p = p[8:]; return x }
+	u32 := func() uint32 { x := binary.BigEndian.Uint32(p); p = p[4:]; return x }
+	b.Size, b.EncodedSize = u64(), u64()
+	b.RegisteredEpoch, b.CertifiedEpoch, b.EndEpoch = u32(), u32(), u32()
+	b.LiveBytes, b.Refs = u64(), u64()
+	b.ObjectID = string(p[1:])
+	return b, nil
+}
+
+// Seal freezes every staged, unsealed chunk of the regular file ino and
+// queues it for upload, in one operation. It returns the chunks it sealed
+// with their new references. A file that is not regular has nothing to seal.
+func (x *Index) Seal(ino Ino, now int64) ([]ChunkEntry, error) {
+	var sealed []ChunkEntry
+	err := x.update(func(w *wtx) error {
+		var err error
+		sealed, err = x.seal(w, ino, now)
+		return err
+	})
+	return sealed, err
+}
+
+func (x *Index) seal(w *wtx, ino Ino, now int64) ([]ChunkEntry, error) {
+	prefix := inoKey(ino)
+	var todo []ChunkEntry
+	c := w.bucket(bChunks).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		r, err := decodeChunkRef(v)
+		if err != nil {
+			return nil, err
+		}
+		if r.Kind == ChunkStaged && !r.Sealed {
+			r.Sealed = true
+			todo = append(todo, ChunkEntry{N: binary.BigEndian.Uint64(k[8:]), Ref: r})
+		}
+	}
+	for _, e := range todo {
+		if err := w.put(bChunks, chunkKey(ino, e.N), encodeChunkRef(&e.Ref)); err != nil {
+			return nil, err
+		}
+		last, err := w.bump(keyLastUpload, 1)
+		if err != nil {
+			return nil, err
+		}
+		seq := last + 1
+		u := Upload{Seq: seq, Ino: ino, N: e.N, StagingID: e.Ref.StagingID, SealedAt: now}
+		if err := w.put(bUploads, u64(seq), encodeUpload(&u)); err != nil {
+			return nil, err
+		}
+	}
+	return todo, nil
+}
+
+// SealAll seals every unsealed staged chunk in the filesystem. Call it at
+// mount: chunks written before a crash were never closed.
+func (x *Index) SealAll(now int64) (int, error) {
+	n := 0
+	err := x.update(func(w *wtx) error {
+		var inos []Ino
+		c := w.bucket(bChunks).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			r, err := decodeChunkRef(v)
+			if err != nil {
+				return err
+			}
+			if r.Kind == ChunkStaged && !r.Sealed {
+				ino := Ino(binary.BigEndian.Uint64(k))
+				if len(inos) == 0 || inos[len(inos)-1] != ino {
+					inos = append(inos, ino)
+				}
+			}
+		}
+		for _, ino := range inos {
+			s, err := x.seal(w, ino, now)
+			if err != nil {
+				return err
+			}
+			n += len(s)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Uploads returns up to limit queue entries with sequence numbers above
+// after, oldest first.
+func (x *Index) Uploads(after uint64, limit int) ([]Upload, error) {
+	var out []Upload
+	err := x.view(func(w *wtx) error {
+		c := w.bucket(bUploads).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+			u, err := decodeUpload(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, u)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PendingUploads counts the queue entries of ino (all inodes for ino 0).
+func (x *Index) PendingUploads(ino Ino) (int, error) {
+	n := 0
+	err := x.view(func(w *wtx) error {
+		return w.bucket(bUploads).ForEach(func(k, v []byte) error {
+			u, err := decodeUpload(k, v)
+			if err != nil {
+				return err
+			}
+			if ino == 0 || u.Ino == ino {
+				n++
+			}
+			return nil
+		})
+	})
+	return n, err
+}
+
+// UploadCurrent reports whether u's chunk still refers to u's staging file
+// (so its bytes are still wanted).
+func (x *Index) UploadCurrent(u Upload) (bool, error) {
+	ok := false
+	err := x.view(func(w *wtx) error {
+		var err error
+		ok, err = w.uploadCurrent(u)
+		return err
+	})
+	return ok, err
+}
+
+func (w *wtx) uploadCurrent(u Upload) (bool, error) {
+	v := w.get(bChunks, chunkKey(u.Ino, u.N))
+	if v == nil {
+		return false, nil
+	}
+	r, err := decodeChunkRef(v)
+	if err != nil {
+		return false, err
+	}
+	return r.Kind == ChunkStaged && r.StagingID == u.StagingID, nil
+}
+
+// DropUpload deletes queue entry seq: its chunk changed or went away before
+// it was uploaded.
+func (x *Index) DropUpload(seq uint64) error {
+	return x.update(func(w *wtx) error {
+		if w.get(bUploads, u64(seq)) == nil {
+			return nil
+		}
+		return w.del(bUploads, u64(seq))
+	})
+}
+
+// UploadResult is one uploaded chunk: its queue entry and where its bytes
+// now live.
+type UploadResult struct {
+	Upload Upload
+	Stored StoredChunk
+}
+
+// CompleteUploads records blob b (stored now) and points every chunk of
+// results that still refers to its sealed staging file at its stored copy,
+// deleting the queue entries, in one operation. When b is certified, the
+// staging files are released once this is durable; otherwise the stored
+// references keep them as the local copy until Certify. It returns the
+// results that were applied (the others' chunks changed meanwhile).
+func (x *Index) CompleteUploads(b Blob, results []UploadResult) ([]UploadResult, error) {
+	var applied []UploadResult
+	err := x.update(func(w *wtx) error {
+		applied = applied[:0]
+		key := b.ID[:]
+		rec := b
+		rec.LiveBytes, rec.Refs = 0, 0
+		if old := w.get(bBlobs, key); old != nil {
+			prev, err := decodeBlob(key, old)
+			if err != nil {
+				return err
+			}
+			rec.LiveBytes, rec.Refs = prev.LiveBytes, prev.Refs
+			if prev.State > rec.State {
+				rec.State, rec.CertifiedEpoch = prev.State, prev.CertifiedEpoch
+			}
+			rec.EndEpoch = max(rec.EndEpoch, prev.EndEpoch)
+		}
+		if err := w.put(bBlobs, key, encodeBlob(&rec)); err != nil {
+			return err
+		}
+		for _, r := range results {
+			if w.get(bUploads, u64(r.Upload.Seq)) == nil {
+				continue // completed before (a retry after a lost reply)
+			}
+			if err := w.del(bUploads, u64(r.Upload.Seq)); err != nil {
+				return err
+			}
+			current, err := w.uploadCurrent(r.Upload)
+			if err != nil {
+				return err
+			}
+			if !current {
+				continue
+			}
+			s := r.Stored
+			s.BlobID = b.ID
+			ref := ChunkRef{Kind: ChunkStored, Stored: &s}
+			if rec.State < BlobCertified {
+				ref.StagingID = r.Upload.StagingID
+			}
+			if err := x.setChunk(w, r.Upload.Ino, r.Upload.N, ref); err != nil {
+				return err
+			}
+			applied = append(applied, UploadResult{Upload: r.Upload, Stored: s})
+		}
+		return nil
+	})
+	return applied, err
+}
+
+// BlobInfo returns the record of blob id; ok is false if the index has none.
+func (x *Index) BlobInfo(id [32]byte) (b Blob, ok bool, err error) {
+	err = x.view(func(w *wtx) error {
+		v := w.get(bBlobs, id[:])
+		if v == nil {
+			return nil
+		}
+		ok = true
+		b, err = decodeBlob(id[:], v)
+		return err
+	})
+	return b, ok, err
+}
+
+// Blobs returns every blob record in blob ID order.
+func (x *Index) Blobs() ([]Blob, error) {
+	var out []Blob
+	err := x.view(func(w *wtx) error {
+		return w.bucket(bBlobs).ForEach(func(k, v []byte) error {
+			b, err := decodeBlob(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, b)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// refAdded and refDropped keep staging files and blob live-byte counts in
+// step with the chunk map: every chunk reference that stops existing goes
+// through refDropped.
+func (x *Index) refDropped(w *wtx, r ChunkRef, keepStaging uint64) error {
+	if r.StagingID != 0 && r.StagingID != keepStaging {
+		x.releaseStaging(w, r.StagingID)
+	}
+	return w.countRef(r, -1)
+}
+
+func (w *wtx) countRef(r ChunkRef, sign int64) error {
+	if r.Kind != ChunkStored || r.Stored == nil {
+		return nil
+	}
+	key := r.Stored.BlobID[:]
+	v := w.get(bBlobs, key)
+	if v == nil {
+		return nil // a blob this index did not upload
+	}
+	b, err := decodeBlob(key, v)
+	if err != nil {
+		return err
+	}
+	if sign > 0 {
+		b.LiveBytes += r.Stored.PlainLen
+		b.Refs++
+	} else {
+		b.LiveBytes -= min(b.LiveBytes, r.Stored.PlainLen)
+		b.Refs -= min(b.Refs, 1)
+	}
+	return w.put(bBlobs, key, encodeBlob(&b))
+}

@@ -1,0 +1,173 @@
+package index
+
+import (
+	"slices"
+	"sync"
+	"testing"
+)
+
+// releases records the staging IDs the index releases after commits.
+type releases struct {
+	mu  sync.Mutex
+	ids []uint64
+}
+
+func (r *releases) hooks() Hooks {
+	return Hooks{ReleaseStaging: func(ids []uint64) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.ids = append(r.ids, ids...)
+	}}
+}
+
+func (r *releases) has(id uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Contains(r.ids, id)
+}
+
+func storedAt(length uint64) StoredChunk {
+	return StoredChunk{Length: length, PlainLen: length, BlockSize: 1 << 20, BlockHashes: make([][32]byte, 1)}
+}
+
+func TestSealQueuesEachChunkOnceAndSurvivesCrash(t *testing.T) {
+	dir := t.TempDir()
+	x := openTest(t, dir)
+	f := must(x.Create(RootIno, "f", file(0o644)))
+	r0 := must(x.NewStagedChunk(f.Ino, 0))
+	r2 := must(x.NewStagedChunk(f.Ino, 2))
+	sealed := must(x.Seal(f.Ino, 10))
+	if len(sealed) != 2 || sealed[0].N != 0 || sealed[1].N != 2 || !sealed[0].Ref.Sealed {
+		t.Fatalf("sealed %+v", sealed)
+	}
+	if again := must(x.Seal(f.Ino, 11)); len(again) != 0 {
+		t.Fatalf("second seal queued %d more", len(again))
+	}
+	x.Abandon() // kill -9: the seal is in the journal only
+
+	y := openTest(t, dir)
+	ups := must(y.Uploads(0, 100))
+	if len(ups) != 2 || ups[0].StagingID != r0.StagingID || ups[1].StagingID != r2.StagingID || ups[0].SealedAt != 10 {
+		t.Fatalf("queue after crash %+v", ups)
+	}
+	if ref := must(y.Chunks(f.Ino)); !ref[0].Ref.Sealed || !ref[1].Ref.Sealed {
+		t.Fatalf("chunks not sealed after crash: %+v", ref)
+	}
+	if n := must(y.PendingUploads(f.Ino)); n != 2 {
+		t.Fatalf("pending %d", n)
+	}
+	if more := must(y.Uploads(ups[0].Seq, 100)); len(more) != 1 || more[0].Seq != ups[1].Seq {
+		t.Fatalf("uploads after %d: %+v", ups[0].Seq, more)
+	}
+}
+
+func TestSealAllSealsEveryFile(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	for _, name := range []string{"a", "b", "c"} {
+		f := must(x.Create(RootIno, name, file(0o644)))
+		must(x.NewStagedChunk(f.Ino, 0))
+		must(x.NewStagedChunk(f.Ino, 1))
+	}
+	if n := must(x.SealAll(1)); n != 6 {
+		t.Fatalf("sealed %d, want 6", n)
+	}
+	if n := must(x.PendingUploads(0)); n != 6 {
+		t.Fatalf("pending %d, want 6", n)
+	}
+}
+
+func TestCompleteUploadsSwapsReferencesAndCountsLiveBytes(t *testing.T) {
+	dir := t.TempDir()
+	x := openTest(t, dir)
+	var rel releases
+	x.SetHooks(rel.hooks())
+	a := must(x.Create(RootIno, "a", file(0o644)))
+	b := must(x.Create(RootIno, "b", file(0o644)))
+	ra := must(x.NewStagedChunk(a.Ino, 0))
+	rb := must(x.NewStagedChunk(b.Ino, 0))
+	must(x.Seal(a.Ino, 1))
+	must(x.Seal(b.Ino, 1))
+	ups := must(x.Uploads(0, 10))
+
+	// b changes after sealing: its upload must not be applied.
+	rb2 := must(x.NewStagedChunk(b.Ino, 0))
+	if current := must(x.UploadCurrent(ups[1])); current {
+		t.Fatal("upload of an overwritten chunk reported current")
+	}
+
+	blob := Blob{ID: [32]byte{7}, Kind: BlobQuilt, State: BlobCertified, Size: 300, CertifiedEpoch: 3, EndEpoch: 9}
+	res := []UploadResult{{Upload: ups[0], Stored: storedAt(100)}, {Upload: ups[1], Stored: storedAt(200)}}
+	applied := must(x.CompleteUploads(blob, res))
+	if len(applied) != 1 || applied[0].Upload.Ino != a.Ino {
+		t.Fatalf("applied %+v", applied)
+	}
+	if n := must(x.PendingUploads(0)); n != 0 {
+		t.Fatalf("%d uploads still queued", n)
+	}
+	ref, _ := must2(x.Chunk(a.Ino, 0))
+	if ref.Kind != ChunkStored || ref.Stored.BlobID != blob.ID || ref.StagingID != 0 {
+		t.Fatalf("chunk of a: %+v", ref)
+	}
+	if ref, _ := must2(x.Chunk(b.Ino, 0)); ref.StagingID != rb2.StagingID {
+		t.Fatalf("overwritten chunk of b lost its new data: %+v", ref)
+	}
+	rec, ok := must2(x.BlobInfo(blob.ID))
+	if !ok || rec.LiveBytes != 100 || rec.Refs != 1 || rec.State != BlobCertified {
+		t.Fatalf("blob record %+v", rec)
+	}
+	// Completing the same batch again (a retry after a lost reply) changes nothing.
+	if again := must(x.CompleteUploads(blob, res)); len(again) != 0 {
+		t.Fatalf("second completion applied %+v", again)
+	}
+	noErr(t, x.Sync(t.Context()))
+	if !rel.has(ra.StagingID) || !rel.has(rb.StagingID) {
+		t.Fatalf("certified staging files not released: %v", rel.ids)
+	}
+	if ids := must(x.StagingIDs()); ids[ra.StagingID] || !ids[rb2.StagingID] {
+		t.Fatalf("staging IDs %v", ids)
+	}
+
+	// Live bytes follow the references away: truncate, then unlink.
+	must(x.NoteWrite(a.Ino, 100, 2))
+	zero := uint64(0)
+	must(x.SetAttr(a.Ino, SetAttrIn{Size: &zero, Now: 3}))
+	if rec, _ := must2(x.BlobInfo(blob.ID)); rec.LiveBytes != 0 || rec.Refs != 0 {
+		t.Fatalf("after truncate: %+v", rec)
+	}
+}
+
+func TestUncertifiedBlobKeepsTheStagedCopy(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	var rel releases
+	x.SetHooks(rel.hooks())
+	f := must(x.Create(RootIno, "f", file(0o644)))
+	r := must(x.NewStagedChunk(f.Ino, 0))
+	must(x.Seal(f.Ino, 1))
+	ups := must(x.Uploads(0, 10))
+	blob := Blob{ID: [32]byte{9}, Kind: BlobStandalone, State: BlobStored, Size: 50}
+	must(x.CompleteUploads(blob, []UploadResult{{Upload: ups[0], Stored: storedAt(50)}}))
+	noErr(t, x.Sync(t.Context()))
+	ref, _ := must2(x.Chunk(f.Ino, 0))
+	if ref.Kind != ChunkStored || ref.StagingID != r.StagingID {
+		t.Fatalf("stored reference of an uncertified blob dropped its local copy: %+v", ref)
+	}
+	if rel.has(r.StagingID) || !must(x.StagingIDs())[r.StagingID] {
+		t.Fatal("local copy of an uncertified blob released")
+	}
+	// Unlinking the file releases it and the live bytes.
+	noErr(t, x.Unlink(RootIno, "f", 2))
+	noErr(t, x.Sync(t.Context()))
+	if !rel.has(r.StagingID) {
+		t.Fatal("local copy not released with its file")
+	}
+	if rec, _ := must2(x.BlobInfo(blob.ID)); rec.LiveBytes != 0 || rec.Refs != 0 {
+		t.Fatalf("after unlink: %+v", rec)
+	}
+}
+
+func must2[A, B any](a A, b B, err error) (A, B) {
+	if err != nil {
+		panic(err)
+	}
+	return a, b
+}
