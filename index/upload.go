@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // The upload queue and the blob records.
@@ -138,20 +139,21 @@ func decodeBlob(k, v []byte) (Blob, error) {
 	return b, nil
 }
 
-// Seal freezes every staged, unsealed chunk of the regular file ino and
-// queues it for upload, in one operation. It returns the chunks it sealed
-// with their new references. A file that is not regular has nothing to seal.
-func (x *Index) Seal(ino Ino, now int64) ([]ChunkEntry, error) {
+// Seal freezes the staged, unsealed chunks of the regular file ino (those
+// numbered in only, or all of them when only is nil) and queues them for
+// upload, in one operation. It returns the chunks it sealed with their new
+// references. A file that is not regular has nothing to seal.
+func (x *Index) Seal(ino Ino, only []uint64, now int64) ([]ChunkEntry, error) {
 	var sealed []ChunkEntry
 	err := x.update(func(w *wtx) error {
 		var err error
-		sealed, err = x.seal(w, ino, now)
+		sealed, err = x.seal(w, ino, only, now)
 		return err
 	})
 	return sealed, err
 }
 
-func (x *Index) seal(w *wtx, ino Ino, now int64) ([]ChunkEntry, error) {
+func (x *Index) seal(w *wtx, ino Ino, only []uint64, now int64) ([]ChunkEntry, error) {
 	prefix := inoKey(ino)
 	var todo []ChunkEntry
 	c := w.bucket(bChunks).Cursor()
@@ -160,9 +162,10 @@ func (x *Index) seal(w *wtx, ino Ino, now int64) ([]ChunkEntry, error) {
 		if err != nil {
 			return nil, err
 		}
-		if r.Kind == ChunkStaged && !r.Sealed {
+		n := binary.BigEndian.Uint64(k[8:])
+		if r.Kind == ChunkStaged && !r.Sealed && (only == nil || slices.Contains(only, n)) {
 			r.Sealed = true
-			todo = append(todo, ChunkEntry{N: binary.BigEndian.Uint64(k[8:]), Ref: r})
+			todo = append(todo, ChunkEntry{N: n, Ref: r})
 		}
 	}
 	for _, e := range todo {
@@ -202,7 +205,7 @@ func (x *Index) SealAll(now int64) (int, error) {
 			}
 		}
 		for _, ino := range inos {
-			s, err := x.seal(w, ino, now)
+			s, err := x.seal(w, ino, nil, now)
 			if err != nil {
 				return err
 			}

@@ -35,13 +35,17 @@ func TestSealQueuesEachChunkOnceAndSurvivesCrash(t *testing.T) {
 	x := openTest(t, dir)
 	f := must(x.Create(RootIno, "f", file(0o644)))
 	r0 := must(x.NewStagedChunk(f.Ino, 0))
+	r1 := must(x.NewStagedChunk(f.Ino, 1))
 	r2 := must(x.NewStagedChunk(f.Ino, 2))
-	sealed := must(x.Seal(f.Ino, 10))
+	sealed := must(x.Seal(f.Ino, []uint64{0, 2}, 10))
 	if len(sealed) != 2 || sealed[0].N != 0 || sealed[1].N != 2 || !sealed[0].Ref.Sealed {
 		t.Fatalf("sealed %+v", sealed)
 	}
-	if again := must(x.Seal(f.Ino, 11)); len(again) != 0 {
+	if again := must(x.Seal(f.Ino, []uint64{0, 2}, 11)); len(again) != 0 {
 		t.Fatalf("second seal queued %d more", len(again))
+	}
+	if ref, _ := must2(x.Chunk(f.Ino, 1)); ref.Sealed || ref.StagingID != r1.StagingID {
+		t.Fatalf("chunk 1 sealed though not asked: %+v", ref)
 	}
 	x.Abandon() // kill -9: the seal is in the journal only
 
@@ -50,7 +54,7 @@ func TestSealQueuesEachChunkOnceAndSurvivesCrash(t *testing.T) {
 	if len(ups) != 2 || ups[0].StagingID != r0.StagingID || ups[1].StagingID != r2.StagingID || ups[0].SealedAt != 10 {
 		t.Fatalf("queue after crash %+v", ups)
 	}
-	if ref := must(y.Chunks(f.Ino)); !ref[0].Ref.Sealed || !ref[1].Ref.Sealed {
+	if ref := must(y.Chunks(f.Ino)); !ref[0].Ref.Sealed || ref[1].Ref.Sealed || !ref[2].Ref.Sealed {
 		t.Fatalf("chunks not sealed after crash: %+v", ref)
 	}
 	if n := must(y.PendingUploads(f.Ino)); n != 2 {
@@ -85,8 +89,8 @@ func TestCompleteUploadsSwapsReferencesAndCountsLiveBytes(t *testing.T) {
 	b := must(x.Create(RootIno, "b", file(0o644)))
 	ra := must(x.NewStagedChunk(a.Ino, 0))
 	rb := must(x.NewStagedChunk(b.Ino, 0))
-	must(x.Seal(a.Ino, 1))
-	must(x.Seal(b.Ino, 1))
+	must(x.Seal(a.Ino, nil, 1))
+	must(x.Seal(b.Ino, nil, 1))
 	ups := must(x.Uploads(0, 10))
 
 	// b changes after sealing: its upload must not be applied.
@@ -142,7 +146,7 @@ func TestUncertifiedBlobKeepsTheStagedCopy(t *testing.T) {
 	x.SetHooks(rel.hooks())
 	f := must(x.Create(RootIno, "f", file(0o644)))
 	r := must(x.NewStagedChunk(f.Ino, 0))
-	must(x.Seal(f.Ino, 1))
+	must(x.Seal(f.Ino, nil, 1))
 	ups := must(x.Uploads(0, 10))
 	blob := Blob{ID: [32]byte{9}, Kind: BlobStandalone, State: BlobStored, Size: 50}
 	must(x.CompleteUploads(blob, []UploadResult{{Upload: ups[0], Stored: storedAt(50)}}))
