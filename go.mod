@@ -3,6 +3,7 @@ module github.com/walrusfs/walrusfs
 go 1.26.8
 
 require (
+	github.com/dgraph-io/ristretto/v2 v2.2.0
 	github.com/hanwen/go-fuse/v2 v2.12.1
 	github.com/klauspost/reedsolomon v1.14.2
 	go.etcd.io/bbolt v1.5.0
@@ -10,4 +11,8 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
-require github.com/klauspost/cpuid/v2 v2.3.0 // indirect
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/dustin/go-humanize v1.0.1 // indirect
+	github.com/klauspost/cpuid/v2 v2.3.0 // indirect
+)

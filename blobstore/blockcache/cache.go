@@ -1,0 +1,439 @@
+package blockcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+
+	"github.com/walrusfs/walrusfs/blobstore"
+)
+
+// Defaults for [Config].
+const (
+	DefaultMemoryBytes         = 256 << 20
+	DefaultDiskBytes           = 10 << 30
+	DefaultFetchTimeout        = 2 * time.Minute
+	DefaultPrefetchConcurrency = 4
+)
+
+// ErrClosed is returned by calls made after [Cache.Close].
+var ErrClosed = errors.New("blockcache: cache closed")
+
+// Source describes one block: how to fetch it from the backend and how to
+// check and decode its stored bytes. A Cache calls its methods from its own
+// goroutines, at most one fetch at a time per key.
+type Source interface {
+	// Fetch returns the block's stored bytes, already verified against the
+	// hash the caller holds (the backend client fails over on a mismatch).
+	// ctx is the cache's own fetch context, not a reader's: it ends when
+	// the fetch times out or the cache closes.
+	Fetch(ctx context.Context) ([]byte, error)
+	// Verify checks stored bytes read back from the disk layer. It returns
+	// an error wrapping blobstore.ErrIntegrity on a mismatch.
+	Verify(stored []byte) error
+	// Decode turns verified stored bytes into the plaintext the memory
+	// layer keeps and Get returns (an AEAD open, for example). It may
+	// return stored itself.
+	Decode(stored []byte) ([]byte, error)
+}
+
+// Config configures a Cache. Build one with [DefaultConfig] and override
+// fields.
+type Config struct {
+	// MemoryBytes is the memory layer's budget for decoded blocks. Zero
+	// disables the memory layer.
+	MemoryBytes int64
+	// DiskDir is the disk layer's directory, created if missing. Empty
+	// disables the disk layer. One process at a time may use a directory.
+	DiskDir string
+	// DiskBytes is the disk layer's budget: least recently used files are
+	// evicted to keep the total size of cached files at or under it.
+	DiskBytes int64
+	// FetchTimeout bounds each fetch from the backend; zero means
+	// DefaultFetchTimeout.
+	FetchTimeout time.Duration
+	// PrefetchConcurrency is how many prefetches may run at once; more are
+	// dropped. Zero means DefaultPrefetchConcurrency.
+	PrefetchConcurrency int
+	// Logger receives warnings about damaged or unwritable cache files; nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the default configuration, without a disk
+// directory; callers set DiskDir to enable the disk layer.
+func DefaultConfig() Config {
+	return Config{
+		MemoryBytes:         DefaultMemoryBytes,
+		DiskBytes:           DefaultDiskBytes,
+		FetchTimeout:        DefaultFetchTimeout,
+		PrefetchConcurrency: DefaultPrefetchConcurrency,
+	}
+}
+
+// Stats are counters since Open and the current sizes of the layers.
+type Stats struct {
+	MemoryHits int64 // Gets served from the memory layer
+	DiskHits   int64 // blocks read from the disk layer and verified
+	Fetches    int64 // fetches started from the backend
+	// FetchErrors counts fetches (or decodes of fetched bytes) that failed.
+	FetchErrors int64
+	// Joined counts Gets that waited for a load another call had started,
+	// instead of starting their own.
+	Joined int64
+	// IntegrityFailures counts disk files that failed verification.
+	IntegrityFailures int64
+	// PrefetchesDropped counts prefetches not started because
+	// PrefetchConcurrency were already running.
+	PrefetchesDropped int64
+	// MemoryBytes is the cost the memory layer currently holds: the sum of
+	// the lengths of its decoded blocks, at most Config.MemoryBytes.
+	MemoryBytes int64
+	// DiskBytes is the size of the cached files plus space reserved by
+	// writes in progress, at most Config.DiskBytes.
+	DiskBytes     int64
+	DiskFiles     int64
+	DiskEvictions int64 // files evicted to stay within the disk budget
+}
+
+// Cache is the verified block cache. It is safe for concurrent use.
+type Cache struct {
+	cfg  Config
+	log  *slog.Logger
+	disk *diskLayer // nil when disabled
+
+	// memMu guards mem against Close: ristretto must not be used once it
+	// is closed.
+	memMu sync.RWMutex
+	mem   *ristretto.Cache[string, []byte] // nil when disabled or closed
+
+	ctx    context.Context // fetch context, cancelled by Close
+	cancel context.CancelFunc
+	loads  sync.WaitGroup
+	// prefetchSlots holds one token per running prefetch.
+	prefetchSlots chan struct{}
+
+	mu      sync.Mutex
+	closed  bool
+	flights map[string]*flight
+
+	memoryHits, diskHits, fetches, fetchErrors atomic.Int64
+	joined, integrityFailures, dropped         atomic.Int64
+}
+
+// flight is one load of a block shared by every caller that wants it.
+// data and err are written before done is closed.
+type flight struct {
+	done chan struct{}
+	data []byte
+	err  error
+}
+
+// Open returns a Cache configured by cfg, rebuilding the disk layer's LRU
+// from the files already in cfg.DiskDir and evicting down to cfg.DiskBytes.
+func Open(cfg Config) (*Cache, error) {
+	if cfg.MemoryBytes < 0 {
+		return nil, fmt.Errorf("blockcache: config: negative memory budget %d: %w", cfg.MemoryBytes, blobstore.ErrInvalidArgument)
+	}
+	if cfg.DiskDir != "" && cfg.DiskBytes <= 0 {
+		return nil, fmt.Errorf("blockcache: config: disk directory %s with disk budget %d: %w", cfg.DiskDir, cfg.DiskBytes, blobstore.ErrInvalidArgument)
+	}
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = DefaultFetchTimeout
+	}
+	if cfg.PrefetchConcurrency <= 0 {
+		cfg.PrefetchConcurrency = DefaultPrefetchConcurrency
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Cache{
+		cfg:           cfg,
+		log:           log,
+		prefetchSlots: make(chan struct{}, cfg.PrefetchConcurrency),
+		flights:       make(map[string]*flight),
+	}
+	if cfg.MemoryBytes > 0 {
+		mem, err := ristretto.NewCache(&ristretto.Config[string, []byte]{
+			NumCounters:        max(cfg.MemoryBytes/(64<<10)*10, 100),
+			MaxCost:            cfg.MemoryBytes,
+			BufferItems:        64,
+			IgnoreInternalCost: true,
+			Metrics:            true,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("blockcache: memory layer: %w", err)
+		}
+		c.mem = mem
+	}
+	if cfg.DiskDir != "" {
+		disk, err := openDisk(cfg.DiskDir, cfg.DiskBytes, log)
+		if err != nil {
+			if c.mem != nil {
+				c.mem.Close()
+			}
+			return nil, err
+		}
+		c.disk = disk
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// Close cancels fetches in flight, waits for every load to finish, and
+// releases the memory layer and the disk directory. Callers waiting in Get
+// receive the cancelled fetch's error. Close is idempotent.
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+
+	c.cancel()
+	c.loads.Wait()
+
+	c.memMu.Lock()
+	if c.mem != nil {
+		c.mem.Close()
+		c.mem = nil
+	}
+	c.memMu.Unlock()
+	if c.disk != nil {
+		if err := c.disk.close(); err != nil {
+			return fmt.Errorf("blockcache: close: %w", err)
+		}
+	}
+	return nil
+}
+
+// Get returns the decoded block for key, loading it if needed: from the
+// memory layer; else from the disk layer, verified with src.Verify and
+// decoded; else fetched with src.Fetch, stored on disk and in memory. A
+// disk file that fails verification is deleted and the block refetched, so
+// Get never returns bytes that failed a check.
+//
+// Concurrent calls for one key share one load. The load runs on the
+// cache's own context, not ctx: if ctx ends first, Get returns ctx.Err()
+// at once and the load carries on to fill the caches. A failed load is
+// returned to every caller waiting for it and not cached.
+//
+// The returned slice is shared with the cache and other callers: do not
+// modify it.
+func (c *Cache) Get(ctx context.Context, key string, src Source) ([]byte, error) {
+	if data, ok := c.memGet(key); ok {
+		c.memoryHits.Add(1)
+		return data, nil
+	}
+	f, _, err := c.join(key, src, false)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-f.done:
+		return f.data, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Prefetch starts loading key in the background, unless it is already in
+// the memory layer (or on disk when there is no memory layer) or already
+// loading. At most PrefetchConcurrency prefetches run at once; Prefetch
+// drops the request when all are busy. It never blocks.
+func (c *Cache) Prefetch(key string, src Source) {
+	if c.memHas(key) {
+		return
+	}
+	if c.cfg.MemoryBytes == 0 && c.disk != nil && c.disk.contains(key) {
+		return
+	}
+	// An error means the cache is closed or the slots are full: both drop.
+	_, _, _ = c.join(key, src, true)
+}
+
+// PutStored stores already-verified stored bytes for key in the disk layer,
+// replacing any file there; it does nothing without a disk layer. Uploads
+// use it to keep the data they wrote as cache.
+func (c *Cache) PutStored(key string, stored []byte) error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if c.disk == nil {
+		return nil
+	}
+	return c.disk.put(key, stored)
+}
+
+// Stats returns the cache's counters and current sizes.
+func (c *Cache) Stats() Stats {
+	s := Stats{
+		MemoryHits:        c.memoryHits.Load(),
+		DiskHits:          c.diskHits.Load(),
+		Fetches:           c.fetches.Load(),
+		FetchErrors:       c.fetchErrors.Load(),
+		Joined:            c.joined.Load(),
+		IntegrityFailures: c.integrityFailures.Load(),
+		PrefetchesDropped: c.dropped.Load(),
+	}
+	c.memMu.RLock()
+	if c.mem != nil {
+		m := c.mem.Metrics
+		s.MemoryBytes = int64(m.CostAdded() - m.CostEvicted())
+	}
+	c.memMu.RUnlock()
+	if c.disk != nil {
+		s.DiskBytes, s.DiskFiles, s.DiskEvictions = c.disk.stats()
+	}
+	return s
+}
+
+var errPrefetchBusy = errors.New("blockcache: prefetch slots busy")
+
+// join returns the flight loading key, starting one if there is none. A
+// prefetch starts a flight only if a prefetch slot is free, and reports
+// whether it started one.
+func (c *Cache) join(key string, src Source, prefetch bool) (*flight, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, false, ErrClosed
+	}
+	if f, ok := c.flights[key]; ok {
+		if !prefetch {
+			c.joined.Add(1)
+		}
+		return f, false, nil
+	}
+	if prefetch {
+		select {
+		case c.prefetchSlots <- struct{}{}:
+		default:
+			c.dropped.Add(1)
+			return nil, false, errPrefetchBusy
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	c.flights[key] = f
+	c.loads.Add(1)
+	go c.run(f, key, src, prefetch)
+	return f, true, nil
+}
+
+// run performs f's load, publishes the result and retires the flight. The
+// memory layer is filled before the flight leaves the map, so a Get that
+// finds no flight finds the block in memory (unless the memory layer
+// declined it).
+func (c *Cache) run(f *flight, key string, src Source, prefetch bool) {
+	defer c.loads.Done()
+	f.data, f.err = c.load(key, src)
+	c.mu.Lock()
+	delete(c.flights, key)
+	c.mu.Unlock()
+	if prefetch {
+		<-c.prefetchSlots
+	}
+	close(f.done)
+}
+
+// load returns key's decoded block from memory, disk or the backend.
+func (c *Cache) load(key string, src Source) ([]byte, error) {
+	if data, ok := c.memGet(key); ok {
+		c.memoryHits.Add(1)
+		return data, nil
+	}
+	if data, ok := c.loadDisk(key, src); ok {
+		c.diskHits.Add(1)
+		c.memSet(key, data)
+		return data, nil
+	}
+
+	c.fetches.Add(1)
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.FetchTimeout)
+	defer cancel()
+	stored, err := src.Fetch(ctx)
+	if err != nil {
+		c.fetchErrors.Add(1)
+		return nil, fmt.Errorf("blockcache: fetch %q: %w", key, err)
+	}
+	data, err := src.Decode(stored)
+	if err != nil {
+		c.fetchErrors.Add(1)
+		return nil, fmt.Errorf("blockcache: decode fetched %q: %w", key, err)
+	}
+	if c.disk != nil {
+		if err := c.disk.put(key, stored); err != nil {
+			c.log.Warn("blockcache: cannot keep fetched block on disk", "key", key, "err", err)
+		}
+	}
+	c.memSet(key, data)
+	return data, nil
+}
+
+// loadDisk reads, verifies and decodes key's disk file. A file that fails
+// is deleted and reported as a miss.
+func (c *Cache) loadDisk(key string, src Source) ([]byte, bool) {
+	if c.disk == nil {
+		return nil, false
+	}
+	stored, e, err := c.disk.read(key)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			c.log.Warn("blockcache: cannot read cached block", "key", key, "err", err)
+		}
+		return nil, false
+	}
+	if err := src.Verify(stored); err != nil {
+		c.integrityFailures.Add(1)
+		c.log.Warn("blockcache: cached block failed verification; refetching", "key", key, "path", c.disk.path(e.name), "err", err)
+		c.disk.remove(e)
+		return nil, false
+	}
+	data, err := src.Decode(stored)
+	if err != nil {
+		c.log.Warn("blockcache: cannot decode cached block; refetching", "key", key, "path", c.disk.path(e.name), "err", err)
+		c.disk.remove(e)
+		return nil, false
+	}
+	return data, true
+}
+
+func (c *Cache) memGet(key string) ([]byte, bool) {
+	c.memMu.RLock()
+	defer c.memMu.RUnlock()
+	if c.mem == nil {
+		return nil, false
+	}
+	return c.mem.Get(key)
+}
+
+func (c *Cache) memHas(key string) bool {
+	_, ok := c.memGet(key)
+	return ok
+}
+
+// memSet offers data to the memory layer and waits until ristretto has
+// applied (or declined) it, so the block is visible to the next Get.
+func (c *Cache) memSet(key string, data []byte) {
+	c.memMu.RLock()
+	defer c.memMu.RUnlock()
+	if c.mem == nil {
+		return
+	}
+	if c.mem.Set(key, data, max(int64(len(data)), 1)) {
+		c.mem.Wait()
+	}
+}
