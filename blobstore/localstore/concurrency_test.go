@@ -22,7 +22,7 @@ func TestRandomRanges(t *testing.T) {
 	for _, size := range []int{1, 57, 4095, 99_999, 700_001} {
 		data := lcg(uint32(size), size)
 		info := put(t, s, data)
-		flipByte(t, s.sliverPath(info.ID, rng.IntN(s.params.Kp)), 0)
+		flipSliverByte(t, s, info.ID, rng.IntN(s.params.Kp), 0)
 		for range 40 {
 			off := rng.Int64N(int64(size))
 			n := rng.Int64N(int64(size) - off + 1)

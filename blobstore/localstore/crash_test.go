@@ -28,9 +28,14 @@ func stageOnly(t *testing.T, s *Store, data []byte) (string, *record) {
 
 func reopen(t *testing.T, s *Store, cfg Config) *Store {
 	t.Helper()
-	s.Close()
-	s2, _ := openStore(t, cfg)
+	s2, _ := reopenLogs(t, s, cfg)
 	return s2
+}
+
+func reopenLogs(t *testing.T, s *Store, cfg Config) (*Store, *logBuffer) {
+	t.Helper()
+	s.Close()
+	return openStore(t, cfg)
 }
 
 func TestCrashBeforeCommitPoint(t *testing.T) {
@@ -39,8 +44,8 @@ func TestCrashBeforeCommitPoint(t *testing.T) {
 		damage func(t *testing.T, s *Store, nonce string)
 	}{
 		{"staged completely", func(*testing.T, *Store, string) {}},
-		{"torn sliver", func(t *testing.T, s *Store, nonce string) {
-			if err := os.Truncate(filepath.Join(s.tmpPath(0, stagePrefix+nonce), sliverName(0)), 10); err != nil {
+		{"torn slivers file", func(t *testing.T, s *Store, nonce string) {
+			if err := os.Truncate(filepath.Join(s.tmpPath(0, stagePrefix+nonce), sliversFile), 10); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -116,17 +121,23 @@ func TestCrashWhileHealing(t *testing.T) {
 		t.Fatal(err)
 	}
 	nonce, _ := stageOnly(t, s, data)
-	bad := filepath.Join(s.tmpPath(1, stagePrefix+nonce), sliverName(1))
-	flipByte(t, bad, 3)
-	s = reopen(t, s, cfg)
+	// Sliver 1 is the first in directory 1's slivers file.
+	flipByte(t, filepath.Join(s.tmpPath(1, stagePrefix+nonce), sliversFile), 3)
+	s, logs := reopenLogs(t, s, cfg)
 	r := mustLoad(t, s, info.ID)
-	if _, err := s.readSliver(r, 1); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("bad staged sliver 1 after recovery: %v, want dropped", err)
+	if _, err := s.readSliver(r, 1); !errors.Is(err, blobstore.ErrIntegrity) {
+		t.Errorf("bad staged sliver 1 after recovery: %v, want ErrIntegrity", err)
+	}
+	if !contains(logs.String(), "bad staged sliver") {
+		t.Errorf("bad staged sliver not logged:\n%s", logs)
 	}
 	if _, err := s.readSliver(r, 4); err != nil {
 		t.Errorf("good staged sliver 4 after recovery: %v", err)
 	}
 	checkBytes(t, "healed blob", mustRead(t, s, info.ID, 0, int64(len(data))), data)
+	if _, err := s.readSliver(r, 1); err != nil {
+		t.Errorf("sliver 1 after a repairing read: %v", err)
+	}
 	assertNoDebris(t, s)
 }
 

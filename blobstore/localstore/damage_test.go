@@ -11,7 +11,7 @@ import (
 	"github.com/walrusfs/walrusfs/blobstore"
 )
 
-func flipByte(t *testing.T, path string, off int64) {
+func flipByte(t testing.TB, path string, off int64) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -35,9 +35,8 @@ func TestFlippedByteIsRepaired(t *testing.T) {
 			s, logs := openStore(t, cfg)
 			data := lcg(11, 400_000)
 			info := put(t, s, data)
-			bad := s.sliverPath(info.ID, 1)
-			flipByte(t, bad, 1234)
-			flipByte(t, s.sliverPath(info.ID, 6), 0) // a repair sliver, not read unless needed
+			flipSliverByte(t, s, info.ID, 1, 1234)
+			flipSliverByte(t, s, info.ID, 6, 0) // a repair sliver, not read unless needed
 
 			// A short range inside the corrupt sliver, then the whole blob.
 			lay, _ := mustLoad(t, s, info.ID).metadata().Layout()
@@ -48,7 +47,7 @@ func TestFlippedByteIsRepaired(t *testing.T) {
 				t.Errorf("corruption not logged:\n%s", logs)
 			}
 
-			err := s.verifySliver(mustLoad(t, s, info.ID), 1, mustReadFile(t, bad))
+			err := s.verifySliver(mustLoad(t, s, info.ID), 1, sliverBytes(t, s, info.ID, 1))
 			if repair && err != nil {
 				t.Errorf("sliver 1 after a repairing read: %v", err)
 			}
@@ -63,22 +62,13 @@ func TestFlippedByteIsRepaired(t *testing.T) {
 	}
 }
 
-func mustLoad(t *testing.T, s *Store, id blobstore.ID) *record {
+func mustLoad(t testing.TB, s *Store, id blobstore.ID) *record {
 	t.Helper()
 	r, err := s.load(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
-}
-
-func mustReadFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // With one directory per shard, any f directories can go. RS2 decodes from
@@ -180,4 +170,71 @@ func TestLosingShardDirectories(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Blob directories written by the first version of the store hold one
+// file per sliver. They are still read, verified and repaired in that
+// layout.
+func TestFirstLayoutDirectories(t *testing.T) {
+	s, logs := openStore(t, testConfig(t, 2, 10))
+	data := lcg(12, 300_000)
+	info := put(t, s, data)
+	// Rewrite directory 0 in the first layout.
+	for i := 0; i < s.params.N; i += 2 {
+		b := sliverBytes(t, s, info.ID, i)
+		if err := os.WriteFile(s.legacySliverPath(info.ID, i), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	packed, _, _ := sliverAt(t, s, info.ID, 0)
+	if err := os.Remove(packed); err != nil {
+		t.Fatal(err)
+	}
+	checkBytes(t, "blob with a first-layout directory", mustRead(t, s, info.ID, 0, int64(len(data))), data)
+	if contains(logs.String(), "reconstructing") {
+		t.Fatalf("intact first-layout slivers were not used:\n%s", logs)
+	}
+
+	// A corrupt sliver and a missing one are repaired as files of their own.
+	flipByte(t, s.legacySliverPath(info.ID, 0), 5)
+	if err := os.Remove(s.legacySliverPath(info.ID, 2)); err != nil {
+		t.Fatal(err)
+	}
+	checkBytes(t, "after damage", mustRead(t, s, info.ID, 0, int64(len(data))), data)
+	r := mustLoad(t, s, info.ID)
+	for _, i := range []int{0, 2} {
+		if _, err := s.readSliver(r, i); err != nil {
+			t.Errorf("sliver %d after a repairing read: %v", i, err)
+		}
+		if _, err := os.Stat(s.legacySliverPath(info.ID, i)); err != nil {
+			t.Errorf("sliver %d not repaired in the first layout: %v", i, err)
+		}
+	}
+	if _, err := os.Stat(packed); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("repair created a slivers file in a first-layout directory: %v", err)
+	}
+	assertNoDebris(t, s)
+}
+
+// A directory that lost its slivers file but kept the blob's metadata gets
+// the file back, one repaired sliver at a time.
+func TestLostSliversFile(t *testing.T) {
+	s, _ := openStore(t, testConfig(t, 2, 10))
+	data := lcg(13, 300_000)
+	info := put(t, s, data)
+	path, _, _ := sliverAt(t, s, info.ID, 1)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	checkBytes(t, "blob", mustRead(t, s, info.ID, 0, int64(len(data))), data)
+	r := mustLoad(t, s, info.ID)
+	for _, i := range []int{1, 3} { // the systematic slivers of directory 1
+		if _, err := s.readSliver(r, i); err != nil {
+			t.Errorf("sliver %d after a repairing read: %v", i, err)
+		}
+	}
+	if _, err := s.readSliver(r, 5); !errors.Is(err, blobstore.ErrIntegrity) {
+		t.Errorf("repair sliver 5, never read: %v, want ErrIntegrity", err)
+	}
+	assertNoDebris(t, s)
 }

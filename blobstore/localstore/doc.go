@@ -21,6 +21,12 @@
 // copy of each blob's metadata (as every Walrus shard does), so losing
 // directories never loses metadata while any holder of the blob remains.
 //
+// A directory keeps its slivers of a blob back to back in one file rather
+// than one file each: creating, allocating and fsyncing n small files per
+// blob cost several times the CPU of one file of the same bytes, and CPU
+// is what bounds Put. A sliver is still read, verified and repaired on its
+// own (a read is one pread at the sliver's offset).
+//
 // # On-disk layout
 //
 // Each shard directory looks like this (one blob shown, n = 10, two
@@ -33,27 +39,33 @@
 //	    M4/                            first two characters of the blob ID
 //	      M4hsZGQ1…BUk/                one directory per blob
 //	        meta                       metadata record (format in record.go)
-//	        s0000 s0002 … s0008        primary slivers i ≡ 0 (mod 2), raw bytes
+//	        slivers                    primary slivers 0, 2, 4, 6, 8, raw, back
+//	                                   to back: sliver i at (i div 2)·Ks·S
 //	  tmp/
 //	    put-<nonce>/                   a put being staged (same layout as a blob dir)
 //	    delete-<blob ID>               intent of a delete in progress
 //	    trash-<nonce>/, *.tmp          debris, removed at the next Open
 //	Dirs[1]/
-//	  … the same, with slivers s0001 s0003 … s0009
+//	  … the same, with slivers 1, 3, 5, 7, 9
+//
+// Blob directories written before slivers were packed hold one file per
+// sliver instead (s0000, s0002, …); a blob directory without a slivers
+// file is read, and repaired, in that layout.
 //
 // The metadata record holds the Walrus BlobMetadataV1 pair hashes, which
 // the blob ID authenticates (a record whose hashes do not reproduce its ID
 // is ignored), and the ledger bookkeeping a chain would hold: registered,
 // certified and end epochs, deletable, a generation number, a checksum.
 // Slivers are raw bytes; each is checked against its primary hash (the
-// Merkle root of its full row re-encoding) every time it is read.
+// Merkle root of its full row re-encoding) every time it is read, so a
+// torn or truncated slivers file costs only the slivers it damaged.
 //
 // # Commit protocol
 //
 // A Put goes through two phases:
 //
 //  1. Stage: create tmp/put-<nonce>/ in every directory, stream the blob
-//     through the encoder into the sliver files there, write the metadata
+//     through the encoder into the slivers files there, write the metadata
 //     record into each staging directory, then make all of it durable in
 //     one parallel round of fsyncs (every file, every staging directory,
 //     every tmp directory), so the file system can commit them together.
@@ -70,8 +82,8 @@
 //     them.
 //   - after it: the blob published in some directories, still staged in
 //     the others. Everything was durable before the first rename, so Open
-//     publishes the rest (with the published record, dropping any staged
-//     sliver that fails its hash).
+//     publishes the rest (with the published record; staged slivers that
+//     fail their hash are logged, and repaired when read).
 //   - after phase 2: a complete blob.
 //
 // In-process, publication and deletion hold the blob's lock (one of 256
@@ -95,7 +107,8 @@
 // verified against its primary hash before any byte of it is returned. If
 // a sliver is missing or fails verification, the store reads other
 // slivers in index order until it has Kp good ones, reconstructs, and
-// (Config.RepairOnRead) atomically rewrites the bad sliver file. With fewer
+// (Config.RepairOnRead) overwrites the bad sliver in place and syncs it (a
+// crash half-way leaves a sliver that fails its hash again, nothing worse). With fewer
 // than Kp good slivers the read fails with blobstore.ErrIntegrity: wrong
 // bytes are never returned. A directory that lost blobs entirely (a
 // replaced disk) is refilled for a blob when the same bytes are Put again.

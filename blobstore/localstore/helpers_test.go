@@ -108,4 +108,34 @@ func checkBytes(t testing.TB, what string, got, want []byte) {
 	}
 }
 
+// sliverAt returns the file holding primary sliver i of blob id and the
+// sliver's offset and size in it.
+func sliverAt(t testing.TB, s *Store, id blobstore.ID, i int) (path string, off, size int64) {
+	t.Helper()
+	size, err := sliverSize(mustLoad(t, s, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, off = s.sliverPath(id, i, size)
+	return path, off, size
+}
+
+// flipSliverByte corrupts byte off of primary sliver i of blob id.
+func flipSliverByte(t testing.TB, s *Store, id blobstore.ID, i int, off int64) {
+	t.Helper()
+	path, base, _ := sliverAt(t, s, id, i)
+	flipByte(t, path, base+off)
+}
+
+// sliverBytes returns primary sliver i of blob id as stored, unverified.
+func sliverBytes(t testing.TB, s *Store, id blobstore.ID, i int) []byte {
+	t.Helper()
+	path, off, size := sliverAt(t, s, id, i)
+	b, err := readAt(path, off, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -23,6 +23,7 @@ const (
 	blobsDir     = "blobs"
 	tmpDir       = "tmp"
 	metaFile     = "meta"
+	sliversFile  = "slivers"
 	stagePrefix  = "put-"
 	deletePrefix = "delete-"
 	trashPrefix  = "trash-"
@@ -47,8 +48,16 @@ type identity struct {
 	EpochStart time.Time `json:"epochStart"`
 }
 
-// sliverName is the file name of primary sliver i inside a blob directory.
+// sliverName is the file name of primary sliver i in a blob directory
+// written by the first version of the store, which kept one file per
+// sliver. The store still reads and repairs such directories: a directory
+// without a slivers file is taken to be one of them.
 func sliverName(i int) string { return fmt.Sprintf("s%04d", i) }
+
+// sliverOffset is where primary sliver i starts in its directory's
+// slivers file, for slivers of size bytes: directory d holds slivers
+// d, d+D, d+2D, … (D directories) back to back, in that order.
+func (s *Store) sliverOffset(i int, size int64) int64 { return int64(i/len(s.dirs)) * size }
 
 // blobRel is the path of blob id's directory relative to a shard directory:
 // blobs/<first two characters of the ID>/<ID>.
@@ -62,7 +71,16 @@ func (s *Store) dirOf(i int) int { return i % len(s.dirs) }
 
 func (s *Store) blobDir(d int, id blobstore.ID) string { return filepath.Join(s.dirs[d], blobRel(id)) }
 
-func (s *Store) sliverPath(id blobstore.ID, i int) string {
+// sliverPath returns the slivers file of the directory holding primary
+// sliver i of blob id, and the sliver's offset in it for slivers of size
+// bytes.
+func (s *Store) sliverPath(id blobstore.ID, i int, size int64) (string, int64) {
+	return filepath.Join(s.blobDir(s.dirOf(i), id), sliversFile), s.sliverOffset(i, size)
+}
+
+// legacySliverPath is the file of primary sliver i of blob id in the first
+// layout.
+func (s *Store) legacySliverPath(id blobstore.ID, i int) string {
 	return filepath.Join(s.blobDir(s.dirOf(i), id), sliverName(i))
 }
 
@@ -143,6 +161,35 @@ func writeFileSync(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// writeAtSync writes data at off in the file at path and makes it durable,
+// creating the file (and making its name durable) if it does not exist.
+func writeAtSync(path string, off int64, data []byte) error {
+	created := false
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		created = true
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(data, off); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if created {
+		return syncDir(filepath.Dir(path))
+	}
+	return nil
 }
 
 // syncDir fsyncs a directory so that entries created, renamed or removed in

@@ -143,48 +143,42 @@ func (s *Store) missingDirs(id blobstore.ID) []int {
 }
 
 // stage runs phase 1 of the commit protocol (see the package doc): it
-// reads the blob from r, encodes it, writes its primary slivers (sliver i
-// under tmp/put-<nonce> of directory i mod len(Dirs)) and then the
-// metadata record into every staging directory, and makes all of it
-// durable in one parallel round of fsyncs: every file, every staging
-// directory and every tmp directory. The caller removes the staging
-// directories on error.
+// reads the blob from r, encodes it, writes each directory's primary
+// slivers into its slivers file and the metadata record next to it, all
+// in tmp/put-<nonce>/, and makes everything durable: every file, every
+// staging directory and every tmp directory. The caller removes the
+// staging directories on error.
 func (s *Store) stage(ctx context.Context, nonce string, r io.Reader, size int64, epochs uint32, opts blobstore.PutOptions) (*record, error) {
-	for d := range s.dirs {
-		if err := os.Mkdir(s.tmpPath(d, stagePrefix+nonce), 0o755); err != nil {
-			return nil, err
-		}
+	lay, err := s.enc.Layout(uint64(size))
+	if err != nil {
+		return nil, err
 	}
-	n := s.params.N
-	files := make([]*os.File, 0, n+len(s.dirs))
+	sliverSize := int64(lay.PrimarySliverSize())
+	nd := len(s.dirs)
 	// On error the files are closed here, unchecked: the caller removes
 	// them. On success they are closed, checked, before returning.
+	files := make([]*os.File, 0, 2*nd)
 	defer func() {
 		for _, f := range files {
 			_ = f.Close()
 		}
 	}()
-	// Create the sliver files in parallel: creation costs a journal
-	// handle each and is slow on a busy file system.
-	slivers := make([]*os.File, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			slivers[i], errs[i] = os.OpenFile(filepath.Join(s.tmpPath(s.dirOf(i), stagePrefix+nonce), sliverName(i)),
-				os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		})
-	}
-	wg.Wait()
-	writers := make([]io.WriterAt, n)
-	for i, f := range slivers {
-		if f != nil {
-			files = append(files, f)
-			writers[i] = f
+	packs := make([]*os.File, nd)
+	for d := range s.dirs {
+		sd := s.tmpPath(d, stagePrefix+nonce)
+		if err := os.Mkdir(sd, 0o755); err != nil {
+			return nil, err
 		}
+		f, err := os.OpenFile(filepath.Join(sd, sliversFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+		packs[d] = f
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	writers := make([]io.WriterAt, s.params.N)
+	for i := range writers {
+		writers[i] = &sliverWriter{f: packs[s.dirOf(i)], base: s.sliverOffset(i, sliverSize)}
 	}
 	meta, err := s.enc.Encode(ctx, r, size, writers)
 	if err != nil {
@@ -204,7 +198,8 @@ func (s *Store) stage(ctx context.Context, nonce string, r io.Reader, size int64
 	}
 	// One round of fsyncs, all in parallel, so the file system can commit
 	// them together.
-	errs = make([]error, len(files)+2*len(s.dirs))
+	errs := make([]error, len(files)+2*nd)
+	var wg sync.WaitGroup
 	for i, f := range files {
 		wg.Go(func() { errs[i] = f.Sync() })
 	}
@@ -227,6 +222,15 @@ func (s *Store) stage(ctx context.Context, nonce string, r io.Reader, size int64
 	}
 	return rec, nil
 }
+
+// sliverWriter writes one primary sliver into its directory's slivers
+// file, at the sliver's offset there.
+type sliverWriter struct {
+	f    *os.File
+	base int64
+}
+
+func (w *sliverWriter) WriteAt(p []byte, off int64) (int, error) { return w.f.WriteAt(p, w.base+off) }
 
 // publishAll runs phase 2 of the commit protocol: it renames every staging
 // directory of nonce to the blob's final path, in parallel. The first

@@ -48,7 +48,7 @@ func TestQuiltThroughDamage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flipByte(t, s.sliverPath(qi.Blob.ID, 0), 1)
+	flipSliverByte(t, s, qi.Blob.ID, 0, 1)
 	for _, d := range []int{1, 7, 9} {
 		if err := os.RemoveAll(s.blobDir(d, qi.Blob.ID)); err != nil {
 			t.Fatal(err)

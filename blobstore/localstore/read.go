@@ -173,7 +173,7 @@ func (s *Store) systematic(ctx context.Context, rec *record, lay rs2.Layout, i i
 	if err == nil {
 		return map[int][]byte{i: data}, nil
 	}
-	s.log.Warn("localstore: sliver unusable, reconstructing", "blob", rec.ID, "sliver", i, "path", s.sliverPath(rec.ID, i), "err", err)
+	s.log.Warn("localstore: sliver unusable, reconstructing", "blob", rec.ID, "sliver", i, "dir", s.dirs[s.dirOf(i)], "err", err)
 	have := make([][]byte, lay.N)
 	bad := map[int]error{i: err}
 	good := 0
@@ -232,10 +232,21 @@ func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
 }
 
 // readSliver reads primary sliver i from its directory and verifies it. A
-// missing file gives an error wrapping fs.ErrNotExist; a wrong one wraps
-// ErrIntegrity.
+// missing file gives an error wrapping fs.ErrNotExist; a wrong or short
+// sliver wraps ErrIntegrity.
 func (s *Store) readSliver(rec *record, i int) ([]byte, error) {
-	data, err := os.ReadFile(s.sliverPath(rec.ID, i))
+	size, err := sliverSize(rec)
+	if err != nil {
+		return nil, err
+	}
+	path, off := s.sliverPath(rec.ID, i, size)
+	data, err := readAt(path, off, size)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Maybe a directory of the first layout.
+		if b, lerr := os.ReadFile(s.legacySliverPath(rec.ID, i)); lerr == nil {
+			data, err = b, nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -245,10 +256,41 @@ func (s *Store) readSliver(rec *record, i int) ([]byte, error) {
 	return data, nil
 }
 
-// repair rewrites sliver i of a blob with reconstructed bytes, atomically,
-// when Config.RepairOnRead is set and the directory still holds the blob
-// (a directory that lost the blob entirely is restored by the next Put of
-// the same bytes). Failures are logged; the read goes on.
+// sliverSize returns the size of each primary sliver of blob rec.
+func sliverSize(rec *record) (int64, error) {
+	lay, err := rec.metadata().Layout()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", err, blobstore.ErrIntegrity)
+	}
+	return int64(lay.PrimarySliverSize()), nil
+}
+
+// readAt reads the n bytes at off in the file at path. A file that ends
+// before them fails with ErrIntegrity.
+func readAt(path string, off, n int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }() // read-only
+	b := make([]byte, n)
+	if k, err := f.ReadAt(b, off); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: %d of %d bytes at %d: %w", path, k, n, off, blobstore.ErrIntegrity)
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+// repair rewrites sliver i of a blob with reconstructed bytes when
+// Config.RepairOnRead is set and the directory still holds the blob (a
+// directory that lost the blob entirely is restored by the next Put of the
+// same bytes). Failures are logged; the read goes on.
+//
+// The sliver is overwritten in place in its directory's slivers file and
+// synced. A crash half-way leaves a sliver that still fails its hash, to
+// be reconstructed again; the other slivers in the file are not touched.
 func (s *Store) repair(rec *record, i int, data []byte, cause error) {
 	if !s.cfg.RepairOnRead {
 		return
@@ -258,18 +300,53 @@ func (s *Store) repair(rec *record, i int, data []byte, cause error) {
 	if _, err := os.Stat(filepath.Join(bd, metaFile)); err != nil {
 		return
 	}
-	tmp := s.tmpPath(d, "repair-"+newNonce()+tmpSuffix)
-	err := writeFileSync(tmp, data)
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(bd, sliverName(i)))
-	}
-	if err == nil {
-		err = syncDir(bd)
+	var err error
+	if legacyLayout(bd) {
+		err = s.repairLegacy(d, s.legacySliverPath(rec.ID, i), data)
+	} else {
+		path, off := s.sliverPath(rec.ID, i, int64(len(data)))
+		err = writeAtSync(path, off, data)
 	}
 	if err != nil {
-		_ = os.Remove(tmp)
 		s.log.Warn("localstore: could not rewrite sliver", "blob", rec.ID, "sliver", i, "err", err)
 		return
 	}
 	s.log.Info("localstore: repaired sliver", "blob", rec.ID, "sliver", i, "dir", s.dirs[d], "cause", cause)
+}
+
+// repairLegacy atomically replaces the sliver file at path, in a blob
+// directory of directory d written in the first layout (temporary file,
+// fsync, rename, fsync the blob directory).
+func (s *Store) repairLegacy(d int, path string, data []byte) error {
+	tmp := s.tmpPath(d, "repair-"+newNonce()+tmpSuffix)
+	err := writeFileSync(tmp, data)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
+}
+
+// legacyLayout reports whether blob directory bd is in the first layout:
+// no slivers file, and sliver files of that layout.
+func legacyLayout(bd string) bool {
+	ents, err := os.ReadDir(bd)
+	if err != nil {
+		return false
+	}
+	legacy := false
+	for _, e := range ents {
+		if e.Name() == sliversFile {
+			return false
+		}
+		if _, ok := parseSliverName(e.Name()); ok {
+			legacy = true
+		}
+	}
+	return legacy
 }

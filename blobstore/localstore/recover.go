@@ -123,31 +123,15 @@ func (s *Store) recoverStage(ctx context.Context, nonce string, ds []int) error 
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		// Publish with the authoritative record, and only slivers that
-		// verify: a staged copy that healed a replaced directory may not
-		// have been synced.
+		// Publish with the authoritative record. A staged copy that healed
+		// a replaced directory may not have been synced: check its
+		// slivers. Bad ones are published all the same (reads verify every
+		// sliver and repair it), but said.
 		if err := writeFileAtomic(filepath.Join(sd, metaFile), meta, sd); err != nil {
 			return err
 		}
-		ents, err := os.ReadDir(sd)
-		if err != nil {
+		if err := s.checkStaged(rec, d, sd); err != nil {
 			return err
-		}
-		for _, e := range ents {
-			i, ok := parseSliverName(e.Name())
-			if !ok {
-				continue
-			}
-			data, err := os.ReadFile(filepath.Join(sd, e.Name()))
-			if err == nil {
-				err = s.verifySliver(rec, i, data)
-			}
-			if err != nil {
-				s.log.Warn("localstore: recover: dropping bad staged sliver", "blob", rec.ID, "sliver", i, "err", err)
-				if err := os.Remove(filepath.Join(sd, e.Name())); err != nil {
-					return err
-				}
-			}
 		}
 		if err := syncDir(sd); err != nil {
 			return err
@@ -157,6 +141,50 @@ func (s *Store) recoverStage(ctx context.Context, nonce string, ds []int) error 
 		}
 	}
 	s.log.Info("localstore: completed interrupted put", "blob", rec.ID)
+	return nil
+}
+
+// checkStaged verifies the slivers staged in sd, directory d's staging
+// directory of blob rec, and logs those that fail. A sliver file of the
+// first layout that fails is removed, as its absence says the same more
+// cheaply.
+func (s *Store) checkStaged(rec *record, d int, sd string) error {
+	size, err := sliverSize(rec)
+	if err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(sd)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.Name() == sliversFile {
+			for i := d; i < rec.Shards; i += len(s.dirs) {
+				data, err := readAt(filepath.Join(sd, sliversFile), s.sliverOffset(i, size), size)
+				if err == nil {
+					err = s.verifySliver(rec, i, data)
+				}
+				if err != nil {
+					s.log.Warn("localstore: recover: bad staged sliver", "blob", rec.ID, "sliver", i, "err", err)
+				}
+			}
+			continue
+		}
+		i, ok := parseSliverName(e.Name())
+		if !ok {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(sd, e.Name()))
+		if err == nil {
+			err = s.verifySliver(rec, i, data)
+		}
+		if err != nil {
+			s.log.Warn("localstore: recover: dropping bad staged sliver", "blob", rec.ID, "sliver", i, "err", err)
+			if err := os.Remove(filepath.Join(sd, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

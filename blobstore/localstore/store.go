@@ -16,7 +16,7 @@ import (
 	"github.com/walrusfs/walrusfs/blobstore/rs2"
 )
 
-// Store is a local Walrus: blobs RS2-encoded into sliver files spread over
+// Store is a local Walrus: blobs RS2-encoded into primary slivers spread over
 // shard directories. Create one with [Open]; it is safe for concurrent use.
 type Store struct {
 	cfg    Config
