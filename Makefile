@@ -34,6 +34,9 @@ test: tools
 	# The race detector makes the n=1000 reference vectors too slow to run
 	# under it; check every vector once more without it.
 	$(GO) test -count=1 -run 'Vectors|Quilt' ./blobstore/rs2/ ./blobstore/quilt/
+	# The end-to-end data-plane tests run small under the race detector;
+	# run them at full size (10,000 files, 100 MiB files) without it.
+	$(GO) test -count=1 -timeout 30m -run 'TestE2E|TestSmallFilesPack' ./fs/
 
 test-short:
 	$(GO) test -count=1 -short ./...

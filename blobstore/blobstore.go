@@ -312,3 +312,12 @@ type QuiltLister interface {
 	// ErrInvalidArgument if it is not a quilt.
 	ListPatches(ctx context.Context, quilt ID) ([]StoredPatch, error)
 }
+
+// QuiltLimiter is an optional capability of a [Store], found by type
+// assertion: the most patches one quilt may hold. A QuiltV1 quilt gives
+// every patch at least one column of the RS2 matrix and keeps one for its
+// index, so the limit is Ks−1: 666 at Walrus's 1000 shards, fewer at
+// smaller shard counts.
+type QuiltLimiter interface {
+	MaxQuiltPatches() int
+}

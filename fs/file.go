@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -137,11 +138,42 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 	return 0
 }
 
-// Flush is called on every close(2). Data is already staged; nothing to do.
-func (h *handle) Flush(ctx context.Context) syscall.Errno { return 0 }
+// Flush is called on every close(2): the chunks the file wrote are sealed
+// and queued for upload. The data itself is already staged.
+func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	d := h.data
+	if d.fs.up == nil || !d.fs.writes.has(d.ino) {
+		return 0
+	}
+	return toErrno(d.fs.log, "close", d.fs.sealFile(d, nil))
+}
 
-// Fsync makes the file's staged data and all metadata durable.
+// Fsync seals the file's written chunks for upload, makes its staged data
+// and all metadata durable on local disk and, with FsyncCertified, waits
+// until the data is certified in the store.
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	d := h.data
+	f := d.fs
+	if f.up != nil && f.writes.has(d.ino) {
+		if err := f.sealFile(d, nil); err != nil {
+			return toErrno(f.log, "fsync", err)
+		}
+	}
+	if errno := h.syncLocal(ctx); errno != 0 {
+		return errno
+	}
+	if f.up != nil && f.cfg.FsyncCertified {
+		if err := f.waitCertified(ctx, d); err != nil {
+			if ctx.Err() != nil {
+				return syscall.EINTR
+			}
+			return toErrno(f.log, "fsync", err)
+		}
+	}
+	return 0
+}
+
+func (h *handle) syncLocal(ctx context.Context) syscall.Errno {
 	d := h.data
 	// Holding io keeps writes and truncates out: no chunk file of this
 	// inode is written or closed under us.
@@ -182,7 +214,7 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 	if r := h.data.spliceRead(off, len(dest)); r != nil {
 		return r, 0
 	}
-	n, err := h.data.read(dest, off)
+	n, err := h.data.read(ctx, dest, off)
 	if err != nil {
 		return nil, toErrno(h.data.fs.log, "read", err)
 	}
@@ -198,7 +230,10 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	if off < 0 {
 		return 0, syscall.EINVAL
 	}
-	if err := h.data.write(data, uint64(off)); err != nil {
+	if err := h.data.fs.waitForRoom(ctx, int64(len(data))); err != nil {
+		return 0, toErrno(h.data.fs.log, "write", err)
+	}
+	if err := h.data.write(ctx, data, uint64(off)); err != nil {
 		return 0, toErrno(h.data.fs.log, "write", err)
 	}
 	return uint32(len(data)), 0
@@ -220,6 +255,16 @@ func (d *fileData) ref(n uint64) (index.ChunkRef, bool, error) {
 	d.refs[n] = chunkSlot{ref: ref, ok: ok}
 	d.mu.Unlock()
 	return ref, ok, nil
+}
+
+// refreshRef drops chunk n's cached reference and reads it again: for a
+// reader that found the staged file of a sealed chunk gone (its upload
+// finished and the file was released).
+func (d *fileData) refreshRef(n uint64) (index.ChunkRef, bool, error) {
+	d.mu.Lock()
+	delete(d.refs, n)
+	d.mu.Unlock()
+	return d.ref(n)
 }
 
 func (d *fileData) setRef(n uint64, ref index.ChunkRef) {
@@ -257,7 +302,7 @@ func (d *fileData) chunkFile(id uint64, create bool) (*os.File, error) {
 
 // read fills dest from offset off and returns how many bytes it holds:
 // fewer than len(dest) only at the end of the file.
-func (d *fileData) read(dest []byte, off int64) (int, error) {
+func (d *fileData) read(ctx context.Context, dest []byte, off int64) (int, error) {
 	d.io.RLock()
 	defer d.io.RUnlock()
 	a, err := d.fs.idx.GetAttr(d.ino)
@@ -280,7 +325,7 @@ func (d *fileData) read(dest []byte, off int64) (int, error) {
 		n := pos / cs
 		in := pos % cs
 		piece := dest[done:min(len(dest), done+int(cs-in))]
-		if err := d.readChunk(n, in, piece); err != nil {
+		if err := d.readChunk(ctx, n, in, piece); err != nil {
 			return 0, err
 		}
 		done += len(piece)
@@ -298,6 +343,11 @@ func (d *fileData) prefetch(off int64, end, cs, size uint64) {
 	d.mu.Lock()
 	sequential := off == d.readEnd
 	d.readEnd = int64(end)
+	if sequential {
+		d.mu.Unlock()
+		d.readAhead(end, cs, size)
+		d.mu.Lock()
+	}
 	next := end/cs + 1
 	if !sequential || end%cs < cs/2 || next*cs >= size || d.prefetched == next {
 		d.mu.Unlock()
@@ -306,14 +356,35 @@ func (d *fileData) prefetch(off int64, end, cs, size uint64) {
 	d.prefetched = next
 	d.mu.Unlock()
 	ref, ok, err := d.ref(next)
-	if err != nil || !ok || ref.Kind != index.ChunkStaged {
+	if err != nil || !ok {
 		return
 	}
-	c, err := d.chunkFile(ref.StagingID, false)
-	if err != nil || c == nil {
+	if ref.StagingID != 0 {
+		if c, err := d.chunkFile(ref.StagingID, false); err == nil && c != nil {
+			_ = unix.Fadvise(int(c.Fd()), 0, int64(cs), unix.FADV_WILLNEED)
+			return
+		}
+	}
+	if ref.Kind == index.ChunkStored {
+		d.fs.prefetchStored(ref.Stored, 0, d.fs.cfg.ReadAhead)
+	}
+}
+
+// readAhead asks the block cache for the stored blocks ahead of a
+// sequential reader, up to ReadAhead bytes past end.
+func (d *fileData) readAhead(end, cs, size uint64) {
+	if d.fs.cfg.Cache == nil || d.fs.cfg.ReadAhead == 0 {
 		return
 	}
-	_ = unix.Fadvise(int(c.Fd()), 0, int64(cs), unix.FADV_WILLNEED)
+	n, in := end/cs, end%cs
+	if end >= size {
+		return
+	}
+	ref, ok, err := d.ref(n)
+	if err != nil || !ok || ref.Kind != index.ChunkStored || ref.StagingID != 0 {
+		return
+	}
+	d.fs.prefetchStored(ref.Stored, in, d.fs.cfg.ReadAhead)
 }
 
 // spliceRead serves a read that lies inside one staged chunk whose file
@@ -346,7 +417,7 @@ func (d *fileData) spliceRead(off int64, n int) fuse.ReadResult {
 		return nil
 	}
 	ref, ok, err := d.ref(chunk)
-	if err != nil || !ok || ref.Kind != index.ChunkStaged {
+	if err != nil || !ok || ref.StagingID == 0 {
 		return nil
 	}
 	c, err := d.chunkFile(ref.StagingID, false)
@@ -393,8 +464,9 @@ func (r *chunkRead) Bytes(buf []byte) ([]byte, fuse.Status) {
 func (r *chunkRead) Done() { r.done.Do(r.data.io.RUnlock) }
 
 // readChunk fills p with chunk n's bytes from offset in; a hole, or a part
-// past the end of the chunk file, reads as zeros.
-func (d *fileData) readChunk(n, in uint64, p []byte) error {
+// past the end of the chunk's data, reads as zeros. A chunk with a local
+// copy is read from it; a stored one from the block cache and the store.
+func (d *fileData) readChunk(ctx context.Context, n, in uint64, p []byte) error {
 	ref, ok, err := d.ref(n)
 	if err != nil {
 		return err
@@ -403,30 +475,44 @@ func (d *fileData) readChunk(n, in uint64, p []byte) error {
 		clear(p)
 		return nil
 	}
-	switch ref.Kind {
-	case index.ChunkStaged:
+	if ref.StagingID != 0 {
 		c, err := d.chunkFile(ref.StagingID, false)
 		if err != nil {
 			return err
 		}
-		got := 0
-		if c != nil {
-			got, err = c.ReadAt(p, int64(in))
-			if err != nil && !errors.Is(err, io.EOF) {
+		if c == nil && (ref.Sealed || ref.Kind == index.ChunkStored) {
+			// Uploaded and released since the reference was cached.
+			if ref, ok, err = d.refreshRef(n); err != nil {
 				return err
 			}
+			if !ok {
+				clear(p)
+				return nil
+			}
+			if ref.StagingID != 0 {
+				if c, err = d.chunkFile(ref.StagingID, false); err != nil {
+					return err
+				}
+			}
 		}
-		clear(p[got:])
-		return nil
-	default:
-		d.fs.log.Error("read: chunk is not staged and no blob store is configured", "ino", d.ino, "chunk", n, "kind", ref.Kind)
-		return syscall.EIO
+		if c != nil || ref.Kind == index.ChunkStaged {
+			got := 0
+			if c != nil {
+				got, err = c.ReadAt(p, int64(in))
+				if err != nil && !errors.Is(err, io.EOF) {
+					return err
+				}
+			}
+			clear(p[got:])
+			return nil
+		}
 	}
+	return d.fs.readStored(ctx, ref.Stored, in, p)
 }
 
 // write stores p at offset off. The bytes land in the chunks' staging
 // files; then the new size and mtime go to the index.
-func (d *fileData) write(p []byte, off uint64) error {
+func (d *fileData) write(ctx context.Context, p []byte, off uint64) error {
 	d.io.Lock()
 	defer d.io.Unlock()
 	a, err := d.fs.idx.GetAttr(d.ino)
@@ -443,14 +529,18 @@ func (d *fileData) write(p []byte, off uint64) error {
 		n := pos / cs
 		in := pos % cs
 		piece := p[done:min(len(p), done+int(cs-in))]
-		c, id, err := d.writableChunk(n)
+		c, id, err := d.writableChunk(ctx, n)
 		if err != nil {
 			return err
 		}
 		if _, err := c.WriteAt(piece, int64(in)); err != nil {
 			return err
 		}
+		d.fs.stage.noteWrite(id, int64(in)+int64(len(piece)))
 		d.fs.dirty.mark(d.ino, id)
+		if d.fs.up != nil {
+			d.fs.writes.mark(d.ino, n, time.Now())
+		}
 		done += len(piece)
 		pos += uint64(len(piece))
 	}
@@ -459,8 +549,9 @@ func (d *fileData) write(p []byte, off uint64) error {
 }
 
 // writableChunk returns the open staging file that writes to chunk n go to,
-// giving the chunk one if it has none.
-func (d *fileData) writableChunk(n uint64) (*os.File, uint64, error) {
+// giving the chunk one if it has none. A sealed or stored chunk is copied
+// to a new staging file first (copy-on-write). The caller holds d.io.
+func (d *fileData) writableChunk(ctx context.Context, n uint64) (*os.File, uint64, error) {
 	ref, ok, err := d.ref(n)
 	if err != nil {
 		return nil, 0, err
@@ -470,10 +561,7 @@ func (d *fileData) writableChunk(n uint64) (*os.File, uint64, error) {
 		return c, ref.StagingID, err
 	}
 	if ok {
-		// Sealed or stored chunks are copied before they change; that
-		// arrives with the uploader.
-		d.fs.log.Error("write: chunk is sealed or stored; copy-on-write needs the blob store", "ino", d.ino, "chunk", n)
-		return nil, 0, syscall.EIO
+		return d.copyOnWrite(ctx, n, ref)
 	}
 	ref, err = d.fs.idx.NewStagedChunk(d.ino, n)
 	if err != nil {
@@ -504,19 +592,23 @@ func (d *fileData) truncate(ch index.SetAttrIn) (index.Attr, error) {
 			if err != nil {
 				return a, err
 			}
-			if ok && ref.Kind == index.ChunkStaged {
-				c, err := d.chunkFile(ref.StagingID, false)
-				if err != nil {
+			if ok {
+				var c *os.File
+				var id uint64
+				if ref.Kind == index.ChunkStaged && !ref.Sealed {
+					if c, err = d.chunkFile(ref.StagingID, false); err != nil {
+						return a, err
+					}
+					id = ref.StagingID
+				} else if c, id, err = d.copyOnWrite(context.Background(), n, ref); err != nil {
 					return a, err
 				}
 				if c != nil {
 					if err := c.Truncate(int64(in)); err != nil {
 						return a, err
 					}
+					d.fs.stage.noteSize(id, int64(in))
 				}
-			} else if ok {
-				d.fs.log.Error("truncate: chunk is sealed or stored; copy-on-write needs the blob store", "ino", d.ino, "chunk", n)
-				return a, syscall.EIO
 			}
 		}
 	}
@@ -580,4 +672,95 @@ func (d *fileData) reserve(length uint64) error {
 		return syscall.ENOSPC
 	}
 	return nil
+}
+
+// copyOnWrite gives chunk n a new staging file holding the chunk's current
+// bytes (from its local copy, or fetched from the store), records it as the
+// chunk's reference and returns it open. The caller holds d.io.
+func (d *fileData) copyOnWrite(ctx context.Context, n uint64, ref index.ChunkRef) (*os.File, uint64, error) {
+	f := d.fs
+	id, err := f.idx.AllocStagingID()
+	if err != nil {
+		return nil, 0, err
+	}
+	dst, err := d.chunkFile(id, true)
+	if err != nil {
+		return nil, 0, err
+	}
+	size, err := d.copyChunk(ctx, n, ref, dst)
+	if err != nil {
+		return nil, 0, err
+	}
+	f.stage.noteSize(id, size)
+	f.dirty.mark(d.ino, id)
+	newRef := index.ChunkRef{Kind: index.ChunkStaged, StagingID: id}
+	if err := f.idx.SetChunk(d.ino, n, newRef); err != nil {
+		return nil, 0, err
+	}
+	d.setRef(n, newRef)
+	return dst, id, nil
+}
+
+// copyChunk writes chunk n's bytes into dst and returns how many.
+func (d *fileData) copyChunk(ctx context.Context, n uint64, ref index.ChunkRef, dst *os.File) (int64, error) {
+	if ref.StagingID != 0 {
+		src, err := d.chunkFile(ref.StagingID, false)
+		if err != nil {
+			return 0, err
+		}
+		if src == nil {
+			if ref.Kind == index.ChunkStaged && !ref.Sealed {
+				return 0, nil // recorded, never written
+			}
+			// Uploaded and released since the reference was cached.
+			fresh, ok, err := d.refreshRef(n)
+			if err != nil {
+				return 0, err
+			}
+			if !ok || fresh.StagingID == ref.StagingID {
+				if !ok || fresh.Kind == index.ChunkStaged {
+					return 0, nil
+				}
+				fresh.StagingID = 0 // the local copy is gone: use the store
+			}
+			return d.copyChunk(ctx, n, fresh, dst)
+		} else {
+			var st unix.Stat_t
+			if err := unix.Fstat(int(src.Fd()), &st); err != nil {
+				return 0, err
+			}
+			return copyRange(dst, src, st.Size)
+		}
+	}
+	if ref.Kind != index.ChunkStored {
+		return 0, nil
+	}
+	buf := make([]byte, min(ref.Stored.PlainLen, 1<<20))
+	for off := uint64(0); off < ref.Stored.PlainLen; off += uint64(len(buf)) {
+		p := buf[:min(uint64(len(buf)), ref.Stored.PlainLen-off)]
+		if err := d.fs.readStored(ctx, ref.Stored, off, p); err != nil {
+			return 0, err
+		}
+		if _, err := dst.WriteAt(p, int64(off)); err != nil {
+			return 0, err
+		}
+	}
+	return int64(ref.Stored.PlainLen), nil
+}
+
+// copyRange copies the first size bytes of src to dst, in the kernel
+// (copy_file_range) when it can.
+func copyRange(dst, src *os.File, size int64) (int64, error) {
+	var done int64
+	for done < size {
+		offIn, offOut := done, done
+		n, err := unix.CopyFileRange(int(src.Fd()), &offIn, int(dst.Fd()), &offOut, int(size-done), 0)
+		if err != nil || n == 0 {
+			// Not supported across these files: copy through memory.
+			w, err := io.Copy(io.NewOffsetWriter(dst, done), io.NewSectionReader(src, done, size-done))
+			return done + w, err
+		}
+		done += int64(n)
+	}
+	return done, nil
 }

@@ -13,6 +13,9 @@ import (
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/walrusfs/walrusfs/blobstore"
+	"github.com/walrusfs/walrusfs/blobstore/blockcache"
+	"github.com/walrusfs/walrusfs/blobstore/blockcrypt"
 	"github.com/walrusfs/walrusfs/index"
 )
 
@@ -30,6 +33,27 @@ type Config struct {
 	EntryTimeout    time.Duration
 	AttrTimeout     time.Duration
 	NegativeTimeout time.Duration
+
+	// Store is where sealed chunks are uploaded and stored chunks are read
+	// from. Without one, file data stays in the staging area.
+	Store blobstore.Store
+	// Codec cuts chunks into blocks and seals them (with the key when
+	// encryption is on) for upload. Required with a Store.
+	Codec *blockcrypt.Codec
+	// Key opens encrypted chunks; required to read them.
+	Key *blockcrypt.Key
+	// Cache is the verified block cache for reads of stored chunks; nil
+	// fetches every block from the store.
+	Cache *blockcache.Cache
+	// ReadAhead is how far ahead of a sequential reader stored blocks
+	// are fetched into the cache.
+	ReadAhead uint64
+	// Upload tunes sealing, packing and back-pressure.
+	Upload UploadConfig
+	// FsyncCertified makes fsync return only once the file's data is
+	// certified in the store (--fsync=certified); otherwise fsync returns
+	// once it is durable on local disk.
+	FsyncCertified bool
 }
 
 // Chunk size limits: a chunk must fit one Walrus blob on a public
@@ -47,6 +71,8 @@ func DefaultConfig() Config {
 		EntryTimeout:    time.Second,
 		AttrTimeout:     time.Second,
 		NegativeTimeout: time.Second,
+		ReadAhead:       8 << 20,
+		Upload:          DefaultUploadConfig(),
 	}
 }
 
@@ -54,6 +80,14 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	if c.ChunkSize < MinChunkSize || c.ChunkSize > MaxChunkSize || c.ChunkSize%4096 != 0 {
 		return fmt.Errorf("chunk size %d: must be a multiple of 4096 between %d and %d", c.ChunkSize, MinChunkSize, MaxChunkSize)
+	}
+	if c.Store != nil {
+		if c.Codec == nil {
+			return errors.New("a blob store needs a block codec")
+		}
+		if err := c.Upload.validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -68,7 +102,12 @@ type FS struct {
 	openMu sync.Mutex
 	files  map[index.Ino]*fileData // inodes with open handles or I/O in flight
 
-	dirty dirtySet // chunk files written since their last flush
+	dirty  dirtySet     // chunk files written since their last flush
+	writes writeTracker // chunks written since they were sealed
+
+	up         *uploader // nil without a store
+	stopSealer context.CancelFunc
+	sealerDone chan struct{}
 }
 
 // New builds the filesystem over an open index, with its chunk files in
@@ -83,6 +122,9 @@ func New(idx *index.Index, stagingDir string, cfg Config, log *slog.Logger) (*FS
 	}
 	f := &FS{cfg: cfg, log: log, idx: idx, stage: stage, files: map[index.Ino]*fileData{}}
 	idx.SetHooks(index.Hooks{IsOpen: f.isOpen, ReleaseStaging: stage.release})
+	if cfg.Store != nil {
+		f.up = newUploader(f, cfg.Upload)
+	}
 	return f, nil
 }
 
@@ -109,6 +151,25 @@ func (f *FS) Recover(ctx context.Context) error {
 	if orphans > 0 || swept > 0 {
 		f.log.Info("recovered after unclean shutdown", "orphans_deleted", orphans, "chunk_files_removed", swept)
 	}
+	if f.up == nil {
+		return nil
+	}
+	// Chunks written before a crash were never closed: seal them, then
+	// upload whatever the queue holds.
+	sealed, err := f.idx.SealAll(now())
+	if err != nil {
+		return fmt.Errorf("seal chunks left open: %w", err)
+	}
+	if pending, err := f.idx.PendingUploads(0); err == nil && pending > 0 {
+		f.log.Info("resuming uploads", "chunks_queued", pending, "sealed_now", sealed)
+	}
+	f.up.start()
+	ctx, cancel := context.WithCancel(context.Background())
+	f.stopSealer, f.sealerDone = cancel, make(chan struct{})
+	go func() {
+		defer close(f.sealerDone)
+		f.sealer(ctx)
+	}()
 	return nil
 }
 
@@ -129,8 +190,54 @@ func (f *FS) Sync(ctx context.Context) error {
 	return f.idx.Sync(ctx)
 }
 
-// Close stops background work. The caller closes the index afterwards.
-func (f *FS) Close() { f.stage.close() }
+// Drain seals everything written and waits up to timeout for the upload
+// queue to empty, logging progress. Whatever is still queued then stays
+// queued for the next mount, and the log says how much.
+func (f *FS) Drain(timeout time.Duration) {
+	if f.up == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f.WaitUploaded(ctx) }()
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			pending, lastErr := f.up.status()
+			if err == nil {
+				f.log.Info("all uploads done")
+				return
+			}
+			f.log.Warn("uploads still pending; they resume at the next mount", "chunks_queued", pending, "last_upload_error", errString(lastErr))
+			return
+		case <-tick.C:
+			pending, _ := f.up.status()
+			f.log.Info("draining uploads", "chunks_queued", pending)
+		}
+	}
+}
+
+// Close stops background work: sealing, uploads in flight (their chunks
+// stay queued) and the staging remover. The caller closes the index
+// afterwards.
+func (f *FS) Close() {
+	if f.stopSealer != nil {
+		f.stopSealer()
+		<-f.sealerDone
+	}
+	if f.up != nil {
+		f.up.stop()
+	}
+	// Commit, so the staging files that uploads released are removed now
+	// rather than swept at the next mount.
+	if err := f.idx.Sync(context.Background()); err != nil && !errors.Is(err, index.ErrClosed) {
+		f.log.Warn("final index commit", "err", err)
+	}
+	f.stage.close()
+}
 
 // releaseNow returns the space of a large file whose last name just went
 // away before the unlink or rename returns, as a local filesystem does: it

@@ -311,7 +311,13 @@ func (n *node) Rename(ctx context.Context, name string, newParent fusefs.InodeEm
 }
 
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	v, err := n.fs.idx.GetXattr(n.ino, attr)
+	var v []byte
+	var err error
+	if isWalrusXattr(attr) {
+		v, err = n.fs.walrusXattr(n.ino, attr)
+	} else {
+		v, err = n.fs.idx.GetXattr(n.ino, attr)
+	}
 	if err != nil {
 		return 0, n.errno("getxattr", err)
 	}
@@ -347,12 +353,18 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 	if e := n.writable(); e != 0 {
 		return e
 	}
+	if isWalrusXattr(attr) {
+		return syscall.EPERM
+	}
 	return n.errno("setxattr", n.fs.idx.SetXattr(n.ino, attr, data, flags, now()))
 }
 
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	if e := n.writable(); e != 0 {
 		return e
+	}
+	if isWalrusXattr(attr) {
+		return syscall.EPERM
 	}
 	return n.errno("removexattr", n.fs.idx.RemoveXattr(n.ino, attr, now()))
 }

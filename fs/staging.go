@@ -22,8 +22,12 @@ type stagingArea struct {
 	dir string
 	log *slog.Logger
 
-	mu      sync.Mutex
-	doomed  []uint64 // released IDs waiting for removal
+	mu     sync.Mutex
+	doomed []uint64 // released IDs waiting for removal
+	// sizes and used account for the bytes chunk files hold, for the
+	// staging budget (back-pressure).
+	sizes   map[uint64]int64
+	used    int64
 	kick    chan struct{}
 	done    chan struct{}
 	stopped chan struct{}
@@ -33,7 +37,7 @@ func openStaging(dir string, log *slog.Logger) (*stagingArea, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("staging area: %w", err)
 	}
-	s := &stagingArea{dir: dir, log: log, kick: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
+	s := &stagingArea{dir: dir, log: log, sizes: map[uint64]int64{}, kick: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 	go s.remover()
 	return s, nil
 }
@@ -94,8 +98,41 @@ func (s *stagingArea) removeDoomed() {
 	for _, id := range ids {
 		if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			s.log.Warn("staging: removing released chunk file", "id", id, "err", err)
+			continue
 		}
+		s.noteSize(id, -1)
 	}
+}
+
+// noteWrite records that chunk file id now extends at least to end.
+func (s *stagingArea) noteWrite(id uint64, end int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old := s.sizes[id]; end > old {
+		s.sizes[id] = end
+		s.used += end - old
+	}
+}
+
+// noteSize records chunk file id's exact size; a negative size means the
+// file is gone.
+func (s *stagingArea) noteSize(id uint64, size int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.used -= s.sizes[id]
+	if size < 0 {
+		delete(s.sizes, id)
+		return
+	}
+	s.sizes[id] = size
+	s.used += size
+}
+
+// usedBytes is how many bytes the chunk files hold (by apparent size).
+func (s *stagingArea) usedBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.used
 }
 
 // sweep removes every chunk file whose ID is not in keep: files left behind
@@ -118,6 +155,9 @@ func (s *stagingArea) sweep(keep map[uint64]bool) (int, error) {
 		for _, e := range entries {
 			id, err := strconv.ParseUint(e.Name(), 16, 64)
 			if err == nil && keep[id] {
+				if info, err := e.Info(); err == nil {
+					s.noteSize(id, info.Size())
+				}
 				// A referenced file in another directory (an older
 				// layout) is moved to where it is looked for.
 				if p := filepath.Join(s.dir, sd.Name(), e.Name()); p != s.path(id) {

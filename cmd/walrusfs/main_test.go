@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -300,22 +302,32 @@ func TestPersistenceAcrossKill9(t *testing.T) {
 	before := snapshot(t, mnt)
 	d.kill9(t) // with --commit-interval 1h, nothing reached the bbolt file
 	f.Close()
-	startDaemon(t, state, mnt)
+	d = startDaemon(t, state, mnt)
 	if after := snapshot(t, mnt); after != before {
 		t.Fatalf("tree changed across kill -9:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-	// The orphan's chunk file is gone: only the files of the tree remain.
-	var staged int
+	d.stop(t)
+	// The orphan's chunk file is gone: every chunk file left belongs to a
+	// chunk of the tree.
+	idx, err := index.Open(t.Context(), state, index.DefaultConfig(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep, err := idx.StagingIDs()
+	_ = idx.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	_ = filepath.Walk(filepath.Join(state, "staging"), func(p string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() {
-			staged++
+		if err != nil || fi.IsDir() {
+			return nil
+		}
+		id, perr := strconv.ParseUint(fi.Name(), 16, 64)
+		if perr != nil || !keep[id] {
+			t.Errorf("chunk file %s belongs to nothing", p)
 		}
 		return nil
 	})
-	// big: 2 chunks; small (+hardlink), odd, renamed-to, sparse: 1 each.
-	if staged != 6 {
-		t.Fatalf("%d chunk files after recovery, want 6", staged)
-	}
 }
 
 func TestSecondMountRefused(t *testing.T) {

@@ -39,8 +39,16 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	debugAddr := fl.String("debug-addr", "", "serve Go profiling (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	commitInterval := fl.Duration("commit-interval", index.DefaultConfig().CommitInterval,
 		"longest time an acknowledged metadata change waits for its disk flush (bounds what a power loss can lose)")
+	configPath := fl.String("config", os.Getenv(configEnv), "TOML file with mount settings (flag names as keys); flags given here win. Env: "+configEnv)
+	var data dataFlags
+	data.register(fl)
 	if help, err := parseArgs(fl, args, 1, "MOUNTPOINT"); help || err != nil {
 		return err
+	}
+	if *configPath != "" {
+		if err := applyConfigFile(fl, *configPath); err != nil {
+			return err
+		}
 	}
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
@@ -82,13 +90,19 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("--commit-interval must be positive: %w", errUsage)
 	}
 	icfg.CommitInterval = *commitInterval
+	plane, err := data.build(ctx, dir, &cfg, log)
+	if err != nil {
+		return err
+	}
 	idx, err := index.Open(ctx, dir, icfg, log)
 	if err != nil {
+		plane.close()
 		return err
 	}
 	fsys, err := fs.New(idx, filepath.Join(dir, "staging"), cfg, log)
 	if err != nil {
 		_ = idx.Close()
+		plane.close()
 		return err
 	}
 	closeAll := func() {
@@ -96,6 +110,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := idx.Close(); err != nil {
 			log.Error("closing the index", "err", err)
 		}
+		plane.close()
 	}
 	if err := fsys.Recover(ctx); err != nil {
 		closeAll()
@@ -120,6 +135,9 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Info("unmounted from outside")
 	case <-ctx.Done():
 		unmountUntilDone(server, mnt, served, log)
+	}
+	if data.drain > 0 {
+		fsys.Drain(data.drain)
 	}
 	closeAll()
 	log.Info("stopped cleanly", "mountpoint", mnt)

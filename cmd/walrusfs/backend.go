@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/walrusfs/walrusfs/blobstore"
+	"github.com/walrusfs/walrusfs/blobstore/blockcache"
+	"github.com/walrusfs/walrusfs/blobstore/blockcrypt"
+	"github.com/walrusfs/walrusfs/blobstore/localstore"
+	"github.com/walrusfs/walrusfs/blobstore/walrushttp"
+	"github.com/walrusfs/walrusfs/fs"
+)
+
+// dataFlags are the mount flags that choose and tune the data plane: which
+// blob store, encryption, the read cache, uploads and durability.
+type dataFlags struct {
+	store       string
+	shards      int
+	publisher   string
+	aggregators string
+	jwtFile     string
+	sendTo      string
+	epochs      uint
+	encrypt     string
+	blockSize   sizeFlag
+	cacheMemory sizeFlag
+	cacheDisk   sizeFlag
+	fsync       string
+	concurrency int
+	quiltMin    sizeFlag
+	quiltSize   sizeFlag
+	quiltAge    time.Duration
+	sealDelay   time.Duration
+	budget      sizeFlag
+	stagingWait time.Duration
+	drain       time.Duration
+}
+
+// Data-plane defaults.
+const (
+	defaultBlockSize   = 1 << 20
+	defaultCacheMemory = 256 << 20
+	defaultCacheDisk   = 10 << 30
+	keyFileName        = "walrusfs.key"
+	// defaultMountShards is the local store's shard count: 8 MiB chunks
+	// and the publisher's 10 MiB blobs fit (n=100 holds 149 MB).
+	defaultMountShards = 100
+)
+
+func (d *dataFlags) register(fl *flag.FlagSet) {
+	up := fs.DefaultUploadConfig()
+	fl.StringVar(&d.store, "store", "", "local blob store directories, comma-separated (default STATE_DIR/store); ignored with --publisher")
+	fl.IntVar(&d.shards, "shards", defaultMountShards, "RS2 shard count of new blobs in the local store (a quilt holds at most Ks-1 chunks: 666 at 1000 shards)")
+	fl.StringVar(&d.publisher, "publisher", "", "Walrus publisher URL: store blobs on the Walrus network instead of the local store")
+	fl.StringVar(&d.aggregators, "aggregator", "", "Walrus aggregator URLs, comma-separated, tried in order (required with --publisher)")
+	fl.StringVar(&d.jwtFile, "jwt-file", "", "file holding a JWT for publishers that require one")
+	fl.StringVar(&d.sendTo, "send-object-to", "", "Sui address that receives the Blob objects (the owner who can extend and delete them)")
+	fl.UintVar(&d.epochs, "epochs", 0, "epochs to store each blob for (0: the store's default)")
+	fl.StringVar(&d.encrypt, "encrypt", "auto", "encrypt file contents: on, off, or auto (on with --publisher, off with the local store)")
+	d.blockSize = sizeFlag{v: defaultBlockSize}
+	fl.Var(&d.blockSize, "block-size", "verification and encryption block size inside a chunk (the unit one seek fetches)")
+	d.cacheMemory = sizeFlag{v: defaultCacheMemory}
+	fl.Var(&d.cacheMemory, "cache-memory", "memory budget of the block read cache")
+	d.cacheDisk = sizeFlag{v: defaultCacheDisk}
+	fl.Var(&d.cacheDisk, "cache-disk", "disk budget of the block read cache (in STATE_DIR/cache); 0 disables it")
+	fl.StringVar(&d.fsync, "fsync", "local", "what fsync waits for: local (durable on local disk) or certified (certified on Walrus)")
+	fl.IntVar(&d.concurrency, "upload-concurrency", up.Concurrency, "blobs or quilts uploaded at once")
+	d.quiltMin = sizeFlag{v: uint64(up.QuiltThreshold)}
+	fl.Var(&d.quiltMin, "quilt-threshold", "chunks smaller than this are packed into quilts")
+	d.quiltSize = sizeFlag{v: uint64(up.QuiltMaxBytes)}
+	fl.Var(&d.quiltSize, "quilt-size", "largest quilt (patch data); a quilt also holds at most 666 chunks")
+	fl.DurationVar(&d.quiltAge, "quilt-age", up.QuiltMaxAge, "longest a partly filled quilt waits for more chunks")
+	fl.DurationVar(&d.sealDelay, "seal-delay", up.SealDelay, "a chunk unwritten this long is queued for upload even while its file is open")
+	fl.Var(&d.budget, "staging-budget", "staged bytes before writers wait for uploads (default: half the staging filesystem)")
+	fl.DurationVar(&d.stagingWait, "staging-wait", up.StagingWait, "how long a writer waits for staging room before failing with ENOSPC")
+	fl.DurationVar(&d.drain, "drain-timeout", time.Minute, "at unmount, how long to wait for pending uploads (the rest resumes at the next mount)")
+}
+
+func (d *dataFlags) network() bool { return d.publisher != "" }
+
+// dataPlane is what the data flags built; close releases it.
+type dataPlane struct {
+	closers []func()
+}
+
+func (p *dataPlane) close() {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
+}
+
+// build opens the blob store, the key and the cache and fills in cfg.
+func (d *dataFlags) build(ctx context.Context, stateDir string, cfg *fs.Config, log *slog.Logger) (*dataPlane, error) {
+	p := &dataPlane{}
+	fail := func(err error) (*dataPlane, error) {
+		p.close()
+		return nil, err
+	}
+	store, err := d.openStore(ctx, stateDir, log, p)
+	if err != nil {
+		return fail(err)
+	}
+	cfg.Store = store
+
+	encrypt := d.network()
+	switch d.encrypt {
+	case "on":
+		encrypt = true
+	case "off":
+		encrypt = false
+	case "auto":
+	default:
+		return fail(fmt.Errorf("--encrypt %q: want on, off or auto: %w", d.encrypt, errUsage))
+	}
+	keyPath := filepath.Join(stateDir, keyFileName)
+	var key *blockcrypt.Key
+	if _, err := os.Stat(keyPath); encrypt || err == nil {
+		k, created, err := blockcrypt.LoadOrCreateKey(keyPath)
+		if err != nil {
+			return fail(err)
+		}
+		key = &k
+		if created {
+			log.Warn("generated a new encryption key; back it up now: without it, data stored in Walrus cannot be read", "key_file", keyPath)
+		}
+	}
+	cfg.Key = key
+	if d.blockSize.v < 4096 || d.blockSize.v > uint64(cfg.ChunkSize) {
+		return fail(fmt.Errorf("--block-size %s: must be between 4KiB and the chunk size: %w", formatSize(d.blockSize.v), errUsage))
+	}
+	layout := blockcrypt.Layout{BlockSize: int(d.blockSize.v), Encrypted: encrypt}
+	var sealKey *blockcrypt.Key
+	if encrypt {
+		sealKey = key
+	}
+	if cfg.Codec, err = blockcrypt.NewCodec(layout, sealKey); err != nil {
+		return fail(err)
+	}
+
+	ccfg := blockcache.DefaultConfig()
+	ccfg.MemoryBytes = int64(d.cacheMemory.v)
+	ccfg.DiskBytes = int64(d.cacheDisk.v)
+	if d.cacheDisk.v > 0 {
+		ccfg.DiskDir = filepath.Join(stateDir, "cache")
+	}
+	ccfg.Logger = log
+	cache, err := blockcache.Open(ccfg)
+	if err != nil {
+		return fail(fmt.Errorf("block cache: %w", err))
+	}
+	p.closers = append(p.closers, func() { _ = cache.Close() })
+	cfg.Cache = cache
+
+	switch d.fsync {
+	case "local":
+	case "certified":
+		cfg.FsyncCertified = true
+	default:
+		return fail(fmt.Errorf("--fsync %q: want local or certified: %w", d.fsync, errUsage))
+	}
+	up := &cfg.Upload
+	up.Concurrency = d.concurrency
+	up.QuiltThreshold = int64(d.quiltMin.v)
+	up.QuiltMaxBytes = int64(d.quiltSize.v)
+	up.QuiltMaxAge = d.quiltAge
+	up.SealDelay = d.sealDelay
+	up.StagingWait = d.stagingWait
+	up.Epochs = uint32(d.epochs)
+	up.SendObjectTo = d.sendTo
+	up.StagingBudget = int64(d.budget.v)
+	if up.StagingBudget == 0 {
+		up.StagingBudget = defaultStagingBudget(stateDir)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fail(fmt.Errorf("%w: %w", err, errUsage))
+	}
+	log.Info("data plane", "store", storeName(d), "encrypt", encrypt, "fsync", d.fsync,
+		"staging_budget", formatSize(uint64(up.StagingBudget)), "cache_memory", formatSize(d.cacheMemory.v), "cache_disk", formatSize(d.cacheDisk.v))
+	return p, nil
+}
+
+func storeName(d *dataFlags) string {
+	if d.network() {
+		return "walrus " + d.publisher
+	}
+	return "local"
+}
+
+// defaultStagingBudget is half the size of the filesystem holding the state
+// directory.
+func defaultStagingBudget(dir string) int64 {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 8 << 30
+	}
+	return int64(st.Blocks) * st.Bsize / 2
+}
+
+func (d *dataFlags) openStore(ctx context.Context, stateDir string, log *slog.Logger, p *dataPlane) (blobstore.Store, error) {
+	if !d.network() {
+		if d.aggregators != "" {
+			return nil, fmt.Errorf("--aggregator needs --publisher (the local store needs neither): %w", errUsage)
+		}
+		cfg := localstore.DefaultConfig()
+		cfg.Dirs = []string{filepath.Join(stateDir, "store")}
+		if d.store != "" {
+			cfg.Dirs = strings.Split(d.store, ",")
+		}
+		cfg.Shards = d.shards
+		s, err := localstore.Open(ctx, cfg, log)
+		if err != nil {
+			return nil, fmt.Errorf("local store: %w", err)
+		}
+		p.closers = append(p.closers, func() { _ = s.Close() })
+		return s, nil
+	}
+	if d.aggregators == "" {
+		return nil, fmt.Errorf("--publisher needs at least one --aggregator URL to read from: %w", errUsage)
+	}
+	cfg := walrushttp.DefaultConfig()
+	cfg.PublisherURL = d.publisher
+	cfg.AggregatorURLs = strings.Split(d.aggregators, ",")
+	if d.jwtFile != "" {
+		b, err := os.ReadFile(d.jwtFile)
+		if err != nil {
+			return nil, fmt.Errorf("--jwt-file: %w", err)
+		}
+		cfg.JWT = strings.TrimSpace(string(b))
+	}
+	c, err := walrushttp.New(cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("walrus client: %w: %w", err, errUsage)
+	}
+	return c, nil
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// uploadTestFlags keep the daemon's uploads quick to observe: small
+// chunks, short delays, a small shard count.
+func uploadTestFlags(extra ...string) []string {
+	return append([]string{
+		"--chunk-size", "1MiB", "--block-size", "256KiB", "--shards", "20",
+		"--quilt-threshold", "256KiB", "--quilt-size", "4MiB", "--quilt-age", "200ms", "--seal-delay", "200ms",
+		"--drain-timeout", "10s",
+	}, extra...)
+}
+
+// writeTestFiles writes small and large files with random content and
+// returns their SHA-256 by name.
+func writeTestFiles(t *testing.T, root string, seed uint64) map[string][32]byte {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, seed))
+	sums := map[string][32]byte{}
+	write := func(name string, size int) {
+		b := make([]byte, size)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		if err := os.WriteFile(filepath.Join(root, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sums[name] = sha256.Sum256(b)
+	}
+	for i := range 300 {
+		write(fmt.Sprintf("small%03d", i), 1+rng.IntN(8000))
+	}
+	for i := range 3 {
+		write(fmt.Sprintf("large%d", i), 5<<20+rng.IntN(1<<20))
+	}
+	return sums
+}
+
+func checkFiles(t *testing.T, root string, sums map[string][32]byte) {
+	t.Helper()
+	for name, want := range sums {
+		b, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if sha256.Sum256(b) != want {
+			t.Fatalf("%s: content differs", name)
+		}
+	}
+}
+
+// waitCertified polls user.walrus.state until every file is certified.
+func waitCertified(t *testing.T, root string, sums map[string][32]byte, d *daemon) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	buf := make([]byte, 64)
+	for name := range sums {
+		for {
+			n, err := unix.Getxattr(filepath.Join(root, name), "user.walrus.state", buf)
+			if err == nil && string(buf[:n]) == "certified" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not certified (state %q, %v)\n%s", name, buf[:max(n, 0)], err, d.stderr.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// TestUploadsSurviveKill9 kills the daemon while it uploads, restarts it,
+// and checks that every file is uploaded, then readable from the store
+// alone (staging deleted), on the local store and through walrusfs serve.
+func TestUploadsSurviveKill9(t *testing.T) {
+	requireFuse(t)
+	for _, backend := range []string{"local", "serve"} {
+		t.Run(backend, func(t *testing.T) {
+			var flags []string
+			if backend == "serve" {
+				url := startServe(t)
+				flags = uploadTestFlags("--publisher", url, "--aggregator", url)
+			} else {
+				flags = uploadTestFlags()
+			}
+			state, mnt := t.TempDir(), t.TempDir()
+			d := startDaemon(t, state, mnt, flags...)
+			sums := writeTestFiles(t, mnt, 7)
+			time.Sleep(300 * time.Millisecond) // uploads are under way
+			d.kill9(t)
+
+			d = startDaemon(t, state, mnt, flags...)
+			waitCertified(t, mnt, sums, d)
+			checkFiles(t, mnt, sums)
+			d.stop(t)
+			if out := d.stderr.String(); !strings.Contains(out, "all uploads done") {
+				t.Errorf("unmount did not report a drained queue:\n%s", out)
+			}
+
+			// The store alone now holds the data.
+			if err := os.RemoveAll(filepath.Join(state, "staging")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.RemoveAll(filepath.Join(state, "cache")); err != nil {
+				t.Fatal(err)
+			}
+			d = startDaemon(t, state, mnt, flags...)
+			checkFiles(t, mnt, sums)
+			d.stop(t)
+		})
+	}
+}
+
+// TestEncryptionKeyFile: the network backend encrypts by default with a
+// key generated in the state dir, mode 0600; the local store does not
+// unless asked.
+func TestEncryptionKeyFile(t *testing.T) {
+	requireFuse(t)
+	url := startServe(t)
+	state, mnt := t.TempDir(), t.TempDir()
+	d := startDaemon(t, state, mnt, uploadTestFlags("--publisher", url, "--aggregator", url)...)
+	plain := bytes.Repeat([]byte("secret walrus data "), 20000)
+	if err := os.WriteFile(filepath.Join(mnt, "f"), plain, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitCertified(t, mnt, map[string][32]byte{"f": sha256.Sum256(plain)}, d)
+	d.stop(t)
+	st, err := os.Stat(filepath.Join(state, keyFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, want 0600", st.Mode().Perm())
+	}
+	if !strings.Contains(d.stderr.String(), "back it up") {
+		t.Errorf("no warning to back up the new key:\n%s", d.stderr.String())
+	}
+
+	local := t.TempDir()
+	d = startDaemon(t, local, mnt, uploadTestFlags()...)
+	d.stop(t)
+	if _, err := os.Stat(filepath.Join(local, keyFileName)); !os.IsNotExist(err) {
+		t.Fatalf("local store without --encrypt made a key: %v", err)
+	}
+}
+
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "walrusfs.toml")
+	text := `# walrusfs settings
+[mount]
+publisher = "http://127.0.0.1:1"   # trailing comment
+aggregator = ["http://127.0.0.1:2", 'http://127.0.0.1:3']
+upload_concurrency = 3
+fsync = "certified"
+cache-disk = "1GiB"
+`
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fl, data := newMountFlagsForTest()
+	if err := fl.Parse([]string{"--fsync", "local"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyConfigFile(fl, path); err != nil {
+		t.Fatal(err)
+	}
+	if data.publisher != "http://127.0.0.1:1" || data.aggregators != "http://127.0.0.1:2,http://127.0.0.1:3" ||
+		data.concurrency != 3 || data.cacheDisk.v != 1<<30 {
+		t.Fatalf("settings not applied: %+v", data)
+	}
+	if data.fsync != "local" {
+		t.Fatalf("the command line must win over the file: fsync %q", data.fsync)
+	}
+	for _, bad := range []string{"nosuch = 1", "publisher = unquoted", "[other]", "fsync = \"x", "publisher"} {
+		if err := os.WriteFile(path, []byte(bad+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fl, _ := newMountFlagsForTest()
+		err := applyConfigFile(fl, path)
+		if err == nil || !strings.Contains(err.Error(), path+":1") {
+			t.Errorf("%q: error %v, want one naming %s:1", bad, err, path)
+		}
+	}
+}
+
+func newMountFlagsForTest() (*flag.FlagSet, *dataFlags) {
+	fl := flag.NewFlagSet("mount", flag.ContinueOnError)
+	fl.SetOutput(io.Discard)
+	fl.String("config", "", "")
+	var d dataFlags
+	d.register(fl)
+	return fl, &d
+}

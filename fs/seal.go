@@ -1,0 +1,258 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/walrusfs/walrusfs/index"
+)
+
+// Sealing decides when written chunks stop changing and go to the upload
+// queue: when their file is closed or fsynced, when they have not been
+// written for SealDelay, or sooner when the staging area runs out of room.
+// A write to a sealed chunk copies it first, so sealing early costs a copy
+// of a chunk that is written again, never correctness.
+
+// writeTracker remembers, per inode, the chunks written since they were
+// last sealed and when each was last written.
+type writeTracker struct {
+	mu sync.Mutex
+	m  map[index.Ino]map[uint64]time.Time
+}
+
+func (t *writeTracker) mark(ino index.Ino, n uint64, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = map[index.Ino]map[uint64]time.Time{}
+	}
+	cs := t.m[ino]
+	if cs == nil {
+		cs = map[uint64]time.Time{}
+		t.m[ino] = cs
+	}
+	cs[n] = at
+}
+
+func (t *writeTracker) has(ino index.Ino) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m[ino]) > 0
+}
+
+// idle returns, per inode, the chunks last written before cutoff, and the
+// most recent write of every other tracked chunk is kept. keepNewest keeps
+// each inode's most recently written chunk out even when it is idle.
+func (t *writeTracker) idle(cutoff time.Time, keepNewest bool) map[index.Ino][]uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[index.Ino][]uint64{}
+	for ino, cs := range t.m {
+		var newest uint64
+		var newestAt time.Time
+		for n, at := range cs {
+			if at.After(newestAt) {
+				newest, newestAt = n, at
+			}
+		}
+		for n, at := range cs {
+			if at.Before(cutoff) && (!keepNewest || n != newest) {
+				out[ino] = append(out[ino], n)
+			}
+		}
+	}
+	return out
+}
+
+// forget drops tracked chunks of ino: all of them when ns is nil.
+func (t *writeTracker) forget(ino index.Ino, ns []uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ns == nil {
+		delete(t.m, ino)
+		return
+	}
+	for _, n := range ns {
+		delete(t.m[ino], n)
+	}
+	if len(t.m[ino]) == 0 {
+		delete(t.m, ino)
+	}
+}
+
+// sealFile seals chunks of d's inode (all when ns is nil) and updates the
+// cached chunk map, holding d.io so that no write is half-way into a chunk
+// file as it is frozen.
+func (f *FS) sealFile(d *fileData, ns []uint64) error {
+	if f.up == nil {
+		return nil
+	}
+	d.io.Lock()
+	defer d.io.Unlock()
+	return f.sealLocked(d, ns)
+}
+
+func (f *FS) sealLocked(d *fileData, ns []uint64) error {
+	f.writes.forget(d.ino, ns)
+	sealed, err := f.idx.Seal(d.ino, ns, now())
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return nil // deleted meanwhile
+		}
+		return err
+	}
+	if len(sealed) == 0 {
+		return nil
+	}
+	d.mu.Lock()
+	for _, e := range sealed {
+		d.refs[e.N] = chunkSlot{ref: e.Ref, ok: true}
+	}
+	d.mu.Unlock()
+	f.up.kick()
+	return nil
+}
+
+// sealIdle seals chunks written before cutoff (see writeTracker.idle).
+func (f *FS) sealIdle(cutoff time.Time, keepNewest bool) {
+	idle := f.writes.idle(cutoff, keepNewest)
+	for _, ino := range sortedInos(idle) {
+		d := f.acquire(ino)
+		if err := f.sealFile(d, idle[ino]); err != nil && !errors.Is(err, index.ErrClosed) {
+			f.log.Error("sealing idle chunks", "ino", ino, "err", err)
+		}
+		f.release(d)
+	}
+}
+
+// sealer seals idle chunks every second.
+func (f *FS) sealer(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f.sealIdle(time.Now().Add(-f.cfg.Upload.SealDelay), false)
+		}
+	}
+}
+
+// chunkStored is called once an upload is recorded: open files switch
+// their cached reference to the stored one.
+func (f *FS) chunkStored(r index.UploadResult) {
+	f.openMu.Lock()
+	d := f.files[r.Upload.Ino]
+	f.openMu.Unlock()
+	if d == nil {
+		return
+	}
+	ref, ok, err := f.idx.Chunk(r.Upload.Ino, r.Upload.N)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s, cached := d.refs[r.Upload.N]; cached && s.ok && s.ref.StagingID == r.Upload.StagingID && s.ref.Kind == index.ChunkStaged {
+		if err != nil {
+			delete(d.refs, r.Upload.N)
+			return
+		}
+		d.refs[r.Upload.N] = chunkSlot{ref: ref, ok: ok}
+	}
+}
+
+// waitForRoom applies back-pressure: while the staging area holds more
+// than its budget, a writer that needs n more bytes waits for uploads to
+// free some. Chunks are sealed early so there is something to upload. If no
+// room appears within StagingWait the write fails with ENOSPC, and the log
+// says why.
+func (f *FS) waitForRoom(ctx context.Context, n int64) error {
+	budget := f.cfg.Upload.StagingBudget
+	if f.up == nil || budget <= 0 || f.stage.usedBytes()+n <= budget {
+		return nil
+	}
+	deadline := time.Now().Add(f.cfg.Upload.StagingWait)
+	f.sealIdle(time.Now(), true)
+	warned := false
+	for f.stage.usedBytes()+n > budget {
+		if !warned {
+			f.log.Info("staging area full; writers wait for uploads", "staged_bytes", f.stage.usedBytes(), "budget", budget)
+			warned = true
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			pending, lastErr := f.up.status()
+			f.log.Error("staging area full and uploads are not freeing space; failing writes with ENOSPC",
+				"staged_bytes", f.stage.usedBytes(), "budget", budget, "waited", f.cfg.Upload.StagingWait,
+				"chunks_queued", pending, "last_upload_error", errString(lastErr),
+				"hint", "check that the blob store is reachable, or raise --staging-budget")
+			return syscall.ENOSPC
+		}
+		ch := f.up.progressed()
+		done := f.up.flushing()
+		t := time.NewTimer(min(left, time.Second))
+		select {
+		case <-ch:
+		case <-t.C:
+			f.sealIdle(time.Now(), true)
+		case <-ctx.Done():
+			t.Stop()
+			done()
+			return syscall.EINTR
+		}
+		t.Stop()
+		done()
+	}
+	return nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "none"
+	}
+	return err.Error()
+}
+
+// WaitUploaded seals every written chunk and waits until the upload queue
+// is empty and every stored chunk is certified, or ctx ends.
+func (f *FS) WaitUploaded(ctx context.Context) error {
+	if f.up == nil {
+		return errors.New("no blob store is configured")
+	}
+	f.sealIdle(time.Now().Add(time.Hour), false)
+	f.up.kick()
+	return f.up.waitFor(ctx, func() (bool, error) {
+		n, err := f.idx.PendingUploads(0)
+		return n == 0, err
+	})
+}
+
+// waitCertified waits until the chunks of d's inode are all stored in
+// certified blobs (fsync with --fsync=certified). Chunks written meanwhile
+// are sealed too.
+func (f *FS) waitCertified(ctx context.Context, d *fileData) error {
+	return f.up.waitFor(ctx, func() (bool, error) {
+		n, err := f.idx.PendingUploads(d.ino)
+		if err != nil || n > 0 {
+			return false, err
+		}
+		chunks, err := f.idx.Chunks(d.ino)
+		if err != nil {
+			return false, err
+		}
+		for _, c := range chunks {
+			// A staging ID on a chunk means a local copy not yet
+			// allowed to go: staged, or stored and not certified.
+			if c.Ref.StagingID == 0 {
+				continue
+			}
+			if c.Ref.Kind == index.ChunkStaged && !c.Ref.Sealed {
+				return false, f.sealFile(d, nil) // written during the wait
+			}
+			return false, nil
+		}
+		return true, nil
+	})
+}

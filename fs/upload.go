@@ -1,0 +1,610 @@
+package fs
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/walrusfs/walrusfs/blobstore"
+	"github.com/walrusfs/walrusfs/index"
+)
+
+// The uploader turns sealed chunks into blobs. It reads the upload queue
+// from the index, sends chunks of at least QuiltThreshold bytes as
+// standalone blobs and packs smaller ones into quilts, and records each
+// result in the index in one operation (index.CompleteUploads). Nothing is
+// taken off the queue before its result is recorded, so a crash at any point
+// leaves every sealed chunk either recorded or still queued; the next mount
+// uploads what is queued.
+
+// UploadConfig tunes the uploader. Start from DefaultUploadConfig.
+type UploadConfig struct {
+	// Concurrency is how many blobs or quilts are uploaded at once.
+	Concurrency int
+	// QuiltThreshold: chunks smaller than this are packed into quilts;
+	// larger ones become standalone blobs.
+	QuiltThreshold int64
+	// QuiltMaxBytes and QuiltMaxPatches bound one quilt (Walrus allows
+	// 666 patches; public publishers take 100 MiB quilts). A quilt is
+	// held in memory while it is built.
+	QuiltMaxBytes   int64
+	QuiltMaxPatches int
+	// QuiltMaxAge is how long a partly filled quilt waits for more chunks
+	// before it is uploaded anyway.
+	QuiltMaxAge time.Duration
+	// SealDelay: a chunk not written for this long is sealed and queued
+	// even while its file stays open.
+	SealDelay time.Duration
+	// StagingBudget is how many bytes the staging area may hold before
+	// writers wait for uploads; zero means no limit.
+	StagingBudget int64
+	// StagingWait is how long a writer waits for room before the write
+	// fails with ENOSPC.
+	StagingWait time.Duration
+	// Epochs is how many epochs each blob is stored for (0: the store's
+	// default).
+	Epochs uint32
+	// SendObjectTo receives the Blob objects (the daemon's Sui address).
+	SendObjectTo string
+	// RetryMin and RetryMax bound the backoff between failed uploads.
+	RetryMin, RetryMax time.Duration
+}
+
+// Upload defaults. A quilt of 666 patches of 4 KiB is 2.7 MB; 16 MiB
+// leaves room for larger small chunks while keeping the quilt being built
+// (and its encoding) small in memory.
+const (
+	DefaultQuiltThreshold  = 4 << 20
+	DefaultQuiltMaxBytes   = 16 << 20
+	DefaultQuiltMaxPatches = 666
+)
+
+// DefaultUploadConfig returns the uploader's defaults.
+func DefaultUploadConfig() UploadConfig {
+	return UploadConfig{
+		Concurrency:     2,
+		QuiltThreshold:  DefaultQuiltThreshold,
+		QuiltMaxBytes:   DefaultQuiltMaxBytes,
+		QuiltMaxPatches: DefaultQuiltMaxPatches,
+		QuiltMaxAge:     10 * time.Second,
+		SealDelay:       5 * time.Second,
+		StagingWait:     2 * time.Minute,
+		RetryMin:        time.Second,
+		RetryMax:        time.Minute,
+	}
+}
+
+func (c UploadConfig) validate() error {
+	switch {
+	case c.Concurrency < 1:
+		return fmt.Errorf("upload concurrency %d: must be at least 1", c.Concurrency)
+	case c.QuiltMaxPatches < 1 || c.QuiltMaxPatches > DefaultQuiltMaxPatches:
+		return fmt.Errorf("quilt patches %d: must be between 1 and %d", c.QuiltMaxPatches, DefaultQuiltMaxPatches)
+	case c.QuiltThreshold > c.QuiltMaxBytes:
+		return fmt.Errorf("quilt threshold %d is larger than the quilt size %d", c.QuiltThreshold, c.QuiltMaxBytes)
+	case c.RetryMin <= 0 || c.RetryMax < c.RetryMin:
+		return fmt.Errorf("upload retry backoff %v..%v: must be positive and ordered", c.RetryMin, c.RetryMax)
+	}
+	return nil
+}
+
+type uploader struct {
+	f   *FS
+	cfg UploadConfig
+	log func(msg string, args ...any)
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	wake   chan struct{}
+	slots  chan struct{} // one per upload in flight
+
+	mu       sync.Mutex
+	inflight map[uint64]bool  // queue entries being uploaded
+	sizes    map[uint64]int64 // staged sizes of queued chunks (sealed files never change)
+	flushes  int              // waiters wanting partial quilts sent now
+	progress chan struct{}    // closed and replaced after every completed batch
+	failures int              // consecutive failed uploads (backoff)
+	// patchOK and patchFail are the largest quilt the store took and the
+	// smallest it refused (0: none yet), in patches.
+	patchOK, patchFail int
+	retryAt            time.Time
+	lastErr            error
+}
+
+func newUploader(f *FS, cfg UploadConfig) *uploader {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &uploader{
+		f: f, cfg: cfg, log: f.log.Info,
+		ctx: ctx, cancel: cancel,
+		wake:     make(chan struct{}, 1),
+		slots:    make(chan struct{}, cfg.Concurrency),
+		inflight: map[uint64]bool{},
+		sizes:    map[uint64]int64{},
+		progress: make(chan struct{}),
+	}
+}
+
+func (u *uploader) start() {
+	u.wg.Add(1)
+	go u.run()
+}
+
+// stop cancels uploads in flight (their chunks stay queued) and waits.
+func (u *uploader) stop() {
+	u.cancel()
+	u.wg.Wait()
+}
+
+func (u *uploader) kick() {
+	select {
+	case u.wake <- struct{}{}:
+	default:
+	}
+}
+
+// progressed returns a channel closed at the next completed batch.
+func (u *uploader) progressed() <-chan struct{} {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.progress
+}
+
+func (u *uploader) signal() {
+	u.mu.Lock()
+	close(u.progress)
+	u.progress = make(chan struct{})
+	u.mu.Unlock()
+}
+
+func (u *uploader) run() {
+	defer u.wg.Done()
+	for {
+		wait := u.schedule()
+		t := time.NewTimer(wait)
+		select {
+		case <-u.wake:
+		case <-t.C:
+		case <-u.ctx.Done():
+			t.Stop()
+			return
+		}
+		t.Stop()
+	}
+}
+
+// queued is a queue entry with its staged size.
+type queued struct {
+	index.Upload
+	size int64
+}
+
+// maxQueueScan bounds how many queue entries one scheduling pass reads.
+const maxQueueScan = 100_000
+
+// schedule starts every upload that can go now and returns how long to wait
+// before looking again (a wake-up comes sooner when something changes).
+func (u *uploader) schedule() time.Duration {
+	const idle = time.Second
+	u.mu.Lock()
+	retryAt, flush := u.retryAt, u.flushes > 0
+	u.mu.Unlock()
+	if d := time.Until(retryAt); d > 0 {
+		return d
+	}
+	ups, err := u.f.idx.Uploads(0, maxQueueScan)
+	if err != nil {
+		if !errors.Is(err, index.ErrClosed) {
+			u.f.log.Error("upload queue unreadable", "err", err)
+		}
+		return idle
+	}
+	var small []queued
+	for _, up := range ups {
+		q, ok := u.prepare(up)
+		if !ok {
+			continue
+		}
+		if q.size >= u.cfg.QuiltThreshold {
+			if !u.launch([]queued{q}) {
+				return idle
+			}
+			continue
+		}
+		small = append(small, q)
+	}
+	// Small chunks fill quilts in queue order; a full quilt goes at once,
+	// the last partial one when its oldest chunk has waited long enough.
+	var batch []queued
+	var bytes int64
+	for i, q := range small {
+		stored := u.f.cfg.Codec.Layout().StoredLen(q.size)
+		if len(batch) > 0 && bytes+stored > u.cfg.QuiltMaxBytes {
+			if !u.launch(batch) {
+				return idle
+			}
+			batch, bytes = nil, 0
+		}
+		batch = append(batch, q)
+		bytes += stored
+		if len(batch) == u.maxPatches() || i == len(small)-1 && (flush || u.aged(batch)) {
+			if !u.launch(batch) {
+				return idle
+			}
+			batch, bytes = nil, 0
+		}
+	}
+	if len(batch) > 0 {
+		oldest := time.Unix(0, batch[0].SealedAt)
+		return min(idle, max(10*time.Millisecond, time.Until(oldest.Add(u.cfg.QuiltMaxAge))))
+	}
+	return idle
+}
+
+// maxPatches is the most chunks one quilt takes: the configured limit, or
+// less when the store's shard count allows fewer.
+func (u *uploader) maxPatches() int {
+	n := u.cfg.QuiltMaxPatches
+	if l, ok := u.f.cfg.Store.(blobstore.QuiltLimiter); ok {
+		n = min(n, max(1, l.MaxQuiltPatches()))
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.patchFail > 0 {
+		// A store that does not say its limit (a publisher) refused a
+		// quilt of patchFail patches: search between that and the
+		// largest it took.
+		n = min(n, max(u.patchOK, (u.patchOK+u.patchFail)/2), u.patchFail-1)
+	}
+	return max(n, 1)
+}
+
+// quiltResult records how a quilt of n patches fared, for maxPatches.
+func (u *uploader) quiltResult(n int, refused bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch {
+	case refused && (u.patchFail == 0 || n < u.patchFail):
+		u.patchFail = n
+	case !refused && n > u.patchOK:
+		u.patchOK = n
+	}
+}
+
+func (u *uploader) aged(batch []queued) bool {
+	return time.Since(time.Unix(0, batch[0].SealedAt)) >= u.cfg.QuiltMaxAge
+}
+
+// prepare returns up with its staged size, or false when it is in flight,
+// or its chunk no longer wants it (the entry is then dropped).
+func (u *uploader) prepare(up index.Upload) (queued, bool) {
+	u.mu.Lock()
+	busy := u.inflight[up.Seq]
+	size, known := u.sizes[up.Seq]
+	u.mu.Unlock()
+	if busy {
+		return queued{}, false
+	}
+	if !known {
+		st, err := os.Stat(u.f.stage.path(up.StagingID))
+		switch {
+		case err == nil:
+			size = st.Size()
+		case errors.Is(err, os.ErrNotExist):
+			size = 0 // recorded but never written: an empty chunk
+		default:
+			u.f.log.Error("upload: staged chunk unreadable", "ino", up.Ino, "chunk", up.N, "err", err)
+			return queued{}, false
+		}
+		current, err := u.f.idx.UploadCurrent(up)
+		if err != nil {
+			return queued{}, false
+		}
+		if !current {
+			if err := u.f.idx.DropUpload(up.Seq); err != nil && !errors.Is(err, index.ErrClosed) {
+				u.f.log.Error("upload queue: dropping a replaced chunk", "err", err)
+			}
+			return queued{}, false
+		}
+		u.mu.Lock()
+		u.sizes[up.Seq] = size
+		u.mu.Unlock()
+	}
+	return queued{Upload: up, size: size}, true
+}
+
+// launch starts one upload of batch (one blob, or one quilt) if a slot is
+// free; false means none is and scheduling should stop for now.
+func (u *uploader) launch(batch []queued) bool {
+	select {
+	case u.slots <- struct{}{}:
+	default:
+		return false
+	}
+	u.mu.Lock()
+	for _, q := range batch {
+		u.inflight[q.Seq] = true
+	}
+	u.mu.Unlock()
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		err := u.upload(batch)
+		u.mu.Lock()
+		for _, q := range batch {
+			delete(u.inflight, q.Seq)
+			if err == nil {
+				delete(u.sizes, q.Seq)
+			}
+		}
+		u.mu.Unlock()
+		<-u.slots
+		u.finished(err, batch)
+		u.kick()
+	}()
+	return true
+}
+
+func (u *uploader) finished(err error, batch []queued) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err == nil || u.ctx.Err() != nil {
+		if err == nil {
+			u.failures, u.lastErr, u.retryAt = 0, nil, time.Time{}
+		}
+		return
+	}
+	u.failures++
+	backoff := u.cfg.RetryMin << min(u.failures-1, 16)
+	if !errors.Is(err, blobstore.ErrUnavailable) {
+		backoff = u.cfg.RetryMax // not expected to heal soon
+	}
+	backoff = min(backoff, u.cfg.RetryMax)
+	u.retryAt, u.lastErr = time.Now().Add(backoff), err
+	u.f.log.Error("upload failed; the chunks stay queued and are retried", "chunks", len(batch), "retry_in", backoff, "err", err, "hint", uploadHint(err))
+}
+
+func uploadHint(err error) string {
+	switch {
+	case errors.Is(err, blobstore.ErrUnavailable):
+		return "the blob store is unreachable or overloaded"
+	case errors.Is(err, blobstore.ErrTooLarge):
+		return "the store refuses the size: lower --chunk-size or the quilt size"
+	case errors.Is(err, blobstore.ErrForbidden):
+		return "the store refuses the upload: check credentials and the publisher's limits"
+	}
+	return "see the error"
+}
+
+func (u *uploader) upload(batch []queued) error {
+	if len(batch) == 1 && batch[0].size >= u.cfg.QuiltThreshold {
+		return u.uploadBlob(batch[0])
+	}
+	return u.uploadQuilt(batch)
+}
+
+func (u *uploader) putOptions() blobstore.PutOptions {
+	return blobstore.PutOptions{Epochs: u.cfg.Epochs, SendObjectTo: u.cfg.SendObjectTo, Force: u.cfg.SendObjectTo != ""}
+}
+
+// uploadBlob streams one chunk, sealed block by block, into a standalone
+// blob: memory holds a block or two, whatever the chunk size.
+func (u *uploader) uploadBlob(q queued) error {
+	c, err := u.f.stage.open(q.StagingID, false)
+	if err != nil {
+		if u.replaced(q, err) {
+			return nil
+		}
+		return fmt.Errorf("open staged chunk: %w", err)
+	}
+	defer func() { _ = c.Close() }()
+	codec := u.f.cfg.Codec
+	storedLen := codec.Layout().StoredLen(q.size)
+	pr, pw := io.Pipe()
+	type encoded struct {
+		hashes [][32]byte
+		err    error
+	}
+	done := make(chan encoded, 1)
+	go func() {
+		src := bufio.NewReaderSize(io.NewSectionReader(c, 0, q.size), 256<<10)
+		h, _, err := codec.EncodeChunk(src, q.size, pw)
+		pw.CloseWithError(err)
+		done <- encoded{h, err}
+	}()
+	info, err := u.f.cfg.Store.Put(u.ctx, pr, storedLen, u.putOptions())
+	_ = pr.CloseWithError(errors.New("upload ended")) // unblocks the encoder if Put stopped reading
+	enc := <-done
+	if err != nil {
+		return err
+	}
+	if enc.err != nil {
+		return fmt.Errorf("read staged chunk: %w", enc.err)
+	}
+	l := codec.Layout()
+	return u.complete(blobRecord(info, index.BlobStandalone), []index.UploadResult{{
+		Upload: q.Upload,
+		Stored: index.StoredChunk{Length: uint64(storedLen), PlainLen: uint64(q.size), Encrypted: l.Encrypted, BlockSize: uint32(l.BlockSize), BlockHashes: enc.hashes},
+	}})
+}
+
+// uploadQuilt packs small chunks into one quilt, one patch per chunk.
+func (u *uploader) uploadQuilt(batch []queued) error {
+	codec := u.f.cfg.Codec
+	l := codec.Layout()
+	parts := make([]blobstore.QuiltPart, 0, len(batch))
+	results := make([]index.UploadResult, 0, len(batch))
+	byName := make(map[string]int, len(batch))
+	for _, q := range batch {
+		c, err := u.f.stage.open(q.StagingID, false)
+		var src io.Reader = bytes.NewReader(nil)
+		switch {
+		case err == nil:
+			defer func() { _ = c.Close() }()
+			src = io.NewSectionReader(c, 0, q.size)
+		case errors.Is(err, os.ErrNotExist) && q.size == 0:
+		case u.replaced(q, err):
+			continue
+		default:
+			return fmt.Errorf("open staged chunk: %w", err)
+		}
+		var buf bytes.Buffer
+		buf.Grow(int(l.StoredLen(q.size)))
+		hashes, storedLen, err := codec.EncodeChunk(src, q.size, &buf)
+		if err != nil {
+			return fmt.Errorf("read staged chunk: %w", err)
+		}
+		name, err := codec.SealName(fmt.Sprintf("c%d-%d-%d", q.Ino, q.N, q.StagingID))
+		if err != nil {
+			return err
+		}
+		byName[name] = len(parts)
+		parts = append(parts, blobstore.QuiltPart{Identifier: name, Data: buf.Bytes()})
+		results = append(results, index.UploadResult{Upload: q.Upload, Stored: index.StoredChunk{
+			Length: uint64(storedLen), PlainLen: uint64(q.size), Encrypted: l.Encrypted, BlockSize: uint32(l.BlockSize), BlockHashes: hashes,
+		}})
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	info, err := u.f.cfg.Store.PutQuilt(u.ctx, parts, u.putOptions())
+	// A store that cannot take the quilt (too large, too many patches for
+	// its shard count; publishers answer the latter as a bad request) gets
+	// halves until it can.
+	if (errors.Is(err, blobstore.ErrTooLarge) || errors.Is(err, blobstore.ErrInvalidArgument)) && len(parts) > 1 {
+		u.quiltResult(len(parts), true)
+		u.f.log.Info("the store refused a quilt; sending it in halves", "patches", len(parts), "err", err)
+		if err := u.uploadQuilt(batch[:len(batch)/2]); err != nil {
+			return err
+		}
+		return u.uploadQuilt(batch[len(batch)/2:])
+	}
+	if err != nil {
+		return err
+	}
+	u.quiltResult(len(parts), false)
+	if len(info.Patches) != len(parts) {
+		return fmt.Errorf("quilt %s: the store reports %d patches, %d were sent: %w", info.Blob.ID, len(info.Patches), len(parts), blobstore.ErrIntegrity)
+	}
+	for _, p := range info.Patches {
+		i, ok := byName[p.Identifier]
+		if !ok || p.PatchID.Quilt != info.Blob.ID {
+			return fmt.Errorf("quilt %s: unexpected patch %q: %w", info.Blob.ID, p.Identifier, blobstore.ErrIntegrity)
+		}
+		results[i].Stored.PatchID = p.PatchID.Bytes()
+	}
+	return u.complete(blobRecord(info.Blob, index.BlobQuilt), results)
+}
+
+// replaced reports whether q's staging file is missing because its chunk
+// was rewritten or deleted after sealing (the file was released); the
+// queue entry is then dropped. A chunk that still wants a missing file is
+// an error the caller reports.
+func (u *uploader) replaced(q queued, err error) bool {
+	if !errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	current, cerr := u.f.idx.UploadCurrent(q.Upload)
+	if cerr != nil || current {
+		if current {
+			u.f.log.Error("upload: a sealed chunk's staging file is missing; its data is lost", "ino", q.Ino, "chunk", q.N, "staging_id", q.StagingID)
+		}
+		return false
+	}
+	if err := u.f.idx.DropUpload(q.Seq); err != nil {
+		return false
+	}
+	return true
+}
+
+func blobRecord(info blobstore.Info, kind index.BlobKind) index.Blob {
+	b := index.Blob{
+		ID: info.ID, Kind: kind, State: index.BlobStored, Deletable: info.Deletable,
+		Size: uint64(info.Size), EncodedSize: uint64(info.EncodedSize),
+		RegisteredEpoch: info.RegisteredEpoch, EndEpoch: info.EndEpoch, ObjectID: info.ObjectID,
+	}
+	if info.Certified {
+		b.State, b.CertifiedEpoch = index.BlobCertified, info.CertifiedEpoch
+	}
+	return b
+}
+
+// complete records a stored batch and lets open files see it.
+func (u *uploader) complete(b index.Blob, results []index.UploadResult) error {
+	applied, err := u.f.idx.CompleteUploads(b, results)
+	if err != nil {
+		return fmt.Errorf("record upload: %w", err)
+	}
+	var bytes uint64
+	for _, r := range applied {
+		u.f.chunkStored(r)
+		bytes += r.Stored.PlainLen
+	}
+	u.f.log.Debug("uploaded", "blob", blobstore.ID(b.ID), "kind", b.Kind, "chunks", len(applied), "bytes", bytes, "state", b.State)
+	u.signal()
+	return nil
+}
+
+// flushing asks for partial quilts to go now until the returned function
+// is called.
+func (u *uploader) flushing() func() {
+	u.mu.Lock()
+	u.flushes++
+	u.mu.Unlock()
+	u.kick()
+	return func() {
+		u.mu.Lock()
+		u.flushes--
+		u.mu.Unlock()
+	}
+}
+
+// waitFor waits until done reports true, re-checking after every completed
+// upload, or until ctx ends.
+func (u *uploader) waitFor(ctx context.Context, done func() (bool, error)) error {
+	defer u.flushing()()
+	for {
+		ch := u.progressed()
+		ok, err := done()
+		if err != nil || ok {
+			return err
+		}
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+		t.Stop()
+	}
+}
+
+// status describes the queue for logs and status output.
+func (u *uploader) status() (queued int, lastErr error) {
+	n, err := u.f.idx.PendingUploads(0)
+	if err != nil {
+		return 0, err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return n, u.lastErr
+}
+
+// sortedInos returns the keys of m in order (for deterministic sealing).
+func sortedInos[V any](m map[index.Ino]V) []index.Ino {
+	out := make([]index.Ino, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
