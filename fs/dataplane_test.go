@@ -450,8 +450,18 @@ func TestWriteAfterUploadCopiesOnWrite(t *testing.T) {
 			sameFile(t, m.path("f"), md.path("f"))
 			sameFile(t, m.path("g"), md.path("g"))
 			waitUploaded(t, m)
+			dropLocalCopies(t, m)
+			truncateBoth(t, m, md, "g", 5000) // by path: no handle, no close
+			waitUploaded(t, m)
 			sameFile(t, m.path("f"), md.path("f"))
 			sameFile(t, m.path("g"), md.path("g"))
+			// The chunk cut by the truncate (copied, never written) was
+			// uploaded too.
+			for _, name := range []string{"f", "g"} {
+				if st, err := getxattr(t, m.path(name), "user.walrus.state"); st != "certified" {
+					t.Errorf("%s: state %q (%v) after everything was uploaded", name, st, err)
+				}
+			}
 			if err := m.idx.Check(); err != nil {
 				t.Fatal(err)
 			}

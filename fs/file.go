@@ -693,6 +693,9 @@ func (d *fileData) copyOnWrite(ctx context.Context, n uint64, ref index.ChunkRef
 	}
 	f.stage.noteSize(id, size)
 	f.dirty.mark(d.ino, id)
+	if f.up != nil {
+		f.writes.mark(d.ino, n, time.Now()) // sealed again at close or when idle
+	}
 	newRef := index.ChunkRef{Kind: index.ChunkStaged, StagingID: id}
 	if err := f.idx.SetChunk(d.ino, n, newRef); err != nil {
 		return nil, 0, err

@@ -48,7 +48,7 @@ type dataFlags struct {
 // Data-plane defaults.
 const (
 	defaultBlockSize   = 1 << 20
-	defaultCacheMemory = 256 << 20
+	defaultCacheMemory = 64 << 20
 	defaultCacheDisk   = 10 << 30
 	keyFileName        = "walrusfs.key"
 	// defaultMountShards is the local store's shard count: 8 MiB chunks
