@@ -166,6 +166,7 @@ func waitUploaded(t *testing.T, m *testMount) {
 // released, so reads and copies of stored chunks must use the store.
 func dropLocalCopies(t *testing.T, m *testMount) {
 	t.Helper()
+	m.fs.evictLocalCopies(0)
 	if err := m.fs.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -138,6 +139,7 @@ func (f *FS) sealer(ctx context.Context) {
 			return
 		case <-t.C:
 			f.sealIdle(time.Now().Add(-f.cfg.Upload.SealDelay), false)
+			f.evictLocalCopies(f.cfg.Upload.KeepLocalCopies)
 		}
 	}
 }
@@ -174,6 +176,7 @@ func (f *FS) waitForRoom(ctx context.Context, n int64) error {
 		return nil
 	}
 	deadline := time.Now().Add(f.cfg.Upload.StagingWait)
+	f.evictLocalCopies(budget - n)
 	f.sealIdle(time.Now(), true)
 	warned := false
 	for f.stage.usedBytes()+n > budget {
@@ -197,6 +200,7 @@ func (f *FS) waitForRoom(ctx context.Context, n int64) error {
 		case <-ch:
 		case <-t.C:
 			f.sealIdle(time.Now(), true)
+			f.evictLocalCopies(budget - n)
 		case <-ctx.Done():
 			t.Stop()
 			done()
@@ -243,16 +247,50 @@ func (f *FS) waitCertified(ctx context.Context, d *fileData) error {
 			return false, err
 		}
 		for _, c := range chunks {
-			// A staging ID on a chunk means a local copy not yet
-			// allowed to go: staged, or stored and not certified.
-			if c.Ref.StagingID == 0 {
-				continue
+			st, err := f.chunkState(c.Ref)
+			if err != nil {
+				return false, err
 			}
-			if c.Ref.Kind == index.ChunkStaged && !c.Ref.Sealed {
+			switch st {
+			case stateStaged:
 				return false, f.sealFile(d, nil) // written during the wait
+			case stateCertified:
+			default:
+				return false, nil
 			}
-			return false, nil
 		}
 		return true, nil
 	})
+}
+
+// evictLocalCopies drops the local copies of chunks in certified blobs,
+// oldest first, until the staging area holds at most keep bytes.
+func (f *FS) evictLocalCopies(keep int64) {
+	excess := f.stage.usedBytes() - max(keep, 0)
+	if excess <= 0 {
+		return
+	}
+	copies, err := f.idx.LocalCopies()
+	if err != nil {
+		return
+	}
+	sort.Slice(copies, func(i, j int) bool { return copies[i].StagingID < copies[j].StagingID })
+	for _, c := range copies {
+		if excess <= 0 {
+			break
+		}
+		if !c.Certified {
+			continue
+		}
+		dropped, err := f.idx.DropLocalCopy(c)
+		if err != nil {
+			if !errors.Is(err, index.ErrClosed) {
+				f.log.Warn("dropping a local copy", "err", err)
+			}
+			return
+		}
+		if dropped {
+			excess -= f.stage.sizeOf(c.StagingID)
+		}
+	}
 }

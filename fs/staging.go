@@ -128,6 +128,13 @@ func (s *stagingArea) noteSize(id uint64, size int64) {
 	s.used += size
 }
 
+// sizeOf is the size of chunk file id as last noted.
+func (s *stagingArea) sizeOf(id uint64) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sizes[id]
+}
+
 // usedBytes is how many bytes the chunk files hold (by apparent size).
 func (s *stagingArea) usedBytes() int64 {
 	s.mu.Lock()

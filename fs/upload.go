@@ -48,6 +48,11 @@ type UploadConfig struct {
 	// StagingWait is how long a writer waits for room before the write
 	// fails with ENOSPC.
 	StagingWait time.Duration
+	// KeepLocalCopies: chunks in certified blobs keep their staged files
+	// as local copies (read at local disk speed) while the staging area
+	// holds at most this many bytes; the oldest go first. Zero drops them
+	// as soon as their blob is certified.
+	KeepLocalCopies int64
 	// Epochs is how many epochs each blob is stored for (0: the store's
 	// default).
 	Epochs uint32

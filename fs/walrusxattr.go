@@ -23,20 +23,32 @@ const (
 
 func isWalrusXattr(name string) bool { return strings.HasPrefix(name, walrusXattrPrefix) }
 
-// Upload states of a file, from least to most advanced. A file is in the
+// Upload states of a chunk, from least to most advanced. A file is in the
 // state of its least advanced chunk; a file with no data is certified.
+const (
+	stateStaged = iota
+	stateUploading
+	stateStored
+	stateCertified
+)
+
 var fileStates = []string{"staged", "uploading", "stored", "certified"}
 
-func chunkState(r index.ChunkRef) int {
+func (f *FS) chunkState(r index.ChunkRef) (int, error) {
 	switch {
 	case r.Kind == index.ChunkStaged && !r.Sealed:
-		return 0
+		return stateStaged, nil
 	case r.Kind == index.ChunkStaged:
-		return 1
-	case r.StagingID != 0:
-		return 2 // stored, certification not confirmed: the local copy stays
+		return stateUploading, nil
 	}
-	return 3
+	b, ok, err := f.idx.BlobInfo(r.Stored.BlobID)
+	if err != nil {
+		return 0, err
+	}
+	if ok && b.State >= index.BlobCertified {
+		return stateCertified, nil
+	}
+	return stateStored, nil
 }
 
 // walrusXattr computes the value of a user.walrus.* attribute of ino.
@@ -52,15 +64,19 @@ func (f *FS) walrusXattr(ino index.Ino, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	state := len(fileStates) - 1
+	state := stateCertified
 	for _, c := range chunks {
-		state = min(state, chunkState(c.Ref))
+		st, err := f.chunkState(c.Ref)
+		if err != nil {
+			return nil, err
+		}
+		state = min(state, st)
 	}
 	switch name {
 	case xattrState:
 		return []byte(fileStates[state]), nil
 	case xattrBlobID:
-		if len(chunks) == 0 || state < 2 {
+		if len(chunks) == 0 || state < stateStored {
 			return nil, syscall.ENODATA
 		}
 		ids := make([]string, len(chunks))
@@ -69,7 +85,7 @@ func (f *FS) walrusXattr(ino index.Ino, name string) ([]byte, error) {
 		}
 		return []byte(strings.Join(ids, " ")), nil
 	case xattrEndEpoch:
-		if len(chunks) == 0 || state < 2 {
+		if len(chunks) == 0 || state < stateStored {
 			return nil, syscall.ENODATA
 		}
 		var end uint32

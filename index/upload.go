@@ -296,9 +296,8 @@ type UploadResult struct {
 
 // CompleteUploads records blob b (stored now) and points every chunk of
 // results that still refers to its sealed staging file at its stored copy,
-// deleting the queue entries, in one operation. When b is certified, the
-// staging files are released once this is durable; otherwise the stored
-// references keep them as the local copy until Certify. It returns the
+// deleting the queue entries, in one operation. The stored references keep
+// the staging files as local copies (see DropLocalCopy). It returns the
 // results that were applied (the others' chunks changed meanwhile).
 func (x *Index) CompleteUploads(b Blob, results []UploadResult) ([]UploadResult, error) {
 	var applied []UploadResult
@@ -337,10 +336,10 @@ func (x *Index) CompleteUploads(b Blob, results []UploadResult) ([]UploadResult,
 			}
 			s := r.Stored
 			s.BlobID = b.ID
-			ref := ChunkRef{Kind: ChunkStored, Stored: &s}
-			if rec.State < BlobCertified {
-				ref.StagingID = r.Upload.StagingID
-			}
+			// The staged file stays as the chunk's local copy: reads
+			// use it, and DropLocalCopy lets it go once the blob is
+			// certified.
+			ref := ChunkRef{Kind: ChunkStored, Stored: &s, StagingID: r.Upload.StagingID}
 			if err := x.setChunk(w, r.Upload.Ino, r.Upload.N, ref); err != nil {
 				return err
 			}
@@ -412,4 +411,81 @@ func (w *wtx) countRef(r ChunkRef, sign int64) error {
 		b.Refs -= min(b.Refs, 1)
 	}
 	return w.put(bBlobs, key, encodeBlob(&b))
+}
+
+// LocalCopy is a stored chunk that still has its staged file.
+type LocalCopy struct {
+	Ino       Ino
+	N         uint64
+	StagingID uint64
+	BlobID    [32]byte
+	Certified bool // the blob is certified: the copy may go
+}
+
+// LocalCopies lists the stored chunks that keep a local copy, in inode and
+// chunk order.
+func (x *Index) LocalCopies() ([]LocalCopy, error) {
+	var out []LocalCopy
+	err := x.view(func(w *wtx) error {
+		certified := map[[32]byte]bool{}
+		return w.bucket(bChunks).ForEach(func(k, v []byte) error {
+			r, err := decodeChunkRef(v)
+			if err != nil {
+				return err
+			}
+			if r.Kind != ChunkStored || r.StagingID == 0 {
+				return nil
+			}
+			id := r.Stored.BlobID
+			c, seen := certified[id]
+			if !seen {
+				if bv := w.get(bBlobs, id[:]); bv != nil {
+					if b, err := decodeBlob(id[:], bv); err == nil {
+						c = b.State >= BlobCertified
+					}
+				}
+				certified[id] = c
+			}
+			out = append(out, LocalCopy{
+				Ino: Ino(binary.BigEndian.Uint64(k)), N: binary.BigEndian.Uint64(k[8:]),
+				StagingID: r.StagingID, BlobID: id, Certified: c,
+			})
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DropLocalCopy lets chunk c.N of c.Ino forget its local copy if it still
+// has that one and its blob is certified; the staged file is released once
+// this is durable. It reports whether it did.
+func (x *Index) DropLocalCopy(c LocalCopy) (bool, error) {
+	dropped := false
+	err := x.update(func(w *wtx) error {
+		key := chunkKey(c.Ino, c.N)
+		v := w.get(bChunks, key)
+		if v == nil {
+			return nil
+		}
+		r, err := decodeChunkRef(v)
+		if err != nil {
+			return err
+		}
+		if r.Kind != ChunkStored || r.StagingID != c.StagingID {
+			return nil
+		}
+		bv := w.get(bBlobs, r.Stored.BlobID[:])
+		if bv == nil {
+			return nil
+		}
+		b, err := decodeBlob(r.Stored.BlobID[:], bv)
+		if err != nil || b.State < BlobCertified {
+			return err
+		}
+		r.StagingID = 0
+		x.releaseStaging(w, c.StagingID)
+		dropped = true
+		return w.put(bChunks, key, encodeChunkRef(&r))
+	})
+	return dropped, err
 }

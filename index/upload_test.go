@@ -109,8 +109,21 @@ func TestCompleteUploadsSwapsReferencesAndCountsLiveBytes(t *testing.T) {
 		t.Fatalf("%d uploads still queued", n)
 	}
 	ref, _ := must2(x.Chunk(a.Ino, 0))
-	if ref.Kind != ChunkStored || ref.Stored.BlobID != blob.ID || ref.StagingID != 0 {
-		t.Fatalf("chunk of a: %+v", ref)
+	if ref.Kind != ChunkStored || ref.Stored.BlobID != blob.ID || ref.StagingID != ra.StagingID {
+		t.Fatalf("chunk of a (stored, keeping its local copy): %+v", ref)
+	}
+	copies := must(x.LocalCopies())
+	if len(copies) != 1 || copies[0].StagingID != ra.StagingID || !copies[0].Certified {
+		t.Fatalf("local copies %+v", copies)
+	}
+	if !must(x.DropLocalCopy(copies[0])) {
+		t.Fatal("local copy of a certified chunk not dropped")
+	}
+	if again := must(x.DropLocalCopy(copies[0])); again {
+		t.Fatal("dropped twice")
+	}
+	if ref, _ := must2(x.Chunk(a.Ino, 0)); ref.StagingID != 0 || ref.Kind != ChunkStored {
+		t.Fatalf("after dropping the local copy: %+v", ref)
 	}
 	if ref, _ := must2(x.Chunk(b.Ino, 0)); ref.StagingID != rb2.StagingID {
 		t.Fatalf("overwritten chunk of b lost its new data: %+v", ref)
@@ -157,6 +170,13 @@ func TestUncertifiedBlobKeepsTheStagedCopy(t *testing.T) {
 	}
 	if rel.has(r.StagingID) || !must(x.StagingIDs())[r.StagingID] {
 		t.Fatal("local copy of an uncertified blob released")
+	}
+	copies := must(x.LocalCopies())
+	if len(copies) != 1 || copies[0].Certified {
+		t.Fatalf("local copies %+v", copies)
+	}
+	if must(x.DropLocalCopy(copies[0])) {
+		t.Fatal("the only copy of data in an uncertified blob was dropped")
 	}
 	// Unlinking the file releases it and the live bytes.
 	noErr(t, x.Unlink(RootIno, "f", 2))
