@@ -32,8 +32,9 @@ import (
 // some directories (a replaced disk) also restores the slivers there.
 //
 // Memory: the encoder holds the message matrix with its secondary repair
-// columns (about 1.5× the blob); slivers stream to their files as they are
-// produced, and nothing else buffers the blob.
+// columns (about 1.5× the blob), and the repair slivers are gathered in
+// memory before they are written (2f/Kp× the blob, about 1.9×); systematic
+// slivers go to their files as they are read.
 func (s *Store) Put(ctx context.Context, r io.Reader, size int64, opts blobstore.PutOptions) (blobstore.Info, error) {
 	done, err := s.enter()
 	if err != nil {
@@ -176,13 +177,20 @@ func (s *Store) stage(ctx context.Context, nonce string, r io.Reader, size int64
 		files = append(files, f)
 		packs[d] = f
 	}
+	sws := make([]sliverWriter, s.params.N)
 	writers := make([]io.WriterAt, s.params.N)
 	for i := range writers {
-		writers[i] = &sliverWriter{f: packs[s.dirOf(i)], base: s.sliverOffset(i, sliverSize)}
+		sws[i] = sliverWriter{f: packs[s.dirOf(i)], base: s.sliverOffset(i, sliverSize), size: sliverSize}
+		writers[i] = &sws[i]
 	}
 	meta, err := s.enc.Encode(ctx, r, size, writers)
 	if err != nil {
 		return nil, err
+	}
+	for i := range sws {
+		if err := sws[i].flush(); err != nil {
+			return nil, err
+		}
 	}
 	rec := s.newRecord(meta, epochs, opts)
 	b := rec.marshal()
@@ -224,13 +232,47 @@ func (s *Store) stage(ctx context.Context, nonce string, r io.Reader, size int64
 }
 
 // sliverWriter writes one primary sliver into its directory's slivers
-// file, at the sliver's offset there.
+// file, at the sliver's offset there. The encoder hands over a systematic
+// sliver whole, which goes straight to the file, but a repair sliver one
+// symbol at a time, interleaved with all the other repair slivers: those
+// pieces are gathered in memory and the sliver written once complete,
+// because hundreds of small writes scattered over the file cost the kernel
+// about twice the CPU of one write per sliver.
 type sliverWriter struct {
 	f    *os.File
 	base int64
+	size int64
+	buf  []byte // the sliver being gathered
+	have int64  // bytes of buf written; pieces never overlap
 }
 
-func (w *sliverWriter) WriteAt(p []byte, off int64) (int, error) { return w.f.WriteAt(p, w.base+off) }
+func (w *sliverWriter) WriteAt(p []byte, off int64) (int, error) {
+	if off == 0 && int64(len(p)) == w.size {
+		return w.f.WriteAt(p, w.base)
+	}
+	if off < 0 || off+int64(len(p)) > w.size {
+		return 0, fmt.Errorf("sliver piece [%d, +%d) outside a %d-byte sliver", off, len(p), w.size)
+	}
+	if w.buf == nil {
+		w.buf = make([]byte, w.size)
+	}
+	copy(w.buf[off:], p)
+	w.have += int64(len(p))
+	if w.have < w.size {
+		return len(p), nil
+	}
+	return len(p), w.flush()
+}
+
+// flush writes the gathered sliver, if any.
+func (w *sliverWriter) flush() error {
+	if w.buf == nil {
+		return nil
+	}
+	_, err := w.f.WriteAt(w.buf, w.base)
+	w.buf, w.have = nil, 0
+	return err
+}
 
 // publishAll runs phase 2 of the commit protocol: it renames every staging
 // directory of nonce to the blob's final path, in parallel. The first
