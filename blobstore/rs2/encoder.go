@@ -303,6 +303,7 @@ type batchWorker struct {
 	j      *job
 	w      int
 	x      *hasher
+	x4     leafHasher4
 	cs     codeScratch
 	src    [][]byte
 	dst    [][]byte
@@ -349,16 +350,13 @@ func (bw *batchWorker) run(b int, md *Metadata, localLevels int) error {
 	// Hash every symbol of the batch.
 	for c := c0; c < c1; c++ {
 		off := (c - c0) * sp
-		for i := range n {
-			var padded []byte
+		bw.x4.leaves(bw.col[:n], s, func(i int) []byte {
 			if i < p.Kp {
-				padded = bw.src[i][off : off+sp]
-			} else {
-				padded = bw.dst[i-p.Kp][off : off+sp]
+				return bw.src[i][off : off+sp]
 			}
-			lb := bw.x.leafBuf(s)
-			unrelayout(lb[1:], padded)
-			bw.x.sumLeaf(&bw.col[i], lb)
+			return bw.dst[i-p.Kp][off : off+sp]
+		})
+		for i := range n {
 			bw.leaves[i*(w+1)+(c-c0)] = bw.col[i]
 		}
 		md.Pairs[n-1-c].Secondary = bw.x.root(bw.col[:n])

@@ -40,18 +40,10 @@ func (e *Encoder) PrimarySliverHash(sliver []byte) (Hash, error) {
 	if err := e.secondary.encode(shards[:p.Ks], shards[p.Ks:], &codeScratch{}); err != nil {
 		return Hash{}, err
 	}
-	x := newHasher()
 	leaves := make([]Hash, p.N, p.N+1)
-	sym := make([]byte, s)
-	for c := range shards {
-		if c < p.Ks {
-			x.leaf(&leaves[c], sliver[c*s:(c+1)*s])
-			continue
-		}
-		unrelayout(sym, shards[c])
-		x.leaf(&leaves[c], sym)
-	}
-	return x.root(leaves), nil
+	var x4 leafHasher4
+	x4.leaves(leaves, s, func(c int) []byte { return shards[c] })
+	return newHasher().root(leaves), nil
 }
 
 // VerifyPrimarySliver checks primary sliver index against its primary hash
