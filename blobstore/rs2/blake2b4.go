@@ -27,15 +27,6 @@ type leafHasher4 struct {
 	one []byte
 }
 
-// blake2b256Param is the first word of BLAKE2b's parameter block for an
-// unkeyed 32-byte digest (digest length 32, fanout 1, depth 1).
-const blake2b256Param = 0x01010020
-
-var blake2bIV = [8]uint64{
-	0x6a09e667f3bcc908, 0xbb67ae8584caa73b, 0x3c6ef372fe94f82b, 0xa54ff53a5f1d36f1,
-	0x510e527fade682d1, 0x9b05688c2b3e6c1f, 0x1f83d9abfb41bd6b, 0x5be0cd19137e2179,
-}
-
 // leaves sets out[i] to the leaf hash of the s-byte symbol whose padded
 // form is sym(i), for every i < len(out).
 func (x *leafHasher4) leaves(out []Hash, s int, sym func(i int) []byte) {
@@ -68,14 +59,6 @@ func (x *leafHasher4) sum(dst *[4]*Hash, padded *[4][]byte, s int) {
 		return
 	}
 	const bs = blake2b.BlockSize
-	for w := range x.h {
-		for k := range x.h[w] {
-			x.h[w][k] = blake2bIV[w]
-		}
-	}
-	for k := range x.h[0] {
-		x.h[0][k] ^= blake2b256Param
-	}
 	length := s + 1 // the prefix, then the symbol
 	nb := (length + bs - 1) / bs
 	full := s &^ (blockSize - 1) // symbol bytes identical in the padded form
@@ -95,55 +78,77 @@ func (x *leafHasher4) sum(dst *[4]*Hash, padded *[4][]byte, s int) {
 		}
 	}
 	if nb == 1 {
-		x.compress(&p, 0, 1, uint64(length)-bs, ^uint64(0))
+		x.compress(&p, 0, 1, uint64(length)-bs, ^uint64(0), 1)
 	} else {
-		x.compress(&p, 0, 1, 0, 0)
+		x.compress(&p, 0, 1, 0, 0, 1)
 		if kd > 1 {
 			for k := range p {
 				p[k] = &padded[k][bs-1]
 			}
-			compress4(&x.h, &p, kd-1, bs, 0)
+			compress4(&x.h, &p, kd-1, bs, 0, 0)
 		}
 		if m := nb - kd - 1; m > 0 {
-			x.compress(&p, bs, m, uint64(kd*bs), 0)
+			x.compress(&p, bs, m, uint64(kd*bs), 0, 0)
 		}
-		x.compress(&p, bs+(nb-kd-1)*bs, 1, uint64(length)-bs, ^uint64(0))
+		x.compress(&p, bs+(nb-kd-1)*bs, 1, uint64(length)-bs, ^uint64(0), 0)
 	}
-	for k := range dst {
-		for w := range 4 {
-			binary.LittleEndian.PutUint64(dst[k][8*w:], x.h[w][k])
-		}
-	}
+	x.digests(dst)
 }
 
-// compress runs n blocks of each lane's edge buffer, from byte off.
-func (x *leafHasher4) compress(p *[4]*byte, off, n int, c0, final uint64) {
+// compress runs n blocks of each lane's edge buffer, from byte off (see
+// compress4).
+func (x *leafHasher4) compress(p *[4]*byte, off, n int, c0, final, init uint64) {
 	for k := range p {
 		p[k] = &x.edge[k][off]
 	}
-	compress4(&x.h, p, n, c0, final)
+	compress4(&x.h, p, n, c0, final, init)
 }
 
 // plainAt fills dst with the symbol's bytes [from, from+len(dst)), taken
 // from its padded form, and zeros past the symbol's end s.
 func plainAt(dst, padded []byte, s, from int) {
 	full := s &^ (blockSize - 1)
-	i := 0
-	if from < full {
-		i = copy(dst, padded[from:full])
-	}
-	// relayout put the tail's first half at full and its second half at
-	// full+32.
 	h := (s - full) / 2
-	for ; i < len(dst); i++ {
-		switch q := from + i; {
-		case q >= s:
-			clear(dst[i:])
-			return
-		case q-full < h:
-			dst[i] = padded[q]
-		default:
-			dst[i] = padded[q+blockSize/2-h]
+	// The symbol is padded[:full], then the tail, whose first half
+	// relayout put at full and second half at full+32.
+	parts := [3][]byte{padded[:full]}
+	if h > 0 {
+		parts[1], parts[2] = padded[full:full+h], padded[full+blockSize/2:full+blockSize/2+h]
+	}
+	i := 0
+	for _, p := range parts {
+		if from >= len(p) {
+			from -= len(p)
+			continue
+		}
+		i += copy(dst[i:], p[from:])
+		from = 0
+	}
+	clear(dst[i:])
+}
+
+// inner4 sets *dst[k] to the inner node hash H(0x01 ‖ *l[k] ‖ *r[k]) for
+// four pairs of nodes. dst may alias l or r.
+func (x *leafHasher4) inner4(dst, l, r *[4]*Hash) {
+	const bs = blake2b.BlockSize
+	var p [4]*byte
+	for k := range p {
+		e := &x.edge[k]
+		e[0] = innerPrefix
+		copy(e[1:], l[k][:])
+		copy(e[1+HashSize:], r[k][:])
+		clear(e[1+2*HashSize : bs])
+	}
+	length := uint64(1 + 2*HashSize)
+	x.compress(&p, 0, 1, length-bs, ^uint64(0), 1) // c0 + 128 = length, mod 2^64
+	x.digests(dst)
+}
+
+// digests writes the four digests.
+func (x *leafHasher4) digests(dst *[4]*Hash) {
+	for k := range dst {
+		for w := range 4 {
+			binary.LittleEndian.PutUint64(dst[k][8*w:], x.h[w][k])
 		}
 	}
 }

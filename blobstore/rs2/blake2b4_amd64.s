@@ -50,9 +50,35 @@ DATA ·iv4<>+240(SB)/8, $0x5be0cd19137e2179
 DATA ·iv4<>+248(SB)/8, $0x5be0cd19137e2179
 GLOBL ·iv4<>(SB), RODATA|NOPTR, $256
 
-// func compress4AVX2(h *[8][4]uint64, p *[4]*byte, nblocks int, c0, final uint64)
-TEXT ·compress4AVX2(SB), 0, $1024-40
+DATA ·h0<>+0(SB)/8, $0x6a09e667f2bdc928
+DATA ·h0<>+8(SB)/8, $0x6a09e667f2bdc928
+DATA ·h0<>+16(SB)/8, $0x6a09e667f2bdc928
+DATA ·h0<>+24(SB)/8, $0x6a09e667f2bdc928
+GLOBL ·h0<>(SB), RODATA|NOPTR, $32
+
+// func compress4AVX2(h *[8][4]uint64, p *[4]*byte, nblocks int, c0, final, init uint64)
+TEXT ·compress4AVX2(SB), 0, $1024-48
 	MOVQ h+0(FP), DI
+	MOVQ init+40(FP), AX
+	TESTQ AX, AX
+	JZ start
+	VMOVDQU ·h0<>(SB), Y0
+	VMOVDQU Y0, 0(DI)
+	VMOVDQU ·iv4<>+32(SB), Y0
+	VMOVDQU Y0, 32(DI)
+	VMOVDQU ·iv4<>+64(SB), Y0
+	VMOVDQU Y0, 64(DI)
+	VMOVDQU ·iv4<>+96(SB), Y0
+	VMOVDQU Y0, 96(DI)
+	VMOVDQU ·iv4<>+128(SB), Y0
+	VMOVDQU Y0, 128(DI)
+	VMOVDQU ·iv4<>+160(SB), Y0
+	VMOVDQU Y0, 160(DI)
+	VMOVDQU ·iv4<>+192(SB), Y0
+	VMOVDQU Y0, 192(DI)
+	VMOVDQU ·iv4<>+224(SB), Y0
+	VMOVDQU Y0, 224(DI)
+start:
 	MOVQ p+8(FP), SI
 	MOVQ 0(SI), R8
 	MOVQ 8(SI), R9

@@ -156,10 +156,29 @@ func main() {
 		}
 	}
 	fmt.Fprintf(&g.b, "GLOBL ·iv4<>(SB), RODATA|NOPTR, $256\n\n")
+	// The first word of the initial state of BLAKE2b-256: IV[0] xor the
+	// parameter block's first word (digest length 32, fanout 1, depth 1).
+	for k := 0; k < 32; k += 8 {
+		fmt.Fprintf(&g.b, "DATA ·h0<>+%d(SB)/8, $0x%016x\n", k, iv[0]^0x01010020)
+	}
+	fmt.Fprintf(&g.b, "GLOBL ·h0<>(SB), RODATA|NOPTR, $32\n\n")
 
-	fmt.Fprintf(&g.b, "// func compress4AVX2(h *[8][4]uint64, p *[4]*byte, nblocks int, c0, final uint64)\n")
-	fmt.Fprintf(&g.b, "TEXT ·compress4AVX2(SB), 0, $%d-40\n", frame)
+	fmt.Fprintf(&g.b, "// func compress4AVX2(h *[8][4]uint64, p *[4]*byte, nblocks int, c0, final, init uint64)\n")
+	fmt.Fprintf(&g.b, "TEXT ·compress4AVX2(SB), 0, $%d-48\n", frame)
 	g.p("MOVQ h+0(FP), DI")
+	// With init set, start from BLAKE2b-256's initial state. Storing it
+	// here, 32 bytes at a time, lets the loads below take it straight from
+	// the store buffer.
+	g.p("MOVQ init+40(FP), AX")
+	g.p("TESTQ AX, AX")
+	g.p("JZ start")
+	g.p("VMOVDQU ·h0<>(SB), Y0")
+	g.p("VMOVDQU Y0, 0(DI)")
+	for w := 1; w < 8; w++ {
+		g.p("VMOVDQU ·iv4<>+%d(SB), Y0", 32*w)
+		g.p("VMOVDQU Y0, %d(DI)", 32*w)
+	}
+	fmt.Fprintf(&g.b, "start:\n")
 	g.p("MOVQ p+8(FP), SI")
 	g.p("MOVQ 0(SI), R8")
 	g.p("MOVQ 8(SI), R9")

@@ -19,6 +19,7 @@ const (
 type hasher struct {
 	buf  [1 + 2*HashSize]byte
 	lbuf []byte // 0x00 ‖ symbol, grown to the largest symbol seen
+	x4   leafHasher4
 }
 
 func newHasher() *hasher { return &hasher{} }
@@ -68,7 +69,18 @@ func (x *hasher) reduce(nodes []Hash, levels int) []Hash {
 		if len(nodes)%2 == 1 {
 			nodes = append(nodes, Hash{})
 		}
-		for i := 0; i < len(nodes)/2; i++ {
+		i := 0
+		if haveCompress4 {
+			// Four parents at a time. Parents i…i+3 overwrite nodes that
+			// no later parent reads.
+			for ; i+4 <= len(nodes)/2; i += 4 {
+				dst := [4]*Hash{&nodes[i], &nodes[i+1], &nodes[i+2], &nodes[i+3]}
+				l := [4]*Hash{&nodes[2*i], &nodes[2*i+2], &nodes[2*i+4], &nodes[2*i+6]}
+				r := [4]*Hash{&nodes[2*i+1], &nodes[2*i+3], &nodes[2*i+5], &nodes[2*i+7]}
+				x.x4.inner4(&dst, &l, &r)
+			}
+		}
+		for ; i < len(nodes)/2; i++ {
 			x.inner(&nodes[i], &nodes[2*i], &nodes[2*i+1])
 		}
 		nodes = nodes[:len(nodes)/2]
