@@ -87,7 +87,7 @@ func stamp(buf []byte, i int) {
 // durable, one and two at a time. b.SetBytes counts blob bytes.
 func BenchmarkPut8MiB(b *testing.B) {
 	const size = 8<<20 + 320
-	for _, n := range []int{DefaultShards, 31, 40, 100} {
+	for _, n := range []int{DefaultShards, 31, 100} {
 		if size > maxBlob(n) {
 			continue
 		}

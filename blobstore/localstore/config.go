@@ -11,9 +11,14 @@ import (
 // Defaults for [Config].
 const (
 	// DefaultShards is the default number of RS2 shards (and slivers per
-	// blob). At n = 10 the largest blob RS2 can encode is 1 834 952 bytes;
-	// see [MaxBlobSize].
-	DefaultShards = 10
+	// blob). At n = 40 (f = 13, Kp = 14, Ks = 27) the largest blob RS2 can
+	// encode is 24 771 852 bytes (23.6 MiB; see [Store.MaxBlobSize]), so the
+	// 10 MiB blobs of public Walrus publishers fit with room to spare, and
+	// a quilt holds up to 26 patches and 22.75 MiB of patch data (a patch
+	// occupies whole columns of 917 476 bytes). Encoding cost per byte
+	// hardly depends on n up to about 40 and grows beyond; n = 31 would
+	// hold only 13.75 MiB per quilt.
+	DefaultShards = 40
 	// DefaultEpochDuration is the default length of a local epoch (Walrus
 	// Testnet's).
 	DefaultEpochDuration = 24 * time.Hour

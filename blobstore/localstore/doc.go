@@ -6,7 +6,7 @@
 //
 // # Encoding and placement
 //
-// With n shards (Config.Shards, default 10), a blob of L bytes becomes n
+// With n shards (Config.Shards, default 40), a blob of L bytes becomes n
 // primary slivers of Ks·S bytes each (Ks = n−f, symbol size S from L). The
 // first Kp = n−2f slivers are systematic: sliver i holds blob bytes
 // [i·Ks·S, (i+1)·Ks·S), zero-padded at the end; the others are repair

@@ -19,8 +19,9 @@ var _ blobstore.QuiltLister = (*Store)(nil)
 // returns the patch IDs, in quilt order (sorted by identifier).
 //
 // Errors: no parts, invalid or duplicate identifiers and bad tags are
-// ErrInvalidArgument; more than Ks−1 parts (6 at n = 10, 666 at n = 1000)
-// or more data than one blob holds is ErrTooLarge.
+// ErrInvalidArgument; more than Ks−1 parts ([Store.MaxQuiltPatches]: 26 at
+// n = 40, 666 at n = 1000) or more data than one blob holds is
+// ErrTooLarge.
 func (s *Store) PutQuilt(ctx context.Context, parts []blobstore.QuiltPart, opts blobstore.PutOptions) (blobstore.QuiltInfo, error) {
 	if len(parts) == 0 {
 		return blobstore.QuiltInfo{}, fmt.Errorf("localstore: put quilt: no parts: %w", blobstore.ErrInvalidArgument)
