@@ -180,7 +180,7 @@ func (s *Store) stage(ctx context.Context, nonce string, r io.Reader, size int64
 	sws := make([]sliverWriter, s.params.N)
 	writers := make([]io.WriterAt, s.params.N)
 	for i := range writers {
-		sws[i] = sliverWriter{f: packs[s.dirOf(i)], base: s.sliverOffset(i, sliverSize), size: sliverSize}
+		sws[i] = sliverWriter{f: packs[s.dirOf(i)], base: s.sliverOffset(i, sliverSize), size: sliverSize, bufs: &s.sliverBufs}
 		writers[i] = &sws[i]
 	}
 	meta, err := s.enc.Encode(ctx, r, size, writers)
@@ -242,8 +242,9 @@ type sliverWriter struct {
 	f    *os.File
 	base int64
 	size int64
-	buf  []byte // the sliver being gathered
-	have int64  // bytes of buf written; pieces never overlap
+	bufs *sync.Pool // of *[]byte, to recycle gathering buffers
+	buf  []byte     // the sliver being gathered
+	have int64      // bytes of buf written; pieces never overlap
 }
 
 func (w *sliverWriter) WriteAt(p []byte, off int64) (int, error) {
@@ -254,7 +255,13 @@ func (w *sliverWriter) WriteAt(p []byte, off int64) (int, error) {
 		return 0, fmt.Errorf("sliver piece [%d, +%d) outside a %d-byte sliver", off, len(p), w.size)
 	}
 	if w.buf == nil {
-		w.buf = make([]byte, w.size)
+		// Pieces cover the whole sliver, so a recycled buffer need not be
+		// cleared.
+		if b, ok := w.bufs.Get().(*[]byte); ok && int64(cap(*b)) >= w.size {
+			w.buf = (*b)[:w.size]
+		} else {
+			w.buf = make([]byte, w.size)
+		}
 	}
 	copy(w.buf[off:], p)
 	w.have += int64(len(p))
@@ -270,6 +277,8 @@ func (w *sliverWriter) flush() error {
 		return nil
 	}
 	_, err := w.f.WriteAt(w.buf, w.base)
+	b := w.buf
+	w.bufs.Put(&b)
 	w.buf, w.have = nil, 0
 	return err
 }

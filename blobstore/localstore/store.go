@@ -28,6 +28,10 @@ type Store struct {
 	clock  clock
 	locks  []*os.File // flocks on each directory's LOCK file
 
+	// sliverBufs recycles the buffers Put gathers repair slivers in
+	// (*[]byte).
+	sliverBufs sync.Pool
+
 	// stripes serialise commits and deletes of a blob against each other
 	// and against sliver reads; a blob uses stripes[id[0]].
 	stripes [256]stripe

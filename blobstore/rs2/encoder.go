@@ -28,6 +28,10 @@ type Encoder struct {
 	// primary encodes a column: Kp originals to N−Kp repair symbols.
 	primary *code
 	workers int
+	// rows recycles the message matrices of finished Encode calls
+	// (*[]byte): allocating and zeroing one per call costs more than
+	// keeping a few.
+	rows sync.Pool
 }
 
 // NewEncoder returns an encoder for n shards (1000 on Walrus Mainnet and
@@ -96,10 +100,21 @@ func (e *Encoder) Encode(ctx context.Context, r io.Reader, size int64, slivers [
 		return nil, fmt.Errorf("rs2: %d sliver writers for %d shards: %w", len(slivers), e.p.N, blobstore.ErrInvalidArgument)
 	}
 	j := &job{e: e, l: l, sp: paddedSize(l.SymbolSize), out: slivers}
+	defer j.release()
 	if err := j.readAndExpandRows(ctx, r); err != nil {
 		return nil, err
 	}
 	return j.columns(ctx)
+}
+
+// release hands the job's message matrix back to the encoder. Every
+// worker using it has returned.
+func (j *job) release() {
+	if j.rows != nil {
+		b := j.rows
+		j.e.rows.Put(&b)
+		j.rows = nil
+	}
 }
 
 // job is the state of one Encode call.
@@ -138,7 +153,14 @@ func (j *job) write(i int, p []byte, off int64) error {
 // symbols (columns Ks…N−1) on worker goroutines while later rows are read.
 func (j *job) readAndExpandRows(ctx context.Context, in io.Reader) error {
 	p, s, sp := j.e.p, j.l.SymbolSize, j.sp
-	j.rows = make([]byte, p.Kp*p.N*sp)
+	// Every byte of the matrix is written before it is read (relayout
+	// pads the tail block, the row code fills the repair columns), so a
+	// recycled one need not be cleared.
+	if b, ok := j.e.rows.Get().(*[]byte); ok && cap(*b) >= p.Kp*p.N*sp {
+		j.rows = (*b)[:p.Kp*p.N*sp]
+	} else {
+		j.rows = make([]byte, p.Kp*p.N*sp)
+	}
 	raw := make([]byte, p.Ks*s)
 	rowCh := make(chan int, p.Kp)
 	var (
