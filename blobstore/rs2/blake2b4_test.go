@@ -15,6 +15,9 @@ func TestLeafHasher4(t *testing.T) {
 	for s := 0; s <= 1200; s += 2 {
 		sizes = append(sizes, s)
 	}
+	for s := 1202; s <= MaxSymbolSize; s += 254 {
+		sizes = append(sizes, s)
+	}
 	sizes = append(sizes, 22194, 65534, 65532, 4096, 8190)
 	var x leafHasher4
 	for _, s := range sizes {
