@@ -52,15 +52,12 @@ const (
 	defaultCacheMemory = 64 << 20
 	defaultCacheDisk   = 10 << 30
 	keyFileName        = "walrusfs.key"
-	// defaultMountShards is the local store's shard count: 8 MiB chunks
-	// and the publisher's 10 MiB blobs fit (n=100 holds 149 MB).
-	defaultMountShards = 100
 )
 
 func (d *dataFlags) register(fl *flag.FlagSet) {
 	up := fs.DefaultUploadConfig()
 	fl.StringVar(&d.store, "store", "", "local blob store directories, comma-separated (default STATE_DIR/store); ignored with --publisher")
-	fl.IntVar(&d.shards, "shards", defaultMountShards, "RS2 shard count of new blobs in the local store (a quilt holds at most Ks-1 chunks: 666 at 1000 shards)")
+	fl.IntVar(&d.shards, "shards", localstore.DefaultShards, "RS2 shard count of new standalone blobs in the local store (quilts use Walrus's 1000, so they hold 666 chunks)")
 	fl.StringVar(&d.publisher, "publisher", "", "Walrus publisher URL: store blobs on the Walrus network instead of the local store")
 	fl.StringVar(&d.aggregators, "aggregator", "", "Walrus aggregator URLs, comma-separated, tried in order (required with --publisher)")
 	fl.StringVar(&d.jwtFile, "jwt-file", "", "file holding a JWT for publishers that require one")
