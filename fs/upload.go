@@ -169,11 +169,23 @@ func (u *uploader) signal() {
 	u.mu.Unlock()
 }
 
+// schedulePause is the least time between two passes over the queue: a
+// stream of closes (tar x) wakes the scheduler thousands of times a second,
+// and each pass reads the whole queue.
+const schedulePause = 50 * time.Millisecond
+
 func (u *uploader) run() {
 	defer u.wg.Done()
 	for {
 		wait := u.schedule()
-		t := time.NewTimer(wait)
+		pause := time.NewTimer(schedulePause)
+		select {
+		case <-pause.C:
+		case <-u.ctx.Done():
+			pause.Stop()
+			return
+		}
+		t := time.NewTimer(max(0, wait-schedulePause))
 		select {
 		case <-u.wake:
 		case <-t.C:
