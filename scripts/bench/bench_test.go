@@ -38,13 +38,19 @@ func TestRatio(t *testing.T) {
 func TestRowFinish(t *testing.T) {
 	m := func(v float64) *measurement { return &measurement{Value: v} }
 	ratioPtr := func(v float64) *float64 { return &v }
-	rt, below := ratioTarget(0.8), belowTarget(200)
+	rt, below, most, least := ratioTarget(0.8), belowTarget(200), maxTarget(16), minTarget(100)
 	tests := []struct {
 		name        string
 		row         row
 		wantVerdict string
 		wantRatio   *float64
 	}{
+		{"at most: at the limit passes", row{Target: &most, Subject: m(16)}, pass, nil},
+		{"at most: over the limit fails", row{Target: &most, Subject: m(17)}, fail, nil},
+		{"at least: at the limit passes", row{Higher: true, Target: &least, Subject: m(100)}, pass, nil},
+		{"at least: under the limit fails", row{Higher: true, Target: &least, Subject: m(99.9)}, fail, nil},
+		{"a missed requirement fails within the limit", row{Target: &most, Subject: &measurement{Value: 3, Missed: "2 standalone blobs"}}, fail, nil},
+		{"a missed requirement fails without a target", row{Subject: &measurement{Value: 3, Missed: "x"}}, fail, nil},
 		{"throughput at the mark passes", row{Higher: true, Target: &rt, Loopback: m(100), Subject: m(80)}, pass, ratioPtr(0.8)},
 		{"throughput under the mark fails", row{Higher: true, Target: &rt, Loopback: m(100), Subject: m(79)}, fail, ratioPtr(0.79)},
 		{"time: slower by 1/0.8 passes", row{Target: &rt, Loopback: m(1), Subject: m(1.25)}, pass, ratioPtr(0.8)},
@@ -75,7 +81,7 @@ func TestRowFinish(t *testing.T) {
 }
 
 func sampleReport() *report {
-	rt, below := ratioTarget(0.8), belowTarget(200)
+	rt, below, most := ratioTarget(0.8), belowTarget(200), maxTarget(16)
 	rows := []*row{
 		{Key: "seq-write", Name: "sequential write 1 GiB", Unit: "MB/s", Higher: true, Target: &rt,
 			Loopback: &measurement{Value: 1000}, Subject: &measurement{Value: 900}},
@@ -86,6 +92,8 @@ func sampleReport() *report {
 		{Key: "rss", Name: "daemon peak RSS", Unit: "MiB", Target: &below,
 			Loopback: &measurement{Value: 30}, Subject: &measurement{Value: 120}},
 		{Key: "cpu", Name: "daemon CPU time", Unit: "s", Loopback: &measurement{Value: 10}, Subject: &measurement{Value: 12}},
+		{Key: "small-files-blobs", Name: "blobs", Unit: "blobs", Target: &most,
+			Subject: &measurement{Value: 12, Note: "9 quilts", Missed: "3 standalone blobs, want none"}},
 	}
 	for _, r := range rows {
 		r.finish()
@@ -112,6 +120,9 @@ func TestWriteMarkdown(t *testing.T) {
 		"| daemon CPU time | s | 10.0 | 12.0 | 0.83× |  |  |\n",
 		"- ls-l, loopback: drop_caches not writable\n",
 		"- create, walrusfs: error: create f0000001: input/output error\n",
+		"| blobs | blobs | — | 12 | — | ≤ 16 blobs | FAIL |\n",
+		"- small-files-blobs, walrusfs: 9 quilts\n",
+		"- small-files-blobs, walrusfs: missed: 3 standalone blobs, want none\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("markdown lacks %q; got:\n%s", want, out)
@@ -143,7 +154,8 @@ func TestWriteJSON(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, b.String())
 	}
-	if len(got.Rows) != 5 || got.Rows[0].Verdict != pass || *got.Rows[0].Ratio != 0.9 || got.Rows[2].Subject.Err == "" {
+	if len(got.Rows) != 6 || got.Rows[0].Verdict != pass || *got.Rows[0].Ratio != 0.9 || got.Rows[2].Subject.Err == "" ||
+		got.Rows[5].Subject.Missed == "" || got.Rows[5].Target.Kind != "max" {
 		t.Errorf("round trip lost data: %+v", got.Rows)
 	}
 }

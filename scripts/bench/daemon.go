@@ -39,9 +39,24 @@ type daemon struct {
 }
 
 // startDaemon runs argv as a daemon that should mount a filesystem on mnt,
-// and waits until it has. Its stderr goes to logPath; the last part of it
-// is kept for error messages.
+// and waits until it has. Its stdout and stderr go to logPath, the end of
+// which is quoted in error messages.
 func startDaemon(ctx context.Context, name, mnt, logPath string, argv []string, timeout time.Duration) (*daemon, error) {
+	d, err := startProcess(name, mnt, logPath, argv)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.waitMounted(ctx, timeout); err != nil {
+		_ = d.stop(5 * time.Second)
+		return nil, err
+	}
+	return d, nil
+}
+
+// startProcess runs argv as a daemon, watched like one that serves mnt,
+// without waiting for anything. mnt is empty for a daemon that mounts
+// nothing (walrusfs serve).
+func startProcess(name, mnt, logPath string, argv []string) (*daemon, error) {
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -77,11 +92,6 @@ func startDaemon(ctx context.Context, name, mnt, logPath string, argv []string, 
 	}()
 	d.sampling.Add(1)
 	go d.sample(50*time.Millisecond, d.stopSampling)
-
-	if err := d.waitMounted(ctx, timeout); err != nil {
-		_ = d.stop(5 * time.Second)
-		return nil, err
-	}
 	return d, nil
 }
 
@@ -241,7 +251,7 @@ func (d *daemon) stop(timeout time.Duration) error {
 	default:
 		// Not reaped (reported by kill); the figures so far stand.
 	}
-	if mounted, _ := inMountTable(d.mnt); mounted {
+	if mounted, _ := inMountTable(d.mnt); d.mnt != "" && mounted {
 		if err := forceUnmount(d.mnt); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %s still mounted after the daemon exited: %w", d.name, d.mnt, err))
 		} else {
@@ -264,6 +274,9 @@ func (d *daemon) kill() error {
 	case <-d.exited:
 		return nil
 	case <-time.After(5 * time.Second):
+	}
+	if d.mnt == "" {
+		return fmt.Errorf("%s: daemon (pid %d) did not exit after SIGKILL", d.name, d.cmd.Process.Pid)
 	}
 	err := abortConnection(d.mnt)
 	select {

@@ -56,6 +56,57 @@
 //     an lstat per entry), timed by its wall clock.
 //   - `tar x` of the Go distribution's src/ directory (an uncompressed tar
 //     built once per Go version in the work directory), then `rm -rf` of it.
+//
+// The data-plane rows measure what happens after a close: uploads, and
+// reads served by the blob store. Each starts walrusfs mounts of its own
+// in the run directory, with the flags it needs after any --mount-arg,
+// and unmounts them (and stops walrusfs serve) when it is done; their
+// CPU and memory columns in the JSON are those daemons'. They are left
+// out with --subject loopback.
+//
+//   - sequential read from the store, cold, once per backend: the local
+//     store, and `walrusfs serve --listen 127.0.0.1:0` (a separate process
+//     on loopback, reached with --publisher and --aggregator; encryption is
+//     then on, as it is by default with a publisher). The file of --size
+//     is written through a mount with --cache-disk 0 and --local-copies 1
+//     (one byte of local copies: none are kept), the harness polls
+//     user.walrus.state until it reads certified and waits until the
+//     staging area holds no chunk file. Before each measurement the mount
+//     is started afresh, so the daemon's memory cache is empty, and the
+//     page cache is dropped; then the file is read in 1 MiB reads. The
+//     loopback column is its cold sequential read. Informational: no
+//     target.
+//   - time to the first byte after a random seek, per backend, on the same
+//     stored file: --seeks 64 KiB preads, each after dropping the page
+//     cache, at offsets at least half of size/seeks apart (25 MiB for 20
+//     in 1 GiB, three chunks) in a random order, so that nothing an
+//     earlier read fetched or read ahead helps; the median in ms, the
+//     range in the notes. The loopback does the same on its large file.
+//   - --files files of 4 KiB, each created, written and closed, on a fresh
+//     local-store mount with the default flags (so the default shard
+//     count): the time from the last close until every file reads
+//     certified. The next row counts the distinct blobs behind them, from
+//     user.walrus.blob_id (a 50-character entry is a quilt patch ID whose
+//     first 32 bytes are the quilt's blob ID, a 43-character one a
+//     standalone blob): at most 16 for 10,000 files (in proportion for
+//     other counts), none standalone. A quilt holds at most Ks−1 patches,
+//     66 at 100 shards, 666 at 1000; the note gives the shard count the
+//     store was created with and the least number of quilts it allows.
+//   - daemon peak RSS writing a file of --rss-size (4 GiB) and reading it
+//     back: a fresh local-store mount with --local-copies 1 writes it,
+//     uploads it until certified and reads it back cold from the store,
+//     the path that holds the most in memory. The figure is the daemon's
+//     peak over its life, as for the whole-run row below; the note gives
+//     the kernel's high-water mark after each phase. A fresh loopback
+//     daemon does the same write and read. At most 300 MiB.
+//   - upload throughput: --size in 8 files on a fresh local-store mount
+//     with --seal-delay 1h, every file held open until all are written,
+//     so that nothing is sealed, and so nothing uploaded, before they are
+//     closed; then --size over the time from the first close until every
+//     file reads certified. At least 100 MB/s.
+//
+// Two rows cover each daemon over the whole run:
+//
 //   - daemon peak RSS: the highest resident size of each daemon over the
 //     whole run, the larger of VmHWM, VmRSS sampled every 50 ms, and the
 //     maxrss of its rusage at exit. walrusfs must stay under 200 MiB.
@@ -74,7 +125,8 @@
 // that above 1 walrusfs is better than the loopback: walrusfs/loopback for
 // throughput, loopback/walrusfs for time and memory. The target column is
 // the pass mark for that ratio (≥ 0.8× for data, ≥ 0.7× for metadata), or an
-// absolute limit for the daemon's memory. Notes under the table qualify
+// absolute limit on the walrusfs figure (memory, blob count, upload
+// throughput); a row without one is informational. Notes under the table qualify
 // figures, for instance when caches could only be dropped with
 // posix_fadvise because /proc/sys/vm/drop_caches was not writable. A row
 // whose measurement failed says "error", the reason is listed under the
@@ -88,11 +140,12 @@
 //
 // # Cleaning up
 //
-// The daemons are stopped with SIGTERM (which unmounts) at the end, on an
-// error, on a panic and on ^C; a second ^C, or 20 s after the first, kills
-// them and detaches their mounts. If the harness itself is killed, the
-// daemons get SIGTERM from the kernel (PR_SET_PDEATHSIG), and the next run
-// removes the dead run's directory. --keep leaves the run directory
+// The daemons, the data-plane rows' own included, are stopped with
+// SIGTERM (which unmounts) at the end, on an error, on a panic and on ^C;
+// a second ^C, or 20 s after the first, kills them and detaches their
+// mounts. If the harness itself is killed, the daemons get SIGTERM from
+// the kernel (PR_SET_PDEATHSIG), and the next run removes the dead run's
+// directory. --keep leaves the run directory
 // (backing data, walrusfs state, daemon logs) for inspection.
 //
 // --subject loopback puts a second loopback in walrusfs's place, to test
@@ -125,6 +178,8 @@ type config struct {
 	build       bool
 	subjectArgs []string
 	size        int64
+	rssSize     int64 // the file written and read back in the memory row
+	seeks       int
 	files       int
 	randReads   int
 	seed        uint64
@@ -169,15 +224,17 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if tmp == "" {
 		tmp = "/tmp"
 	}
-	size := fl.String("size", "1GiB", "size of the large file (KiB, MiB, GiB)")
+	size := fl.String("size", "1GiB", "size of the large file (KiB, MiB, GiB); also what the upload row writes")
+	rssSize := fl.String("rss-size", "4GiB", "size of the file written and read back while the daemon's peak RSS is measured")
 	only := fl.String("only", "", "run only the workloads whose key or name matches this regular expression\n(keys: "+strings.Join(workloadKeys(), ", ")+")")
 	var subjectArgs stringList
 	fl.StringVar(&c.subject, "subject", "walrusfs", "filesystem compared with the loopback: walrusfs, or loopback to test the harness")
 	fl.StringVar(&c.walrusfs, "walrusfs", "bin/walrusfs", "walrusfs binary")
 	fl.BoolVar(&c.build, "build", false, "run 'go build -o WALRUSFS ./cmd/walrusfs' first")
 	fl.Var(&subjectArgs, "mount-arg", "extra argument for 'walrusfs mount', before the mount point (repeatable)")
-	fl.IntVar(&c.files, "files", 10000, "number of files for the metadata workloads")
+	fl.IntVar(&c.files, "files", 10000, "number of files for the metadata workloads and the small-files rows")
 	fl.IntVar(&c.randReads, "rand-reads", 20000, "number of 4 KiB random reads")
+	fl.IntVar(&c.seeks, "seeks", 20, "number of random seeks timed to the first 64 KiB")
 	fl.Uint64Var(&c.seed, "seed", 1, "seed for the file content and the random offsets")
 	fl.StringVar(&c.workdir, "workdir", filepath.Join(tmp, "walrusfs-bench"), "work directory: run directories and the cached source tarball; put it on the disk to measure")
 	fl.BoolVar(&c.keep, "keep", false, "keep the run directory (state, backing data, daemon logs)")
@@ -198,8 +255,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.size, err = parseSize(*size); err != nil {
 		return nil, err
 	}
-	if c.files < 1 || c.randReads < 1 || c.repeat < 1 {
-		return nil, fmt.Errorf("--files, --rand-reads and --repeat must be positive")
+	if c.rssSize, err = parseSize(*rssSize); err != nil {
+		return nil, fmt.Errorf("--rss-size: %w", err)
+	}
+	if c.files < 1 || c.randReads < 1 || c.repeat < 1 || c.seeks < 1 {
+		return nil, fmt.Errorf("--files, --rand-reads, --seeks and --repeat must be positive")
 	}
 	if c.subject != "walrusfs" && c.subject != "loopback" {
 		return nil, fmt.Errorf("--subject %q: want walrusfs or loopback", c.subject)
@@ -307,10 +367,15 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 	var selected []workload
 	needTree := false
 	for _, w := range workloads() {
-		if cfg.only.MatchString(w.key) || cfg.only.MatchString(w.label(cfg)) {
-			selected = append(selected, w)
-			needTree = needTree || w.needsTree
+		if !cfg.only.MatchString(w.key) && !cfg.only.MatchString(w.label(cfg)) {
+			continue
 		}
+		if w.walrusOnly && cfg.subject != "walrusfs" {
+			logf("skipping %s: it runs walrusfs mounts of its own", w.key)
+			continue
+		}
+		selected = append(selected, w)
+		needTree = needTree || w.needsTree
 	}
 	if len(selected) == 0 {
 		return nil, fmt.Errorf("--only %q matches no workload (keys: %s)", cfg.only, strings.Join(workloadKeys(), ", "))
@@ -321,7 +386,7 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 	if err := cleanStaleRuns(cfg.workdir, logf); err != nil {
 		return nil, err
 	}
-	if err := checkSpace(cfg); err != nil {
+	if err := checkSpace(cfg, selected); err != nil {
 		return nil, err
 	}
 	if cfg.subject == "walrusfs" {
@@ -363,6 +428,8 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 		Started:     time.Now(),
 		Subject:     cfg.subject,
 		Size:        cfg.size,
+		RSSSize:     cfg.rssSize,
+		Seeks:       cfg.seeks,
 		Files:       cfg.files,
 		RandReads:   cfg.randReads,
 		Seed:        cfg.seed,
@@ -371,8 +438,9 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 		Host:        hostString(),
 		Mounts:      map[string]string{},
 	}
-	loop := &side{name: "loopback", cfg: cfg, mnt: filepath.Join(runDir, "loopback-mnt"), backing: filepath.Join(runDir, "loopback-data")}
-	subj := &side{name: cfg.subject, cfg: cfg}
+	env := &runEnv{dir: runDir, self: self, live: live, logf: logf}
+	loop := &side{name: "loopback", cfg: cfg, env: env, mnt: filepath.Join(runDir, "loopback-mnt"), backing: filepath.Join(runDir, "loopback-data")}
+	subj := &side{name: cfg.subject, cfg: cfg, env: env}
 	var subjArgv []string
 	if cfg.subject == "walrusfs" {
 		subj.mnt, subj.backing = filepath.Join(runDir, "walrusfs-mnt"), filepath.Join(runDir, "walrusfs-state")
@@ -402,6 +470,9 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 		}
 		stopped = true
 		var errs []error
+		if err := env.stopAll(cfg.stopTimeout); err != nil {
+			errs = append(errs, err)
+		}
 		for _, s := range sides {
 			if s.d == nil {
 				continue
@@ -490,8 +561,7 @@ func loopbackArgv(self string, cfg *config, s *side) []string {
 // (interrupted, or a daemon died); a failed measurement is in the row.
 func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side, logf func(string, ...any)) (*row, error) {
 	r := &row{Key: w.key, Name: w.label(cfg), Unit: w.unit, Higher: w.higher}
-	if w.target.Kind != "" {
-		t := w.target
+	if t := w.targetOf(cfg); t.Kind != "" {
 		r.Target = &t
 	}
 	defer r.finish()
@@ -511,13 +581,17 @@ func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side,
 				return r, err
 			}
 			settle(ctx, []*side{loop, subj}, logf)
-			m := measure(ctx, w, s)
+			run := w.run
+			if s == loop && w.loopbackRun != nil {
+				run = w.loopbackRun
+			}
+			m := measure(ctx, run, s)
 			results[s] = append(results[s], m)
 			r.Loopback, r.Subject = combine(results[loop]), combine(results[subj])
 			if m.Err != "" {
 				logf("%-14s %-10s error: %s", w.key, s.name, m.Err)
 			} else {
-				logf("%-14s %-10s %10s %s", w.key, s.name, formatValue(m.Value), w.unit)
+				logf("%-14s %-10s %10s %s", w.key, s.name, formatIn(m.Value, w.unit), w.unit)
 			}
 			if err := s.d.alive(); err != nil {
 				return r, err
@@ -573,15 +647,21 @@ func settle(ctx context.Context, sides []*side, logf func(string, ...any)) {
 }
 
 // measure runs one workload on one side, with the daemon's CPU time and
-// memory over that workload.
-func measure(ctx context.Context, w workload, s *side) *measurement {
+// memory over that workload: the side's daemon, or the daemons the
+// workload started for the measurement.
+func measure(ctx context.Context, run func(context.Context, *side) (float64, string, error), s *side) *measurement {
+	s.own, s.missed = nil, ""
 	cpu0 := s.d.resetWindow()
-	v, note, err := w.run(ctx, s)
+	v, note, err := run(ctx, s)
 	peak, cpu1 := s.d.windowStats()
 	cpu := (cpu1 - cpu0).Seconds()
+	if s.own != nil {
+		peak, cpu = s.own.peak, s.own.cpu.Seconds()
+	}
 	m := &measurement{
 		Value:         v,
 		Note:          note,
+		Missed:        s.missed,
 		DaemonCPU:     &cpu,
 		DaemonPeakMiB: float64(peak) / (1 << 20),
 	}
@@ -615,6 +695,9 @@ func combine(ms []*measurement) *measurement {
 		out.DaemonPeakMiB = max(out.DaemonPeakMiB, m.DaemonPeakMiB)
 		if out.Note == "" {
 			out.Note = m.Note
+		}
+		if out.Missed == "" {
+			out.Missed = m.Missed
 		}
 	}
 	cpu /= float64(len(ms))
@@ -672,14 +755,25 @@ func hasCommand(help, name string) bool {
 }
 
 // checkSpace fails early when the work directory's disk cannot hold two
-// copies of the large file and two extracted trees.
-func checkSpace(cfg *config) error {
+// copies of the large file, two extracted trees and what the selected
+// data-plane rows store.
+func checkSpace(cfg *config, selected []workload) error {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(cfg.workdir, &st); err != nil {
 		return err
 	}
 	free := int64(st.Bavail) * st.Bsize
 	need := 2*cfg.size + 1<<30
+	fixtures := map[string]bool{}
+	for _, w := range selected {
+		if w.space != nil {
+			need += w.space(cfg)
+		}
+		if w.fixture != "" && !fixtures[w.fixture] {
+			fixtures[w.fixture] = true
+			need += storedFileSpace(cfg)
+		}
+	}
 	if free < need {
 		return fmt.Errorf("%s has %s free; this run needs about %s", cfg.workdir, sizeString(free), sizeString(need))
 	}
@@ -761,11 +855,20 @@ func (l *liveDaemons) add(d *daemon) {
 	l.mu.Unlock()
 }
 
+// remove forgets a daemon that has been stopped.
+func (l *liveDaemons) remove(d *daemon) {
+	l.mu.Lock()
+	l.ds = slices.DeleteFunc(l.ds, func(e *daemon) bool { return e == d })
+	l.mu.Unlock()
+}
+
 func (l *liveDaemons) kill() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, d := range l.ds {
 		go func() { _ = d.kill() }()
-		_ = forceUnmount(d.mnt)
+		if d.mnt != "" {
+			_ = forceUnmount(d.mnt)
+		}
 	}
 }

@@ -13,23 +13,43 @@ import (
 // target is a row's pass mark.
 type target struct {
 	// Kind is "ratio": the walrusfs/loopback ratio (oriented so that
-	// larger is better) must be at least Value; or "below": the walrusfs
-	// figure itself must be under Value, in the row's unit.
+	// larger is better) must be at least Value; or a limit on the
+	// walrusfs figure itself, in the row's unit: "below" (under Value),
+	// "max" (at most Value) or "min" (at least Value).
 	Kind  string  `json:"kind"`
 	Value float64 `json:"value"`
 }
 
 func ratioTarget(v float64) target { return target{Kind: "ratio", Value: v} }
 func belowTarget(v float64) target { return target{Kind: "below", Value: v} }
+func maxTarget(v float64) target   { return target{Kind: "max", Value: v} }
+func minTarget(v float64) target   { return target{Kind: "min", Value: v} }
 
 func (t target) String(unit string) string {
 	switch t.Kind {
 	case "ratio":
 		return fmt.Sprintf("≥ %.2f×", t.Value)
 	case "below":
-		return fmt.Sprintf("< %s %s", formatValue(t.Value), unit)
+		return fmt.Sprintf("< %s %s", formatIn(t.Value, unit), unit)
+	case "max":
+		return fmt.Sprintf("≤ %s %s", formatIn(t.Value, unit), unit)
+	case "min":
+		return fmt.Sprintf("≥ %s %s", formatIn(t.Value, unit), unit)
 	}
 	return ""
+}
+
+// met reports whether a walrusfs figure meets a limit (not a ratio).
+func (t target) met(v float64) bool {
+	switch t.Kind {
+	case "below":
+		return v < t.Value
+	case "max":
+		return v <= t.Value
+	case "min":
+		return v >= t.Value
+	}
+	return false
 }
 
 // measurement is one side's figure for one row.
@@ -38,6 +58,9 @@ type measurement struct {
 	Values []float64 `json:"values,omitempty"` // every repetition's, with --repeat
 	Err    string    `json:"error,omitempty"`
 	Note   string    `json:"note,omitempty"`
+	// Missed is a requirement of the row that the figure does not show
+	// (no standalone blobs, say) and that was not met: the row fails.
+	Missed string `json:"missed,omitempty"`
 	// The daemon's CPU time and highest resident size while the row ran
 	// (absent for whole-run rows).
 	DaemonCPU     *float64 `json:"daemon_cpu_s,omitempty"`
@@ -93,6 +116,10 @@ func (r *row) finish() {
 			r.Ratio = &q
 		}
 	}
+	if r.Subject.ok() && r.Subject.Missed != "" {
+		r.Verdict = fail
+		return
+	}
 	if r.Target == nil || !r.Subject.ok() {
 		return
 	}
@@ -105,9 +132,9 @@ func (r *row) finish() {
 		if *r.Ratio >= r.Target.Value {
 			r.Verdict = pass
 		}
-	case "below":
+	default:
 		r.Verdict = fail
-		if r.Subject.Value < r.Target.Value {
+		if r.Target.met(r.Subject.Value) {
 			r.Verdict = pass
 		}
 	}
@@ -119,6 +146,8 @@ type report struct {
 	Duration  float64   `json:"duration_s"`
 	Subject   string    `json:"subject"` // what ran against the loopback: "walrusfs", or "loopback-2" to test the harness
 	Size      int64     `json:"size_bytes"`
+	RSSSize   int64     `json:"rss_size_bytes"`
+	Seeks     int       `json:"seeks"`
 	Files     int       `json:"files"`
 	RandReads int       `json:"rand_reads"`
 	Seed      uint64    `json:"seed"`
@@ -167,6 +196,9 @@ func (r *report) writeMarkdown(w io.Writer) error {
 			if side.m != nil && side.m.Note != "" {
 				notes = append(notes, fmt.Sprintf("%s, %s: %s", rw.Key, side.label, side.m.Note))
 			}
+			if side.m != nil && side.m.Missed != "" {
+				notes = append(notes, fmt.Sprintf("%s, %s: missed: %s", rw.Key, side.label, side.m.Missed))
+			}
 			if side.m != nil && side.m.Err != "" {
 				notes = append(notes, fmt.Sprintf("%s, %s: error: %s", rw.Key, side.label, firstLine(side.m.Err)))
 			}
@@ -179,7 +211,7 @@ func (r *report) writeMarkdown(w io.Writer) error {
 		if rw.Target != nil {
 			targetCell = rw.Target.String(rw.Unit)
 		}
-		cells := []string{name, rw.Unit, cell(rw.Loopback), cell(rw.Subject), ratioCell, targetCell, rw.Verdict}
+		cells := []string{name, rw.Unit, cell(rw.Loopback, rw.Unit), cell(rw.Subject, rw.Unit), ratioCell, targetCell, rw.Verdict}
 		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 	}
 	b.WriteString("\nratio > 1: " + r.Subject + " is better (throughput: " + r.Subject + "/loopback; time and memory: loopback/" + r.Subject + ").\n")
@@ -196,14 +228,25 @@ func (r *report) writeMarkdown(w io.Writer) error {
 	return err
 }
 
-func cell(m *measurement) string {
+func cell(m *measurement, unit string) string {
 	switch {
 	case m == nil:
 		return "—"
 	case m.Err != "":
 		return "error"
 	}
-	return formatValue(m.Value)
+	return formatIn(m.Value, unit)
+}
+
+// countUnits are units of things counted, printed as whole numbers.
+var countUnits = map[string]bool{"blobs": true}
+
+// formatIn prints a figure in a unit: counts whole, others as formatValue.
+func formatIn(v float64, unit string) string {
+	if countUnits[unit] {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return formatValue(v)
 }
 
 // formatValue prints a figure with three significant digits, more for

@@ -24,13 +24,34 @@ type workload struct {
 	unit   string
 	higher bool   // a larger figure is better (throughput), else smaller (time, memory)
 	target target // pass mark for the ratio, or an absolute limit
+	// targetFor, when set, gives the target instead, for limits that
+	// scale with the flags.
+	targetFor func(c *config) target
 	// subjectOnly rows measure something the loopback has no counterpart
 	// for (a Walrus backend, uploads); they get no ratio.
 	subjectOnly bool
+	// walrusOnly rows start walrusfs daemons of their own; they are left
+	// out when --subject is the loopback.
+	walrusOnly bool
 	// needsTree asks for the Go source tarball to be prepared (once, in
 	// the work directory) before the mounts.
 	needsTree bool
-	run       func(ctx context.Context, s *side) (value float64, note string, err error)
+	// space is about how much disk the row needs, beyond the large file
+	// on both sides; rows that share a stored file name it in fixture,
+	// so that it is counted once.
+	space   func(c *config) int64
+	fixture string
+	run     func(ctx context.Context, s *side) (value float64, note string, err error)
+	// loopbackRun, when set, is what the loopback does for the row
+	// instead of run: the nearest thing it has.
+	loopbackRun func(ctx context.Context, s *side) (value float64, note string, err error)
+}
+
+func (w workload) targetOf(c *config) target {
+	if w.targetFor != nil {
+		return w.targetFor(c)
+	}
+	return w.target
 }
 
 // workloads lists the rows in the order they run. Adding a measurement is
@@ -122,8 +143,107 @@ func workloads() []workload {
 			needsTree: true,
 			run:       removeTree,
 		},
+		{
+			key: "store-read-local",
+			label: func(c *config) string {
+				return fmt.Sprintf("sequential read %s, cold, from the local store (certified, nothing cached)", sizeString(c.size))
+			},
+			unit:        "MB/s",
+			higher:      true,
+			walrusOnly:  true,
+			fixture:     localBackend,
+			run:         storeRead(localBackend),
+			loopbackRun: coldSeqRead,
+		},
+		{
+			key: "store-read-http",
+			label: func(c *config) string {
+				return fmt.Sprintf("sequential read %s, cold, from `walrusfs serve` over HTTP (certified, nothing cached)", sizeString(c.size))
+			},
+			unit:        "MB/s",
+			higher:      true,
+			walrusOnly:  true,
+			fixture:     httpBackend,
+			run:         storeRead(httpBackend),
+			loopbackRun: coldSeqRead,
+		},
+		{
+			key: "seek-local",
+			label: func(c *config) string {
+				return fmt.Sprintf("first 64 KiB after a random seek in that file, local store (median of %d)", c.seeks)
+			},
+			unit:        "ms",
+			walrusOnly:  true,
+			fixture:     localBackend,
+			run:         seekRead(localBackend),
+			loopbackRun: loopbackSeekReads,
+		},
+		{
+			key: "seek-http",
+			label: func(c *config) string {
+				return fmt.Sprintf("first 64 KiB after a random seek in that file, over HTTP (median of %d)", c.seeks)
+			},
+			unit:        "ms",
+			walrusOnly:  true,
+			fixture:     httpBackend,
+			run:         seekRead(httpBackend),
+			loopbackRun: loopbackSeekReads,
+		},
+		{
+			key: "small-files",
+			label: func(c *config) string {
+				return fmt.Sprintf("%d files of 4 KiB, local store: last close → all certified", c.files)
+			},
+			unit:        "s",
+			subjectOnly: true,
+			walrusOnly:  true,
+			space:       func(c *config) int64 { return int64(c.files) * 64 << 10 },
+			run:         smallFiles,
+		},
+		{
+			key: "small-files-blobs",
+			label: func(c *config) string {
+				return fmt.Sprintf("blobs holding those %d files (quilts + standalone)", c.files)
+			},
+			unit:        "blobs",
+			targetFor:   func(c *config) target { return maxTarget(smallFilesLimit(c.files)) },
+			subjectOnly: true,
+			walrusOnly:  true,
+			space:       func(c *config) int64 { return int64(c.files) * 64 << 10 },
+			run:         smallFileBlobs,
+		},
+		{
+			key: "rss-write-read",
+			label: func(c *config) string {
+				return fmt.Sprintf("daemon peak RSS: write %s, then read it back cold (from the store)", sizeString(c.rssSize))
+			},
+			unit:        "MiB",
+			target:      maxTarget(300),
+			walrusOnly:  true,
+			space:       func(c *config) int64 { return 5 * c.rssSize },
+			run:         rssWalrus,
+			loopbackRun: rssLoopback,
+		},
+		{
+			key: "upload",
+			label: func(c *config) string {
+				return fmt.Sprintf("upload %s in %d files, local store: first close → all certified", sizeString(c.size), uploadFiles)
+			},
+			unit:        "MB/s",
+			higher:      true,
+			target:      minTarget(100),
+			subjectOnly: true,
+			walrusOnly:  true,
+			space:       func(c *config) int64 { return 5 * c.size },
+			run:         uploadThroughput,
+		},
 	}
 }
+
+// storedFileSpace is about what a certified copy of the large file takes
+// in a local store at the default 100 shards (RS2 stores about 3.2 times
+// the data), with room to spare.
+func storedFileSpace(c *config) int64 { return 4 * c.size }
 
 // side is one mounted filesystem under test and what the workloads have
 // left on it.
@@ -138,6 +258,17 @@ type side struct {
 	bigWritten bool
 	manyFiles  bool // the directory of cfg.files empty files exists
 	treeThere  bool // the extracted tree exists
+
+	// For the rows that start daemons of their own.
+	env      *runEnv
+	fixtures map[string]*walrusMount // backend → the large file, certified
+	small    *smallFilesResult
+
+	// Set by a workload for measure: what the daemons it started for the
+	// measurement used (instead of the shared daemon's figures), and a
+	// requirement it missed that the target column does not show.
+	own    *usage
+	missed string
 }
 
 func (s *side) path(name string) string { return filepath.Join(s.mnt, name) }
