@@ -79,7 +79,7 @@ func (d *dataFlags) register(fl *flag.FlagSet) {
 	fl.DurationVar(&d.quiltAge, "quilt-age", up.QuiltMaxAge, "longest a partly filled quilt waits for more chunks")
 	fl.DurationVar(&d.sealDelay, "seal-delay", up.SealDelay, "a chunk unwritten this long is queued for upload even while its file is open")
 	fl.Var(&d.budget, "staging-budget", "staged bytes before writers wait for uploads (default: half the staging filesystem)")
-	fl.Var(&d.localCopies, "local-copies", "keep uploaded data as local copies while staging holds at most this much (default: half the staging budget)")
+	fl.Var(&d.localCopies, "local-copies", "keep uploaded data as local copies while staging holds at most this much; 0 drops them once certified (default: half the staging budget)")
 	fl.DurationVar(&d.stagingWait, "staging-wait", up.StagingWait, "how long a writer waits for staging room before failing with ENOSPC")
 	fl.DurationVar(&d.drain, "drain-timeout", time.Minute, "at unmount, how long to wait for pending uploads (the rest resumes at the next mount)")
 }
@@ -179,9 +179,9 @@ func (d *dataFlags) build(ctx context.Context, stateDir string, cfg *fs.Config, 
 	if up.StagingBudget == 0 {
 		up.StagingBudget = defaultStagingBudget(stateDir)
 	}
-	up.KeepLocalCopies = int64(d.localCopies.v)
-	if up.KeepLocalCopies == 0 {
-		up.KeepLocalCopies = up.StagingBudget / 2
+	up.KeepLocalCopies = up.StagingBudget / 2
+	if d.localCopies.set {
+		up.KeepLocalCopies = int64(d.localCopies.v) // 0: drop copies once certified
 	}
 	if err := cfg.Validate(); err != nil {
 		return fail(fmt.Errorf("%w: %w", err, errUsage))

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +20,11 @@ import (
 	"github.com/walrusfs/walrusfs/fs"
 	"github.com/walrusfs/walrusfs/index"
 )
+
+// defaultMemoryLimit keeps the daemon's heap, block cache included, near
+// 256 MiB: the Go runtime would otherwise let garbage grow to twice the
+// live heap.
+const defaultMemoryLimit = 256 << 20
 
 func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("mount", flag.ContinueOnError)
@@ -39,6 +45,8 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	debugAddr := fl.String("debug-addr", "", "serve Go profiling (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	commitInterval := fl.Duration("commit-interval", index.DefaultConfig().CommitInterval,
 		"longest time an acknowledged metadata change waits for its disk flush (bounds what a power loss can lose)")
+	memLimit := sizeFlag{v: defaultMemoryLimit}
+	fl.Var(&memLimit, "memory-limit", "soft limit for the daemon's Go heap: garbage is collected harder near it (0: no limit)")
 	configPath := fl.String("config", os.Getenv(configEnv), "TOML file with mount settings (flag names as keys); flags given here win. Env: "+configEnv)
 	var data dataFlags
 	data.register(fl)
@@ -53,6 +61,9 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
 		return err
+	}
+	if memLimit.v > 0 {
+		debug.SetMemoryLimit(int64(memLimit.v))
 	}
 	if *debugAddr != "" {
 		if err := serveProfiling(*debugAddr, log); err != nil {
@@ -221,7 +232,10 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 }
 
 // sizeFlag parses sizes such as 8MiB, 512KiB, 1G or 1048576.
-type sizeFlag struct{ v uint64 }
+type sizeFlag struct {
+	v   uint64
+	set bool // given on the command line or in the config file
+}
 
 func (s *sizeFlag) String() string { return formatSize(s.v) }
 
@@ -230,7 +244,7 @@ func (s *sizeFlag) Set(text string) error {
 	if err != nil {
 		return err
 	}
-	s.v = v
+	s.v, s.set = v, true
 	return nil
 }
 

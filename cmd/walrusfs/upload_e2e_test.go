@@ -186,6 +186,13 @@ cache-disk = "1GiB"
 	if data.fsync != "local" {
 		t.Fatalf("the command line must win over the file: fsync %q", data.fsync)
 	}
+	if data.localCopies.set {
+		t.Fatal("--local-copies reported as given")
+	}
+	fl, data = newMountFlagsForTest()
+	if err := fl.Parse([]string{"--local-copies", "0"}); err != nil || !data.localCopies.set || data.localCopies.v != 0 {
+		t.Fatalf("--local-copies 0 must be kept as given: %+v, %v", data.localCopies, err)
+	}
 	for _, bad := range []string{"nosuch = 1", "publisher = unquoted", "[other]", "fsync = \"x", "publisher"} {
 		if err := os.WriteFile(path, []byte(bad+"\n"), 0o644); err != nil {
 			t.Fatal(err)
