@@ -711,3 +711,28 @@ func TestBackPressureENOSPC(t *testing.T) {
 }
 
 func errorsIsENOSPC(err error) bool { return errors.Is(err, syscall.ENOSPC) }
+
+// TestSequentialReadFetchesChunksWhole: a sequential reader of stored
+// chunks costs a few fetches per chunk, not one per block.
+func TestSequentialReadFetchesChunksWhole(t *testing.T) {
+	b := newBackend(t, "local")
+	cacheOpt := withCache(t, t.TempDir())
+	m := mountTest(t, withStore(t, b, true), cacheOpt)
+	data := randBytes(rand.New(rand.NewPCG(8, 9)), 8<<20)
+	if err := os.WriteFile(m.path("f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitUploaded(t, m)
+	dropLocalCopies(t, m)
+	before := m.fs.cfg.Cache.Stats().Fetches
+	got, err := os.ReadFile(m.path("f"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %v", err)
+	}
+	// 8 chunks of 1 MiB, 4 blocks each: one fetch per block would be 32.
+	fetches := m.fs.cfg.Cache.Stats().Fetches - before
+	if fetches > 8*2 {
+		t.Errorf("%d fetches for 8 chunks of 4 blocks read in order", fetches)
+	}
+	t.Logf("%d fetches", fetches)
+}

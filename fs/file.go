@@ -38,6 +38,7 @@ type fileData struct {
 	// number asked ahead of a sequential reader (see prefetch).
 	readEnd    int64
 	prefetched uint64
+	spanned    map[uint64]bool // stored chunks fetched ahead whole (prefetchSpan)
 }
 
 // chunkSlot caches one chunk map entry; ok is false for a hole.
@@ -365,13 +366,28 @@ func (d *fileData) prefetch(off int64, end, cs, size uint64) {
 			return
 		}
 	}
-	if ref.Kind == index.ChunkStored {
-		d.fs.prefetchStored(ref.Stored, 0, d.fs.cfg.ReadAhead)
+	if ref.Kind == index.ChunkStored && d.fs.cfg.ReadAhead > 0 {
+		d.prefetchSpan(next, ref.Stored, 0)
 	}
 }
 
-// readAhead asks the block cache for the stored blocks ahead of a
-// sequential reader, up to ReadAhead bytes past end.
+// prefetchSpan starts one fetch of stored chunk n from plaintext offset in
+// to its end, once per chunk while the file is open.
+func (d *fileData) prefetchSpan(n uint64, s *index.StoredChunk, in uint64) {
+	d.mu.Lock()
+	if d.spanned == nil {
+		d.spanned = map[uint64]bool{}
+	}
+	done := d.spanned[n]
+	d.spanned[n] = true
+	d.mu.Unlock()
+	if !done {
+		d.fs.prefetchStored(s, in)
+	}
+}
+
+// readAhead asks the block cache for the rest of the stored chunk ahead of
+// a sequential reader; prefetch asks for the next chunk.
 func (d *fileData) readAhead(end, cs, size uint64) {
 	if d.fs.cfg.Cache == nil || d.fs.cfg.ReadAhead == 0 {
 		return
@@ -384,7 +400,7 @@ func (d *fileData) readAhead(end, cs, size uint64) {
 	if err != nil || !ok || ref.Kind != index.ChunkStored || ref.StagingID != 0 {
 		return
 	}
-	d.fs.prefetchStored(ref.Stored, in, d.fs.cfg.ReadAhead)
+	d.prefetchSpan(n, ref.Stored, in)
 }
 
 // spliceRead serves a read that lies inside one staged chunk whose file

@@ -45,8 +45,8 @@ type Config struct {
 	// Cache is the verified block cache for reads of stored chunks; nil
 	// fetches every block from the store.
 	Cache *blockcache.Cache
-	// ReadAhead is how far ahead of a sequential reader stored blocks
-	// are fetched into the cache.
+	// ReadAhead, when not zero, has sequential readers of stored chunks
+	// fetch each chunk ahead whole, into the cache.
 	ReadAhead uint64
 	// Upload tunes sealing, packing and back-pressure.
 	Upload UploadConfig

@@ -34,6 +34,11 @@ type storedBlock struct {
 	s     *index.StoredChunk
 	i     int
 	codec *blockcrypt.Codec
+	// span makes the fetch read from this block to the end of the chunk
+	// and put the later blocks in the cache too: for a sequential reader,
+	// one request per chunk instead of one per block (a range read from
+	// RS2 slivers costs about the same whatever its length).
+	span bool
 }
 
 func (f *FS) codecFor(s *index.StoredChunk) (*blockcrypt.Codec, error) {
@@ -91,22 +96,79 @@ func (b *storedBlock) Fetch(ctx context.Context) ([]byte, error) {
 	}
 	id := blobstore.ID(b.s.BlobID)
 	start := int64(b.s.Offset) + off
-	buf := make([]byte, n)
+	length := int64(n)
+	if b.span {
+		length = int64(b.s.Length) - off
+	}
+	buf := make([]byte, length)
 	consume := func(r io.Reader) error {
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return err
 		}
-		return b.Verify(buf)
+		return b.verifySpan(buf, off)
 	}
 	if v, ok := store.(VerifiedRangeReader); ok {
-		return buf, v.ReadRangeVerified(ctx, id, start, int64(n), consume)
+		if err := v.ReadRangeVerified(ctx, id, start, length, consume); err != nil {
+			return nil, err
+		}
+	} else {
+		rc, err := store.ReadRange(ctx, id, start, length)
+		if err != nil {
+			return nil, err
+		}
+		err = consume(rc)
+		_ = rc.Close()
+		if err != nil {
+			return nil, err
+		}
 	}
-	rc, err := store.ReadRange(ctx, id, start, int64(n))
-	if err != nil {
-		return nil, err
+	if !b.span {
+		return buf, nil
 	}
-	defer func() { _ = rc.Close() }()
-	return buf, consume(rc)
+	b.keepSiblings(buf, off)
+	return bytes.Clone(buf[:n]), nil
+}
+
+// verifySpan checks every block held in buf, which starts at stored offset
+// off of the chunk (block b.i).
+func (b *storedBlock) verifySpan(buf []byte, off int64) error {
+	for j := b.i; j < len(b.s.BlockHashes); j++ {
+		sib := &storedBlock{fs: b.fs, s: b.s, i: j, codec: b.codec}
+		so, sn := sib.rangeOf()
+		if so-off >= int64(len(buf)) {
+			break
+		}
+		if err := sib.Verify(buf[so-off : so-off+int64(sn)]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keepSiblings puts the verified blocks after b.i held in buf into the
+// cache, decoded in memory and stored on disk.
+func (b *storedBlock) keepSiblings(buf []byte, off int64) {
+	c := b.fs.cfg.Cache
+	if c == nil {
+		return
+	}
+	for j := b.i + 1; j < len(b.s.BlockHashes); j++ {
+		sib := &storedBlock{fs: b.fs, s: b.s, i: j, codec: b.codec}
+		so, sn := sib.rangeOf()
+		if so-off+int64(sn) > int64(len(buf)) {
+			return
+		}
+		stored := buf[so-off : so-off+int64(sn)]
+		plain, err := sib.Decode(stored)
+		if err != nil {
+			return
+		}
+		if len(b.s.PatchID) == 0 && !b.codec.Layout().Encrypted {
+			plain = bytes.Clone(plain) // Decode may return stored itself
+		}
+		c.PutDecoded(sib.key(), plain)
+		_ = c.PutStored(sib.key(), bytes.Clone(stored))
+	}
 }
 
 // fetchFromPatch reads the whole patch (patches are read whole), keeps the
@@ -225,20 +287,17 @@ func (f *FS) block(ctx context.Context, b *storedBlock) ([]byte, error) {
 	return nil, syscall.EIO
 }
 
-// prefetchStored asks the cache for the blocks of s from plaintext offset
-// in onwards, up to n bytes, without waiting.
-func (f *FS) prefetchStored(s *index.StoredChunk, in, n uint64) {
+// prefetchStored asks the cache, without waiting, for chunk s from the
+// block holding plaintext offset in to the chunk's end, in one fetch.
+func (f *FS) prefetchStored(s *index.StoredChunk, in uint64) {
 	c := f.cfg.Cache
-	if c == nil || f.cfg.Store == nil {
+	if c == nil || f.cfg.Store == nil || in >= s.PlainLen {
 		return
 	}
 	codec, err := f.codecFor(s)
 	if err != nil {
 		return
 	}
-	bs := uint64(s.BlockSize)
-	for pos := in - in%bs; pos < min(s.PlainLen, in+n); pos += bs {
-		b := &storedBlock{fs: f, s: s, i: int(pos / bs), codec: codec}
-		c.Prefetch(b.key(), b)
-	}
+	b := &storedBlock{fs: f, s: s, i: int(in / uint64(s.BlockSize)), codec: codec, span: len(s.PatchID) == 0}
+	c.Prefetch(b.key(), b)
 }

@@ -262,6 +262,18 @@ func (c *Cache) Prefetch(key string, src Source) {
 	_, _, _ = c.join(key, src, true)
 }
 
+// PutDecoded inserts verified, decoded bytes into the memory layer (used
+// for the blocks a wider fetch brought along). The cache keeps decoded; the
+// caller must not modify it afterwards.
+func (c *Cache) PutDecoded(key string, decoded []byte) {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if !closed {
+		c.memSet(key, decoded)
+	}
+}
+
 // PutStored stores already-verified stored bytes for key in the disk layer,
 // replacing any file there; it does nothing without a disk layer. Uploads
 // use it to keep the data they wrote as cache.

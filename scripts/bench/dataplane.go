@@ -19,9 +19,10 @@ import (
 // is done, so they neither disturb nor depend on the shared mount.
 
 // storeFlags make a mount whose reads of certified data go to the store:
-// no disk cache, and local copies of uploaded chunks dropped as soon as
-// their blob is certified (a budget of one byte keeps none).
-var storeFlags = []string{"--cache-disk", "0", "--local-copies", "1"}
+// local copies of uploaded chunks are dropped as soon as their blob is
+// certified. The block cache keeps its defaults; coldStart empties its disk
+// layer before each measurement.
+var storeFlags = []string{"--local-copies", "0"}
 
 // storedFile returns the subject's mount for backend holding the large
 // file in certified blobs with no staged copy left, creating it on first
@@ -293,7 +294,7 @@ func rssConfig(cfg *config) *config {
 // over its life in MiB.
 func rssWalrus(ctx context.Context, s *side) (float64, string, error) {
 	c := rssConfig(s.cfg)
-	m, err := newWalrusMount(s.env, c, "rss", localBackend, "--local-copies", "1")
+	m, err := newWalrusMount(s.env, c, "rss", localBackend, "--local-copies", "0")
 	if err != nil {
 		return 0, "", err
 	}

@@ -68,7 +68,7 @@
 //     store, and `walrusfs serve --listen 127.0.0.1:0` (a separate process
 //     on loopback, reached with --publisher and --aggregator; encryption is
 //     then on, as it is by default with a publisher). The file of --size
-//     is written through a mount with --cache-disk 0 and --local-copies 1
+//     is written through a mount with --local-copies 0 (disk cache emptied before each read)
 //     (one byte of local copies: none are kept), the harness polls
 //     user.walrus.state until it reads certified and waits until the
 //     staging area holds no chunk file. Before each measurement the mount
@@ -93,7 +93,7 @@
 //     66 at 100 shards, 666 at 1000; the note gives the shard count the
 //     store was created with and the least number of quilts it allows.
 //   - daemon peak RSS writing a file of --rss-size (4 GiB) and reading it
-//     back: a fresh local-store mount with --local-copies 1 writes it,
+//     back: a fresh local-store mount with --local-copies 0 writes it,
 //     uploads it until certified and reads it back cold from the store,
 //     the path that holds the most in memory. The figure is the daemon's
 //     peak over its life, as for the whole-run row below; the note gives
