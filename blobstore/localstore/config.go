@@ -11,14 +11,20 @@ import (
 // Defaults for [Config].
 const (
 	// DefaultShards is the default number of RS2 shards (and slivers per
-	// blob). At n = 40 (f = 13, Kp = 14, Ks = 27) the largest blob RS2 can
-	// encode is 24 771 852 bytes (23.6 MiB; see [Store.MaxBlobSize]), so the
-	// 10 MiB blobs of public Walrus publishers fit with room to spare, and
-	// a quilt holds up to 26 patches and 22.75 MiB of patch data (a patch
-	// occupies whole columns of 917 476 bytes). Encoding cost per byte
-	// hardly depends on n up to about 40 and grows beyond; n = 31 would
-	// hold only 13.75 MiB per quilt.
+	// blob) of standalone blobs. At n = 40 (f = 13, Kp = 14, Ks = 27) the
+	// largest blob RS2 can encode is 24 771 852 bytes (23.6 MiB; see
+	// [Store.MaxBlobSize]), so the 10 MiB blobs of public Walrus publishers
+	// fit with room to spare. Encoding cost per byte hardly depends on n up
+	// to about 40 and grows beyond (an 8 MiB blob costs about 550 CPU-ms at
+	// n = 1000). Quilts use [DefaultQuiltShards] instead.
 	DefaultShards = 40
+	// DefaultQuiltShards is the default shard count of quilts: Walrus
+	// Mainnet's n = 1000 (f = 333, Kp = 334, Ks = 667). A quilt then holds
+	// up to 666 patches, and its quilt and patch IDs are the ones Walrus
+	// Mainnet gives the same parts. Quilts hold small files, so the higher
+	// cost per byte of n = 1000 hardly matters: 666 patches of 4 KiB
+	// encode in about a third of a second.
+	DefaultQuiltShards = 1000
 	// DefaultEpochDuration is the default length of a local epoch (Walrus
 	// Testnet's).
 	DefaultEpochDuration = 24 * time.Hour
@@ -47,6 +53,14 @@ type Config struct {
 	// least 4. Blobs keep the shard count they were stored with, so changing
 	// it between runs only affects new blobs.
 	Shards int
+	// QuiltShards is the shard count quilts (PutQuilt) are laid out and
+	// encoded at. It bounds the patches of one quilt (Ks−1, see
+	// [Store.MaxQuiltPatches]) and, like Shards for blobs, fixes quilt and
+	// patch IDs. It is separate from Shards because a quilt needs many
+	// columns to hold many small files while a large blob is cheaper to
+	// encode at a small n. Zero means the same as Shards; otherwise it must
+	// be 4…4096. [DefaultConfig] sets [DefaultQuiltShards].
+	QuiltShards int
 	// EpochDuration is the length of one local epoch. The current epoch is
 	// the time elapsed since the store was first created, divided by
 	// EpochDuration.
@@ -56,8 +70,9 @@ type Config struct {
 	// reconstructed bytes, so the damage does not have to be reconstructed
 	// again on every read.
 	RepairOnRead bool
-	// MaxBlobSize, when positive, caps Put below the RS2 limit for Shards.
-	// Zero means the RS2 limit only.
+	// MaxBlobSize, when positive, caps Put below the RS2 limit for Shards,
+	// and PutQuilt below the RS2 limit for QuiltShards. Zero means the RS2
+	// limits only.
 	MaxBlobSize int64
 	// Now returns the current time; nil means time.Now. Tests use it to move
 	// the epoch clock.
@@ -69,6 +84,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Shards:        DefaultShards,
+		QuiltShards:   DefaultQuiltShards,
 		EpochDuration: DefaultEpochDuration,
 		RepairOnRead:  true,
 	}
@@ -90,6 +106,9 @@ func (c Config) validate() error {
 	}
 	if c.Shards < 4 || c.Shards > maxShards {
 		return fmt.Errorf("localstore: config: shards %d: want 4…%d: %w", c.Shards, maxShards, blobstore.ErrInvalidArgument)
+	}
+	if c.QuiltShards != 0 && (c.QuiltShards < 4 || c.QuiltShards > maxShards) {
+		return fmt.Errorf("localstore: config: quilt shards %d: want 0 or 4…%d: %w", c.QuiltShards, maxShards, blobstore.ErrInvalidArgument)
 	}
 	if c.EpochDuration <= 0 {
 		return fmt.Errorf("localstore: config: epoch duration %v: %w", c.EpochDuration, blobstore.ErrInvalidArgument)

@@ -19,7 +19,7 @@ import (
 func stageOnly(t *testing.T, s *Store, data []byte) (string, *record) {
 	t.Helper()
 	nonce := newNonce()
-	rec, err := s.stage(context.Background(), nonce, bytes.NewReader(data), int64(len(data)), 1, blobstore.PutOptions{})
+	rec, err := s.stage(context.Background(), s.enc, nonce, bytes.NewReader(data), int64(len(data)), 1, blobstore.PutOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

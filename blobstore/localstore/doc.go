@@ -4,9 +4,22 @@
 // ID for the configured shard count, and the store survives the loss or
 // corruption of up to f = (n−1)/3 shards the way the network does.
 //
+// # Shard counts
+//
+// Standalone blobs (Put) are encoded at Config.Shards, default 40: encoding
+// cost per byte grows with n, and 40 keeps large blobs cheap. Quilts
+// (PutQuilt) are laid out and encoded at Config.QuiltShards, default 1000
+// as on Walrus Mainnet: a QuiltV1 quilt gives every patch at least one of
+// the Ks = n−f matrix columns, so it holds at most Ks−1 patches (26 at
+// n = 40, 666 at n = 1000), and the small files quilts exist for are cheap
+// to encode at any n. A quilt's ID and patch IDs are then the ones Walrus
+// Mainnet gives the same parts. Every blob's record keeps the shard count
+// it was stored with, and reads, repair and recovery use that count, so
+// both settings can change between runs and affect only new blobs.
+//
 // # Encoding and placement
 //
-// With n shards (Config.Shards, default 40), a blob of L bytes becomes n
+// With n shards, a blob of L bytes becomes n
 // primary slivers of Ks·S bytes each (Ks = n−f, symbol size S from L). The
 // first Kp = n−2f slivers are systematic: sliver i holds blob bytes
 // [i·Ks·S, (i+1)·Ks·S), zero-padded at the end; the others are repair
@@ -115,7 +128,8 @@
 //
 // Quilts are ordinary blobs holding QuiltV1 bytes (package quilt). A patch
 // occupies whole matrix columns, and a column spans every row, so a patch
-// read fetches every systematic sliver but keeps only the patch's columns.
+// read fetches and verifies every systematic sliver (334 at n = 1000) but
+// keeps only the patch's columns.
 //
 // # Epochs and the ledger
 //

@@ -44,11 +44,13 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-// testConfig returns a configuration with ndirs fresh directories.
+// testConfig returns a configuration with ndirs fresh directories that
+// encodes blobs and quilts alike at shards.
 func testConfig(t testing.TB, ndirs, shards int) Config {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Shards = shards
+	cfg.QuiltShards = shards
 	root := t.TempDir()
 	for i := range ndirs {
 		cfg.Dirs = append(cfg.Dirs, filepath.Join(root, "d"+strconv.Itoa(i)))

@@ -15,9 +15,9 @@ import (
 	"github.com/walrusfs/walrusfs/blobstore/rs2"
 )
 
-// Put stores size bytes from r as one blob, encoded with the configured
-// shard count, and returns its info. The returned ID is the Walrus blob ID
-// of the bytes at that shard count.
+// Put stores size bytes from r as one blob, encoded at Config.Shards, and
+// returns its info. The returned ID is the Walrus blob ID of the bytes at
+// that shard count.
 //
 // Errors: a blob over [Store.MaxBlobSize] fails with ErrTooLarge before r is
 // read; a reader that yields fewer or more than size bytes fails with
@@ -41,19 +41,20 @@ func (s *Store) Put(ctx context.Context, r io.Reader, size int64, opts blobstore
 		return blobstore.Info{}, err
 	}
 	defer done()
-	info, err := s.put(ctx, r, size, opts)
+	info, err := s.put(ctx, s.enc, r, size, opts)
 	if err != nil {
 		return blobstore.Info{}, fmt.Errorf("localstore: put %d bytes: %w", size, err)
 	}
 	return info, nil
 }
 
-func (s *Store) put(ctx context.Context, r io.Reader, size int64, opts blobstore.PutOptions) (blobstore.Info, error) {
+// put stores a blob encoded with enc (at enc's shard count).
+func (s *Store) put(ctx context.Context, enc *rs2.Encoder, r io.Reader, size int64, opts blobstore.PutOptions) (blobstore.Info, error) {
 	if size < 0 {
 		return blobstore.Info{}, fmt.Errorf("negative size: %w", blobstore.ErrInvalidArgument)
 	}
-	if max := s.MaxBlobSize(); size > max {
-		return blobstore.Info{}, fmt.Errorf("blob exceeds the limit of %d bytes at %d shards: %w", max, s.params.N, blobstore.ErrTooLarge)
+	if max := s.maxSize(enc.Params()); size > max {
+		return blobstore.Info{}, fmt.Errorf("blob exceeds the limit of %d bytes at %d shards: %w", max, enc.Params().N, blobstore.ErrTooLarge)
 	}
 	epochs := opts.Epochs
 	if epochs == 0 {
@@ -63,7 +64,7 @@ func (s *Store) put(ctx context.Context, r io.Reader, size int64, opts blobstore
 		return blobstore.Info{}, fmt.Errorf("%d epochs ahead: at most %d: %w", epochs, MaxEpochsAhead, blobstore.ErrInvalidArgument)
 	}
 	nonce := newNonce()
-	rec, err := s.stage(ctx, nonce, r, size, epochs, opts)
+	rec, err := s.stage(ctx, enc, nonce, r, size, epochs, opts)
 	if err != nil {
 		s.removeStaging(nonce)
 		return blobstore.Info{}, err
@@ -147,10 +148,11 @@ func (s *Store) missingDirs(id blobstore.ID) []int {
 // reads the blob from r, encodes it, writes each directory's primary
 // slivers into its slivers file and the metadata record next to it, all
 // in tmp/put-<nonce>/, and makes everything durable: every file, every
-// staging directory and every tmp directory. The caller removes the
-// staging directories on error.
-func (s *Store) stage(ctx context.Context, nonce string, r io.Reader, size int64, epochs uint32, opts blobstore.PutOptions) (*record, error) {
-	lay, err := s.enc.Layout(uint64(size))
+// staging directory and every tmp directory. enc fixes the shard count.
+// The caller removes the staging directories on error.
+func (s *Store) stage(ctx context.Context, enc *rs2.Encoder, nonce string, r io.Reader, size int64, epochs uint32, opts blobstore.PutOptions) (*record, error) {
+	n := enc.Params().N
+	lay, err := enc.Layout(uint64(size))
 	if err != nil {
 		return nil, err
 	}
@@ -177,13 +179,13 @@ func (s *Store) stage(ctx context.Context, nonce string, r io.Reader, size int64
 		files = append(files, f)
 		packs[d] = f
 	}
-	sws := make([]sliverWriter, s.params.N)
-	writers := make([]io.WriterAt, s.params.N)
+	sws := make([]sliverWriter, n)
+	writers := make([]io.WriterAt, n)
 	for i := range writers {
 		sws[i] = sliverWriter{f: packs[s.dirOf(i)], base: s.sliverOffset(i, sliverSize), size: sliverSize, bufs: &s.sliverBufs}
 		writers[i] = &sws[i]
 	}
-	meta, err := s.enc.Encode(ctx, r, size, writers)
+	meta, err := enc.Encode(ctx, r, size, writers)
 	if err != nil {
 		return nil, err
 	}

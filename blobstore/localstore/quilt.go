@@ -15,22 +15,30 @@ import (
 var _ blobstore.QuiltLister = (*Store)(nil)
 
 // PutQuilt lays parts out as a QuiltV1 quilt (package quilt) at the
-// store's shard count, stores it as an ordinary blob with [Store.Put] and
-// returns the patch IDs, in quilt order (sorted by identifier).
+// store's quilt shard count (Config.QuiltShards), stores it as an ordinary
+// blob encoded at that shard count, as [Store.Put] stores a blob, and
+// returns the patch IDs, in quilt order (sorted by identifier). Putting the
+// same parts twice is idempotent as for Put.
 //
 // Errors: no parts, invalid or duplicate identifiers and bad tags are
-// ErrInvalidArgument; more than Ks−1 parts ([Store.MaxQuiltPatches]: 26 at
-// n = 40, 666 at n = 1000) or more data than one blob holds is
+// ErrInvalidArgument; more than Ks−1 parts ([Store.MaxQuiltPatches]: 666
+// at the default 1000 quilt shards, 26 at n = 40) or more data than one
+// blob holds at the quilt shard count (or Config.MaxBlobSize) is
 // ErrTooLarge.
 func (s *Store) PutQuilt(ctx context.Context, parts []blobstore.QuiltPart, opts blobstore.PutOptions) (blobstore.QuiltInfo, error) {
 	if len(parts) == 0 {
 		return blobstore.QuiltInfo{}, fmt.Errorf("localstore: put quilt: no parts: %w", blobstore.ErrInvalidArgument)
 	}
-	q, err := quilt.Build(s.params, parts)
+	q, err := quilt.Build(s.qenc.Params(), parts)
 	if err != nil {
 		return blobstore.QuiltInfo{}, fmt.Errorf("localstore: put quilt of %d parts: %w", len(parts), err)
 	}
-	info, err := s.Put(ctx, bytes.NewReader(q.Blob), int64(len(q.Blob)), opts)
+	done, err := s.enter()
+	if err != nil {
+		return blobstore.QuiltInfo{}, err
+	}
+	defer done()
+	info, err := s.put(ctx, s.qenc, bytes.NewReader(q.Blob), int64(len(q.Blob)), opts)
 	if err != nil {
 		return blobstore.QuiltInfo{}, fmt.Errorf("localstore: put quilt of %d parts: %w", len(parts), err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -24,6 +25,7 @@ type Store struct {
 	dirs   []string
 	params rs2.Params
 	enc    *rs2.Encoder // for Config.Shards
+	qenc   *rs2.Encoder // for Config.QuiltShards
 	encs   encoders     // for blobs stored with other shard counts
 	clock  clock
 	locks  []*os.File // flocks on each directory's LOCK file
@@ -67,8 +69,14 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("localstore: open: %w", err)
 	}
+	if cfg.QuiltShards == 0 {
+		cfg.QuiltShards = cfg.Shards
+	}
 	s := &Store{cfg: cfg, log: logger, params: enc.Params(), enc: enc}
 	s.encs.m = map[int]*rs2.Encoder{cfg.Shards: enc}
+	if s.qenc, err = s.encs.get(cfg.QuiltShards); err != nil {
+		return nil, fmt.Errorf("localstore: open: %w", err)
+	}
 	for _, d := range cfg.Dirs {
 		abs, err := filepath.Abs(d)
 		if err != nil {
@@ -86,7 +94,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		s.unlock()
 		return nil, err
 	}
-	s.log.Debug("localstore: opened", "dirs", len(s.dirs), "shards", s.params.N, "epoch", s.clock.epoch())
+	s.log.Debug("localstore: opened", "dirs", len(s.dirs), "shards", s.params.N, "quiltShards", cfg.QuiltShards, "epoch", s.clock.epoch())
 	return s, nil
 }
 
@@ -133,13 +141,22 @@ func (s *Store) stripe(id blobstore.ID) *stripe { return &s.stripes[id[0]] }
 // CurrentEpoch returns the store's current epoch.
 func (s *Store) CurrentEpoch() uint32 { return s.clock.epoch() }
 
-// Params returns the RS2 parameters new blobs are encoded with.
+// Params returns the RS2 parameters new standalone blobs are encoded with
+// (Config.Shards).
 func (s *Store) Params() rs2.Params { return s.params }
+
+// QuiltParams returns the RS2 parameters new quilts are laid out and
+// encoded with (Config.QuiltShards).
+func (s *Store) QuiltParams() rs2.Params { return s.qenc.Params() }
 
 // MaxBlobSize returns the largest blob Put accepts: the RS2 limit for the
 // configured shard count, or Config.MaxBlobSize when that is lower.
-func (s *Store) MaxBlobSize() int64 {
-	m := int64(s.params.MaxBlobSize())
+func (s *Store) MaxBlobSize() int64 { return s.maxSize(s.params) }
+
+// maxSize is the largest blob storable at p: its RS2 limit, or
+// Config.MaxBlobSize when that is lower.
+func (s *Store) maxSize(p rs2.Params) int64 {
+	m := int64(min(p.MaxBlobSize(), math.MaxInt64))
 	if s.cfg.MaxBlobSize > 0 && s.cfg.MaxBlobSize < m {
 		m = s.cfg.MaxBlobSize
 	}
