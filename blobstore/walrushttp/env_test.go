@@ -30,6 +30,7 @@ func newLocalStore(t *testing.T, n int) *localstore.Store {
 	cfg := localstore.DefaultConfig()
 	cfg.Dirs = []string{t.TempDir()}
 	cfg.Shards = n
+	cfg.QuiltShards = n
 	st, err := localstore.Open(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
