@@ -235,6 +235,12 @@ func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
 // missing file gives an error wrapping fs.ErrNotExist; a wrong or short
 // sliver wraps ErrIntegrity.
 func (s *Store) readSliver(rec *record, i int) ([]byte, error) {
+	cache := rec.Shards >= sliverCacheMinShards
+	if cache {
+		if data, ok := s.slivers.get(rec.ID, i); ok {
+			return data, nil
+		}
+	}
 	size, err := sliverSize(rec)
 	if err != nil {
 		return nil, err
@@ -252,6 +258,9 @@ func (s *Store) readSliver(rec *record, i int) ([]byte, error) {
 	}
 	if err := s.verifySliver(rec, i, data); err != nil {
 		return nil, err
+	}
+	if cache {
+		s.slivers.put(rec.ID, i, data)
 	}
 	return data, nil
 }

@@ -34,6 +34,9 @@ type Store struct {
 	// (*[]byte).
 	sliverBufs sync.Pool
 
+	// slivers keeps recently verified slivers (see sliverCache).
+	slivers sliverCache
+
 	// stripes serialise commits and deletes of a blob against each other
 	// and against sliver reads; a blob uses stripes[id[0]].
 	stripes [256]stripe
@@ -283,6 +286,7 @@ func (s *Store) Delete(ctx context.Context, id blobstore.ID) error {
 // deleteBlob runs the delete protocol for id. The caller holds its stripe
 // for writing (or is recovery, which runs alone).
 func (s *Store) deleteBlob(id blobstore.ID) error {
+	s.slivers.forget(id)
 	intent := deletePrefix + id.String()
 	var errs []error
 	for d := range s.dirs {
