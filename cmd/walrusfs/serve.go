@@ -24,7 +24,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: walrusfs serve [--listen ADDR] [--store DIR[,DIR...]] [--shards N]")
+		fmt.Fprintln(stderr, "Usage: walrusfs serve [--listen ADDR] [--store DIR[,DIR...]] [--shards N] [--quilt-shards N]")
 		fmt.Fprintln(stderr, "\nServes the Walrus publisher and aggregator HTTP API (PUT /v1/blobs, PUT /v1/quilts,")
 		fmt.Fprintln(stderr, "GET /v1/blobs/{id} with Range, patch reads, /status) from a local RS2 store,")
 		fmt.Fprintln(stderr, "in the foreground until interrupted.")
@@ -34,6 +34,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	listen := fl.String("listen", "127.0.0.1:31415", "address to listen on (port 0 picks a free port)")
 	storeDirs := fl.String("store", filepath.Join(defaultStateDir(), "serve-store"), "store directories, comma-separated; slivers are spread over them")
 	shards := fl.Int("shards", defaultServeShards, "RS2 shard count n of new blobs (blob IDs depend on it; Walrus Mainnet and Testnet use 1000)")
+	quiltShards := fl.Int("quilt-shards", localstore.DefaultQuiltShards, "RS2 shard count of quilts (a quilt holds n-f-1 patches: 666 at 1000, as on Mainnet)")
 	maxBlob := sizeFlag{v: uint64(httpserver.DefaultConfig().MaxBlobBody)}
 	fl.Var(&maxBlob, "max-blob-body", "largest PUT /v1/blobs body")
 	maxQuilt := sizeFlag{v: uint64(httpserver.DefaultConfig().MaxQuiltBody)}
@@ -53,6 +54,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	scfg.Shards = *shards
+	scfg.QuiltShards = *quiltShards
 	store, err := localstore.Open(ctx, scfg, log)
 	if err != nil {
 		return err

@@ -34,7 +34,7 @@ const e2eShards = 20
 // must exit cleanly.
 func startServe(t *testing.T) string {
 	t.Helper()
-	cmd := walrusfsCmd("serve", "--listen", "127.0.0.1:0", "--store", t.TempDir(), "--shards", fmt.Sprint(e2eShards))
+	cmd := walrusfsCmd("serve", "--listen", "127.0.0.1:0", "--store", t.TempDir(), "--shards", fmt.Sprint(e2eShards), "--quilt-shards", fmt.Sprint(e2eShards))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
