@@ -264,10 +264,12 @@ func (f *FS) waitCertified(ctx context.Context, d *fileData) error {
 }
 
 // evictLocalCopies drops the local copies of chunks in certified blobs,
-// oldest first, until the staging area holds at most keep bytes.
+// oldest first, until the staging area holds at most keep bytes; with keep
+// at zero or below, all of them.
 func (f *FS) evictLocalCopies(keep int64) {
+	all := keep <= 0
 	excess := f.stage.usedBytes() - max(keep, 0)
-	if excess <= 0 {
+	if excess <= 0 && (!all || f.stage.usedBytes() == 0) {
 		return
 	}
 	copies, err := f.idx.LocalCopies()
@@ -276,7 +278,7 @@ func (f *FS) evictLocalCopies(keep int64) {
 	}
 	sort.Slice(copies, func(i, j int) bool { return copies[i].StagingID < copies[j].StagingID })
 	for _, c := range copies {
-		if excess <= 0 {
+		if excess <= 0 && !all {
 			break
 		}
 		if !c.Certified {
