@@ -169,13 +169,22 @@ func waitUploaded(t *testing.T, m *testMount) {
 // released, so reads and copies of stored chunks must use the store.
 func dropLocalCopies(t *testing.T, m *testMount) {
 	t.Helper()
-	m.fs.evictLocalCopies(0)
-	if err := m.fs.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	m.fs.stage.removeDoomed()
-	if n := m.stagingFiles(t); n != 0 {
-		t.Fatalf("%d staging files left after upload", n)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m.fs.evictLocalCopies(0)
+		if err := m.fs.Sync(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		m.fs.stage.removeDoomed()
+		n := m.stagingFiles(t)
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			copies, _ := m.idx.LocalCopies()
+			t.Fatalf("%d staging files left after upload; local copies %+v", n, copies)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
