@@ -165,6 +165,17 @@ func waitUploaded(t *testing.T, m *testMount) {
 	}
 }
 
+// storeOnly waits until m's files are uploaded, unmounts it and deletes its
+// staging area, so a remount reads everything from the store.
+func storeOnly(t *testing.T, m *testMount) {
+	t.Helper()
+	waitUploaded(t, m)
+	m.unmount(t)
+	if err := os.RemoveAll(filepath.Join(m.stateDir, "staging")); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // dropLocalCopies commits the index and removes the staging files it
 // released, so reads and copies of stored chunks must use the store.
 func dropLocalCopies(t *testing.T, m *testMount) {
@@ -594,19 +605,14 @@ func TestFaultyNetwork(t *testing.T) {
 	for i := range 8 {
 		writeBoth(t, m, md, fmt.Sprint("f", i), randBytes(rng, 100<<10+rng.IntN(2<<20)), 0)
 	}
-	waitUploaded(t, m)
-	// Drop every local copy so reads go through the proxy.
-	m.unmount(t)
-	if err := os.RemoveAll(filepath.Join(m.stateDir, "staging")); err != nil {
-		t.Fatal(err)
-	}
+	storeOnly(t, m) // reads go through the proxy
 	m2 := mountAt(t, m.stateDir, withStore(t, b, true))
 	for i := range 8 {
 		name := fmt.Sprint("f", i)
 		got, err := os.ReadFile(m2.path(name))
 		if err != nil {
 			// EIO is allowed when every attempt was corrupted; wrong bytes never.
-			if !errorsIsEIO(err) {
+			if !errors.Is(err, syscall.EIO) {
 				t.Fatalf("%s: %v", name, err)
 			}
 			continue
@@ -622,8 +628,6 @@ func TestFaultyNetwork(t *testing.T) {
 	}
 }
 
-func errorsIsEIO(err error) bool { return errors.Is(err, syscall.EIO) }
-
 // TestCorruptBlockNeverReturned: a block corrupted in every aggregator's
 // reply reads as EIO; corrupted on the local store's disk it is repaired.
 func TestCorruptBlockNeverReturned(t *testing.T) {
@@ -634,14 +638,10 @@ func TestCorruptBlockNeverReturned(t *testing.T) {
 		if err := os.WriteFile(m.path("f"), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		waitUploaded(t, m)
-		m.unmount(t)
-		if err := os.RemoveAll(filepath.Join(m.stateDir, "staging")); err != nil {
-			t.Fatal(err)
-		}
+		storeOnly(t, m)
 		m2 := mountAt(t, m.stateDir, withStore(t, b, false))
 		_, err := os.ReadFile(m2.path("f"))
-		if !errorsIsEIO(err) {
+		if !errors.Is(err, syscall.EIO) {
 			t.Fatalf("read of corrupted blocks: %v, want EIO", err)
 		}
 	})
@@ -652,11 +652,7 @@ func TestCorruptBlockNeverReturned(t *testing.T) {
 		if err := os.WriteFile(m.path("f"), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		waitUploaded(t, m)
-		m.unmount(t)
-		if err := os.RemoveAll(filepath.Join(m.stateDir, "staging")); err != nil {
-			t.Fatal(err)
-		}
+		storeOnly(t, m)
 		flipped := corruptSlivers(t, b.dir)
 		m2 := mountAt(t, m.stateDir, withStore(t, b, false))
 		got, err := os.ReadFile(m2.path("f"))
@@ -714,15 +710,13 @@ func TestBackPressureENOSPC(t *testing.T) {
 		}
 		written++
 	}
-	if !errorsIsENOSPC(werr) {
+	if !errors.Is(werr, syscall.ENOSPC) {
 		t.Fatalf("after %d MiB with the store down: %v, want ENOSPC", written, werr)
 	}
 	if written < 3 {
 		t.Fatalf("only %d MiB written under a 4 MiB budget", written)
 	}
 }
-
-func errorsIsENOSPC(err error) bool { return errors.Is(err, syscall.ENOSPC) }
 
 // TestSequentialReadFetchesChunksWhole: a sequential reader of stored
 // chunks costs a few fetches per chunk, not one per block.

@@ -3,6 +3,8 @@ package fs
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"syscall"
@@ -44,9 +46,9 @@ func (t *writeTracker) has(ino index.Ino) bool {
 	return len(t.m[ino]) > 0
 }
 
-// idle returns, per inode, the chunks last written before cutoff, and the
-// most recent write of every other tracked chunk is kept. keepNewest keeps
-// each inode's most recently written chunk out even when it is idle.
+// idle returns, per inode, the chunks last written before cutoff.
+// keepNewest leaves out each inode's most recently written chunk (the one a
+// writer is probably still filling) even when it is idle.
 func (t *writeTracker) idle(cutoff time.Time, keepNewest bool) map[index.Ino][]uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -120,7 +122,7 @@ func (f *FS) sealLocked(d *fileData, ns []uint64) error {
 // sealIdle seals chunks written before cutoff (see writeTracker.idle).
 func (f *FS) sealIdle(cutoff time.Time, keepNewest bool) {
 	idle := f.writes.idle(cutoff, keepNewest)
-	for _, ino := range sortedInos(idle) {
+	for _, ino := range slices.Sorted(maps.Keys(idle)) {
 		d := f.acquire(ino)
 		if err := f.sealFile(d, idle[ino]); err != nil && !errors.Is(err, index.ErrClosed) {
 			f.log.Error("sealing idle chunks", "ino", ino, "err", err)

@@ -163,8 +163,8 @@ func (b *storedBlock) keepSiblings(buf []byte, off int64) {
 		if err != nil {
 			return
 		}
-		if len(b.s.PatchID) == 0 && !b.codec.Layout().Encrypted {
-			plain = bytes.Clone(plain) // Decode may return stored itself
+		if !b.codec.Layout().Encrypted {
+			plain = bytes.Clone(plain) // Decode returns a slice of buf
 		}
 		c.PutDecoded(sib.key(), plain)
 		_ = c.PutStored(sib.key(), bytes.Clone(stored))

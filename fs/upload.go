@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"sync"
 	"time"
 
@@ -103,7 +102,6 @@ func (c UploadConfig) validate() error {
 type uploader struct {
 	f   *FS
 	cfg UploadConfig
-	log func(msg string, args ...any)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -127,7 +125,7 @@ type uploader struct {
 func newUploader(f *FS, cfg UploadConfig) *uploader {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &uploader{
-		f: f, cfg: cfg, log: f.log.Info,
+		f: f, cfg: cfg,
 		ctx: ctx, cancel: cancel,
 		wake:     make(chan struct{}, 1),
 		slots:    make(chan struct{}, cfg.Concurrency),
@@ -614,14 +612,4 @@ func (u *uploader) status() (queued int, lastErr error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return n, u.lastErr
-}
-
-// sortedInos returns the keys of m in order (for deterministic sealing).
-func sortedInos[V any](m map[index.Ino]V) []index.Ino {
-	out := make([]index.Ino, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
 }
