@@ -313,11 +313,17 @@ type QuiltLister interface {
 	ListPatches(ctx context.Context, quilt ID) ([]StoredPatch, error)
 }
 
+// NetworkShards is the shard count of Walrus Mainnet and Testnet: the
+// shard count at which their publishers encode blobs and quilts.
+const NetworkShards = 1000
+
 // QuiltLimiter is an optional capability of a [Store], found by type
-// assertion: the most patches one quilt may hold. A QuiltV1 quilt gives
-// every patch at least one column of the RS2 matrix and keeps one for its
-// index, so the limit is Ks−1: 666 at Walrus's 1000 shards, fewer at
-// smaller shard counts.
+// assertion: the shard count at which the store lays out and encodes
+// quilts. A QuiltV1 quilt gives every patch whole columns of the RS2
+// matrix (Ks = n−⌊(n−1)/3⌋ of them) and keeps at least one for its index,
+// so the shard count fixes how many patches fit (Ks−1: 666 at 1000 shards)
+// and how large a given set of patches makes the quilt. A store without it
+// is taken to encode quilts at [NetworkShards], as Walrus's publishers do.
 type QuiltLimiter interface {
-	MaxQuiltPatches() int
+	QuiltShards() int
 }

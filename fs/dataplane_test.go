@@ -98,6 +98,7 @@ func newBackendShards(t *testing.T, kind string, shards int, rules ...faultproxy
 	cfg.ResponseTimeout = 20 * time.Second
 	cfg.StoreTimeout = time.Minute
 	cfg.IdleTimeout = 5 * time.Second
+	cfg.QuiltShards = shards
 	c, err := walrushttp.New(cfg, quietLog())
 	if err != nil {
 		t.Fatal(err)
@@ -447,6 +448,58 @@ func TestSmallFilesPackIntoFewQuilts(t *testing.T) {
 	}
 	if len(blobs) > 16 {
 		t.Errorf("%d quilts for 10,000 small files, want at most 16", len(blobs))
+	}
+}
+
+// TestMixedSizesKeepQuiltsSmall: small files written together with larger
+// ones (still below the quilt threshold) never make a quilt larger than
+// QuiltMaxBytes. QuiltV1 gives every patch whole columns, so packing by the
+// sum of the chunks' sizes would make quilts many times larger than their
+// data (and, at 1000 shards, build them in memory).
+func TestMixedSizesKeepQuiltsSmall(t *testing.T) {
+	const maxQuilt = 4 << 20
+	for _, kind := range backends {
+		t.Run(kind, func(t *testing.T) {
+			b := newBackendShards(t, kind, 100)
+			m := mountTest(t, withStore(t, b, kind == "http", func(c *Config) {
+				c.Upload.QuiltThreshold = 2 << 20
+				c.Upload.QuiltMaxBytes = maxQuilt
+				c.Upload.QuiltMaxAge = time.Minute
+			}))
+			md := &model{dir: t.TempDir()}
+			rng := rand.New(rand.NewPCG(5, 6))
+			for i := range 60 {
+				size := 1000 + rng.IntN(3000)
+				if i%10 == 9 {
+					size = 1<<20 + rng.IntN(1<<20) // below the threshold
+				}
+				writeBoth(t, m, md, fmt.Sprintf("f%02d", i), randBytes(rng, size), 0)
+			}
+			waitUploaded(t, m)
+			blobs, err := m.idx.Blobs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			quilts := 0
+			for _, bl := range blobs {
+				if bl.Kind != index.BlobQuilt {
+					t.Errorf("standalone blob %x for chunks below the quilt threshold", bl.ID)
+					continue
+				}
+				quilts++
+				if bl.Size > maxQuilt {
+					t.Errorf("quilt %x is %d bytes, over the %d limit", bl.ID, bl.Size, maxQuilt)
+				}
+			}
+			if quilts < 2 {
+				t.Errorf("%d quilts for 6 MiB and more of chunks under a 4 MiB limit", quilts)
+			}
+			dropLocalCopies(t, m)
+			for i := range 60 {
+				name := fmt.Sprintf("f%02d", i)
+				sameFile(t, m.path(name), md.path(name))
+			}
+		})
 	}
 }
 

@@ -231,6 +231,7 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	if off < 0 {
 		return 0, syscall.EINVAL
 	}
+	h.data.fs.noteChange()
 	if err := h.data.fs.waitForRoom(ctx, int64(len(data))); err != nil {
 		return 0, toErrno(h.data.fs.log, "write", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -105,7 +106,8 @@ type FS struct {
 	dirty  dirtySet     // chunk files written since their last flush
 	writes writeTracker // chunks written since they were sealed
 
-	up         *uploader // nil without a store
+	up         *uploader    // nil without a store
+	lastChange atomic.Int64 // UnixNano of the latest change request (see noteChange)
 	stopSealer context.CancelFunc
 	sealerDone chan struct{}
 }
@@ -123,7 +125,10 @@ func New(idx *index.Index, stagingDir string, cfg Config, log *slog.Logger) (*FS
 	f := &FS{cfg: cfg, log: log, idx: idx, stage: stage, files: map[index.Ino]*fileData{}}
 	idx.SetHooks(index.Hooks{IsOpen: f.isOpen, ReleaseStaging: stage.release})
 	if cfg.Store != nil {
-		f.up = newUploader(f, cfg.Upload)
+		if f.up, err = newUploader(f, cfg.Upload); err != nil {
+			stage.close()
+			return nil, err
+		}
 	}
 	return f, nil
 }
@@ -299,4 +304,11 @@ func caller(ctx context.Context) (uid, gid uint32) {
 		return c.Uid, c.Gid
 	}
 	return 0, 0
+}
+
+// noteChange records that a request to change the tree or a file's data
+// arrived now; the uploader holds back while they keep coming (see
+// UploadConfig.ForegroundFirst).
+func (f *FS) noteChange() {
+	f.lastChange.Store(time.Now().UnixNano())
 }

@@ -48,10 +48,13 @@ var (
 
 func (n *node) errno(op string, err error) syscall.Errno { return toErrno(n.fs.log, op, err) }
 
+// writable fails a change on a read-only mount; otherwise it notes the
+// change for the uploader (see FS.noteChange).
 func (n *node) writable() syscall.Errno {
 	if n.fs.cfg.ReadOnly {
 		return syscall.EROFS
 	}
+	n.fs.noteChange()
 	return 0
 }
 

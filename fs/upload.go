@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/walrusfs/walrusfs/blobstore"
+	"github.com/walrusfs/walrusfs/blobstore/quilt"
+	"github.com/walrusfs/walrusfs/blobstore/rs2"
 	"github.com/walrusfs/walrusfs/index"
 )
 
@@ -31,13 +33,22 @@ type UploadConfig struct {
 	// larger ones become standalone blobs.
 	QuiltThreshold int64
 	// QuiltMaxBytes and QuiltMaxPatches bound one quilt (Walrus allows
-	// 666 patches; public publishers take 100 MiB quilts). A quilt is
-	// held in memory while it is built.
+	// 666 patches; public publishers take 100 MiB quilts). QuiltMaxBytes
+	// bounds the quilt blob as QuiltV1 lays it out at the store's quilt
+	// shard count (quilt.Planner), not the sum of its chunks: every chunk
+	// takes whole columns, so a quilt of mixed sizes is larger than its
+	// data. The quilt is held in memory while it is built.
 	QuiltMaxBytes   int64
 	QuiltMaxPatches int
 	// QuiltMaxAge is how long a partly filled quilt waits for more chunks
 	// before it is uploaded anyway.
 	QuiltMaxAge time.Duration
+	// ForegroundFirst: while the filesystem is taking a stream of changes
+	// (tar x, rsync, a build), uploads wait for a pause of QuietPeriod,
+	// for at most this long; then they run alongside at low priority.
+	// They never wait while writers need staging room or someone waits
+	// for uploads (fsync=certified, unmount). Zero disables the wait.
+	ForegroundFirst time.Duration
 	// SealDelay: a chunk not written for this long is sealed and queued
 	// even while its file stays open.
 	SealDelay time.Duration
@@ -61,7 +72,7 @@ type UploadConfig struct {
 	RetryMin, RetryMax time.Duration
 }
 
-// Upload defaults. A quilt of 666 patches of 4 KiB is 2.7 MB; 16 MiB
+// Upload defaults. A quilt of 666 patches of 4 KiB is 3.1 MB at 1000 shards; 16 MiB
 // leaves room for larger small chunks while keeping the quilt being built
 // (and its encoding) small in memory.
 const (
@@ -78,6 +89,7 @@ func DefaultUploadConfig() UploadConfig {
 		QuiltMaxBytes:   DefaultQuiltMaxBytes,
 		QuiltMaxPatches: DefaultQuiltMaxPatches,
 		QuiltMaxAge:     10 * time.Second,
+		ForegroundFirst: 10 * time.Second,
 		SealDelay:       5 * time.Second,
 		StagingWait:     2 * time.Minute,
 		RetryMin:        time.Second,
@@ -102,12 +114,18 @@ func (c UploadConfig) validate() error {
 type uploader struct {
 	f   *FS
 	cfg UploadConfig
+	// quiltParams are the RS2 parameters quilts are laid out at (the
+	// store's quilt shard count); plan is the scheduler's quilt planner.
+	quiltParams rs2.Params
+	plan        *quilt.Planner
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	wake   chan struct{}
 	slots  chan struct{} // one per upload in flight
+	// quiltSlot is held by the one quilt upload allowed at a time.
+	quiltSlot chan struct{}
 
 	mu       sync.Mutex
 	inflight map[uint64]bool  // queue entries being uploaded
@@ -119,20 +137,36 @@ type uploader struct {
 	// smallest it refused (0: none yet), in patches.
 	patchOK, patchFail int
 	retryAt            time.Time
-	lastErr            error
+	// busySince is when the scheduler first held uploads back for the
+	// foreground in the current busy stretch (zero: not holding back).
+	// Only the scheduler goroutine uses it.
+	busySince time.Time
+	lastErr   error
 }
 
-func newUploader(f *FS, cfg UploadConfig) *uploader {
-	ctx, cancel := context.WithCancel(context.Background())
+func newUploader(f *FS, cfg UploadConfig) (*uploader, error) {
+	shards := blobstore.NetworkShards
+	if l, ok := f.cfg.Store.(blobstore.QuiltLimiter); ok {
+		shards = l.QuiltShards()
+	}
+	p, err := rs2.NewParams(shards)
+	if err != nil {
+		return nil, fmt.Errorf("the store's quilt shard count: %w", err)
+	}
+	// Uploads are background work: their encoding runs at low priority
+	// and leaves the cores to the requests the filesystem is serving.
+	ctx, cancel := context.WithCancel(blobstore.WithBackground(context.Background()))
 	return &uploader{
 		f: f, cfg: cfg,
+		quiltParams: p, plan: quilt.NewPlanner(p),
 		ctx: ctx, cancel: cancel,
-		wake:     make(chan struct{}, 1),
-		slots:    make(chan struct{}, cfg.Concurrency),
-		inflight: map[uint64]bool{},
-		sizes:    map[uint64]int64{},
-		progress: make(chan struct{}),
-	}
+		wake:      make(chan struct{}, 1),
+		slots:     make(chan struct{}, cfg.Concurrency),
+		quiltSlot: make(chan struct{}, 1),
+		inflight:  map[uint64]bool{},
+		sizes:     map[uint64]int64{},
+		progress:  make(chan struct{}),
+	}, nil
 }
 
 func (u *uploader) start() {
@@ -214,6 +248,9 @@ func (u *uploader) schedule() time.Duration {
 	if d := time.Until(retryAt); d > 0 {
 		return d
 	}
+	if d := u.yieldToForeground(time.Now(), flush); d > 0 {
+		return d
+	}
 	ups, err := u.f.idx.Uploads(0, maxQueueScan)
 	if err != nil {
 		if !errors.Is(err, index.ErrClosed) {
@@ -235,25 +272,42 @@ func (u *uploader) schedule() time.Duration {
 		}
 		small = append(small, q)
 	}
-	// Small chunks fill quilts in queue order; a full quilt goes at once,
-	// the last partial one when its oldest chunk has waited long enough.
+	// Small chunks fill quilts in queue order. A quilt is full when the
+	// next chunk would take it past QuiltMaxBytes as laid out (see
+	// quilt.Planner: one large patch among small ones inflates them all)
+	// or past the patch limit; a full quilt goes at once, the last partial
+	// one when its oldest chunk has waited long enough or a flush asks.
 	var batch []queued
-	var bytes int64
+	plan, maxPatches := u.plan, u.maxPatches()
+	plan.Reset()
 	for i, q := range small {
-		stored := u.f.cfg.Codec.Layout().StoredLen(q.size)
-		if len(batch) > 0 && bytes+stored > u.cfg.QuiltMaxBytes {
+		if !u.planPatch(plan, q, maxPatches) {
+			if len(batch) == 0 {
+				// Too large for any quilt on its own: a blob then.
+				if !u.launch([]queued{q}) {
+					return idle
+				}
+				continue
+			}
 			if !u.launch(batch) {
 				return idle
 			}
-			batch, bytes = nil, 0
+			batch = nil
+			plan.Reset()
+			if !u.planPatch(plan, q, maxPatches) {
+				if !u.launch([]queued{q}) {
+					return idle
+				}
+				continue
+			}
 		}
 		batch = append(batch, q)
-		bytes += stored
-		if len(batch) == u.maxPatches() || i == len(small)-1 && (flush || u.aged(batch)) {
+		if plan.Len() == maxPatches || i == len(small)-1 && (flush || u.aged(batch)) {
 			if !u.launch(batch) {
 				return idle
 			}
-			batch, bytes = nil, 0
+			batch = nil
+			plan.Reset()
 		}
 	}
 	if len(batch) > 0 {
@@ -263,13 +317,66 @@ func (u *uploader) schedule() time.Duration {
 	return idle
 }
 
+// QuietPeriod is how long the filesystem must go without a change request
+// before deferred uploads start (see UploadConfig.ForegroundFirst).
+const QuietPeriod = 500 * time.Millisecond
+
+// yieldToForeground returns how long uploads should wait for the
+// filesystem to go quiet, or 0 to go now. Uploads compete with the
+// requests being served for the disk and, on small machines, the cores:
+// a tar x runs at local-disk speed when the quilts of its files are built
+// after it ends rather than during it. The wait is bounded, so a stream
+// of changes that never pauses still gets its uploads, and it is skipped
+// whenever anyone waits for uploads or staging fills up.
+func (u *uploader) yieldToForeground(now time.Time, flush bool) time.Duration {
+	limit := u.cfg.ForegroundFirst
+	if limit <= 0 || flush || u.stagingTight() {
+		u.busySince = time.Time{}
+		return 0
+	}
+	quietFor := now.Sub(time.Unix(0, u.f.lastChange.Load()))
+	if quietFor >= QuietPeriod {
+		u.busySince = time.Time{}
+		return 0
+	}
+	if u.busySince.IsZero() {
+		u.busySince = now
+	}
+	if now.Sub(u.busySince) >= limit {
+		return 0 // busy for too long: upload alongside
+	}
+	return min(QuietPeriod-quietFor, limit-now.Sub(u.busySince))
+}
+
+// stagingTight reports whether staged bytes are past half the staging
+// budget: uploads then go without waiting for a quiet moment.
+func (u *uploader) stagingTight() bool {
+	b := u.cfg.StagingBudget
+	return b > 0 && u.f.stage.usedBytes() > b/2
+}
+
+// planPatch adds q to the quilt being planned if the quilt then stays
+// within QuiltMaxBytes and maxPatches.
+func (u *uploader) planPatch(plan *quilt.Planner, q queued, maxPatches int) bool {
+	if plan.Len() >= maxPatches {
+		return false
+	}
+	codec := u.f.cfg.Codec
+	idLen := codec.SealedNameLen(len(patchName(q)))
+	return plan.Add(idLen, nil, int(codec.Layout().StoredLen(q.size)), u.cfg.QuiltMaxBytes)
+}
+
+// patchName is the name of a chunk's patch in its quilt, before sealing:
+// unique among the chunks the uploader sends.
+func patchName(q queued) string {
+	return fmt.Sprintf("c%d-%d-%d", q.Ino, q.N, q.StagingID)
+}
+
 // maxPatches is the most chunks one quilt takes: the configured limit, or
-// less when the store's shard count allows fewer.
+// less when the store refused larger quilts. (The store's own limit, Ks−1
+// at its quilt shard count, is the planner's.)
 func (u *uploader) maxPatches() int {
 	n := u.cfg.QuiltMaxPatches
-	if l, ok := u.f.cfg.Store.(blobstore.QuiltLimiter); ok {
-		n = min(n, max(1, l.MaxQuiltPatches()))
-	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.patchFail > 0 {
@@ -338,9 +445,24 @@ func (u *uploader) prepare(up index.Upload) (queued, bool) {
 // launch starts one upload of batch (one blob, or one quilt) if a slot is
 // free; false means none is and scheduling should stop for now.
 func (u *uploader) launch(batch []queued) bool {
+	quilt := !u.isBlob(batch)
+	if quilt {
+		// One quilt at a time: a quilt is built in memory, and at 1000
+		// shards its encoding needs several times its size; two at once
+		// would double the daemon's peak memory for little gain (each
+		// encoding already uses every core).
+		select {
+		case u.quiltSlot <- struct{}{}:
+		default:
+			return false
+		}
+	}
 	select {
 	case u.slots <- struct{}{}:
 	default:
+		if quilt {
+			<-u.quiltSlot
+		}
 		return false
 	}
 	u.mu.Lock()
@@ -351,6 +473,7 @@ func (u *uploader) launch(batch []queued) bool {
 	u.wg.Add(1)
 	go func() {
 		defer u.wg.Done()
+		blobstore.EnterBackground(u.ctx)
 		err := u.upload(batch)
 		u.mu.Lock()
 		for _, q := range batch {
@@ -361,6 +484,9 @@ func (u *uploader) launch(batch []queued) bool {
 		}
 		u.mu.Unlock()
 		<-u.slots
+		if quilt {
+			<-u.quiltSlot
+		}
 		u.finished(err, batch)
 		u.kick()
 	}()
@@ -399,10 +525,21 @@ func uploadHint(err error) string {
 }
 
 func (u *uploader) upload(batch []queued) error {
-	if len(batch) == 1 && batch[0].size >= u.cfg.QuiltThreshold {
+	if u.isBlob(batch) {
 		return u.uploadBlob(batch[0])
 	}
 	return u.uploadQuilt(batch)
+}
+
+// isBlob reports whether batch goes as a standalone blob: one chunk that is
+// large, or too large for a quilt of its own.
+func (u *uploader) isBlob(batch []queued) bool {
+	return len(batch) == 1 && (batch[0].size >= u.cfg.QuiltThreshold || !u.fitsQuilt(batch[0]))
+}
+
+// fitsQuilt reports whether q fits a quilt of its own within QuiltMaxBytes.
+func (u *uploader) fitsQuilt(q queued) bool {
+	return u.planPatch(quilt.NewPlanner(u.quiltParams), q, 1)
 }
 
 func (u *uploader) putOptions() blobstore.PutOptions {
@@ -429,6 +566,7 @@ func (u *uploader) uploadBlob(q queued) error {
 	}
 	done := make(chan encoded, 1)
 	go func() {
+		blobstore.EnterBackground(u.ctx)
 		src := bufio.NewReaderSize(io.NewSectionReader(c, 0, q.size), 256<<10)
 		h, _, err := codec.EncodeChunk(src, q.size, pw)
 		pw.CloseWithError(err)
@@ -476,7 +614,7 @@ func (u *uploader) uploadQuilt(batch []queued) error {
 		if err != nil {
 			return fmt.Errorf("read staged chunk: %w", err)
 		}
-		name, err := codec.SealName(fmt.Sprintf("c%d-%d-%d", q.Ino, q.N, q.StagingID))
+		name, err := codec.SealName(patchName(q))
 		if err != nil {
 			return err
 		}

@@ -47,6 +47,17 @@ func (c *Codec) SealName(name string) (string, error) {
 	return sealedNamePrefix + b64.EncodeToString(buf), nil
 }
 
+// SealedNameLen returns the length of the identifier [Codec.SealName]
+// makes of a name of nameLen bytes: nameLen in the clear, the length of
+// the sealed form when encrypted. Packers use it to plan quilts before
+// the names are sealed.
+func (c *Codec) SealedNameLen(nameLen int) int {
+	if c.aead == nil {
+		return nameLen
+	}
+	return len(sealedNamePrefix) + b64.EncodedLen(nameLen+EncryptedOverhead)
+}
+
 // OpenName returns the name that [Codec.SealName] turned into the patch
 // identifier id.
 //

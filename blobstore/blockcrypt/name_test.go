@@ -35,6 +35,9 @@ func TestSealName(t *testing.T) {
 			if want := 1 + b64.EncodedLen(len(name)+EncryptedOverhead); len(id) != want {
 				t.Fatalf("SealName(%.20q) is %d bytes, want %d", name, len(id), want)
 			}
+			if got := c.SealedNameLen(len(name)); got != len(id) {
+				t.Fatalf("SealedNameLen(%d) = %d, but SealName made %d bytes", len(name), got, len(id))
+			}
 			if seen[id] {
 				t.Fatalf("SealName(%.20q) repeated an identifier", name)
 			}
@@ -56,6 +59,9 @@ func TestNameInTheClear(t *testing.T) {
 		id, err := c.SealName(name)
 		if err != nil || id != name {
 			t.Fatalf("SealName(%.20q) in the clear = %.20q, %v; want the name", name, id, err)
+		}
+		if got := c.SealedNameLen(len(name)); got != len(name) {
+			t.Fatalf("SealedNameLen(%d) in the clear = %d", len(name), got)
 		}
 		got, err := c.OpenName(id)
 		if err != nil || got != name {

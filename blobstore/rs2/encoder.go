@@ -177,6 +177,7 @@ func (j *job) readAndExpandRows(ctx context.Context, in io.Reader) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			blobstore.EnterBackground(ctx)
 			var cs codeScratch
 			src := make([][]byte, p.Ks)
 			dst := make([][]byte, p.N-p.Ks)
@@ -281,6 +282,7 @@ func (j *job) columns(ctx context.Context) (*Metadata, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			blobstore.EnterBackground(ctx)
 			bw := newBatchWorker(j, w)
 			for !failed.Load() {
 				b := int(next.Add(1) - 1)

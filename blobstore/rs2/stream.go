@@ -190,6 +190,7 @@ func (st *strips) parallel(ctx context.Context, count int, f func(worker, i int)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			blobstore.EnterBackground(ctx)
 			for !failed.Load() {
 				i := int(next.Add(1) - 1)
 				if i >= count {

@@ -131,6 +131,11 @@ type Config struct {
 	// UseByteRangeEndpoint reads ranges with GET /v1/blobs/{id}/byte-range
 	// (a 200 reply that CDNs cache) instead of a Range header.
 	UseByteRangeEndpoint bool
+	// QuiltShards is the shard count of the network behind the publisher,
+	// at which it lays out quilts (blobstore.NetworkShards, 1000, on
+	// Mainnet and Testnet). The HTTP API does not tell it; packers use it
+	// to size quilts. Zero means blobstore.NetworkShards.
+	QuiltShards int
 }
 
 // DefaultConfig returns defaults suited to Walrus's public services, with
@@ -148,11 +153,12 @@ func DefaultConfig() Config {
 		MaxBufferedBody: wire.DefaultMaxBlobBody,
 		MaxJSONReply:    4 << 20,
 		MaxPatchReply:   4 << 30,
+		QuiltShards:     blobstore.NetworkShards,
 	}
 }
 
-// Client is a Walrus HTTP client. It implements [blobstore.Store] and
-// [blobstore.QuiltLister].
+// Client is a Walrus HTTP client. It implements [blobstore.Store],
+// [blobstore.QuiltLister] and [blobstore.QuiltLimiter].
 type Client struct {
 	cfg       Config
 	log       *slog.Logger
@@ -163,8 +169,9 @@ type Client struct {
 }
 
 var (
-	_ blobstore.Store       = (*Client)(nil)
-	_ blobstore.QuiltLister = (*Client)(nil)
+	_ blobstore.Store        = (*Client)(nil)
+	_ blobstore.QuiltLister  = (*Client)(nil)
+	_ blobstore.QuiltLimiter = (*Client)(nil)
 )
 
 // New validates cfg and returns a client. A nil logger discards logs.
@@ -186,6 +193,9 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 	}
 	if cfg.MaxPatchReply <= 0 {
 		cfg.MaxPatchReply = def.MaxPatchReply
+	}
+	if cfg.QuiltShards <= 0 {
+		cfg.QuiltShards = def.QuiltShards
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -435,3 +445,7 @@ func (c *Client) readJSON(r *reply, what string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// QuiltShards returns Config.QuiltShards: the shard count the publisher
+// lays out quilts at.
+func (c *Client) QuiltShards() int { return c.cfg.QuiltShards }

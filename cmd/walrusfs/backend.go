@@ -16,6 +16,7 @@ import (
 	"github.com/walrusfs/walrusfs/blobstore/blockcache"
 	"github.com/walrusfs/walrusfs/blobstore/blockcrypt"
 	"github.com/walrusfs/walrusfs/blobstore/localstore"
+	"github.com/walrusfs/walrusfs/blobstore/rs2"
 	"github.com/walrusfs/walrusfs/blobstore/walrushttp"
 	"github.com/walrusfs/walrusfs/fs"
 )
@@ -27,6 +28,7 @@ type dataFlags struct {
 	shards      int
 	publisher   string
 	aggregators string
+	netShards   int
 	jwtFile     string
 	sendTo      string
 	epochs      uint
@@ -39,6 +41,7 @@ type dataFlags struct {
 	quiltMin    sizeFlag
 	quiltSize   sizeFlag
 	quiltAge    time.Duration
+	fgFirst     time.Duration
 	sealDelay   time.Duration
 	budget      sizeFlag
 	localCopies sizeFlag
@@ -60,6 +63,7 @@ func (d *dataFlags) register(fl *flag.FlagSet) {
 	fl.IntVar(&d.shards, "shards", localstore.DefaultShards, "RS2 shard count of new standalone blobs in the local store (quilts use Walrus's 1000, so they hold 666 chunks)")
 	fl.StringVar(&d.publisher, "publisher", "", "Walrus publisher URL: store blobs on the Walrus network instead of the local store")
 	fl.StringVar(&d.aggregators, "aggregator", "", "Walrus aggregator URLs, comma-separated, tried in order (required with --publisher)")
+	fl.IntVar(&d.netShards, "network-shards", blobstore.NetworkShards, "shard count of the Walrus network behind --publisher (1000 on Mainnet and Testnet): quilts are sized for it")
 	fl.StringVar(&d.jwtFile, "jwt-file", "", "file holding a JWT for publishers that require one")
 	fl.StringVar(&d.sendTo, "send-object-to", "", "Sui address that receives the Blob objects (the owner who can extend and delete them)")
 	fl.UintVar(&d.epochs, "epochs", 0, "epochs to store each blob for (0: the store's default)")
@@ -75,8 +79,9 @@ func (d *dataFlags) register(fl *flag.FlagSet) {
 	d.quiltMin = sizeFlag{v: uint64(up.QuiltThreshold)}
 	fl.Var(&d.quiltMin, "quilt-threshold", "chunks smaller than this are packed into quilts")
 	d.quiltSize = sizeFlag{v: uint64(up.QuiltMaxBytes)}
-	fl.Var(&d.quiltSize, "quilt-size", "largest quilt (patch data); a quilt also holds at most 666 chunks")
+	fl.Var(&d.quiltSize, "quilt-size", "largest quilt blob, as QuiltV1 lays it out (every chunk takes whole columns, so mixed sizes take more than their data); a quilt also holds at most 666 chunks")
 	fl.DurationVar(&d.quiltAge, "quilt-age", up.QuiltMaxAge, "longest a partly filled quilt waits for more chunks")
+	fl.DurationVar(&d.fgFirst, "foreground-first", up.ForegroundFirst, "while changes stream in (tar x, rsync), uploads wait for a 0.5 s pause for at most this long; 0 uploads at once")
 	fl.DurationVar(&d.sealDelay, "seal-delay", up.SealDelay, "a chunk unwritten this long is queued for upload even while its file is open")
 	fl.Var(&d.budget, "staging-budget", "staged bytes before writers wait for uploads (default: half the staging filesystem)")
 	fl.Var(&d.localCopies, "local-copies", "keep uploaded data as local copies while staging holds at most this much; 0 drops them once certified (default: half the staging budget)")
@@ -171,6 +176,7 @@ func (d *dataFlags) build(ctx context.Context, stateDir string, cfg *fs.Config, 
 	up.QuiltThreshold = int64(d.quiltMin.v)
 	up.QuiltMaxBytes = int64(d.quiltSize.v)
 	up.QuiltMaxAge = d.quiltAge
+	up.ForegroundFirst = d.fgFirst
 	up.SealDelay = d.sealDelay
 	up.StagingWait = d.stagingWait
 	up.Epochs = uint32(d.epochs)
@@ -232,6 +238,10 @@ func (d *dataFlags) openStore(ctx context.Context, stateDir string, log *slog.Lo
 	cfg := walrushttp.DefaultConfig()
 	cfg.PublisherURL = d.publisher
 	cfg.AggregatorURLs = strings.Split(d.aggregators, ",")
+	if d.netShards < rs2.MinShards || d.netShards > rs2.MaxShards {
+		return nil, fmt.Errorf("--network-shards %d: want %d to %d (Walrus Mainnet and Testnet have %d): %w", d.netShards, rs2.MinShards, rs2.MaxShards, blobstore.NetworkShards, errUsage)
+	}
+	cfg.QuiltShards = d.netShards
 	if d.jwtFile != "" {
 		b, err := os.ReadFile(d.jwtFile)
 		if err != nil {
