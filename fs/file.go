@@ -337,10 +337,12 @@ func (d *fileData) read(ctx context.Context, dest []byte, off int64) (int, error
 	return done, nil
 }
 
-// prefetch keeps a sequential reader from stalling at chunk boundaries:
-// once a run of back-to-back reads is past the middle of a chunk, the next
-// chunk's staging file is asked into the page cache in the background
-// (the kernel's readahead works per file and would start cold there).
+// prefetch keeps a sequential reader from stalling at chunk boundaries: as
+// soon as back-to-back reads run in a chunk, the whole next chunk's staging
+// file is asked into the page cache in the background (the kernel's
+// readahead works per file, would start cold there and ramp up from small
+// requests; one request for the whole chunk reads about 1.4× faster), or
+// the next stored chunk is fetched into the block cache.
 func (d *fileData) prefetch(off int64, end, cs, size uint64) {
 	d.mu.Lock()
 	sequential := off == d.readEnd
@@ -351,7 +353,7 @@ func (d *fileData) prefetch(off int64, end, cs, size uint64) {
 		d.mu.Lock()
 	}
 	next := end/cs + 1
-	if !sequential || end%cs < cs/2 || next*cs >= size || d.prefetched == next {
+	if !sequential || next*cs >= size || d.prefetched == next {
 		d.mu.Unlock()
 		return
 	}

@@ -429,3 +429,37 @@ func TestSyncCommandMakesEverythingDurable(t *testing.T) {
 		t.Fatalf("after sync, kill -9 and losing the journal: %q, %v", got, err)
 	}
 }
+
+// TestMountReadahead: the mount's kernel readahead is --readahead (4 MiB by
+// default) instead of the 128 KiB Linux gives FUSE mounts, and 0 leaves
+// the kernel's.
+func TestMountReadahead(t *testing.T) {
+	requireFuse(t)
+	readahead := func(mnt string) string {
+		t.Helper()
+		var st unix.Stat_t
+		if err := unix.Stat(mnt, &st); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev)))
+		if err != nil {
+			t.Skipf("no backing device info for the mount: %v", err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "4096"},
+		{[]string{"--readahead", "1MiB"}, "1024"},
+		{[]string{"--readahead", "0"}, "128"},
+	} {
+		state, mnt := t.TempDir(), t.TempDir()
+		d := startDaemon(t, state, mnt, tc.args...)
+		if got := readahead(mnt); got != tc.want {
+			t.Errorf("mount %q: read_ahead_kb = %s, want %s", tc.args, got, tc.want)
+		}
+		d.stop(t)
+	}
+}
