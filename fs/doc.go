@@ -24,6 +24,18 @@
 //     durable: all staged data and all metadata. Linux does not pass
 //     syncfs(2) to FUSE daemons, so `walrusfs sync` fsyncs the mount root.
 //
+// # Uploads
+//
+// With a blob store configured, sealed chunks leave staging through the
+// uploader (upload.go): large chunks as standalone blobs, small ones packed
+// into quilts planned as QuiltV1 lays them out (quilt.Planner), each result
+// recorded in one index operation. Uploads are background work: their
+// CPU-heavy goroutines run on OS threads at low priority
+// (blobstore.EnterBackground), one quilt is built at a time, and while
+// change requests keep arriving the scheduler waits for a pause of
+// QuietPeriod, for at most UploadConfig.ForegroundFirst, unless writers wait
+// for staging room or someone waits for the uploads.
+//
 // # Deletion
 //
 // An unlinked file that is still open stays readable and writable until its

@@ -249,7 +249,7 @@ func (s *Store) initDirs() (time.Time, error) {
 	if storeID == "" {
 		storeID = newNonce()
 		start = s.now().UTC()
-		s.log.Info("localstore: creating store", "store", storeID, "dirs", len(s.dirs), "shards", s.cfg.Shards)
+		s.log.Info("localstore: creating store", "store", storeID, "dirs", len(s.dirs), "shards", s.cfg.Shards, "quiltShards", s.cfg.QuiltShards)
 	}
 	for d, id := range ids {
 		if id != nil && id.EpochStart.Equal(start) {

@@ -192,7 +192,7 @@ const smallFileSize = 4 << 10
 // smallFilesResult is what the small-files row leaves for the blob count.
 type smallFilesResult struct {
 	blobs  blobCount
-	shards int // the local store's shard count, if its log said
+	shards int // the local store's quilt shard count, if its log said
 }
 
 // smallFiles writes cfg.files files of 4 KiB on a fresh local-store mount
@@ -266,7 +266,7 @@ func smallFileBlobs(ctx context.Context, s *side) (float64, string, error) {
 	note := fmt.Sprintf("%d quilts of up to %d patches, %d standalone blobs", quilts, res.blobs.largestQuilt(), alone)
 	if res.shards > 0 {
 		c := quiltCapacity(res.shards)
-		note += fmt.Sprintf("; %d shards: a quilt holds at most %d patches, so at least %d quilts",
+		note += fmt.Sprintf("; quilts at %d shards hold at most %d patches, so at least %d quilts",
 			res.shards, c, (s.cfg.files+c-1)/c)
 	}
 	if alone > 0 {

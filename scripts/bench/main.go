@@ -15,7 +15,10 @@
 // Both filesystems run as separate daemon processes with the same mount
 // options (default_permissions, 1 s entry, attribute and negative timeouts,
 // 1 MiB requests, 1 MiB readahead, 64 background requests, a direct
-// mount(2) when run as root); the loopback daemon is this program
+// mount(2) when run as root). Linux caps the readahead of a FUSE mount at
+// 128 KiB unless it is raised through /sys/class/bdi; walrusfs raises its
+// own to 4 MiB (its --readahead default), the loopback, as go-fuse's
+// example, does not. The loopback daemon is this program
 // re-executed with a hidden subcommand. Their data lives in one temporary
 // run directory under the work directory (--workdir, default
 // $TMPDIR/walrusfs-bench): the walrusfs state directory next to the
@@ -133,7 +136,11 @@
 // table, and the program exits 1; a missed target exits 0 unless --strict.
 //
 // Ratios between runs on different machines are comparable; absolute
-// figures are not. Run it on an idle machine, with --repeat 3, for numbers
+// figures are not. In a virtual machine with free page reporting (such as
+// Firecracker's balloon), pages the guest frees return to the host, and
+// the first write to one again faults on the host: a run that fills fresh
+// page cache can take two to four times as long as the same run on reused
+// pages, whichever side it is. Use --repeat. Run it on an idle machine, with --repeat 3, for numbers
 // worth quoting. In a virtual machine "cold" means cold in the guest: the
 // host may still cache the disk image, which flatters cold reads on both
 // sides alike.

@@ -209,12 +209,12 @@ func (m *walrusMount) remove() error {
 	return errors.Join(err, removeRunDir(m.dir))
 }
 
-// createdRE finds the shard count in the local store's log line
-// `msg="localstore: creating store" store=... dirs=1 shards=100`.
-var createdRE = regexp.MustCompile(`localstore: creating store.* shards=(\d+)`)
+// createdRE finds the quilt shard count in the local store's log line
+// `msg="localstore: creating store" store=... dirs=1 shards=40 quiltShards=1000`.
+var createdRE = regexp.MustCompile(`localstore: creating store.* quiltShards=(\d+)`)
 
-// shards returns the shard count the mount's local store was created
-// with, from the mount's log, or 0.
+// shards returns the shard count the mount's local store encodes quilts
+// at, from the mount's log, or 0.
 func (m *walrusMount) shards() int {
 	if m.d == nil {
 		return 0
