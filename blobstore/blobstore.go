@@ -317,6 +317,10 @@ type QuiltLister interface {
 // shard count at which their publishers encode blobs and quilts.
 const NetworkShards = 1000
 
+// MaxEpochsAhead is the furthest ahead, in epochs, that Walrus Mainnet and
+// Testnet store a blob: PutOptions.Epochs may be at most this.
+const MaxEpochsAhead = 53
+
 // QuiltLimiter is an optional capability of a [Store], found by type
 // assertion: the shard count at which the store lays out and encodes
 // quilts. A QuiltV1 quilt gives every patch whole columns of the RS2

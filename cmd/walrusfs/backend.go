@@ -66,7 +66,7 @@ func (d *dataFlags) register(fl *flag.FlagSet) {
 	fl.IntVar(&d.netShards, "network-shards", blobstore.NetworkShards, "shard count of the Walrus network behind --publisher (1000 on Mainnet and Testnet): quilts are sized for it")
 	fl.StringVar(&d.jwtFile, "jwt-file", "", "file holding a JWT for publishers that require one")
 	fl.StringVar(&d.sendTo, "send-object-to", "", "Sui address that receives the Blob objects (the owner who can extend and delete them)")
-	fl.UintVar(&d.epochs, "epochs", 0, "epochs to store each blob for (0: the store's default)")
+	fl.UintVar(&d.epochs, "epochs", 0, "epochs to store each blob for (0: 53, the most Walrus allows, with --publisher; the store's default with the local store)")
 	fl.StringVar(&d.encrypt, "encrypt", "auto", "encrypt file contents: on, off, or auto (on with --publisher, off with the local store)")
 	d.blockSize = sizeFlag{v: defaultBlockSize}
 	fl.Var(&d.blockSize, "block-size", "verification and encryption block size inside a chunk (the unit one seek fetches)")
@@ -180,6 +180,17 @@ func (d *dataFlags) build(ctx context.Context, stateDir string, cfg *fs.Config, 
 	up.SealDelay = d.sealDelay
 	up.StagingWait = d.stagingWait
 	up.Epochs = uint32(d.epochs)
+	if d.network() {
+		if d.epochs > blobstore.MaxEpochsAhead {
+			return fail(fmt.Errorf("--epochs %d: Walrus stores at most %d epochs ahead: %w", d.epochs, blobstore.MaxEpochsAhead, errUsage))
+		}
+		if up.Epochs == 0 {
+			up.Epochs = blobstore.MaxEpochsAhead
+		}
+		// Nothing extends leases yet: say when the data runs out.
+		log.Warn("blobs on Walrus are stored for a fixed number of epochs and walrusfs does not renew them yet; files expire after that",
+			"epochs", up.Epochs, "hint", "see user.walrus.end_epoch on each file; extend leases with the walrus CLI before they end")
+	}
 	up.SendObjectTo = d.sendTo
 	up.StagingBudget = int64(d.budget.v)
 	if up.StagingBudget == 0 {

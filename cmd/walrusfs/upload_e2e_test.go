@@ -213,3 +213,35 @@ func newMountFlagsForTest() (*flag.FlagSet, *dataFlags) {
 	d.register(fl)
 	return fl, &d
 }
+
+// TestNetworkStoresForMaxEpochs: with --publisher and no --epochs, blobs
+// are stored for the most epochs Walrus allows (nothing renews leases yet),
+// the daemon says so, and --epochs past the limit is refused.
+func TestNetworkStoresForMaxEpochs(t *testing.T) {
+	requireFuse(t)
+	url := startServe(t)
+	state, mnt := t.TempDir(), t.TempDir()
+	d := startDaemon(t, state, mnt, uploadTestFlags("--publisher", url, "--aggregator", url)...)
+	if err := os.WriteFile(filepath.Join(mnt, "f"), []byte("kept for long"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitCertified(t, mnt, map[string][32]byte{"f": sha256.Sum256([]byte("kept for long"))}, d)
+	buf := make([]byte, 16)
+	n, err := unix.Getxattr(filepath.Join(mnt, "f"), "user.walrus.end_epoch", buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// walrusfs serve starts a fresh store at epoch 0.
+	if got := string(buf[:n]); got != "53" {
+		t.Errorf("end epoch %s, want 53", got)
+	}
+	if !strings.Contains(d.stderr.String(), "does not renew") {
+		t.Errorf("no warning that leases are not renewed:\n%s", d.stderr.String())
+	}
+	d.stop(t)
+
+	out, err := walrusfsCmd("mount", "--state-dir", t.TempDir(), "--publisher", url, "--aggregator", url, "--epochs", "54", t.TempDir()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "at most 53 epochs") {
+		t.Errorf("--epochs 54 accepted or unexplained: %v\n%s", err, out)
+	}
+}
