@@ -2,15 +2,18 @@ package fs
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -500,6 +503,66 @@ func TestMixedSizesKeepQuiltsSmall(t *testing.T) {
 				sameFile(t, m.path(name), md.path(name))
 			}
 		})
+	}
+}
+
+// TestQuiltsGroupLikeSizes: chunks queued together are packed in order of
+// size, so each quilt holds a run of like-sized chunks: sorted by their
+// smallest chunk, no quilt holds a chunk larger than the next quilt's
+// smallest. Mixed in queue order, one large patch would widen every
+// column of its quilt.
+func TestQuiltsGroupLikeSizes(t *testing.T) {
+	b := newBackendShards(t, "local", 40)
+	m := mountTest(t, withStore(t, b, false, func(c *Config) {
+		c.Upload.QuiltThreshold = 1 << 20
+		c.Upload.QuiltMaxBytes = 2 << 20
+		c.Upload.QuiltMaxAge = time.Hour
+		c.Upload.ForegroundFirst = time.Hour
+	}))
+	rng := rand.New(rand.NewPCG(7, 8))
+	const files = 120
+	for i := range files {
+		size := 100 + rng.IntN(2000)
+		if i%4 == 0 {
+			size = 50_000 + rng.IntN(200_000)
+		}
+		if err := os.WriteFile(m.path(fmt.Sprintf("f%03d", i)), randBytes(rng, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUploaded(t, m)
+	type span struct{ lo, hi uint64 }
+	quilts := map[[32]byte]*span{}
+	for i := range files {
+		var st unix.Stat_t
+		if err := unix.Stat(m.path(fmt.Sprintf("f%03d", i)), &st); err != nil {
+			t.Fatal(err)
+		}
+		chunks, err := m.idx.Chunks(index.Ino(st.Ino))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range chunks {
+			if c.Ref.Kind != index.ChunkStored || c.Ref.Stored.PatchID == nil {
+				t.Fatalf("f%03d: chunk %d not in a quilt: %+v", i, c.N, c.Ref)
+			}
+			size := c.Ref.Stored.PlainLen
+			sp := quilts[c.Ref.Stored.BlobID]
+			if sp == nil {
+				quilts[c.Ref.Stored.BlobID] = &span{size, size}
+				continue
+			}
+			sp.lo, sp.hi = min(sp.lo, size), max(sp.hi, size)
+		}
+	}
+	spans := slices.SortedFunc(maps.Values(quilts), func(a, b *span) int { return cmp.Compare(a.lo, b.lo) })
+	if len(spans) < 3 {
+		t.Fatalf("%d quilts; want several at a 2 MiB limit", len(spans))
+	}
+	for i := 1; i < len(spans); i++ {
+		if spans[i-1].hi > spans[i].lo {
+			t.Errorf("quilt of chunks %d–%d bytes overlaps the next, %d–%d", spans[i-1].lo, spans[i-1].hi, spans[i].lo, spans[i].hi)
+		}
 	}
 }
 
