@@ -30,6 +30,9 @@ type Store struct {
 	clock  clock
 	locks  []*os.File // flocks on each directory's LOCK file
 
+	// maxGathered is the most memory Put gathers a blob's repair slivers
+	// in (see sliverWriter); tests lower it.
+	maxGathered int64
 	// sliverBufs recycles the buffers Put gathers repair slivers in
 	// (*[]byte).
 	sliverBufs sync.Pool
@@ -75,7 +78,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if cfg.QuiltShards == 0 {
 		cfg.QuiltShards = cfg.Shards
 	}
-	s := &Store{cfg: cfg, log: logger, params: enc.Params(), enc: enc}
+	s := &Store{cfg: cfg, log: logger, params: enc.Params(), enc: enc, maxGathered: defaultMaxGathered}
 	s.encs.m = map[int]*rs2.Encoder{cfg.Shards: enc}
 	if s.qenc, err = s.encs.get(cfg.QuiltShards); err != nil {
 		return nil, fmt.Errorf("localstore: open: %w", err)
