@@ -1,0 +1,26 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+// TestQuiltAgeDefaults: a partly filled quilt waits 10 s on the local store
+// and 5 min on the network (every Walrus quilt pays ~64 MB of metadata),
+// and --quilt-age wins over both.
+func TestQuiltAgeDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		d    dataFlags
+		want time.Duration
+	}{
+		{"local", dataFlags{}, 10 * time.Second},
+		{"network", dataFlags{publisher: "http://127.0.0.1:1"}, 5 * time.Minute},
+		{"local, set", dataFlags{quiltAge: time.Second}, time.Second},
+		{"network, set", dataFlags{publisher: "http://127.0.0.1:1", quiltAge: 30 * time.Second}, 30 * time.Second},
+	} {
+		if got := tc.d.quiltMaxAge(); got != tc.want {
+			t.Errorf("%s: quilt age %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
