@@ -517,7 +517,10 @@ func TestQuiltsGroupLikeSizes(t *testing.T) {
 		c.Upload.QuiltThreshold = 1 << 20
 		c.Upload.QuiltMaxBytes = 2 << 20
 		c.Upload.QuiltMaxAge = time.Hour
+		// Nothing uploads until waitUploaded asks: every chunk is
+		// queued when the quilts are packed.
 		c.Upload.ForegroundFirst = time.Hour
+		c.Upload.QuietPeriod = time.Hour
 	}))
 	rng := rand.New(rand.NewPCG(7, 8))
 	const files = 120

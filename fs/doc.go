@@ -33,8 +33,8 @@
 // CPU-heavy goroutines run on OS threads at low priority
 // (blobstore.EnterBackground), one quilt is built at a time, and while
 // change requests keep arriving the scheduler waits for a pause of
-// QuietPeriod, for at most UploadConfig.ForegroundFirst, unless writers wait
-// for staging room or someone waits for the uploads.
+// UploadConfig.QuietPeriod, for at most UploadConfig.ForegroundFirst,
+// unless writers wait for staging room or someone waits for the uploads.
 //
 // # Deletion
 //

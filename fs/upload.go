@@ -51,6 +51,9 @@ type UploadConfig struct {
 	// They never wait while writers need staging room or someone waits
 	// for uploads (fsync=certified, unmount). Zero disables the wait.
 	ForegroundFirst time.Duration
+	// QuietPeriod is how long the filesystem must go without a change
+	// request for deferred uploads to start (DefaultQuietPeriod).
+	QuietPeriod time.Duration
 	// SealDelay: a chunk not written for this long is sealed and queued
 	// even while its file stays open.
 	SealDelay time.Duration
@@ -92,6 +95,7 @@ func DefaultUploadConfig() UploadConfig {
 		QuiltMaxPatches: DefaultQuiltMaxPatches,
 		QuiltMaxAge:     10 * time.Second,
 		ForegroundFirst: 10 * time.Second,
+		QuietPeriod:     DefaultQuietPeriod,
 		SealDelay:       5 * time.Second,
 		StagingWait:     2 * time.Minute,
 		RetryMin:        time.Second,
@@ -332,9 +336,9 @@ func (u *uploader) schedule() time.Duration {
 	return idle
 }
 
-// QuietPeriod is how long the filesystem must go without a change request
-// before deferred uploads start (see UploadConfig.ForegroundFirst).
-const QuietPeriod = 500 * time.Millisecond
+// DefaultQuietPeriod is how long the filesystem must go without a change
+// request before deferred uploads start (see UploadConfig.ForegroundFirst).
+const DefaultQuietPeriod = 500 * time.Millisecond
 
 // yieldToForeground returns how long uploads should wait for the
 // filesystem to go quiet, or 0 to go now. Uploads compete with the
@@ -350,7 +354,11 @@ func (u *uploader) yieldToForeground(now time.Time, flush bool) time.Duration {
 		return 0
 	}
 	quietFor := now.Sub(time.Unix(0, u.f.lastChange.Load()))
-	if quietFor >= QuietPeriod {
+	quiet := u.cfg.QuietPeriod
+	if quiet <= 0 {
+		quiet = DefaultQuietPeriod
+	}
+	if quietFor >= quiet {
 		u.busySince = time.Time{}
 		return 0
 	}
@@ -360,7 +368,7 @@ func (u *uploader) yieldToForeground(now time.Time, flush bool) time.Duration {
 	if now.Sub(u.busySince) >= limit {
 		return 0 // busy for too long: upload alongside
 	}
-	return min(QuietPeriod-quietFor, limit-now.Sub(u.busySince))
+	return min(quiet-quietFor, limit-now.Sub(u.busySince))
 }
 
 // stagingTight reports whether staged bytes are past half the staging

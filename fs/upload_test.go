@@ -26,8 +26,8 @@ func TestYieldToForeground(t *testing.T) {
 	}
 	change(u, t0)
 	d := u.yieldToForeground(t0.Add(100*time.Millisecond), false)
-	if d <= 0 || d > QuietPeriod {
-		t.Fatalf("a change 100 ms ago: waits %v, want (0, %v]", d, QuietPeriod)
+	if d <= 0 || d > DefaultQuietPeriod {
+		t.Fatalf("a change 100 ms ago: waits %v, want (0, %v]", d, DefaultQuietPeriod)
 	}
 	// Changes keep coming for most of the limit: still waiting.
 	for at := t0; at.Before(t0.Add(limit - time.Second)); at = at.Add(200 * time.Millisecond) {
@@ -43,9 +43,9 @@ func TestYieldToForeground(t *testing.T) {
 		t.Fatalf("busy past the %v limit: waits %v", limit, d)
 	}
 	// A pause ends the stretch; the next change starts a new one.
-	pause := late.Add(QuietPeriod)
+	pause := late.Add(DefaultQuietPeriod)
 	if d := u.yieldToForeground(pause, false); d != 0 {
-		t.Fatalf("after a %v pause: waits %v", QuietPeriod, d)
+		t.Fatalf("after a %v pause: waits %v", DefaultQuietPeriod, d)
 	}
 	change(u, pause)
 	if d := u.yieldToForeground(pause.Add(time.Millisecond), false); d <= 0 {
