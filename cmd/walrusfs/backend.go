@@ -226,7 +226,7 @@ func (d *dataFlags) build(ctx context.Context, stateDir string, cfg *fs.Config, 
 		return fail(fmt.Errorf("%w: %w", err, errUsage))
 	}
 	log.Info("data plane", "store", storeName(d), "encrypt", encrypt, "fsync", d.fsync,
-		"staging_budget", formatSize(uint64(up.StagingBudget)), "cache_memory", formatSize(d.cacheMemory.v), "cache_disk", formatSize(d.cacheDisk.v))
+		"staging_budget", humanSize(uint64(up.StagingBudget)), "cache_memory", humanSize(d.cacheMemory.v), "cache_disk", humanSize(d.cacheDisk.v))
 	return p, nil
 }
 

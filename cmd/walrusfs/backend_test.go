@@ -24,3 +24,25 @@ func TestQuiltAgeDefaults(t *testing.T) {
 		}
 	}
 }
+
+func TestHumanSize(t *testing.T) {
+	for _, tc := range []struct {
+		v    uint64
+		want string
+	}{
+		{0, "0"},
+		{1000, "1000"},
+		{4096, "4KiB"},
+		{64 << 20, "64MiB"},
+		{10 << 30, "10GiB"},
+		{132106042 << 10, "126.0GiB"},
+		{3<<20 + 512<<10, "3.5MiB"},
+		{1536 << 10, "1.5MiB"},
+		{100 << 10, "100KiB"},
+		{1<<20 + 1, "1.0MiB"},
+	} {
+		if got := humanSize(tc.v); got != tc.want {
+			t.Errorf("humanSize(%d) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+}

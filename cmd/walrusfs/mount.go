@@ -269,6 +269,20 @@ func parseSize(text string) (uint64, error) {
 	return v * mult, nil
 }
 
+// humanSize formats v for people: exact when it is a whole number of a
+// binary unit, else to one decimal in the largest unit it reaches
+// (126.0GiB rather than 132106042KiB).
+func humanSize(v uint64) string {
+	exact := formatSize(v)
+	if v < 1<<20 || strings.HasSuffix(exact, "MiB") || strings.HasSuffix(exact, "GiB") {
+		return exact
+	}
+	if v >= 1<<30 {
+		return fmt.Sprintf("%.1fGiB", float64(v)/(1<<30))
+	}
+	return fmt.Sprintf("%.1fMiB", float64(v)/(1<<20))
+}
+
 func formatSize(v uint64) string {
 	switch {
 	case v >= 1<<30 && v%(1<<30) == 0:
