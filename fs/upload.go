@@ -159,6 +159,9 @@ func newUploader(f *FS, cfg UploadConfig) (*uploader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the store's quilt shard count: %w", err)
 	}
+	if cfg.QuietPeriod <= 0 {
+		cfg.QuietPeriod = DefaultQuietPeriod
+	}
 	// Uploads are background work: their encoding runs at low priority
 	// and leaves the cores to the requests the filesystem is serving.
 	ctx, cancel := context.WithCancel(blobstore.WithBackground(context.Background()))
@@ -302,19 +305,15 @@ func (u *uploader) schedule() time.Duration {
 	plan.Reset()
 	for i, q := range small {
 		if !u.planPatch(plan, q, maxPatches) {
-			if len(batch) == 0 {
-				// Too large for any quilt on its own: a blob then.
-				if !u.launch([]queued{q}) {
+			if len(batch) > 0 {
+				if !u.launch(batch) {
 					return idle
 				}
-				continue
+				batch = nil
+				plan.Reset()
 			}
-			if !u.launch(batch) {
-				return idle
-			}
-			batch = nil
-			plan.Reset()
 			if !u.planPatch(plan, q, maxPatches) {
+				// Too large for any quilt on its own: a blob then.
 				if !u.launch([]queued{q}) {
 					return idle
 				}
@@ -355,9 +354,6 @@ func (u *uploader) yieldToForeground(now time.Time, flush bool) time.Duration {
 	}
 	quietFor := now.Sub(time.Unix(0, u.f.lastChange.Load()))
 	quiet := u.cfg.QuietPeriod
-	if quiet <= 0 {
-		quiet = DefaultQuietPeriod
-	}
 	if quietFor >= quiet {
 		u.busySince = time.Time{}
 		return 0
@@ -477,8 +473,8 @@ func (u *uploader) prepare(up index.Upload) (queued, bool) {
 // launch starts one upload of batch (one blob, or one quilt) if a slot is
 // free; false means none is and scheduling should stop for now.
 func (u *uploader) launch(batch []queued) bool {
-	quilt := !u.isBlob(batch)
-	if quilt {
+	asBlob := u.isBlob(batch)
+	if !asBlob {
 		// One quilt at a time: a quilt is built in memory, and at 1000
 		// shards its encoding needs several times its size; two at once
 		// would double the daemon's peak memory for little gain (each
@@ -492,7 +488,7 @@ func (u *uploader) launch(batch []queued) bool {
 	select {
 	case u.slots <- struct{}{}:
 	default:
-		if quilt {
+		if !asBlob {
 			<-u.quiltSlot
 		}
 		return false
@@ -506,7 +502,12 @@ func (u *uploader) launch(batch []queued) bool {
 	go func() {
 		defer u.wg.Done()
 		blobstore.EnterBackground(u.ctx)
-		err := u.upload(batch)
+		var err error
+		if asBlob {
+			err = u.uploadBlob(batch[0])
+		} else {
+			err = u.uploadQuilt(batch)
+		}
 		u.mu.Lock()
 		for _, q := range batch {
 			delete(u.inflight, q.Seq)
@@ -516,7 +517,7 @@ func (u *uploader) launch(batch []queued) bool {
 		}
 		u.mu.Unlock()
 		<-u.slots
-		if quilt {
+		if !asBlob {
 			<-u.quiltSlot
 		}
 		u.finished(err, batch)
@@ -554,13 +555,6 @@ func uploadHint(err error) string {
 		return "the store refuses the upload: check credentials and the publisher's limits"
 	}
 	return "see the error"
-}
-
-func (u *uploader) upload(batch []queued) error {
-	if u.isBlob(batch) {
-		return u.uploadBlob(batch[0])
-	}
-	return u.uploadQuilt(batch)
 }
 
 // isBlob reports whether batch goes as a standalone blob: one chunk that is

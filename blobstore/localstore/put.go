@@ -242,9 +242,9 @@ func (s *Store) stage(ctx context.Context, enc *rs2.Encoder, nonce string, r io.
 // slivers. Those pieces are gathered in memory and the sliver written once
 // complete, because writing thousands of pieces scattered over the file
 // costs 15–25% more CPU per blob. When the repair slivers of a blob would
-// take more than defaultMaxGathered bytes at once (wide codes: a 16 MiB quilt at
-// 1000 shards has 666 repair slivers, 33 MiB), the pieces go straight to
-// the file instead (direct).
+// take more than Store.maxGathered bytes at once (wide codes: a 16 MiB
+// quilt at 1000 shards has 666 repair slivers, 33 MiB), the pieces go
+// straight to the file instead (direct).
 type sliverWriter struct {
 	f      *os.File
 	base   int64
