@@ -252,9 +252,16 @@ func TestKeyRedacted(t *testing.T) {
 	if out, err := json.Marshal(struct{ K Key }{k}); err == nil || leaks(string(out)) {
 		t.Errorf("json.Marshal of a key = %s, %v; want an error", out, err)
 	}
+	// The time is dropped: its digits could contain "171" (0xab in decimal).
+	noTime := &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if len(groups) == 0 && a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}
 	var buf bytes.Buffer
-	slog.New(slog.NewJSONHandler(&buf, nil)).Info("key", "k", k)
-	slog.New(slog.NewTextHandler(&buf, nil)).Info("key", "k", k)
+	slog.New(slog.NewJSONHandler(&buf, noTime)).Info("key", "k", k)
+	slog.New(slog.NewTextHandler(&buf, noTime)).Info("key", "k", k)
 	if leaks(buf.String()) {
 		t.Errorf("slog prints key material: %s", buf.String())
 	}
