@@ -305,7 +305,7 @@ func offlineQuilt(t *testing.T, parts []blobstore.QuiltPart) ([]byte, blobstore.
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := enc.BlobID(t.Context(), bytes.NewReader(q.Blob), int64(len(q.Blob)))
+	id, err := enc.BlobID(t.Context(), bytes.NewReader(q.Bytes()), int64(len(q.Bytes())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func offlineQuilt(t *testing.T, parts []blobstore.QuiltPart) ([]byte, blobstore.
 	for _, p := range q.Patches {
 		ids[p.Identifier] = p.ID(id)
 	}
-	return q.Blob, id, ids
+	return q.Bytes(), id, ids
 }
 
 // TestQuilts stores a quilt through PUT /v1/quilts over the local store and

@@ -34,6 +34,10 @@ const (
 	// MaxEpochsAhead is the Walrus cap on how far ahead storage can be
 	// bought.
 	MaxEpochsAhead = 53
+	// DefaultEncodeMemory is the default [Config.EncodeMemory]: an 8 MiB
+	// blob at 40 shards is encoded in memory, a 16 MiB quilt at 1000 shards
+	// (43 MB of padded rows in memory) in strips.
+	DefaultEncodeMemory = 16 << 20
 )
 
 // Config configures a local store. Build one with [DefaultConfig] and
@@ -74,6 +78,13 @@ type Config struct {
 	// and PutQuilt below the RS2 limit for QuiltShards. Zero means the RS2
 	// limits only.
 	MaxBlobSize int64
+	// EncodeMemory bounds the memory one Put or PutQuilt spends on
+	// encoding. A blob whose in-memory encoding would take more is encoded
+	// in vertical strips (rs2.Encoder.EncodeAt), spilling its rows' repair
+	// symbols (about half the blob at 1000 shards) to the first
+	// directory's tmp area and reading the systematic slivers back from
+	// their files. Zero means [DefaultEncodeMemory].
+	EncodeMemory int64
 	// Now returns the current time; nil means time.Now. Tests use it to move
 	// the epoch clock.
 	Now func() time.Time
@@ -112,6 +123,9 @@ func (c Config) validate() error {
 	}
 	if c.EpochDuration <= 0 {
 		return fmt.Errorf("localstore: config: epoch duration %v: %w", c.EpochDuration, blobstore.ErrInvalidArgument)
+	}
+	if c.EncodeMemory < 0 {
+		return fmt.Errorf("localstore: config: negative encode memory: %w", blobstore.ErrInvalidArgument)
 	}
 	if c.MaxBlobSize < 0 {
 		return fmt.Errorf("localstore: config: negative max blob size: %w", blobstore.ErrInvalidArgument)

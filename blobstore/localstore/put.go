@@ -31,10 +31,12 @@ import (
 // extended (AlreadyCertified false). A Put that finds the blob missing from
 // some directories (a replaced disk) also restores the slivers there.
 //
-// Memory: the encoder holds the message matrix with its secondary repair
-// columns (about 1.5× the blob), and the repair slivers are gathered in
-// memory before they are written (2f/Kp× the blob, about 1.9×); systematic
-// slivers go to their files as they are read.
+// Memory: the blob goes to its systematic slivers as it is read, and is
+// encoded from there within Config.EncodeMemory: in memory (the message
+// matrix with its secondary repair columns, about 1.5× the blob, with the
+// repair slivers gathered before they are written when that takes at most
+// 16 MiB more), or in strips through a spill file in tmp/ (see
+// rs2.Encoder.EncodeAt) when that would take more.
 func (s *Store) Put(ctx context.Context, r io.Reader, size int64, opts blobstore.PutOptions) (blobstore.Info, error) {
 	done, err := s.enter()
 	if err != nil {
@@ -145,9 +147,10 @@ func (s *Store) missingDirs(id blobstore.ID) []int {
 }
 
 // stage runs phase 1 of the commit protocol (see the package doc): it
-// reads the blob from r, encodes it, writes each directory's primary
-// slivers into its slivers file and the metadata record next to it, all
-// in tmp/put-<nonce>/, and makes everything durable: every file, every
+// copies the blob from r into the systematic primary slivers, encodes it
+// from there, writes the repair slivers, all into each directory's
+// slivers file, and the metadata record next to it, all in
+// tmp/put-<nonce>/, and makes everything durable: every file, every
 // staging directory and every tmp directory. enc fixes the shard count.
 // The caller removes the staging directories on error.
 func (s *Store) stage(ctx context.Context, enc *rs2.Encoder, nonce string, r io.Reader, size int64, epochs uint32, opts blobstore.PutOptions) (*record, error) {
@@ -172,22 +175,28 @@ func (s *Store) stage(ctx context.Context, enc *rs2.Encoder, nonce string, r io.
 		if err := os.Mkdir(sd, 0o755); err != nil {
 			return nil, err
 		}
-		f, err := os.OpenFile(filepath.Join(sd, sliversFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := os.OpenFile(filepath.Join(sd, sliversFile), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			return nil, err
 		}
 		files = append(files, f)
 		packs[d] = f
 	}
+	if err := s.writeSystematic(r, size, lay, packs); err != nil {
+		return nil, err
+	}
+	kp := enc.Params().Kp
+	cfg := rs2.StreamConfig{MemoryBudget: s.cfg.EncodeMemory, TempDir: s.tmpPath(0, "")}
+	// Gathering repair slivers costs their whole size in memory at once,
+	// which a blob encoded in strips cannot afford.
+	direct := int64(n-kp)*sliverSize > s.maxGathered || !enc.InMemory(size, cfg)
 	sws := make([]sliverWriter, n)
-	writers := make([]io.WriterAt, n)
-	// Gathering repair slivers costs their whole size in memory at once.
-	direct := int64(n-enc.Params().Kp)*sliverSize > s.maxGathered
-	for i := range writers {
+	writers := make([]io.WriterAt, n) // nil for the systematic slivers, already written
+	for i := kp; i < n; i++ {
 		sws[i] = sliverWriter{f: packs[s.dirOf(i)], base: s.sliverOffset(i, sliverSize), size: sliverSize, bufs: &s.sliverBufs, direct: direct}
 		writers[i] = &sws[i]
 	}
-	meta, err := enc.Encode(ctx, r, size, writers)
+	meta, err := enc.EncodeAt(ctx, systematicReader{s: s, packs: packs, rowLen: sliverSize}, size, writers, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -233,6 +242,76 @@ func (s *Store) stage(ctx context.Context, enc *rs2.Encoder, nonce string, r io.
 		return nil, fmt.Errorf("close staged blob: %w", err)
 	}
 	return rec, nil
+}
+
+// writeSystematic copies the blob from r into the systematic primary
+// slivers (rows 0…Kp−1 of the message matrix, each Ks·S bytes, the last
+// zero-padded) at their places in packs, and checks that r holds exactly
+// size bytes (ErrInvalidArgument otherwise).
+func (s *Store) writeSystematic(r io.Reader, size int64, lay rs2.Layout, packs []*os.File) error {
+	rowLen := int64(lay.PrimarySliverSize())
+	buf := s.copyBuf()
+	defer s.copyBufs.Put(buf)
+	remaining := size
+	for row := range lay.Kp {
+		f, base := packs[s.dirOf(row)], s.sliverOffset(row, rowLen)
+		for off := int64(0); off < rowLen; {
+			k := min(int64(len(*buf)), rowLen-off)
+			data := min(k, remaining)
+			if got, err := io.ReadFull(r, (*buf)[:data]); err != nil {
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					return fmt.Errorf("blob ended after %d of %d bytes: %w", size-remaining+int64(got), size, blobstore.ErrInvalidArgument)
+				}
+				return fmt.Errorf("read blob: %w", err)
+			}
+			clear((*buf)[data:k])
+			remaining -= data
+			if _, err := f.WriteAt((*buf)[:k], base+off); err != nil {
+				return err
+			}
+			off += k
+		}
+	}
+	var one [1]byte
+	if n, _ := io.ReadFull(r, one[:]); n > 0 {
+		return fmt.Errorf("blob longer than the declared %d bytes: %w", size, blobstore.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// copyBuf returns a buffer from s.copyBufs for writeSystematic.
+func (s *Store) copyBuf() *[]byte {
+	if b, ok := s.copyBufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, copyBufSize)
+	return &b
+}
+
+// copyBufSize is the piece in which writeSystematic copies blob bytes.
+const copyBufSize = 256 << 10
+
+// systematicReader reads the blob back from the systematic slivers
+// writeSystematic wrote: blob byte o is byte o mod Ks·S of sliver
+// o / (Ks·S). ReadAt may be called concurrently.
+type systematicReader struct {
+	s      *Store
+	packs  []*os.File
+	rowLen int64 // bytes per primary sliver, Ks·S
+}
+
+func (r systematicReader) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	for n < len(p) {
+		row, in := (off+int64(n))/r.rowLen, (off+int64(n))%r.rowLen
+		k := min(int64(len(p)-n), r.rowLen-in)
+		got, err := r.packs[r.s.dirOf(int(row))].ReadAt(p[n:n+int(k)], r.s.sliverOffset(int(row), r.rowLen)+in)
+		n += got
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // sliverWriter writes one primary sliver into its directory's slivers

@@ -38,7 +38,7 @@ func (s *Store) PutQuilt(ctx context.Context, parts []blobstore.QuiltPart, opts 
 		return blobstore.QuiltInfo{}, err
 	}
 	defer done()
-	info, err := s.put(ctx, s.qenc, bytes.NewReader(q.Blob), int64(len(q.Blob)), opts)
+	info, err := s.put(ctx, s.qenc, q.Reader(), int64(q.Layout.Length), opts)
 	if err != nil {
 		return blobstore.QuiltInfo{}, fmt.Errorf("localstore: put quilt of %d parts: %w", len(parts), err)
 	}

@@ -33,6 +33,8 @@ type Store struct {
 	// maxGathered is the most memory Put gathers a blob's repair slivers
 	// in (see sliverWriter); tests lower it.
 	maxGathered int64
+	// copyBufs recycles writeSystematic's copy buffers (*[]byte).
+	copyBufs sync.Pool
 	// sliverBufs recycles the buffers Put gathers repair slivers in
 	// (*[]byte).
 	sliverBufs sync.Pool
@@ -77,6 +79,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	}
 	if cfg.QuiltShards == 0 {
 		cfg.QuiltShards = cfg.Shards
+	}
+	if cfg.EncodeMemory == 0 {
+		cfg.EncodeMemory = DefaultEncodeMemory
 	}
 	s := &Store{cfg: cfg, log: logger, params: enc.Params(), enc: enc, maxGathered: defaultMaxGathered}
 	s.encs.m = map[int]*rs2.Encoder{cfg.Shards: enc}

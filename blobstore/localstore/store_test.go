@@ -348,31 +348,50 @@ func TestRangeReadTouchesOnlyItsSlivers(t *testing.T) {
 	}
 }
 
-// TestRepairSliversWrittenDirect: a blob whose repair slivers are written
-// piece by piece as the encoder makes them (wide codes, where gathering
-// them would cost too much memory) is stored byte for byte as one whose
-// slivers are gathered first, and every sliver verifies.
-func TestRepairSliversWrittenDirect(t *testing.T) {
+// TestSliverWriteModes: a blob whose repair slivers are written piece by
+// piece as the encoder makes them (wide codes, where gathering them would
+// cost too much memory), or that is encoded in strips from its systematic
+// slivers under a small EncodeMemory, is stored byte for byte as one whose
+// slivers are gathered first, with the same ID, and every sliver verifies.
+func TestSliverWriteModes(t *testing.T) {
 	data := lcg(9, 1_500_000)
-	stored := map[bool][][]byte{}
-	for _, direct := range []bool{false, true} {
-		s, _ := openStore(t, testConfig(t, 2, 10))
-		if direct {
+	modes := []string{"gathered", "direct", "strips"}
+	stored := map[string][][]byte{}
+	ids := map[string]blobstore.ID{}
+	for _, mode := range modes {
+		cfg := testConfig(t, 2, 10)
+		if mode == "strips" {
+			cfg.EncodeMemory = 1
+		}
+		s, _ := openStore(t, cfg)
+		if mode == "direct" {
 			s.maxGathered = 0
 		}
+		if inMem := s.enc.InMemory(int64(len(data)), rs2.StreamConfig{MemoryBudget: s.cfg.EncodeMemory}); inMem != (mode != "strips") {
+			t.Fatalf("%s: encoded in memory = %v", mode, inMem)
+		}
 		info := put(t, s, data)
+		ids[mode] = info.ID
 		checkBytes(t, "blob", mustRead(t, s, info.ID, 0, int64(len(data))), data)
 		r := mustLoad(t, s, info.ID)
 		for i := range s.params.N {
 			if _, err := s.readSliver(r, i); err != nil {
-				t.Fatalf("direct=%v: sliver %d: %v", direct, i, err)
+				t.Fatalf("%s: sliver %d: %v", mode, i, err)
 			}
-			stored[direct] = append(stored[direct], sliverBytes(t, s, info.ID, i))
+			stored[mode] = append(stored[mode], sliverBytes(t, s, info.ID, i))
+		}
+		if ents, err := os.ReadDir(filepath.Join(cfg.Dirs[0], tmpDir)); err != nil || len(ents) != 0 {
+			t.Fatalf("%s: tmp holds %v after the put (%v)", mode, ents, err)
 		}
 	}
-	for i := range stored[false] {
-		if !bytes.Equal(stored[false][i], stored[true][i]) {
-			t.Fatalf("sliver %d differs between gathered and direct writes", i)
+	for _, mode := range modes[1:] {
+		if ids[mode] != ids["gathered"] {
+			t.Fatalf("%s: blob ID %s, gathered %s", mode, ids[mode], ids["gathered"])
+		}
+		for i := range stored["gathered"] {
+			if !bytes.Equal(stored["gathered"][i], stored[mode][i]) {
+				t.Fatalf("sliver %d differs between gathered and %s writes", i, mode)
+			}
 		}
 	}
 }

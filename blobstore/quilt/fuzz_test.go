@@ -30,7 +30,7 @@ func FuzzReadIndex(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(q.Blob, 1, 2)
+		f.Add(q.Bytes(), 1, 2)
 	}
 	f.Add([]byte{1, 0, 0, 0, 0}, 0, 1)
 	f.Fuzz(func(t *testing.T, data []byte, start, end int) {

@@ -45,9 +45,9 @@ func checkPlan(t *testing.T, p rs2.Params, rng *rand.Rand, limit int64) {
 		if !pl.Add(len(part.Identifier), part.Tags, len(part.Data), limit) {
 			refused++
 			q, err := Build(p, append(parts, part))
-			if err == nil && (limit <= 0 || int64(len(q.Blob)) <= limit) {
+			if err == nil && (limit <= 0 || int64(len(q.Bytes())) <= limit) {
 				t.Fatalf("limit %d: the plan refused patch %d (%d bytes), but Build makes %d bytes of the %d patches",
-					limit, i, len(part.Data), len(q.Blob), len(parts)+1)
+					limit, i, len(part.Data), len(q.Bytes()), len(parts)+1)
 			}
 			if err != nil && !errors.Is(err, blobstore.ErrTooLarge) {
 				t.Fatalf("Build: %v", err)
@@ -65,7 +65,7 @@ func checkPlan(t *testing.T, p rs2.Params, rng *rand.Rand, limit int64) {
 		if err != nil {
 			t.Fatalf("limit %d: the plan took patch %d, but Build fails: %v", limit, i, err)
 		}
-		if got, want := pl.BlobLen(), int64(len(q.Blob)); got != want {
+		if got, want := pl.BlobLen(), int64(len(q.Bytes())); got != want {
 			t.Fatalf("limit %d, %d patches: plan says %d bytes, Build makes %d", limit, len(parts), got, want)
 		}
 		if limit > 0 && pl.BlobLen() > limit {

@@ -52,6 +52,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"slices"
 	"unicode"
 	"unicode/utf8"
@@ -93,14 +94,13 @@ func (p Patch) ID(quilt blobstore.ID) blobstore.PatchID {
 	return blobstore.PatchID{Quilt: quilt, Version: blobstore.PatchIDVersion, Start: uint16(p.Start), End: uint16(p.End)}
 }
 
-// Quilt is an encoded quilt: the blob bytes and where each patch went.
+// Quilt is a laid-out quilt: where each patch goes, and the blob bytes on
+// demand ([Quilt.Reader]), made from the parts' data without a copy of the
+// whole blob.
 type Quilt struct {
 	// Layout is the RS2 layout of the quilt blob; Layout.SymbolSize is the
 	// quilt's symbol size S and Layout.Length = Kp·Ks·S.
 	Layout rs2.Layout
-	// Blob is the quilt blob, Kp·Ks·S bytes, to be stored as an ordinary
-	// RS2 blob.
-	Blob []byte
 	// IndexColumns is the number of columns the index takes.
 	IndexColumns int
 	// Index is the encoded index, 0x01 ‖ u32le(L) ‖ BCS QuiltIndexV1: what
@@ -108,6 +108,95 @@ type Quilt struct {
 	Index []byte
 	// Patches are in quilt order (sorted by identifier).
 	Patches []Patch
+
+	// segs are the index and the patches, in column order.
+	segs []segment
+}
+
+// segment is what fills columns [start, start+ceil(len/(S·Kp))) from the top:
+// pieces, concatenated.
+type segment struct {
+	start  int
+	pieces [][]byte
+}
+
+// readAt fills dst with the segment's bytes from off, zeros past its end.
+func (g *segment) readAt(dst []byte, off int) {
+	for _, p := range g.pieces {
+		if off >= len(p) {
+			off -= len(p)
+			continue
+		}
+		k := copy(dst, p[off:])
+		dst, off = dst[k:], 0
+		if len(dst) == 0 {
+			return
+		}
+	}
+	clear(dst)
+}
+
+// Reader returns the quilt blob, Kp·Ks·S bytes to be stored as an ordinary
+// RS2 blob, as a stream made row by row (Ks·S bytes at a time) from the
+// parts, which must not change until it is read.
+func (q *Quilt) Reader() io.Reader {
+	p, s := q.Layout.Params, q.Layout.SymbolSize
+	return &rowReader{q: q, buf: make([]byte, p.Ks*s)}
+}
+
+// Bytes returns the whole quilt blob in one slice.
+func (q *Quilt) Bytes() []byte {
+	b := make([]byte, q.Layout.Length)
+	if _, err := io.ReadFull(q.Reader(), b); err != nil {
+		panic(err) // a rowReader yields exactly Layout.Length bytes
+	}
+	return b
+}
+
+// rowReader streams a quilt blob: row r of the message matrix holds symbol
+// r of every column, so each segment contributes S bytes per column it
+// covers, from offset (column − start)·S·Kp + r·S.
+type rowReader struct {
+	q   *Quilt
+	r   int    // next row to make
+	row []byte // unread bytes of the current row, in buf
+	buf []byte // one row, Ks·S bytes
+}
+
+func (rr *rowReader) Read(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		if len(rr.row) == 0 {
+			if rr.r == rr.q.Layout.Kp {
+				return n, io.EOF
+			}
+			rr.fill()
+		}
+		k := copy(b[n:], rr.row)
+		rr.row = rr.row[k:]
+		n += k
+	}
+	return n, nil
+}
+
+// fill makes row rr.r.
+func (rr *rowReader) fill() {
+	p, s := rr.q.Layout.Params, rr.q.Layout.SymbolSize
+	colBytes := s * p.Kp
+	row := rr.buf
+	clear(row)
+	for i := range rr.q.segs {
+		g := &rr.q.segs[i]
+		end := p.Ks
+		if i+1 < len(rr.q.segs) {
+			end = rr.q.segs[i+1].start
+		}
+		for c := g.start; c < end; c++ {
+			g.readAt(row[c*s:(c+1)*s], (c-g.start)*colBytes+rr.r*s)
+		}
+	}
+	rr.row = row
+	rr.r++
 }
 
 // StoredPatches returns the identifier and patch ID of every patch, in
@@ -165,13 +254,14 @@ type item struct {
 }
 
 // Build lays out parts as a QuiltV1 quilt for the shard parameters p. It
-// does not compute the blob ID: store q.Blob as an RS2 blob (or call
+// does not compute the blob ID: store q.Reader() as an RS2 blob (or call
 // rs2.Encoder.BlobID on it) and pass the ID to [Quilt.StoredPatches].
 //
 // Errors: invalid identifiers or tags, and duplicate identifiers, wrap
 // [blobstore.ErrInvalidArgument]; more than Ks−1 parts, or parts that do
-// not fit at the largest symbol size, wrap [blobstore.ErrTooLarge]. Build
-// copies the parts' data into the quilt blob and keeps no reference to it.
+// not fit at the largest symbol size, wrap [blobstore.ErrTooLarge]. The
+// quilt refers to the parts' data, which must not change while the quilt
+// is in use.
 func Build(p rs2.Params, parts []blobstore.QuiltPart) (*Quilt, error) {
 	if limit := p.Ks - 1; len(parts) > limit {
 		return nil, fmt.Errorf("quilt: too many blobs to fit in the quilt: %d > max number of blobs: %d: %w", len(parts), limit, blobstore.ErrTooLarge)
@@ -204,22 +294,22 @@ func Build(p rs2.Params, parts []blobstore.QuiltPart) (*Quilt, error) {
 	colBytes := s * p.Kp
 	q := &Quilt{
 		Layout:       l,
-		Blob:         make([]byte, int(l.Length)),
 		IndexColumns: ceilDiv(len(index), colBytes),
 		Patches:      make([]Patch, len(items)),
+		segs:         make([]segment, 1, 1+len(items)),
 	}
 	ends := make([]int, len(items))
 	col := q.IndexColumns
-	m := matrix{p: p, s: s, blob: q.Blob}
 	for i, it := range items {
 		start := col
-		m.writeAt(start, 0, it.prefix)
-		col = m.writeAt(start, len(it.prefix), it.part.Data)
+		// An item takes at least one column, even an empty one.
+		col = start + max(1, ceilDiv(it.size, colBytes))
 		ends[i] = col
 		q.Patches[i] = Patch{Identifier: it.part.Identifier, Tags: cloneTags(it.part.Tags), Start: start, End: col}
+		q.segs = append(q.segs, segment{start: start, pieces: [][]byte{it.prefix, it.part.Data}})
 	}
 	q.Index = encodeIndex(items, ends)
-	m.writeAt(0, 0, q.Index)
+	q.segs[0] = segment{start: 0, pieces: [][]byte{q.Index}}
 	return q, nil
 }
 
@@ -346,28 +436,4 @@ func appendTags(b []byte, tags map[string]string) []byte {
 		b = append(b, e.val...)
 	}
 	return b
-}
-
-// matrix addresses the quilt blob column-major by symbol.
-type matrix struct {
-	p    rs2.Params
-	s    int
-	blob []byte
-}
-
-// writeAt writes data at byte offset off of the item that starts at the top
-// of column col and returns the first column after the item, which is taken
-// to end at off+len(data) (at least one column).
-func (m matrix) writeAt(col, off int, data []byte) int {
-	s, kp, ks := m.s, m.p.Kp, m.p.Ks
-	colBytes := s * kp
-	for len(data) > 0 {
-		c := col + off/colBytes
-		r := (off % colBytes) / s
-		o := off % s
-		k := copy(m.blob[(r*ks+c)*s+o:(r*ks+c+1)*s], data)
-		data = data[k:]
-		off += k
-	}
-	return col + max(1, ceilDiv(off, colBytes))
 }

@@ -8,11 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/blobstore/rs2"
@@ -183,10 +185,10 @@ func TestQuiltVectors(t *testing.T) {
 			}
 			l := q.Layout
 			if l.SymbolSize != v.SymbolSize || l.SecondarySliverSize() != v.ColumnSize || l.PrimarySliverSize() != v.RowSize ||
-				q.IndexColumns != v.IndexColumns || int(l.Length) != v.QuiltLength || len(q.Blob) != v.QuiltLength ||
+				q.IndexColumns != v.IndexColumns || int(l.Length) != v.QuiltLength || len(q.Bytes()) != v.QuiltLength ||
 				l.EncodedLength() != v.EncodedLength {
 				t.Fatalf("S=%d column=%d row=%d idx=%d len=%d encoded=%d, want %d %d %d %d %d %d",
-					l.SymbolSize, l.SecondarySliverSize(), l.PrimarySliverSize(), q.IndexColumns, len(q.Blob), l.EncodedLength(),
+					l.SymbolSize, l.SecondarySliverSize(), l.PrimarySliverSize(), q.IndexColumns, len(q.Bytes()), l.EncodedLength(),
 					v.SymbolSize, v.ColumnSize, v.RowSize, v.IndexColumns, v.QuiltLength, v.EncodedLength)
 			}
 			if got := q.Patches[len(q.Patches)-1].End; got != v.ColumnsUsed {
@@ -199,11 +201,19 @@ func TestQuiltVectors(t *testing.T) {
 			if v.RustExpected != nil {
 				want = *v.RustExpected
 			}
-			if sha(q.Blob) != want.QuiltSHA256 {
-				t.Errorf("quilt sha256 %s, want %s", sha(q.Blob), want.QuiltSHA256)
+			blob := q.Bytes()
+			if sha(blob) != want.QuiltSHA256 {
+				t.Errorf("quilt sha256 %s, want %s", sha(blob), want.QuiltSHA256)
 			}
-			if want.QuiltHex != "" && hex.EncodeToString(q.Blob) != want.QuiltHex {
-				t.Errorf("quilt bytes\n got %x\nwant %s", q.Blob, want.QuiltHex)
+			// The stream gives the same bytes read a byte or half a buffer
+			// at a time.
+			for _, r := range []io.Reader{iotest.OneByteReader(q.Reader()), iotest.HalfReader(q.Reader())} {
+				if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, blob) {
+					t.Errorf("streamed quilt: %d bytes, %v; differs from Bytes", len(got), err)
+				}
+			}
+			if want.QuiltHex != "" && hex.EncodeToString(q.Bytes()) != want.QuiltHex {
+				t.Errorf("quilt bytes\n got %x\nwant %s", q.Bytes(), want.QuiltHex)
 			}
 			if got := hex.EncodeToString(q.Index[indexPrefixLen:]); got != want.IndexBCSHex {
 				t.Errorf("index BCS\n got %s\nwant %s", got, want.IndexBCSHex)
@@ -223,14 +233,14 @@ func TestQuiltVectors(t *testing.T) {
 			if len(q.Patches) != len(want.Patches) {
 				t.Fatalf("%d patches, want %d", len(q.Patches), len(want.Patches))
 			}
-			ix, err := ParseIndex(p, q.Blob)
+			ix, err := ParseIndex(p, q.Bytes())
 			if err != nil {
 				t.Fatal(err)
 			}
 			if ix.Columns != v.IndexColumns || len(ix.Patches) != len(q.Patches) {
 				t.Fatalf("parsed index: %d columns, %d patches", ix.Columns, len(ix.Patches))
 			}
-			read, s, err := BlobColumns(p, q.Blob)
+			read, s, err := BlobColumns(p, q.Bytes())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -288,7 +298,7 @@ func TestQuiltVectors(t *testing.T) {
 				}
 				encoders[v.N] = e
 			}
-			md, err := e.Encode(t.Context(), bytes.NewReader(q.Blob), int64(len(q.Blob)), nil)
+			md, err := e.Encode(t.Context(), bytes.NewReader(q.Bytes()), int64(len(q.Bytes())), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

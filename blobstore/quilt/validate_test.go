@@ -63,7 +63,7 @@ func TestBuildAccepts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ix, err := ParseIndex(p, q.Blob)
+			ix, err := ParseIndex(p, q.Bytes())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,7 +75,7 @@ func TestBuildAccepts(t *testing.T) {
 				if !ok {
 					t.Fatalf("%q not in index", part.Identifier)
 				}
-				pd, err := ExtractPatch(p, q.Blob, pt.Start, pt.End)
+				pd, err := ExtractPatch(p, q.Bytes(), pt.Start, pt.End)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -74,12 +74,19 @@ type code struct {
 	generator func() ([]uint16, error)
 }
 
-func newCode(k, r int) (*code, error) {
-	c := &code{k: k, r: r, high: highRate(k, r)}
+// dropTables runs dropUnusedTables once the library has built its tables.
+var dropTables sync.Once
+
+func newCode(k, r int) (c *code, err error) {
+	defer func() {
+		if err == nil {
+			dropTables.Do(dropUnusedTables)
+		}
+	}()
+	c = &code{k: k, r: r, high: highRate(k, r)}
 	c.generator = sync.OnceValues(c.buildGenerator)
-	var err error
 	if c.high {
-		c.enc, err = reedsolomon.New(k, r, reedsolomon.WithLeopardGF16(true))
+		c.enc, err = reedsolomon.New(k, r, engineOptions...)
 		if err != nil {
 			return nil, fmt.Errorf("rs2: RS(%d, %d) encoder: %w", k, r, err)
 		}
@@ -88,18 +95,63 @@ func newCode(k, r int) (*code, error) {
 	}
 	c.bigK = nextPow2(k)
 	for j := 0; j*c.bigK < r; j++ {
-		e, err := reedsolomon.New(c.bigK*j+k, c.bigK, reedsolomon.WithLeopardGF16(true))
+		e, err := reedsolomon.New(c.bigK*j+k, c.bigK, engineOptions...)
 		if err != nil {
 			return nil, fmt.Errorf("rs2: RS(%d, %d) low-rate chunk %d encoder: %w", k, r, j, err)
 		}
 		c.chunks = append(c.chunks, e)
 	}
-	c.dec, err = reedsolomon.New(c.bigK, c.bigK, reedsolomon.WithLeopardGF16(true))
+	c.dec, err = reedsolomon.New(c.bigK, c.bigK, engineOptions...)
 	if err != nil {
 		return nil, fmt.Errorf("rs2: RS(%d, %d) decoder: %w", k, r, err)
 	}
 	return c, nil
 }
+
+// workBytesPerByte is how many bytes of work buffers the engine takes
+// per byte of shard length in one encode call: 2·P(parity) buffers.
+func (c *code) workBytesPerByte() int {
+	if c.high {
+		return 2 * nextPow2(c.r)
+	}
+	return 2 * c.bigK
+}
+
+// engineOptions makes every code a Leopard GF(2^16) code drawing its work
+// buffers from one pool, shared by all codes and encoders. By default each
+// engine has a pool of its own; the two low-rate chunks of the primary
+// code would each keep a set of work buffers per goroutine (4 MiB each at
+// 1000 shards and 4 KiB batches), where one set per goroutine serves.
+var engineOptions = []reedsolomon.Option{
+	reedsolomon.WithLeopardGF16(true),
+	reedsolomon.WithWorkAllocator(&sharedWork),
+}
+
+var sharedWork workPool
+
+// workPool is a reedsolomon.WorkAllocator backed by a sync.Pool, as the
+// library's own is.
+type workPool struct{ pool sync.Pool }
+
+// Get returns n buffers of size bytes, 64-byte aligned.
+func (a *workPool) Get(n, size int) [][]byte {
+	work, _ := a.pool.Get().([][]byte)
+	if cap(work) < n {
+		return reedsolomon.AllocAligned(n, size)
+	}
+	work = work[:n]
+	for i := range work {
+		if cap(work[i]) < size {
+			work[i] = reedsolomon.AllocAligned(1, size)[0]
+		} else {
+			work[i] = work[i][:size]
+		}
+	}
+	return work
+}
+
+// Put takes back buffers from Get.
+func (a *workPool) Put(work [][]byte) { a.pool.Put(work) } //nolint:staticcheck // a slice header per call is cheap next to the buffers
 
 // codeScratch holds reusable buffers for code.encode. Not safe for
 // concurrent use.

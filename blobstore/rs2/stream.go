@@ -47,24 +47,34 @@ func (e *Encoder) BlobIDAt(ctx context.Context, r io.ReaderAt, size int64, cfg S
 
 // MetadataAt returns the metadata of the blob held in bytes [0, size) of r,
 // the same as [Encoder.Encode] would, using memory bounded by
-// cfg.MemoryBudget.
+// cfg.MemoryBudget. It is [Encoder.EncodeAt] without slivers.
+func (e *Encoder) MetadataAt(ctx context.Context, r io.ReaderAt, size int64, cfg StreamConfig) (*Metadata, error) {
+	return e.EncodeAt(ctx, r, size, nil, cfg)
+}
+
+// EncodeAt encodes the blob held in bytes [0, size) of r as [Encoder.Encode]
+// does, writing the primary slivers to slivers the same way (nil entries,
+// or a nil slice, are skipped), with memory bounded by cfg.MemoryBudget.
 //
 // A blob that fits the budget is encoded in memory as by Encode. A larger
 // one is encoded in vertical strips of the expanded matrix, in two passes
 // over r: the first computes each row's secondary repair symbols (they
 // need the whole row) and spills them to a temporary file in cfg.TempDir,
-// about (N−Ks)/Ks of the blob size; the second reads, for each strip of
-// columns, those columns of every row from r or the spill file, runs the
-// primary encoding, hashes the symbols, finishes the columns' Merkle trees
-// (secondary hashes) and extends each row's tree (primary hashes) with a
-// stack of O(log N) nodes. Very large symbols are also cut into ranges of
-// 64-byte blocks, which the code works on independently.
+// about (N−Ks)/Ks of the blob size, writing the systematic slivers as it
+// goes; the second reads, for each strip of columns, those columns of
+// every row from r or the spill file, runs the primary encoding, hashes
+// the symbols, finishes the columns' Merkle trees (secondary hashes),
+// extends each row's tree (primary hashes) with a stack of O(log N) nodes
+// and writes the strip's part of each repair sliver. Very large symbols
+// are also cut into ranges of 64-byte blocks, which the code works on
+// independently. Slivers then arrive in many pieces: a writer that
+// gathers them in memory defeats the budget.
 //
 // r must support concurrent ReadAt calls (an *os.File does). Errors: as
 // for Encode; a reader that ends before size wraps
 // [blobstore.ErrInvalidArgument]; a spill file that cannot be created or
 // written is returned wrapped.
-func (e *Encoder) MetadataAt(ctx context.Context, r io.ReaderAt, size int64, cfg StreamConfig) (*Metadata, error) {
+func (e *Encoder) EncodeAt(ctx context.Context, r io.ReaderAt, size int64, slivers []io.WriterAt, cfg StreamConfig) (*Metadata, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("rs2: negative blob size %d: %w", size, blobstore.ErrInvalidArgument)
 	}
@@ -72,10 +82,13 @@ func (e *Encoder) MetadataAt(ctx context.Context, r io.ReaderAt, size int64, cfg
 	if err != nil {
 		return nil, err
 	}
-	if inMemoryBytes(l, e.workers) <= cfg.MemoryBudget {
-		return e.Encode(ctx, io.NewSectionReader(r, 0, size), size, nil)
+	if slivers != nil && len(slivers) != e.p.N {
+		return nil, fmt.Errorf("rs2: %d sliver writers for %d shards: %w", len(slivers), e.p.N, blobstore.ErrInvalidArgument)
 	}
-	st, err := newStrips(e, l, r, cfg)
+	if e.InMemory(size, cfg) {
+		return e.Encode(ctx, io.NewSectionReader(r, 0, size), size, slivers)
+	}
+	st, err := newStrips(e, l, r, slivers, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -86,9 +99,17 @@ func (e *Encoder) MetadataAt(ctx context.Context, r io.ReaderAt, size int64, cfg
 	return st.columns(ctx)
 }
 
-// inMemoryBytes estimates the peak memory of Encode's own buffers for
-// layout l with the given number of goroutines.
-func inMemoryBytes(l Layout, workers int) int64 {
+// InMemory reports whether [Encoder.EncodeAt] encodes a blob of size bytes
+// in memory under cfg, rather than in strips through a spill file.
+func (e *Encoder) InMemory(size int64, cfg StreamConfig) bool {
+	l, err := NewLayout(e.p, uint64(max(size, 0)))
+	return err == nil && e.inMemoryBytes(l) <= cfg.MemoryBudget
+}
+
+// inMemoryBytes estimates the peak memory of Encode for layout l: its own
+// buffers and the engine's work buffers, on e.workers goroutines.
+func (e *Encoder) inMemoryBytes(l Layout) int64 {
+	workers := e.workers
 	p := l.Params
 	n, kp := int64(p.N), int64(p.Kp)
 	sp := int64(paddedSize(l.SymbolSize))
@@ -96,15 +117,17 @@ func inMemoryBytes(l Layout, workers int) int64 {
 	nb := (n + w - 1) / w
 	rows := kp * n * sp
 	rowIn := int64(p.Ks) * int64(l.SymbolSize)
-	worker := (n-kp)*w*sp + n*(w+1)*HashSize + w*int64(l.SymbolSize)
+	engine := int64(e.primary.workBytesPerByte()) * w * sp
+	worker := (n-kp)*w*sp + n*(w+1)*HashSize + w*int64(l.SymbolSize) + engine
 	return rows + rowIn + int64(workers)*worker + n*nb*HashSize
 }
 
-// strips is the state of one strip-wise MetadataAt call.
+// strips is the state of one strip-wise EncodeAt call.
 type strips struct {
 	e       *Encoder
 	l       Layout
 	in      io.ReaderAt
+	out     *job // writes the slivers (no matrix)
 	spill   *os.File
 	workers int
 	budget  int64 // per goroutine
@@ -112,7 +135,7 @@ type strips struct {
 	nblk    int   // 64-byte blocks per padded symbol
 }
 
-func newStrips(e *Encoder, l Layout, in io.ReaderAt, cfg StreamConfig) (*strips, error) {
+func newStrips(e *Encoder, l Layout, in io.ReaderAt, slivers []io.WriterAt, cfg StreamConfig) (*strips, error) {
 	f, err := os.CreateTemp(cfg.TempDir, "rs2-spill-*")
 	if err != nil {
 		return nil, fmt.Errorf("rs2: create spill file: %w", err)
@@ -120,6 +143,7 @@ func newStrips(e *Encoder, l Layout, in io.ReaderAt, cfg StreamConfig) (*strips,
 	sp := paddedSize(l.SymbolSize)
 	return &strips{
 		e: e, l: l, in: in, spill: f,
+		out:     &job{e: e, l: l, sp: sp, out: slivers},
 		workers: e.workers,
 		budget:  max(cfg.MemoryBudget/int64(e.workers), 1),
 		sp:      sp,
@@ -218,8 +242,9 @@ func (st *strips) parallel(ctx context.Context, count int, f func(worker, i int)
 func (st *strips) rowRepair(ctx context.Context) error {
 	p, s := st.e.p, st.l.SymbolSize
 	f := p.N - p.Ks
-	// Per block of every symbol: raw in and out, padded row.
-	perBlock := int64(blockSize) * int64(p.Ks+f+p.N)
+	// Per block of every symbol: raw in and out, padded row, the
+	// engine's work buffers.
+	perBlock := int64(blockSize) * int64(p.Ks+f+p.N+st.e.secondary.workBytesPerByte())
 	q := int(min(int64(st.nblk), max(st.budget/perBlock, 1)))
 	slices := (st.nblk + q - 1) / q
 	type scratch struct {
@@ -245,13 +270,21 @@ func (st *strips) rowRepair(ctx context.Context) error {
 			sc[wk] = x
 		}
 		if rs == s {
-			// Whole symbols: the row is contiguous in the blob.
+			// Whole symbols: the row is contiguous in the blob, and is
+			// systematic sliver r.
 			if err := st.readBlob(x.raw[:p.Ks*s], int64(r)*int64(p.Ks)*int64(s)); err != nil {
+				return err
+			}
+			if err := st.out.write(r, x.raw[:p.Ks*s], 0); err != nil {
 				return err
 			}
 		} else {
 			for c := range p.Ks {
-				if err := st.symbolAt(x.raw[c*rs:(c+1)*rs], r, c, a); err != nil {
+				piece := x.raw[c*rs : (c+1)*rs]
+				if err := st.symbolAt(piece, r, c, a); err != nil {
+					return err
+				}
+				if err := st.out.write(r, piece, int64(c*s+a)); err != nil {
 					return err
 				}
 			}
@@ -296,8 +329,8 @@ func (st *strips) columns(ctx context.Context) (*Metadata, error) {
 	p := st.e.p
 	n, sp, s := p.N, st.sp, st.l.SymbolSize
 	// A batch of w columns holds N padded symbols per column plus Kp raw
-	// ones, and N+1 leaf hashes per column.
-	perColumn := int64(n)*int64(sp) + int64(p.Kp)*int64(s) + int64(n+1)*HashSize
+	// ones, N+1 leaf hashes per column, and the engine's work buffers.
+	perColumn := int64(n)*int64(sp) + int64(p.Kp)*int64(s) + int64(n+1)*HashSize + int64(st.e.primary.workBytesPerByte())*int64(sp)
 	if perColumn > st.budget {
 		return st.columnsSliced(ctx)
 	}
@@ -308,7 +341,7 @@ func (st *strips) columns(ctx context.Context) (*Metadata, error) {
 	nb := (n + w - 1) / w
 	localLevels := min(bits.TrailingZeros(uint(w)), levelsFor(n))
 	md := &Metadata{Length: st.l.Length, Pairs: make([]PairHash, n)}
-	j := &job{e: st.e, l: st.l, sp: sp}
+	j := st.out
 	bws := make([]*batchWorker, min(st.workers, nb))
 	bufs := make([][]byte, len(bws))
 	for i := range bws {
@@ -378,7 +411,7 @@ func (st *strips) readRow(raw []byte, r, c0, c1 int) error {
 func (st *strips) columnsSliced(ctx context.Context) (*Metadata, error) {
 	p := st.e.p
 	n := p.N
-	perBlock := int64(blockSize) * int64(n+p.Kp)
+	perBlock := int64(blockSize) * int64(n+p.Kp+st.e.primary.workBytesPerByte())
 	q := int(min(int64(st.nblk), max(st.budget/perBlock, 1)))
 	md := &Metadata{Length: st.l.Length, Pairs: make([]PairHash, n)}
 	type worker struct {
@@ -438,6 +471,11 @@ func (st *strips) columnsSliced(ctx context.Context) (*Metadata, error) {
 				for r := range n {
 					unrelayout(w.raw[:b-a], w.buf[r*ps:(r+1)*ps])
 					w.hs[r].Write(w.raw[:b-a])
+					if r >= p.Kp && c < p.Ks {
+						if err := st.out.write(r, w.raw[:b-a], int64(c*st.l.SymbolSize+a)); err != nil {
+							return err
+						}
+					}
 				}
 			}
 			for r, h := range w.hs {

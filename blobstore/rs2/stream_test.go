@@ -4,17 +4,18 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/walrusfs/walrusfs/blobstore"
 )
 
-// TestMetadataAtMatchesEncode checks the strip-wise encoder against the
-// in-memory one on random sizes, with budgets that force whole-symbol
+// TestEncodeAtMatchesEncode checks the strip-wise encoder, metadata and
+// slivers, against the in-memory one on random sizes, with budgets that force whole-symbol
 // batches of various widths (strips not dividing N) and block-sliced
 // columns.
-func TestMetadataAtMatchesEncode(t *testing.T) {
+func TestEncodeAtMatchesEncode(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	sizes := 6
 	if raceEnabled {
@@ -42,13 +43,26 @@ func TestMetadataAtMatchesEncode(t *testing.T) {
 			} {
 				t.Run(fmt.Sprintf("n=%d/len=%d/budget=%d", n, size, budget), func(t *testing.T) {
 					data := lcg32(size, uint32(size))
-					want, err := e.Encode(t.Context(), bytes.NewReader(data), int64(size), nil)
+					want, wantSlivers := encodeAll(t, e, data)
+					// Every third sliver is skipped, as a store that
+					// already holds some would.
+					ws := make([]*memSlivers, n)
+					out := make([]io.WriterAt, n)
+					for i := range ws {
+						if i%3 != 1 {
+							ws[i] = &memSlivers{}
+							out[i] = ws[i]
+						}
+					}
+					cfg := StreamConfig{MemoryBudget: budget, TempDir: t.TempDir()}
+					got, err := e.EncodeAt(t.Context(), bytes.NewReader(data), int64(size), out, cfg)
 					if err != nil {
 						t.Fatal(err)
 					}
-					got, err := e.MetadataAt(t.Context(), bytes.NewReader(data), int64(size), StreamConfig{MemoryBudget: budget, TempDir: t.TempDir()})
-					if err != nil {
-						t.Fatal(err)
+					for i, w := range ws {
+						if w != nil && !bytes.Equal(w.b, wantSlivers[i]) {
+							t.Fatalf("primary sliver %d (of Kp=%d, in memory: %v): strip-wise bytes differ from Encode's", i, p.Kp, e.InMemory(int64(size), cfg))
+						}
 					}
 					for i := range want.Pairs {
 						if got.Pairs[i] != want.Pairs[i] {

@@ -396,7 +396,7 @@ func TestBlobIDRandomVectors(t *testing.T) {
 				t.Errorf("blob ID %s, want %s", id, v.BlobID)
 			}
 			// The strip-wise encoder, with a budget small enough to
-			// force it (under -race, TestMetadataAtMatchesEncode
+			// force it (under -race, TestEncodeAtMatchesEncode
 			// exercises it instead).
 			if raceEnabled {
 				return

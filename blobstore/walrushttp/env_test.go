@@ -63,7 +63,7 @@ func offlineQuilt(t *testing.T, n int, parts []blobstore.QuiltPart) (blobstore.I
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := blobIDFunc(t, n)(q.Blob)
+	id, err := blobIDFunc(t, n)(q.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
