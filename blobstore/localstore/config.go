@@ -35,8 +35,9 @@ const (
 	// bought.
 	MaxEpochsAhead = 53
 	// DefaultEncodeMemory is the default [Config.EncodeMemory]: an 8 MiB
-	// blob at 40 shards is encoded in memory, a 16 MiB quilt at 1000 shards
-	// (43 MB of padded rows in memory) in strips.
+	// blob at 40 shards is encoded in memory (about 14 MB) with its repair
+	// slivers written piece by piece, a 16 MiB quilt at 1000 shards (which
+	// would take 43 MB of padded rows in memory) in strips.
 	DefaultEncodeMemory = 16 << 20
 )
 
@@ -79,11 +80,12 @@ type Config struct {
 	// limits only.
 	MaxBlobSize int64
 	// EncodeMemory bounds the memory one Put or PutQuilt spends on
-	// encoding. A blob whose in-memory encoding would take more is encoded
-	// in vertical strips (rs2.Encoder.EncodeAt), spilling its rows' repair
-	// symbols (about half the blob at 1000 shards) to the first
-	// directory's tmp area and reading the systematic slivers back from
-	// their files. Zero means [DefaultEncodeMemory].
+	// encoding and on gathering repair slivers before writing them (which
+	// saves CPU when it fits). A blob whose in-memory encoding would take
+	// more is encoded in vertical strips (rs2.Encoder.EncodeAt), spilling
+	// its rows' repair symbols (about half the blob at 1000 shards) to the
+	// first directory's tmp area and reading the systematic slivers back
+	// from their files. Zero means [DefaultEncodeMemory].
 	EncodeMemory int64
 	// Now returns the current time; nil means time.Now. Tests use it to move
 	// the epoch clock.

@@ -34,8 +34,8 @@ import (
 // Memory: the blob goes to its systematic slivers as it is read, and is
 // encoded from there within Config.EncodeMemory: in memory (the message
 // matrix with its secondary repair columns, about 1.5× the blob, with the
-// repair slivers gathered before they are written when that takes at most
-// 16 MiB more), or in strips through a spill file in tmp/ (see
+// repair slivers gathered before they are written when that fits too), or
+// in strips through a spill file in tmp/ (see
 // rs2.Encoder.EncodeAt) when that would take more.
 func (s *Store) Put(ctx context.Context, r io.Reader, size int64, opts blobstore.PutOptions) (blobstore.Info, error) {
 	done, err := s.enter()
@@ -187,9 +187,11 @@ func (s *Store) stage(ctx context.Context, enc *rs2.Encoder, nonce string, r io.
 	}
 	kp := enc.Params().Kp
 	cfg := rs2.StreamConfig{MemoryBudget: s.cfg.EncodeMemory, TempDir: s.tmpPath(0, "")}
-	// Gathering repair slivers costs their whole size in memory at once,
-	// which a blob encoded in strips cannot afford.
-	direct := int64(n-kp)*sliverSize > s.maxGathered || !enc.InMemory(size, cfg)
+	// Gathering repair slivers costs their whole size in memory at once
+	// (and saves about 12% of the CPU of an 8 MiB blob at 40 shards): only
+	// when it fits the budget next to an in-memory encoding.
+	need, gathered := enc.MemoryInMemory(size), int64(n-kp)*sliverSize
+	direct := gathered > s.maxGathered || need > cfg.MemoryBudget || need+gathered > cfg.MemoryBudget
 	sws := make([]sliverWriter, n)
 	writers := make([]io.WriterAt, n) // nil for the systematic slivers, already written
 	for i := kp; i < n; i++ {
@@ -320,10 +322,11 @@ func (r systematicReader) ReadAt(p []byte, off int64) (int, error) {
 // pieces (a batch of columns), interleaved with all the other repair
 // slivers. Those pieces are gathered in memory and the sliver written once
 // complete, because writing thousands of pieces scattered over the file
-// costs 15–25% more CPU per blob. When the repair slivers of a blob would
-// take more than Store.maxGathered bytes at once (wide codes: a 16 MiB
-// quilt at 1000 shards has 666 repair slivers, 33 MiB), the pieces go
-// straight to the file instead (direct).
+// costs more CPU per blob (about 12% for an 8 MiB blob at 40 shards). When
+// gathering would not fit Config.EncodeMemory next to the encoding, or would
+// take more than Store.maxGathered bytes (wide codes: a 16 MiB quilt at
+// 1000 shards has 666 repair slivers, 33 MiB), the pieces go straight to
+// the file instead (direct).
 type sliverWriter struct {
 	f      *os.File
 	base   int64

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"math/bits"
 	"os"
 	"sync"
@@ -102,8 +103,19 @@ func (e *Encoder) EncodeAt(ctx context.Context, r io.ReaderAt, size int64, slive
 // InMemory reports whether [Encoder.EncodeAt] encodes a blob of size bytes
 // in memory under cfg, rather than in strips through a spill file.
 func (e *Encoder) InMemory(size int64, cfg StreamConfig) bool {
+	return e.MemoryInMemory(size) <= cfg.MemoryBudget
+}
+
+// MemoryInMemory estimates the memory [Encoder.Encode] takes for a blob of
+// size bytes: the message matrix with its repair columns, per-goroutine
+// buffers and the engine's work buffers. It is math.MaxInt64 for a size
+// the layout refuses.
+func (e *Encoder) MemoryInMemory(size int64) int64 {
 	l, err := NewLayout(e.p, uint64(max(size, 0)))
-	return err == nil && e.inMemoryBytes(l) <= cfg.MemoryBudget
+	if err != nil {
+		return math.MaxInt64
+	}
+	return e.inMemoryBytes(l)
 }
 
 // inMemoryBytes estimates the peak memory of Encode for layout l: its own
