@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -861,4 +862,55 @@ func TestSequentialReadFetchesChunksWhole(t *testing.T) {
 		t.Errorf("%d fetches for 8 chunks of 4 blocks read in order", fetches)
 	}
 	t.Logf("%d fetches", fetches)
+}
+
+// quiltCounter passes everything to a store and records how many PutQuilt
+// calls ran at once.
+type quiltCounter struct {
+	blobstore.Store
+	now, most atomic.Int32
+	calls     atomic.Int32
+}
+
+// QuiltShards passes on the store's quilt width, which the uploader plans
+// quilts for.
+func (c *quiltCounter) QuiltShards() int { return c.Store.(blobstore.QuiltLimiter).QuiltShards() }
+
+func (c *quiltCounter) PutQuilt(ctx context.Context, parts []blobstore.QuiltPart, opts blobstore.PutOptions) (blobstore.QuiltInfo, error) {
+	n := c.now.Add(1)
+	defer c.now.Add(-1)
+	for m := c.most.Load(); n > m && !c.most.CompareAndSwap(m, n); m = c.most.Load() {
+	}
+	c.calls.Add(1)
+	time.Sleep(50 * time.Millisecond) // widens the window for a second one
+	return c.Store.PutQuilt(ctx, parts, opts)
+}
+
+// TestOneQuiltAtATime: with several upload slots and many quilts' worth of
+// small files queued at once, quilts are still stored one at a time (a
+// quilt's chunks are held in memory, and its encoding uses every core).
+func TestOneQuiltAtATime(t *testing.T) {
+	b := newBackendShards(t, "local", 40)
+	counter := &quiltCounter{Store: b.store}
+	b.store = counter
+	m := mountTest(t, withStore(t, b, false, func(c *Config) {
+		c.Upload.Concurrency = 4
+		c.Upload.QuiltMaxBytes = 256 << 10
+		c.Upload.QuiltMaxAge = time.Hour
+		c.Upload.ForegroundFirst = time.Hour
+		c.Upload.QuietPeriod = time.Hour
+	}))
+	rng := rand.New(rand.NewPCG(9, 10))
+	for i := range 60 {
+		if err := os.WriteFile(m.path(fmt.Sprintf("f%02d", i)), randBytes(rng, 20_000), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUploaded(t, m)
+	if calls := counter.calls.Load(); calls < 4 {
+		t.Fatalf("%d quilts; want several to contend", calls)
+	}
+	if most := counter.most.Load(); most != 1 {
+		t.Fatalf("%d quilts were stored at once; want one at a time", most)
+	}
 }

@@ -475,10 +475,10 @@ func (u *uploader) prepare(up index.Upload) (queued, bool) {
 func (u *uploader) launch(batch []queued) bool {
 	asBlob := u.isBlob(batch)
 	if !asBlob {
-		// One quilt at a time: a quilt is built in memory, and at 1000
-		// shards its encoding needs several times its size; two at once
-		// would double the daemon's peak memory for little gain (each
-		// encoding already uses every core).
+		// One quilt at a time: a quilt's chunks are held in memory, and
+		// its encoding at 1000 shards already uses every core; two at
+		// once would double that memory for little gain
+		// (TestOneQuiltAtATime).
 		select {
 		case u.quiltSlot <- struct{}{}:
 		default:
