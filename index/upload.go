@@ -364,6 +364,26 @@ func (x *Index) BlobInfo(id [32]byte) (b Blob, ok bool, err error) {
 	return b, ok, err
 }
 
+// SetBlobEnd records that blob id's lease now ends at epoch end, in one
+// operation. A record never moves back: an end before the recorded one is
+// ignored. ok is false if the index has no record of the blob.
+func (x *Index) SetBlobEnd(id [32]byte, end uint32) (ok bool, err error) {
+	err = x.update(func(w *wtx) error {
+		v := w.get(bBlobs, id[:])
+		if v == nil {
+			return nil
+		}
+		ok = true
+		b, err := decodeBlob(id[:], v)
+		if err != nil || end <= b.EndEpoch {
+			return err
+		}
+		b.EndEpoch = end
+		return w.put(bBlobs, id[:], encodeBlob(&b))
+	})
+	return ok, err
+}
+
 // Blobs returns every blob record in blob ID order.
 func (x *Index) Blobs() ([]Blob, error) {
 	var out []Blob

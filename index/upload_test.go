@@ -195,3 +195,33 @@ func must2[A, B any](a A, b B, err error) (A, B) {
 	}
 	return a, b
 }
+
+// TestSetBlobEnd: a lease end moves forward only, survives a crash (it is
+// journaled like any operation), and a blob without a record is reported.
+func TestSetBlobEnd(t *testing.T) {
+	dir := t.TempDir()
+	x := openTest(t, dir)
+	f := must(x.Create(RootIno, "f", file(0o644)))
+	must(x.NewStagedChunk(f.Ino, 0))
+	must(x.Seal(f.Ino, nil, 1))
+	ups := must(x.Uploads(0, 10))
+	blob := Blob{ID: [32]byte{9}, Kind: BlobStandalone, State: BlobCertified, Size: 100, EndEpoch: 5}
+	must(x.CompleteUploads(blob, []UploadResult{{Upload: ups[0], Stored: storedAt(100)}}))
+
+	if !must(x.SetBlobEnd(blob.ID, 12)) {
+		t.Fatal("SetBlobEnd: no record")
+	}
+	if !must(x.SetBlobEnd(blob.ID, 7)) {
+		t.Fatal("SetBlobEnd to an earlier end: no record")
+	}
+	if must(x.SetBlobEnd([32]byte{1}, 12)) {
+		t.Fatal("SetBlobEnd of an unknown blob reported a record")
+	}
+	x.Abandon() // kill -9: the change is in the journal only
+
+	y := openTest(t, dir)
+	rec, ok := must2(y.BlobInfo(blob.ID))
+	if !ok || rec.EndEpoch != 12 || rec.Refs != 1 || rec.LiveBytes != 100 {
+		t.Fatalf("after a crash: %+v, want end 12 with its reference", rec)
+	}
+}

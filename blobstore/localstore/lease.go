@@ -1,0 +1,49 @@
+package localstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/walrusfs/walrusfs/blobstore"
+)
+
+// Extend adds epochs to blob id's lease, as Walrus's extend_blob does: its
+// end epoch moves from E to E+epochs, and the record is rewritten durably
+// in every directory that holds the blob.
+//
+// Errors, as on Walrus: ErrNotFound for a blob the store does not hold or
+// whose lease has ended (E ≤ the current epoch: an expired blob cannot be
+// extended); ErrInvalidArgument for epochs = 0 or an end more than
+// [MaxEpochsAhead] epochs past the current one.
+func (s *Store) Extend(ctx context.Context, id blobstore.ID, epochs uint32) (blobstore.Info, error) {
+	done, err := s.enter()
+	if err != nil {
+		return blobstore.Info{}, err
+	}
+	defer done()
+	if epochs == 0 {
+		return blobstore.Info{}, fmt.Errorf("localstore: extend %s: zero epochs: %w", id, blobstore.ErrInvalidArgument)
+	}
+	st := s.stripe(id)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	r, err := s.load(ctx, id)
+	if err != nil {
+		return blobstore.Info{}, fmt.Errorf("localstore: extend %s: %w", id, err)
+	}
+	now := s.clock.epoch()
+	if r.End <= now {
+		return blobstore.Info{}, fmt.Errorf("localstore: extend %s: its lease ended at epoch %d (now %d): %w", id, r.End, now, blobstore.ErrNotFound)
+	}
+	if uint64(r.End-now)+uint64(epochs) > MaxEpochsAhead {
+		return blobstore.Info{}, fmt.Errorf("localstore: extend %s by %d epochs: it would end %d epochs ahead, at most %d: %w",
+			id, epochs, uint64(r.End-now)+uint64(epochs), MaxEpochsAhead, blobstore.ErrInvalidArgument)
+	}
+	nr := *r
+	nr.Gen++
+	nr.End = r.End + epochs
+	if err := s.rewriteRecord(&nr); err != nil {
+		return blobstore.Info{}, fmt.Errorf("localstore: extend %s: update record: %w", id, err)
+	}
+	return s.info(&nr), nil
+}

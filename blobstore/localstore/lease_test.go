@@ -1,0 +1,58 @@
+package localstore
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/walrusfs/walrusfs/blobstore"
+)
+
+// TestExtend: a lease grows by the epochs asked for, durably (a reopened
+// store sees it), within Walrus's 53-epoch window, and an ended lease
+// cannot be extended.
+func TestExtend(t *testing.T) {
+	var clock atomic.Int64
+	start := time.Unix(1_700_000_000, 0)
+	clock.Store(start.UnixNano())
+	cfg := testConfig(t, 2, 10)
+	cfg.EpochDuration = time.Hour
+	cfg.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+	s, _ := openStore(t, cfg)
+	info := put(t, s, lcg(3, 5000))
+	if info.EndEpoch != s.CurrentEpoch()+DefaultEpochs {
+		t.Fatalf("stored until epoch %d at epoch %d", info.EndEpoch, s.CurrentEpoch())
+	}
+	got, err := s.Extend(t.Context(), info.ID, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.EndEpoch != info.EndEpoch+5 {
+		t.Fatalf("extended by 5 from %d: ends at %d", info.EndEpoch, got.EndEpoch)
+	}
+	if st, err := s.Stat(t.Context(), info.ID); err != nil || st.EndEpoch != got.EndEpoch {
+		t.Fatalf("Stat after Extend: end %d, %v; want %d", st.EndEpoch, err, got.EndEpoch)
+	}
+	ahead := got.EndEpoch - s.CurrentEpoch()
+	if _, err := s.Extend(t.Context(), info.ID, MaxEpochsAhead-ahead+1); !errors.Is(err, blobstore.ErrInvalidArgument) {
+		t.Fatalf("extending past %d epochs ahead: %v, want ErrInvalidArgument", MaxEpochsAhead, err)
+	}
+	if _, err := s.Extend(t.Context(), info.ID, 0); !errors.Is(err, blobstore.ErrInvalidArgument) {
+		t.Fatalf("extending by 0: %v, want ErrInvalidArgument", err)
+	}
+	if _, err := s.Extend(t.Context(), blobstore.ID{1}, 1); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Fatalf("extending a blob never stored: %v, want ErrNotFound", err)
+	}
+	s.Close()
+
+	s2, _ := openStore(t, cfg)
+	if st, err := s2.Stat(t.Context(), info.ID); err != nil || st.EndEpoch != got.EndEpoch {
+		t.Fatalf("reopened: end %d, %v; want %d", st.EndEpoch, err, got.EndEpoch)
+	}
+	// The lease runs out: too late to extend.
+	clock.Store(start.Add(time.Duration(got.EndEpoch+1) * time.Hour).UnixNano())
+	if _, err := s2.Extend(t.Context(), info.ID, 1); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Fatalf("extending after the lease ended (epoch %d, end %d): %v, want ErrNotFound", s2.CurrentEpoch(), got.EndEpoch, err)
+	}
+}
