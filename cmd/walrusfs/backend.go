@@ -18,6 +18,7 @@ import (
 	"github.com/walrusfs/walrusfs/blobstore/localstore"
 	"github.com/walrusfs/walrusfs/blobstore/rs2"
 	"github.com/walrusfs/walrusfs/blobstore/walrushttp"
+	"github.com/walrusfs/walrusfs/chainsync"
 	"github.com/walrusfs/walrusfs/fs"
 )
 
@@ -66,7 +67,7 @@ func (d *dataFlags) register(fl *flag.FlagSet) {
 	fl.IntVar(&d.netShards, "network-shards", blobstore.NetworkShards, "shard count of the Walrus network behind --publisher (1000 on Mainnet and Testnet): quilts are sized for it")
 	fl.StringVar(&d.jwtFile, "jwt-file", "", "file holding a JWT for publishers that require one")
 	fl.StringVar(&d.sendTo, "send-object-to", "", "Sui address that receives the Blob objects (the owner who can extend and delete them)")
-	fl.UintVar(&d.epochs, "epochs", 0, "epochs to store each blob for (0: 53, the most Walrus allows, with --publisher; the store's default with the local store)")
+	fl.UintVar(&d.epochs, "epochs", 0, "epochs to store each blob for (0: 53, the most Walrus allows, with --publisher; 12 with the local store, which renews leases of referenced blobs)")
 	fl.StringVar(&d.encrypt, "encrypt", "auto", "encrypt file contents: on, off, or auto (on with --publisher, off with the local store)")
 	d.blockSize = sizeFlag{v: defaultBlockSize}
 	fl.Var(&d.blockSize, "block-size", "verification and encryption block size inside a chunk (the unit one seek fetches)")
@@ -116,6 +117,9 @@ func (d *dataFlags) quiltMaxAge() time.Duration {
 // dataPlane is what the data flags built; close releases it.
 type dataPlane struct {
 	closers []func()
+	// ledger renews the leases of the store's blobs; nil when walrusfs
+	// cannot (the Walrus network, until chain access exists).
+	ledger chainsync.Ledger
 }
 
 func (p *dataPlane) close() {
@@ -202,6 +206,11 @@ func (d *dataFlags) build(ctx context.Context, stateDir string, cfg *fs.Config, 
 	up.SealDelay = d.sealDelay
 	up.StagingWait = d.stagingWait
 	up.Epochs = uint32(d.epochs)
+	if !d.network() && up.Epochs == 0 {
+		// Stored as far ahead as renewal extends to, so that new blobs
+		// are not renewed at once.
+		up.Epochs = chainsync.DefaultConfig().TargetEpochsAhead
+	}
 	if d.network() {
 		if d.epochs > blobstore.MaxEpochsAhead {
 			return fail(fmt.Errorf("--epochs %d: Walrus stores at most %d epochs ahead: %w", d.epochs, blobstore.MaxEpochsAhead, errUsage))
@@ -263,6 +272,7 @@ func (d *dataFlags) openStore(ctx context.Context, stateDir string, log *slog.Lo
 			return nil, fmt.Errorf("local store: %w", err)
 		}
 		p.closers = append(p.closers, func() { _ = s.Close() })
+		p.ledger = chainsync.LocalLedger(s)
 		return s, nil
 	}
 	if d.aggregators == "" {

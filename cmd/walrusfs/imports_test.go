@@ -32,6 +32,12 @@ var importRules = []struct {
 		"github.com/walrusfs/walrusfs/blobstore/httpserver", "github.com/walrusfs/walrusfs/chainsync/",
 		"github.com/block-vision/sui-go-sdk",
 	}},
+	{pkg: "github.com/walrusfs/walrusfs/chainsync", forbidden: []string{
+		// chainsync sees stores through its Ledger; cmd wires them.
+		"github.com/walrusfs/walrusfs/fs", "github.com/hanwen/go-fuse",
+		"github.com/walrusfs/walrusfs/blobstore/localstore", "github.com/walrusfs/walrusfs/blobstore/walrushttp",
+		"github.com/walrusfs/walrusfs/blobstore/httpserver",
+	}},
 }
 
 // TestImportRules fails when a package imports across a forbidden arrow.

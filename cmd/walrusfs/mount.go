@@ -17,6 +17,7 @@ import (
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 
+	"github.com/walrusfs/walrusfs/chainsync"
 	"github.com/walrusfs/walrusfs/fs"
 	"github.com/walrusfs/walrusfs/index"
 )
@@ -118,7 +119,9 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		plane.close()
 		return err
 	}
+	stopRenewal := func() {}
 	closeAll := func() {
+		stopRenewal()
 		fsys.Close()
 		if err := idx.Close(); err != nil {
 			log.Error("closing the index", "err", err)
@@ -129,6 +132,12 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		closeAll()
 		return err
 	}
+	stop, err := startRenewal(ctx, plane, idx, log)
+	if err != nil {
+		closeAll()
+		return err
+	}
+	stopRenewal = stop
 	opts := fsys.Options()
 	opts.AllowOther = *allowOther
 	server, err := fusefs.Mount(mnt, fsys.Root(), opts)
@@ -144,16 +153,12 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info("mounted", "mountpoint", mnt, "state_dir", dir, "read_only", *readOnly)
 
-	served := make(chan struct{})
-	go func() {
-		server.Wait()
-		close(served)
-	}()
+	done := served(server)
 	select {
-	case <-served:
+	case <-done:
 		log.Info("unmounted from outside")
 	case <-ctx.Done():
-		unmountUntilDone(server, mnt, served, log)
+		unmountUntilDone(server, mnt, done, log)
 	}
 	if data.drain > 0 {
 		fsys.Drain(data.drain)
@@ -161,6 +166,35 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	closeAll()
 	log.Info("stopped cleanly", "mountpoint", mnt)
 	return nil
+}
+
+// served returns a channel closed once server stops serving.
+func served(server interface{ Wait() }) <-chan struct{} {
+	c := make(chan struct{})
+	go func() {
+		server.Wait()
+		close(c)
+	}()
+	return c
+}
+
+// startRenewal runs lease renewal (chainsync) in the background when the
+// store has a ledger, and returns the function that stops it and waits.
+func startRenewal(ctx context.Context, plane *dataPlane, idx *index.Index, log *slog.Logger) (stop func(), err error) {
+	if plane.ledger == nil {
+		return func() {}, nil
+	}
+	r, err := chainsync.NewRenewer(plane.ledger, idx, chainsync.DefaultConfig(), log)
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		r.Run(rctx)
+	}()
+	return func() { cancel(); <-finished }, nil
 }
 
 // unmountUntilDone unmounts, retrying while the mount is busy. A lazy

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/walrusfs/walrusfs/chainsync"
 )
 
 // uploadTestFlags keep the daemon's uploads quick to observe: small
@@ -244,4 +246,31 @@ func TestNetworkStoresForMaxEpochs(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "at most 53 epochs") {
 		t.Errorf("--epochs 54 accepted or unexplained: %v\n%s", err, out)
 	}
+}
+
+// TestLocalStoresForRenewalTarget: on the local store, which renews the
+// leases of referenced blobs, blobs are stored as far ahead as renewal
+// extends to (chainsync's target), so new blobs need no renewal at once;
+// and the daemon does not warn about renewal.
+func TestLocalStoresForRenewalTarget(t *testing.T) {
+	requireFuse(t)
+	state, mnt := t.TempDir(), t.TempDir()
+	d := startDaemon(t, state, mnt, uploadTestFlags()...)
+	if err := os.WriteFile(filepath.Join(mnt, "f"), []byte("renewed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitCertified(t, mnt, map[string][32]byte{"f": sha256.Sum256([]byte("renewed"))}, d)
+	buf := make([]byte, 16)
+	n, err := unix.Getxattr(filepath.Join(mnt, "f"), "user.walrus.end_epoch", buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A fresh local store starts at epoch 0.
+	if got, want := string(buf[:n]), fmt.Sprint(chainsync.DefaultConfig().TargetEpochsAhead); got != want {
+		t.Errorf("end epoch %s, want %s", got, want)
+	}
+	if strings.Contains(d.stderr.String(), "does not renew") {
+		t.Errorf("the local store warns that leases are not renewed:\n%s", d.stderr.String())
+	}
+	d.stop(t)
 }

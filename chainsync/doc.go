@@ -1,0 +1,32 @@
+// Package chainsync keeps the blobs a filesystem references alive on their
+// store: Walrus stores a blob only until its end epoch, so every blob that
+// a file still reads from must have its lease extended before it runs out.
+//
+// # Renewal
+//
+// A [Renewer] runs in the background ([Renewer.Run]). Every
+// [Config.Interval] it reads the current epoch from its [Ledger] and the
+// blob records from the index, and extends each blob that is still
+// referenced (index.Blob.Refs > 0) and ends within [Config.MinEpochsAhead]
+// epochs, so that it ends [Config.TargetEpochsAhead] epochs from now
+// (never more than the 53 Walrus allows). The new end is recorded in the
+// index (index.Index.SetBlobEnd), which is what user.walrus.end_epoch
+// shows. Quilts are extended as a whole: a patch has no lease of its own.
+//
+// Blobs nothing references any more are left to expire: that is the
+// cheapest garbage collection Walrus offers, and it gives a grace period
+// in which an older index (a snapshot) can still read them.
+//
+// A blob whose lease has already ended cannot be extended (Walrus refuses,
+// and so does the local store). The renewer reports it on every pass, with
+// the number of epochs it is past, because the files that reference it
+// can no longer be read from the store.
+//
+// # Ledgers
+//
+// The [Ledger] is the chain as the renewer sees it: the current epoch and
+// an extend call. The embedded local store is one (its epoch clock and
+// localstore.Store.Extend, wired by cmd/walrusfs); a Sui ledger for blobs
+// on the Walrus network, whose Blob objects the daemon owns through
+// send_object_to, is to come.
+package chainsync

@@ -1,0 +1,200 @@
+package chainsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/walrusfs/walrusfs/blobstore"
+	"github.com/walrusfs/walrusfs/index"
+)
+
+// Ledger is what the renewer needs from the chain.
+type Ledger interface {
+	// CurrentEpoch returns the current epoch.
+	CurrentEpoch(ctx context.Context) (uint32, error)
+	// Stat returns what the chain knows of blob id, its end epoch above
+	// all (an error wrapping blobstore.ErrNotFound when it holds none).
+	Stat(ctx context.Context, id blobstore.ID) (blobstore.Info, error)
+	// Extend adds epochs to blob id's lease and returns the blob's info
+	// with its new end epoch. A blob whose lease has ended fails with an
+	// error wrapping blobstore.ErrNotFound.
+	Extend(ctx context.Context, id blobstore.ID, epochs uint32) (blobstore.Info, error)
+}
+
+// Index is what the renewer needs from the index (*index.Index).
+type Index interface {
+	Blobs() ([]index.Blob, error)
+	SetBlobEnd(id [32]byte, end uint32) (bool, error)
+}
+
+// Config tunes a [Renewer].
+type Config struct {
+	// MinEpochsAhead: a referenced blob ending within this many epochs of
+	// the current one is extended. At least 1.
+	MinEpochsAhead uint32
+	// TargetEpochsAhead is where an extension moves the end: this many
+	// epochs past the current one. At least MinEpochsAhead + 1 and at
+	// most blobstore.MaxEpochsAhead.
+	TargetEpochsAhead uint32
+	// Interval is the time between passes.
+	Interval time.Duration
+}
+
+// DefaultConfig extends blobs ending within 2 epochs to 12 epochs ahead, and
+// looks every hour (a Walrus epoch is a day on Testnet, two weeks on
+// Mainnet).
+func DefaultConfig() Config {
+	return Config{MinEpochsAhead: 2, TargetEpochsAhead: 12, Interval: time.Hour}
+}
+
+// Validate reports a configuration a Renewer cannot use.
+func (c Config) Validate() error {
+	switch {
+	case c.MinEpochsAhead < 1:
+		return errors.New("chainsync: MinEpochsAhead must be at least 1")
+	case c.TargetEpochsAhead <= c.MinEpochsAhead:
+		return fmt.Errorf("chainsync: TargetEpochsAhead %d must exceed MinEpochsAhead %d", c.TargetEpochsAhead, c.MinEpochsAhead)
+	case c.TargetEpochsAhead > blobstore.MaxEpochsAhead:
+		return fmt.Errorf("chainsync: TargetEpochsAhead %d: Walrus stores at most %d epochs ahead", c.TargetEpochsAhead, blobstore.MaxEpochsAhead)
+	case c.Interval <= 0:
+		return errors.New("chainsync: Interval must be positive")
+	}
+	return nil
+}
+
+// Renewer keeps the leases of referenced blobs ahead of the current epoch.
+type Renewer struct {
+	ledger Ledger
+	idx    Index
+	cfg    Config
+	log    *slog.Logger
+}
+
+// NewRenewer returns a renewer; a nil logger discards logs.
+func NewRenewer(ledger Ledger, idx Index, cfg Config, log *slog.Logger) (*Renewer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Renewer{ledger: ledger, idx: idx, cfg: cfg, log: log}, nil
+}
+
+// Pass is what one renewal pass did.
+type Pass struct {
+	Epoch    uint32 // the current epoch
+	Checked  int    // referenced blobs looked at
+	Extended int    // leases extended
+	Expired  int    // referenced blobs whose lease had already ended
+	Failed   int    // extensions that failed for another reason (retried next pass)
+}
+
+// Run renews at once and then every Config.Interval until ctx ends. A pass
+// that fails is logged and retried at the next interval.
+func (r *Renewer) Run(ctx context.Context) {
+	t := time.NewTicker(r.cfg.Interval)
+	defer t.Stop()
+	for {
+		if p, err := r.RenewOnce(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.log.Error("lease renewal failed; retrying later", "retry_in", r.cfg.Interval, "err", err)
+		} else if p.Extended > 0 || p.Expired > 0 || p.Failed > 0 {
+			r.log.Info("lease renewal", "epoch", p.Epoch, "referenced_blobs", p.Checked, "extended", p.Extended, "expired", p.Expired, "failed", p.Failed)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RenewOnce runs one pass: every referenced blob ending within
+// MinEpochsAhead epochs is extended to TargetEpochsAhead epochs from now,
+// and its new end recorded in the index. It returns an error only when
+// the epoch or the blob records cannot be read; failures of single
+// extensions are counted and logged.
+func (r *Renewer) RenewOnce(ctx context.Context) (Pass, error) {
+	now, err := r.ledger.CurrentEpoch(ctx)
+	if err != nil {
+		return Pass{}, fmt.Errorf("chainsync: current epoch: %w", err)
+	}
+	blobs, err := r.idx.Blobs()
+	if err != nil {
+		return Pass{}, fmt.Errorf("chainsync: blob records: %w", err)
+	}
+	p := Pass{Epoch: now}
+	for _, b := range blobs {
+		if b.Refs == 0 {
+			continue // left to expire
+		}
+		p.Checked++
+		if b.EndEpoch > now && b.EndEpoch-now > r.cfg.MinEpochsAhead {
+			continue
+		}
+		id := blobstore.ID(b.ID)
+		// The chain is the truth: an extension whose end the index did
+		// not record (a crash in between) must not be paid twice.
+		if info, err := r.ledger.Stat(ctx, id); err == nil && info.EndEpoch > b.EndEpoch {
+			if _, err := r.idx.SetBlobEnd(b.ID, info.EndEpoch); err != nil {
+				return p, fmt.Errorf("chainsync: record the end of %s: %w", id, err)
+			}
+			b.EndEpoch = info.EndEpoch
+			if b.EndEpoch > now && b.EndEpoch-now > r.cfg.MinEpochsAhead {
+				continue
+			}
+		}
+		if b.EndEpoch <= now {
+			p.Expired++
+			r.log.Error("a referenced blob's lease has ended; files that use it can no longer be read from the store",
+				"blob", id, "end_epoch", b.EndEpoch, "epoch", now, "references", b.Refs)
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return p, err
+		}
+		by := now + r.cfg.TargetEpochsAhead - b.EndEpoch
+		info, err := r.ledger.Extend(ctx, id, by)
+		if err != nil {
+			if errors.Is(err, blobstore.ErrNotFound) {
+				p.Expired++
+				r.log.Error("a referenced blob can no longer be extended; files that use it may become unreadable",
+					"blob", id, "end_epoch", b.EndEpoch, "epoch", now, "err", err)
+				continue
+			}
+			p.Failed++
+			r.log.Warn("extending a lease failed; retrying at the next pass", "blob", id, "end_epoch", b.EndEpoch,
+				"epochs_left", b.EndEpoch-now, "err", err)
+			continue
+		}
+		if _, err := r.idx.SetBlobEnd(b.ID, info.EndEpoch); err != nil {
+			return p, fmt.Errorf("chainsync: record the new end of %s: %w", id, err)
+		}
+		p.Extended++
+	}
+	return p, nil
+}
+
+// LocalStore is the embedded local store (*localstore.Store) as the
+// renewer needs it: its epoch clock, Stat and Extend.
+type LocalStore interface {
+	CurrentEpoch() uint32
+	Stat(ctx context.Context, id blobstore.ID) (blobstore.Info, error)
+	Extend(ctx context.Context, id blobstore.ID, epochs uint32) (blobstore.Info, error)
+}
+
+// LocalLedger returns the local store as a [Ledger]: it plays the chain
+// for the blobs it holds.
+func LocalLedger(s LocalStore) Ledger { return localLedger{s} }
+
+type localLedger struct{ LocalStore }
+
+func (l localLedger) CurrentEpoch(context.Context) (uint32, error) {
+	return l.LocalStore.CurrentEpoch(), nil
+}

@@ -1,0 +1,227 @@
+package chainsync
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/walrusfs/walrusfs/blobstore"
+	"github.com/walrusfs/walrusfs/blobstore/localstore"
+	"github.com/walrusfs/walrusfs/index"
+)
+
+// world is a real local store with a clock the test moves (epochs of an
+// hour) and a real index whose blob records point at the store's blobs.
+type world struct {
+	t     *testing.T
+	clock atomic.Int64
+	start time.Time
+	store *localstore.Store
+	idx   *index.Index
+	files int
+}
+
+func newWorld(t *testing.T) *world {
+	w := &world{t: t, start: time.Unix(1_700_000_000, 0)}
+	w.clock.Store(w.start.UnixNano())
+	cfg := localstore.DefaultConfig()
+	cfg.Dirs = []string{filepath.Join(t.TempDir(), "store")}
+	cfg.Shards, cfg.QuiltShards = 10, 10
+	cfg.EpochDuration = time.Hour
+	cfg.Now = func() time.Time { return time.Unix(0, w.clock.Load()) }
+	s, err := localstore.Open(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	idx, err := index.Open(t.Context(), t.TempDir(), index.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := idx.Check(); err != nil {
+			t.Errorf("index check: %v", err)
+		}
+		_ = idx.Close()
+	})
+	w.store, w.idx = s, idx
+	return w
+}
+
+// at moves the clock to the start of epoch e.
+func (w *world) at(e uint32) { w.clock.Store(w.start.Add(time.Duration(e) * time.Hour).UnixNano()) }
+
+// blob stores distinct bytes for epochs epochs and records the blob in
+// the index, referenced by a file's chunk when referenced is set.
+func (w *world) blob(epochs uint32, referenced bool) blobstore.ID {
+	t := w.t
+	w.files++
+	data := bytes.Repeat([]byte{byte(w.files)}, 1000)
+	info, err := w.store.Put(t.Context(), bytes.NewReader(data), int64(len(data)), blobstore.PutOptions{Epochs: epochs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []index.UploadResult
+	if referenced {
+		f, err := w.idx.Create(index.RootIno, fmt.Sprintf("f%d", w.files), index.NewNode{Mode: syscall.S_IFREG | 0o644, ChunkSize: 1 << 20, Now: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.idx.NewStagedChunk(f.Ino, 0); err != nil {
+			t.Fatal(err)
+		}
+		sealed, err := w.idx.Seal(f.Ino, nil, 1)
+		if err != nil || len(sealed) != 1 {
+			t.Fatalf("seal: %v, %d chunks", err, len(sealed))
+		}
+		ups, err := w.idx.Uploads(0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		up := ups[len(ups)-1]
+		results = []index.UploadResult{{Upload: up, Stored: index.StoredChunk{Length: 1000, PlainLen: 1000, BlockSize: 1 << 20, BlockHashes: make([][32]byte, 1)}}}
+	}
+	rec := index.Blob{ID: info.ID, Kind: index.BlobStandalone, State: index.BlobCertified, Size: uint64(info.Size),
+		RegisteredEpoch: info.RegisteredEpoch, CertifiedEpoch: info.CertifiedEpoch, EndEpoch: info.EndEpoch}
+	if _, err := w.idx.CompleteUploads(rec, results); err != nil {
+		t.Fatal(err)
+	}
+	return info.ID
+}
+
+// ends returns blob id's end epoch in the index and in the store.
+func (w *world) ends(id blobstore.ID) (inIndex, inStore uint32) {
+	rec, ok, err := w.idx.BlobInfo(id)
+	if err != nil || !ok {
+		w.t.Fatalf("index record of %s: %v, %v", id, ok, err)
+	}
+	info, err := w.store.Stat(w.t.Context(), id)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return rec.EndEpoch, info.EndEpoch
+}
+
+func (w *world) renewer(cfg Config) *Renewer {
+	r, err := NewRenewer(LocalLedger(w.store), w.idx, cfg, nil)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return r
+}
+
+// TestRenewExtendsReferencedBlobs: a referenced blob close to its end is
+// extended to the target, in the store and in the index; one far from its
+// end and one nothing references are left alone.
+func TestRenewExtendsReferencedBlobs(t *testing.T) {
+	w := newWorld(t)
+	cfg := Config{MinEpochsAhead: 2, TargetEpochsAhead: 10, Interval: time.Hour}
+	soon := w.blob(3, true)   // ends at epoch 3
+	later := w.blob(20, true) // ends at epoch 20
+	orphan := w.blob(3, false)
+	r := w.renewer(cfg)
+
+	p, err := r.RenewOnce(t.Context())
+	if err != nil || p.Extended != 0 || p.Checked != 2 {
+		t.Fatalf("epoch 0: %+v, %v; want 2 referenced blobs, none extended", p, err)
+	}
+	w.at(1) // soon now ends 2 epochs ahead
+	p, err = r.RenewOnce(t.Context())
+	if err != nil || p.Extended != 1 || p.Expired != 0 || p.Failed != 0 {
+		t.Fatalf("epoch 1: %+v, %v; want one extension", p, err)
+	}
+	if i, s := w.ends(soon); i != 11 || s != 11 {
+		t.Fatalf("extended blob ends at %d in the index, %d in the store; want 1+10", i, s)
+	}
+	if i, s := w.ends(later); i != 20 || s != 20 {
+		t.Fatalf("blob far from its end: %d/%d, want 20", i, s)
+	}
+	if i, s := w.ends(orphan); i != 3 || s != 3 {
+		t.Fatalf("unreferenced blob: %d/%d, want left at 3", i, s)
+	}
+	// A second pass in the same epoch has nothing to do.
+	if p, err := r.RenewOnce(t.Context()); err != nil || p.Extended != 0 {
+		t.Fatalf("second pass: %+v, %v", p, err)
+	}
+}
+
+// TestRenewAfterCrashDoesNotPayTwice: an extension the index did not
+// record (a crash between the two) is read back from the chain, not made
+// again.
+func TestRenewAfterCrashDoesNotPayTwice(t *testing.T) {
+	w := newWorld(t)
+	id := w.blob(3, true)
+	if _, err := w.store.Extend(t.Context(), id, 9); err != nil { // ends at 12; the index still says 3
+		t.Fatal(err)
+	}
+	w.at(2)
+	p, err := w.renewer(Config{MinEpochsAhead: 2, TargetEpochsAhead: 10, Interval: time.Hour}).RenewOnce(t.Context())
+	if err != nil || p.Extended != 0 || p.Failed != 0 {
+		t.Fatalf("%+v, %v; want nothing extended", p, err)
+	}
+	if i, s := w.ends(id); i != 12 || s != 12 {
+		t.Fatalf("ends %d in the index, %d in the store; want both 12", i, s)
+	}
+}
+
+// TestRenewReportsEndedLeases: a referenced blob whose lease has ended is
+// counted and logged, not extended, on every pass.
+func TestRenewReportsEndedLeases(t *testing.T) {
+	w := newWorld(t)
+	id := w.blob(1, true)
+	w.at(5)
+	r := w.renewer(DefaultConfig())
+	for range 2 {
+		p, err := r.RenewOnce(t.Context())
+		if err != nil || p.Expired != 1 || p.Extended != 0 {
+			t.Fatalf("%+v, %v; want the ended lease reported", p, err)
+		}
+	}
+	if i, s := w.ends(id); i != 1 || s != 1 {
+		t.Fatalf("ended lease moved: %d/%d", i, s)
+	}
+}
+
+// TestRunRenewsUntilCancelled: Run makes a pass at once and stops when its
+// context ends.
+func TestRunRenewsUntilCancelled(t *testing.T) {
+	w := newWorld(t)
+	id := w.blob(2, true)
+	r := w.renewer(Config{MinEpochsAhead: 2, TargetEpochsAhead: 10, Interval: time.Hour})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if i, _ := w.ends(id); i == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not extend the blob")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []Config{
+		{MinEpochsAhead: 0, TargetEpochsAhead: 5, Interval: time.Hour},
+		{MinEpochsAhead: 5, TargetEpochsAhead: 5, Interval: time.Hour},
+		{MinEpochsAhead: 2, TargetEpochsAhead: blobstore.MaxEpochsAhead + 1, Interval: time.Hour},
+		{MinEpochsAhead: 2, TargetEpochsAhead: 5},
+	} {
+		if c.Validate() == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}
