@@ -15,7 +15,11 @@
 //
 // Blobs nothing references any more are left to expire: that is the
 // cheapest garbage collection Walrus offers, and it gives a grace period
-// in which an older index (a snapshot) can still read them.
+// (the rest of the lease) in which an older index (a snapshot) can still
+// read them. Once such a blob's lease has ended, a ledger that is also a
+// [Collector] (the local store, where nothing expires by itself) is told
+// to drop it, and the blob's index record goes with it
+// (index.Index.DropBlob, which keeps a record that gained a reference).
 //
 // A blob whose lease has already ended cannot be extended (Walrus refuses,
 // and so does the local store). The renewer reports it on every pass, with

@@ -24,10 +24,21 @@ type Ledger interface {
 	Extend(ctx context.Context, id blobstore.ID, epochs uint32) (blobstore.Info, error)
 }
 
+// Collector is a Ledger that must be told to drop a blob whose lease has
+// ended (the local store; on Walrus expired blobs go by themselves).
+type Collector interface {
+	// DeleteExpired removes blob id if its lease has ended and reports
+	// whether it did; a blob it does not hold is blobstore.ErrNotFound.
+	// The check and the delete are one step, so a blob whose lease a new
+	// upload of the same bytes extends is kept.
+	DeleteExpired(ctx context.Context, id blobstore.ID) (bool, error)
+}
+
 // Index is what the renewer needs from the index (*index.Index).
 type Index interface {
 	Blobs() ([]index.Blob, error)
 	SetBlobEnd(id [32]byte, end uint32) (bool, error)
+	DropBlob(id [32]byte) (bool, error)
 }
 
 // Config tunes a [Renewer].
@@ -91,6 +102,9 @@ type Pass struct {
 	Extended int    // leases extended
 	Expired  int    // referenced blobs whose lease had already ended
 	Failed   int    // extensions that failed for another reason (retried next pass)
+	// Collected counts unreferenced blobs whose lease had ended, dropped
+	// from the store (a Collector) and the index.
+	Collected int
 }
 
 // Run renews at once and then every Config.Interval until ctx ends. A pass
@@ -104,8 +118,9 @@ func (r *Renewer) Run(ctx context.Context) {
 				return
 			}
 			r.log.Error("lease renewal failed; retrying later", "retry_in", r.cfg.Interval, "err", err)
-		} else if p.Extended > 0 || p.Expired > 0 || p.Failed > 0 {
-			r.log.Info("lease renewal", "epoch", p.Epoch, "referenced_blobs", p.Checked, "extended", p.Extended, "expired", p.Expired, "failed", p.Failed)
+		} else if p.Extended > 0 || p.Expired > 0 || p.Failed > 0 || p.Collected > 0 {
+			r.log.Info("lease renewal", "epoch", p.Epoch, "referenced_blobs", p.Checked, "extended", p.Extended,
+				"expired", p.Expired, "failed", p.Failed, "collected", p.Collected)
 		}
 		select {
 		case <-ctx.Done():
@@ -132,7 +147,13 @@ func (r *Renewer) RenewOnce(ctx context.Context) (Pass, error) {
 	p := Pass{Epoch: now}
 	for _, b := range blobs {
 		if b.Refs == 0 {
-			continue // left to expire
+			// Left to expire; once it has, a Collector drops it.
+			if b.EndEpoch <= now {
+				if err := r.collect(ctx, &p, b); err != nil {
+					return p, err
+				}
+			}
+			continue
 		}
 		p.Checked++
 		if b.EndEpoch > now && b.EndEpoch-now > r.cfg.MinEpochsAhead {
@@ -181,16 +202,42 @@ func (r *Renewer) RenewOnce(ctx context.Context) (Pass, error) {
 	return p, nil
 }
 
+// collect drops unreferenced blob b, whose recorded lease has ended, from
+// the store when the ledger is a Collector, and then its index record.
+func (r *Renewer) collect(ctx context.Context, p *Pass, b index.Blob) error {
+	c, ok := r.ledger.(Collector)
+	if !ok {
+		return nil
+	}
+	id := blobstore.ID(b.ID)
+	deleted, err := c.DeleteExpired(ctx, id)
+	switch {
+	case errors.Is(err, blobstore.ErrNotFound):
+		// Gone already (a crash after the delete): only the record is left.
+	case err != nil:
+		r.log.Warn("dropping an expired unreferenced blob failed; retrying at the next pass", "blob", id, "err", err)
+		return nil
+	case !deleted:
+		return nil // its lease was extended meanwhile (the same bytes stored again)
+	}
+	if _, err := r.idx.DropBlob(b.ID); err != nil {
+		return fmt.Errorf("chainsync: drop the record of %s: %w", id, err)
+	}
+	p.Collected++
+	return nil
+}
+
 // LocalStore is the embedded local store (*localstore.Store) as the
-// renewer needs it: its epoch clock, Stat and Extend.
+// renewer needs it: its epoch clock, Stat, Extend and DeleteExpired.
 type LocalStore interface {
 	CurrentEpoch() uint32
 	Stat(ctx context.Context, id blobstore.ID) (blobstore.Info, error)
 	Extend(ctx context.Context, id blobstore.ID, epochs uint32) (blobstore.Info, error)
+	DeleteExpired(ctx context.Context, id blobstore.ID) (bool, error)
 }
 
-// LocalLedger returns the local store as a [Ledger]: it plays the chain
-// for the blobs it holds.
+// LocalLedger returns the local store as a [Ledger] and [Collector]: it
+// plays the chain for the blobs it holds.
 func LocalLedger(s LocalStore) Ledger { return localLedger{s} }
 
 type localLedger struct{ LocalStore }

@@ -3,6 +3,7 @@ package chainsync
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
@@ -24,10 +25,11 @@ type world struct {
 	store *localstore.Store
 	idx   *index.Index
 	files int
+	data  map[blobstore.ID][]byte
 }
 
 func newWorld(t *testing.T) *world {
-	w := &world{t: t, start: time.Unix(1_700_000_000, 0)}
+	w := &world{t: t, start: time.Unix(1_700_000_000, 0), data: map[blobstore.ID][]byte{}}
 	w.clock.Store(w.start.UnixNano())
 	cfg := localstore.DefaultConfig()
 	cfg.Dirs = []string{filepath.Join(t.TempDir(), "store")}
@@ -66,6 +68,7 @@ func (w *world) blob(epochs uint32, referenced bool) blobstore.ID {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.data[info.ID] = data
 	var results []index.UploadResult
 	if referenced {
 		f, err := w.idx.Create(index.RootIno, fmt.Sprintf("f%d", w.files), index.NewNode{Mode: syscall.S_IFREG | 0o644, ChunkSize: 1 << 20, Now: 1})
@@ -223,5 +226,47 @@ func TestConfigValidate(t *testing.T) {
 		if c.Validate() == nil {
 			t.Errorf("%+v accepted", c)
 		}
+	}
+}
+
+// TestCollectsExpiredGarbage: an unreferenced blob is dropped from the
+// store and the index once its lease has ended, not before; a referenced
+// one never is; and one whose bytes were stored again meanwhile (which
+// extends its lease) is kept.
+func TestCollectsExpiredGarbage(t *testing.T) {
+	w := newWorld(t)
+	garbage := w.blob(3, false)
+	revived := w.blob(3, false)
+	used := w.blob(3, true)
+	r := w.renewer(Config{MinEpochsAhead: 1, TargetEpochsAhead: 2, Interval: time.Hour})
+
+	w.at(2)
+	if p, err := r.RenewOnce(t.Context()); err != nil || p.Collected != 0 || p.Extended != 1 {
+		t.Fatalf("epoch 2: %+v, %v; want the used blob extended, nothing collected", p, err)
+	}
+	w.at(3)
+	// The same bytes are stored again just as the lease ends.
+	if _, err := w.store.Put(t.Context(), bytes.NewReader(w.data[revived]), int64(len(w.data[revived])), blobstore.PutOptions{Epochs: 5}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.RenewOnce(t.Context())
+	if err != nil || p.Collected != 1 {
+		t.Fatalf("epoch 3: %+v, %v; want one blob collected", p, err)
+	}
+	if _, err := w.store.Stat(t.Context(), garbage); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Fatalf("collected blob still in the store: %v", err)
+	}
+	if _, ok, _ := w.idx.BlobInfo(garbage); ok {
+		t.Fatal("collected blob still has an index record")
+	}
+	if _, err := w.store.Stat(t.Context(), revived); err != nil {
+		t.Fatalf("blob stored again was dropped: %v", err)
+	}
+	if _, ok, _ := w.idx.BlobInfo(revived); !ok {
+		t.Fatal("blob stored again lost its index record")
+	}
+	// Extended at epoch 2 to 4, and at epoch 3 to 5.
+	if i, s := w.ends(used); i != 5 || s != 5 {
+		t.Fatalf("used blob ends %d/%d, want 5", i, s)
 	}
 }

@@ -384,6 +384,26 @@ func (x *Index) SetBlobEnd(id [32]byte, end uint32) (ok bool, err error) {
 	return ok, err
 }
 
+// DropBlob removes blob id's record if nothing references the blob (Refs
+// and LiveBytes zero), in one operation, and reports whether it did: the
+// record of a blob the store has dropped (its lease ended). A blob that
+// gained a reference meanwhile keeps its record.
+func (x *Index) DropBlob(id [32]byte) (dropped bool, err error) {
+	err = x.update(func(w *wtx) error {
+		v := w.get(bBlobs, id[:])
+		if v == nil {
+			return nil
+		}
+		b, err := decodeBlob(id[:], v)
+		if err != nil || b.Refs != 0 || b.LiveBytes != 0 {
+			return err
+		}
+		dropped = true
+		return w.del(bBlobs, id[:])
+	})
+	return dropped, err
+}
+
 // Blobs returns every blob record in blob ID order.
 func (x *Index) Blobs() ([]Blob, error) {
 	var out []Blob

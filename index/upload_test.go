@@ -225,3 +225,36 @@ func TestSetBlobEnd(t *testing.T) {
 		t.Fatalf("after a crash: %+v, want end 12 with its reference", rec)
 	}
 }
+
+// TestDropBlob: only a record nothing references is dropped, durably.
+func TestDropBlob(t *testing.T) {
+	dir := t.TempDir()
+	x := openTest(t, dir)
+	f := must(x.Create(RootIno, "f", file(0o644)))
+	must(x.NewStagedChunk(f.Ino, 0))
+	must(x.Seal(f.Ino, nil, 1))
+	ups := must(x.Uploads(0, 10))
+	used := Blob{ID: [32]byte{1}, Kind: BlobStandalone, State: BlobCertified, Size: 100, EndEpoch: 5}
+	must(x.CompleteUploads(used, []UploadResult{{Upload: ups[0], Stored: storedAt(100)}}))
+	garbage := Blob{ID: [32]byte{2}, Kind: BlobQuilt, State: BlobCertified, Size: 100, EndEpoch: 5}
+	must(x.CompleteUploads(garbage, nil))
+
+	if must(x.DropBlob(used.ID)) {
+		t.Fatal("dropped the record of a referenced blob")
+	}
+	if !must(x.DropBlob(garbage.ID)) {
+		t.Fatal("kept the record of an unreferenced blob")
+	}
+	if must(x.DropBlob([32]byte{3})) {
+		t.Fatal("dropped a record that does not exist")
+	}
+	x.Abandon()
+
+	y := openTest(t, dir)
+	if _, ok := must2(y.BlobInfo(garbage.ID)); ok {
+		t.Fatal("dropped record back after a crash")
+	}
+	if _, ok := must2(y.BlobInfo(used.ID)); !ok {
+		t.Fatal("referenced record lost")
+	}
+}

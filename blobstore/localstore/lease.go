@@ -47,3 +47,33 @@ func (s *Store) Extend(ctx context.Context, id blobstore.ID, epochs uint32) (blo
 	}
 	return s.info(&nr), nil
 }
+
+// DeleteExpired removes blob id if its lease has ended (its end epoch is
+// at or before the current one), as Walrus drops an expired blob, and
+// reports whether it did. The check and the delete hold the blob's lock,
+// so a Put of the same bytes either extends the lease first (and the blob
+// stays) or finds it gone (and stores it afresh). A blob the store does
+// not hold is ErrNotFound.
+func (s *Store) DeleteExpired(ctx context.Context, id blobstore.ID) (bool, error) {
+	done, err := s.enter()
+	if err != nil {
+		return false, err
+	}
+	defer done()
+	st := s.stripe(id)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	r, err := s.load(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("localstore: delete expired %s: %w", id, err)
+	}
+	if r.End > s.clock.epoch() {
+		return false, nil
+	}
+	if err := s.deleteBlob(id); err != nil {
+		return false, fmt.Errorf("localstore: delete expired %s: %w", id, err)
+	}
+	st.deletes.Add(1)
+	s.log.Debug("localstore: deleted an expired blob", "blob", id, "end_epoch", r.End)
+	return true, nil
+}

@@ -10,8 +10,8 @@ import (
 )
 
 // TestExtend: a lease grows by the epochs asked for, durably (a reopened
-// store sees it), within Walrus's 53-epoch window, and an ended lease
-// cannot be extended.
+// store sees it), within Walrus's 53-epoch window; an ended lease cannot
+// be extended, and only an ended lease is dropped by DeleteExpired.
 func TestExtend(t *testing.T) {
 	var clock atomic.Int64
 	start := time.Unix(1_700_000_000, 0)
@@ -50,9 +50,21 @@ func TestExtend(t *testing.T) {
 	if st, err := s2.Stat(t.Context(), info.ID); err != nil || st.EndEpoch != got.EndEpoch {
 		t.Fatalf("reopened: end %d, %v; want %d", st.EndEpoch, err, got.EndEpoch)
 	}
-	// The lease runs out: too late to extend.
+	if deleted, err := s2.DeleteExpired(t.Context(), info.ID); err != nil || deleted {
+		t.Fatalf("DeleteExpired of a live lease: %v, %v", deleted, err)
+	}
+	// The lease runs out: too late to extend; the blob can be dropped.
 	clock.Store(start.Add(time.Duration(got.EndEpoch+1) * time.Hour).UnixNano())
 	if _, err := s2.Extend(t.Context(), info.ID, 1); !errors.Is(err, blobstore.ErrNotFound) {
 		t.Fatalf("extending after the lease ended (epoch %d, end %d): %v, want ErrNotFound", s2.CurrentEpoch(), got.EndEpoch, err)
+	}
+	if deleted, err := s2.DeleteExpired(t.Context(), info.ID); err != nil || !deleted {
+		t.Fatalf("DeleteExpired of an ended lease: %v, %v", deleted, err)
+	}
+	if _, err := s2.Stat(t.Context(), info.ID); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Fatalf("Stat after DeleteExpired: %v, want ErrNotFound", err)
+	}
+	if _, err := s2.DeleteExpired(t.Context(), info.ID); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Fatalf("DeleteExpired of a deleted blob: %v, want ErrNotFound", err)
 	}
 }
