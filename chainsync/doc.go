@@ -22,9 +22,9 @@
 // (index.Index.DropBlob, which keeps a record that gained a reference).
 //
 // A blob whose lease has already ended cannot be extended (Walrus refuses,
-// and so does the local store). The renewer reports it on every pass, with
-// the number of epochs it is past, because the files that reference it
-// can no longer be read from the store.
+// and so does the local store). The renewer reports it on every pass:
+// on Walrus its data is gone, and the files that reference it can no
+// longer be read from the store (the local store keeps it).
 //
 // # Ledgers
 //

@@ -132,9 +132,10 @@ func (r *Renewer) Run(ctx context.Context) {
 
 // RenewOnce runs one pass: every referenced blob ending within
 // MinEpochsAhead epochs is extended to TargetEpochsAhead epochs from now,
-// and its new end recorded in the index. It returns an error only when
-// the epoch or the blob records cannot be read; failures of single
-// extensions are counted and logged.
+// and its new end recorded in the index; unreferenced blobs whose lease
+// has ended are collected (see [Collector]). It returns an error when the
+// epoch or the blob records cannot be read or the index cannot be
+// updated; failures of single extensions are counted and logged.
 func (r *Renewer) RenewOnce(ctx context.Context) (Pass, error) {
 	now, err := r.ledger.CurrentEpoch(ctx)
 	if err != nil {
@@ -173,7 +174,7 @@ func (r *Renewer) RenewOnce(ctx context.Context) (Pass, error) {
 		}
 		if b.EndEpoch <= now {
 			p.Expired++
-			r.log.Error("a referenced blob's lease has ended; files that use it can no longer be read from the store",
+			r.log.Error("a referenced blob's lease has ended and cannot be extended; files that use it may no longer be readable from the store",
 				"blob", id, "end_epoch", b.EndEpoch, "epoch", now, "references", b.Refs)
 			continue
 		}
