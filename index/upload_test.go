@@ -196,17 +196,24 @@ func must2[A, B any](a A, b B, err error) (A, B) {
 	return a, b
 }
 
+// storedBlob creates file name with one chunk, uploads it as blob id (100
+// bytes, certified, ending at epoch 5) and returns the blob record.
+func storedBlob(x *Index, name string, id [32]byte) Blob {
+	f := must(x.Create(RootIno, name, file(0o644)))
+	must(x.NewStagedChunk(f.Ino, 0))
+	must(x.Seal(f.Ino, nil, 1))
+	ups := must(x.Uploads(0, 10))
+	blob := Blob{ID: id, Kind: BlobStandalone, State: BlobCertified, Size: 100, EndEpoch: 5}
+	must(x.CompleteUploads(blob, []UploadResult{{Upload: ups[len(ups)-1], Stored: storedAt(100)}}))
+	return blob
+}
+
 // TestSetBlobEnd: a lease end moves forward only, survives a crash (it is
 // journaled like any operation), and a blob without a record is reported.
 func TestSetBlobEnd(t *testing.T) {
 	dir := t.TempDir()
 	x := openTest(t, dir)
-	f := must(x.Create(RootIno, "f", file(0o644)))
-	must(x.NewStagedChunk(f.Ino, 0))
-	must(x.Seal(f.Ino, nil, 1))
-	ups := must(x.Uploads(0, 10))
-	blob := Blob{ID: [32]byte{9}, Kind: BlobStandalone, State: BlobCertified, Size: 100, EndEpoch: 5}
-	must(x.CompleteUploads(blob, []UploadResult{{Upload: ups[0], Stored: storedAt(100)}}))
+	blob := storedBlob(x, "f", [32]byte{9})
 
 	if !must(x.SetBlobEnd(blob.ID, 12)) {
 		t.Fatal("SetBlobEnd: no record")
@@ -230,12 +237,7 @@ func TestSetBlobEnd(t *testing.T) {
 func TestDropBlob(t *testing.T) {
 	dir := t.TempDir()
 	x := openTest(t, dir)
-	f := must(x.Create(RootIno, "f", file(0o644)))
-	must(x.NewStagedChunk(f.Ino, 0))
-	must(x.Seal(f.Ino, nil, 1))
-	ups := must(x.Uploads(0, 10))
-	used := Blob{ID: [32]byte{1}, Kind: BlobStandalone, State: BlobCertified, Size: 100, EndEpoch: 5}
-	must(x.CompleteUploads(used, []UploadResult{{Upload: ups[0], Stored: storedAt(100)}}))
+	used := storedBlob(x, "f", [32]byte{1})
 	garbage := Blob{ID: [32]byte{2}, Kind: BlobQuilt, State: BlobCertified, Size: 100, EndEpoch: 5}
 	must(x.CompleteUploads(garbage, nil))
 
