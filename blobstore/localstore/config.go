@@ -15,8 +15,9 @@ const (
 	// largest blob RS2 can encode is 24 771 852 bytes (23.6 MiB; see
 	// [Store.MaxBlobSize]), so the 10 MiB blobs of public Walrus publishers
 	// fit with room to spare. Encoding cost per byte hardly depends on n up
-	// to about 40 and grows beyond (an 8 MiB blob costs about 550 CPU-ms at
-	// n = 1000). Quilts use [DefaultQuiltShards] instead.
+	// to about 40 and grows beyond (a durable 8 MiB blob costs about 35
+	// CPU-ms at n = 40 and 350 at n = 1000). Quilts use
+	// [DefaultQuiltShards] instead.
 	DefaultShards = 40
 	// DefaultQuiltShards is the default shard count of quilts: Walrus
 	// Mainnet's n = 1000 (f = 333, Kp = 334, Ks = 667). A quilt then holds
