@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/walrusfs/walrusfs/blobstore"
+	"github.com/walrusfs/walrusfs/blobstore/rs2"
 )
 
 // TestExtend: a lease grows by the epochs asked for, durably (a reopened
@@ -66,5 +67,25 @@ func TestExtend(t *testing.T) {
 	}
 	if _, err := s2.DeleteExpired(t.Context(), info.ID); !errors.Is(err, blobstore.ErrNotFound) {
 		t.Fatalf("DeleteExpired of a deleted blob: %v, want ErrNotFound", err)
+	}
+}
+
+// TestDefaultEncodeMemory: the default budget encodes an 8 MiB chunk at
+// the default 40 shards in memory and a 16 MiB quilt at 1000 shards in
+// strips, as the docs say.
+func TestDefaultEncodeMemory(t *testing.T) {
+	cfg := rs2.StreamConfig{MemoryBudget: DefaultEncodeMemory}
+	for _, tc := range []struct {
+		shards   int
+		size     int64
+		inMemory bool
+	}{{DefaultShards, 8<<20 + 320, true}, {DefaultQuiltShards, 16 << 20, false}} {
+		e, err := rs2.NewEncoder(tc.shards)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.InMemory(tc.size, cfg); got != tc.inMemory {
+			t.Errorf("%d bytes at %d shards: in memory %v, want %v (needs %d bytes)", tc.size, tc.shards, got, tc.inMemory, e.MemoryInMemory(tc.size))
+		}
 	}
 }

@@ -31,12 +31,12 @@ import (
 // extended (AlreadyCertified false). A Put that finds the blob missing from
 // some directories (a replaced disk) also restores the slivers there.
 //
-// Memory: the blob goes to its systematic slivers as it is read, and is
-// encoded from there within Config.EncodeMemory: in memory (the message
-// matrix with its secondary repair columns, about 1.5× the blob, with the
-// repair slivers gathered before they are written when that fits too), or
-// in strips through a spill file in tmp/ (see
-// rs2.Encoder.EncodeAt) when that would take more.
+// Memory: within Config.EncodeMemory. A blob is encoded in memory as it
+// is read (the message matrix with its secondary repair columns, about
+// 1.5× the blob, with the repair slivers gathered before they are written
+// when that fits too) or, when that would take more, copied into its
+// systematic slivers and encoded from there in strips through a spill
+// file in tmp/ (see rs2.Encoder.EncodeAt).
 func (s *Store) Put(ctx context.Context, r io.Reader, size int64, opts blobstore.PutOptions) (blobstore.Info, error) {
 	done, err := s.enter()
 	if err != nil {
@@ -147,10 +147,9 @@ func (s *Store) missingDirs(id blobstore.ID) []int {
 }
 
 // stage runs phase 1 of the commit protocol (see the package doc): it
-// copies the blob from r into the systematic primary slivers, encodes it
-// from there, writes the repair slivers, all into each directory's
-// slivers file, and the metadata record next to it, all in
-// tmp/put-<nonce>/, and makes everything durable: every file, every
+// reads the blob from r, encodes it, writes each directory's primary
+// slivers into its slivers file and the metadata record next to it, all
+// in tmp/put-<nonce>/, and makes everything durable: every file, every
 // staging directory and every tmp directory. enc fixes the shard count.
 // The caller removes the staging directories on error.
 func (s *Store) stage(ctx context.Context, enc *rs2.Encoder, nonce string, r io.Reader, size int64, epochs uint32, opts blobstore.PutOptions) (*record, error) {
@@ -182,23 +181,37 @@ func (s *Store) stage(ctx context.Context, enc *rs2.Encoder, nonce string, r io.
 		files = append(files, f)
 		packs[d] = f
 	}
-	if err := s.writeSystematic(r, size, lay, packs); err != nil {
-		return nil, err
-	}
-	kp := enc.Params().Kp
-	cfg := rs2.StreamConfig{MemoryBudget: s.cfg.EncodeMemory, TempDir: s.tmpPath(0, "")}
+	// A blob whose encoding fits Config.EncodeMemory is encoded in memory
+	// straight from r, which writes the systematic slivers as it reads.
+	// A larger one is copied into its systematic slivers first and encoded
+	// from there in strips.
+	need := enc.MemoryInMemory(size)
+	inMemory := need <= s.cfg.EncodeMemory
 	// Gathering repair slivers costs their whole size in memory at once
 	// (and saves about 12% of the CPU of an 8 MiB blob at 40 shards): only
 	// when it fits the budget next to an in-memory encoding.
-	need, gathered := enc.MemoryInMemory(size), int64(n-kp)*sliverSize
-	direct := gathered > s.maxGathered || need > cfg.MemoryBudget || need+gathered > cfg.MemoryBudget
+	gathered := int64(n-enc.Params().Kp) * sliverSize
+	direct := gathered > s.maxGathered || need+gathered > s.cfg.EncodeMemory
+	first := 0 // the first sliver the encoder writes
+	if !inMemory {
+		if err := s.writeSystematic(r, size, lay, packs); err != nil {
+			return nil, err
+		}
+		first = enc.Params().Kp
+	}
 	sws := make([]sliverWriter, n)
-	writers := make([]io.WriterAt, n) // nil for the systematic slivers, already written
-	for i := kp; i < n; i++ {
+	writers := make([]io.WriterAt, n) // nil for systematic slivers already written
+	for i := first; i < n; i++ {
 		sws[i] = sliverWriter{f: packs[s.dirOf(i)], base: s.sliverOffset(i, sliverSize), size: sliverSize, bufs: &s.sliverBufs, direct: direct}
 		writers[i] = &sws[i]
 	}
-	meta, err := enc.EncodeAt(ctx, systematicReader{s: s, packs: packs, rowLen: sliverSize}, size, writers, cfg)
+	var meta *rs2.Metadata
+	if inMemory {
+		meta, err = enc.Encode(ctx, r, size, writers)
+	} else {
+		cfg := rs2.StreamConfig{MemoryBudget: s.cfg.EncodeMemory, TempDir: s.tmpPath(0, "")}
+		meta, err = enc.EncodeAt(ctx, systematicReader{s: s, packs: packs, rowLen: sliverSize}, size, writers, cfg)
+	}
 	if err != nil {
 		return nil, err
 	}

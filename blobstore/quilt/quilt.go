@@ -113,14 +113,15 @@ type Quilt struct {
 	segs []segment
 }
 
-// segment is what fills columns [start, start+ceil(len/(S·Kp))) from the top:
-// pieces, concatenated.
+// segment is what fills columns [start, end) from the top: pieces,
+// concatenated.
 type segment struct {
-	start  int
-	pieces [][]byte
+	start, end int
+	pieces     [][]byte
 }
 
-// readAt fills dst with the segment's bytes from off, zeros past its end.
+// readAt copies the segment's bytes from off into dst, as many as there
+// are; dst past the segment's end is left as it is.
 func (g *segment) readAt(dst []byte, off int) {
 	for _, p := range g.pieces {
 		if off >= len(p) {
@@ -133,7 +134,6 @@ func (g *segment) readAt(dst []byte, off int) {
 			return
 		}
 	}
-	clear(dst)
 }
 
 // Reader returns the quilt blob, Kp·Ks·S bytes to be stored as an ordinary
@@ -184,14 +184,10 @@ func (rr *rowReader) fill() {
 	p, s := rr.q.Layout.Params, rr.q.Layout.SymbolSize
 	colBytes := s * p.Kp
 	row := rr.buf
-	clear(row)
+	clear(row) // the ends of last columns, and the columns after the patches
 	for i := range rr.q.segs {
 		g := &rr.q.segs[i]
-		end := p.Ks
-		if i+1 < len(rr.q.segs) {
-			end = rr.q.segs[i+1].start
-		}
-		for c := g.start; c < end; c++ {
+		for c := g.start; c < g.end; c++ {
 			g.readAt(row[c*s:(c+1)*s], (c-g.start)*colBytes+rr.r*s)
 		}
 	}
@@ -306,10 +302,10 @@ func Build(p rs2.Params, parts []blobstore.QuiltPart) (*Quilt, error) {
 		col = start + max(1, ceilDiv(it.size, colBytes))
 		ends[i] = col
 		q.Patches[i] = Patch{Identifier: it.part.Identifier, Tags: cloneTags(it.part.Tags), Start: start, End: col}
-		q.segs = append(q.segs, segment{start: start, pieces: [][]byte{it.prefix, it.part.Data}})
+		q.segs = append(q.segs, segment{start: start, end: col, pieces: [][]byte{it.prefix, it.part.Data}})
 	}
 	q.Index = encodeIndex(items, ends)
-	q.segs[0] = segment{start: 0, pieces: [][]byte{q.Index}}
+	q.segs[0] = segment{start: 0, end: q.IndexColumns, pieces: [][]byte{q.Index}}
 	return q, nil
 }
 

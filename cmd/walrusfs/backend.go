@@ -206,12 +206,12 @@ func (d *dataFlags) build(ctx context.Context, stateDir string, cfg *fs.Config, 
 	up.SealDelay = d.sealDelay
 	up.StagingWait = d.stagingWait
 	up.Epochs = uint32(d.epochs)
-	if !d.network() && up.Epochs == 0 {
+	switch {
+	case !d.network() && up.Epochs == 0:
 		// Stored as far ahead as renewal extends to, so that new blobs
 		// are not renewed at once.
 		up.Epochs = chainsync.DefaultConfig().TargetEpochsAhead
-	}
-	if d.network() {
+	case d.network():
 		if d.epochs > blobstore.MaxEpochsAhead {
 			return fail(fmt.Errorf("--epochs %d: Walrus stores at most %d epochs ahead: %w", d.epochs, blobstore.MaxEpochsAhead, errUsage))
 		}

@@ -224,17 +224,8 @@ func TestNetworkStoresForMaxEpochs(t *testing.T) {
 	url := startServe(t)
 	state, mnt := t.TempDir(), t.TempDir()
 	d := startDaemon(t, state, mnt, uploadTestFlags("--publisher", url, "--aggregator", url)...)
-	if err := os.WriteFile(filepath.Join(mnt, "f"), []byte("kept for long"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	waitCertified(t, mnt, map[string][32]byte{"f": sha256.Sum256([]byte("kept for long"))}, d)
-	buf := make([]byte, 16)
-	n, err := unix.Getxattr(filepath.Join(mnt, "f"), "user.walrus.end_epoch", buf)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// walrusfs serve starts a fresh store at epoch 0.
-	if got := string(buf[:n]); got != "53" {
+	if got := certifiedEndEpoch(t, d, mnt, "kept for long"); got != "53" {
 		t.Errorf("end epoch %s, want 53", got)
 	}
 	if !strings.Contains(d.stderr.String(), "does not renew") {
@@ -256,21 +247,28 @@ func TestLocalStoresForRenewalTarget(t *testing.T) {
 	requireFuse(t)
 	state, mnt := t.TempDir(), t.TempDir()
 	d := startDaemon(t, state, mnt, uploadTestFlags()...)
-	if err := os.WriteFile(filepath.Join(mnt, "f"), []byte("renewed"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	waitCertified(t, mnt, map[string][32]byte{"f": sha256.Sum256([]byte("renewed"))}, d)
-	buf := make([]byte, 16)
-	n, err := unix.Getxattr(filepath.Join(mnt, "f"), "user.walrus.end_epoch", buf)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A fresh local store starts at epoch 0.
-	if got, want := string(buf[:n]), fmt.Sprint(chainsync.DefaultConfig().TargetEpochsAhead); got != want {
+	if got, want := certifiedEndEpoch(t, d, mnt, "renewed"), fmt.Sprint(chainsync.DefaultConfig().TargetEpochsAhead); got != want {
 		t.Errorf("end epoch %s, want %s", got, want)
 	}
 	if strings.Contains(d.stderr.String(), "does not renew") {
 		t.Errorf("the local store warns that leases are not renewed:\n%s", d.stderr.String())
 	}
 	d.stop(t)
+}
+
+// certifiedEndEpoch writes content to file f of the mount, waits until it
+// is certified and returns its user.walrus.end_epoch.
+func certifiedEndEpoch(t *testing.T, d *daemon, mnt, content string) string {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(mnt, "f"), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitCertified(t, mnt, map[string][32]byte{"f": sha256.Sum256([]byte(content))}, d)
+	buf := make([]byte, 16)
+	n, err := unix.Getxattr(filepath.Join(mnt, "f"), "user.walrus.end_epoch", buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(buf[:n])
 }
