@@ -24,8 +24,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/walrusfs/walrusfs/blobstore"
-	"github.com/walrusfs/walrusfs/blobstore/blockcache"
-	"github.com/walrusfs/walrusfs/blobstore/blockcrypt"
+	"github.com/walrusfs/walrusfs/fs/filedata/blockcache"
+	"github.com/walrusfs/walrusfs/fs/filedata/blockcrypt"
 	"github.com/walrusfs/walrusfs/blobstore/faultproxy"
 	"github.com/walrusfs/walrusfs/blobstore/httpserver"
 	"github.com/walrusfs/walrusfs/blobstore/localstore"

@@ -15,8 +15,8 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/walrusfs/walrusfs/blobstore"
-	"github.com/walrusfs/walrusfs/blobstore/blockcache"
-	"github.com/walrusfs/walrusfs/blobstore/blockcrypt"
+	"github.com/walrusfs/walrusfs/fs/filedata/blockcache"
+	"github.com/walrusfs/walrusfs/fs/filedata/blockcrypt"
 	"github.com/walrusfs/walrusfs/index"
 )
 

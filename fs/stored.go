@@ -11,12 +11,12 @@ import (
 	"syscall"
 
 	"github.com/walrusfs/walrusfs/blobstore"
-	"github.com/walrusfs/walrusfs/blobstore/blockcrypt"
+	"github.com/walrusfs/walrusfs/fs/filedata/blockcrypt"
 	"github.com/walrusfs/walrusfs/index"
 )
 
 // Reading stored chunks. A stored chunk is a run of blocks inside a blob or
-// a quilt patch (see blobstore/blockcrypt for the stored form). A read asks
+// a quilt patch (see fs/filedata/blockcrypt for the stored form). A read asks
 // the block cache for the blocks it overlaps; the cache answers from memory,
 // then from disk (re-verified), then by one shared fetch from the store.
 // Every fetched block is checked against the hash the index recorded at

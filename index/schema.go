@@ -229,7 +229,7 @@ type ChunkRef struct {
 
 // StoredChunk locates a chunk inside a stored blob or quilt patch, in its
 // stored form: a run of blocks, each plaintext or sealed (see
-// blobstore/blockcrypt), each with the hash of its stored bytes.
+// fs/filedata/blockcrypt), each with the hash of its stored bytes.
 type StoredChunk struct {
 	BlobID  [32]byte // the blob, or the quilt holding the patch
 	PatchID []byte   // 37-byte quilt patch ID when the chunk is a patch

@@ -13,8 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/walrusfs/walrusfs/blobstore"
-	"github.com/walrusfs/walrusfs/blobstore/blockcache"
-	"github.com/walrusfs/walrusfs/blobstore/blockcrypt"
+	"github.com/walrusfs/walrusfs/fs/filedata/blockcache"
+	"github.com/walrusfs/walrusfs/fs/filedata/blockcrypt"
 	"github.com/walrusfs/walrusfs/blobstore/localstore"
 	"github.com/walrusfs/walrusfs/blobstore/rs2"
 	"github.com/walrusfs/walrusfs/blobstore/walrushttp"
