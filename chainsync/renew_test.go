@@ -75,10 +75,11 @@ func (w *world) blob(epochs uint32, referenced bool) blobstore.ID {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.idx.NewStagedChunk(f.Ino, 0); err != nil {
+		ref, err := w.idx.NewStagedChunk(f.Ino, 0)
+		if err != nil {
 			t.Fatal(err)
 		}
-		sealed, err := w.idx.Seal(f.Ino, nil, 1)
+		sealed, err := w.idx.Seal([]index.Sealing{{Ino: f.Ino, N: 0, StagingID: ref.StagingID, Size: 1000}}, 1)
 		if err != nil || len(sealed) != 1 {
 			t.Fatalf("seal: %v, %d chunks", err, len(sealed))
 		}

@@ -23,9 +23,7 @@ type fileData struct {
 	fs  *FS
 	ino index.Ino
 
-	// Guarded by fs.openMu.
-	users   int // handles plus in-flight path operations (truncate, fallocate)
-	handles int // open file handles: while > 0 the inode is "open"
+	users int // handles plus in-flight path operations (truncate, fallocate); guarded by fs.openMu
 
 	// io orders data operations: reads share it, writes and truncates
 	// hold it exclusively.
@@ -101,42 +99,22 @@ var (
 	_ = (fusefs.FileReleaser)((*handle)(nil))
 )
 
-func (f *FS) openHandle(ino index.Ino, flags uint32) *handle {
-	d := f.acquire(ino)
-	f.openMu.Lock()
-	d.handles++
-	f.openMu.Unlock()
-	return &handle{data: d, flags: flags}
-}
-
-// openExisting opens a handle on ino, failing with ENOENT if the inode was
-// deleted before the handle counted as open (a rename or unlink racing with
-// the open). Once the handle is registered the inode cannot be deleted, only
-// orphaned, so checking after registering closes the race.
+// openExisting opens a handle on ino. The index counts the handle (the
+// inode is then "open": unlinking it leaves an orphan) or fails with ENOENT
+// if the inode was deleted meanwhile (a rename or unlink racing with the
+// open).
 func (f *FS) openExisting(ino index.Ino, flags uint32) (*handle, error) {
-	h := f.openHandle(ino, flags)
-	if _, err := f.idx.GetAttr(ino); err != nil {
-		_ = h.Release(context.Background())
+	if err := f.idx.OpenInode(ino); err != nil {
 		return nil, err
 	}
-	return h, nil
+	return &handle{data: f.acquire(ino), flags: flags}, nil
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
 	d := h.data
-	f := d.fs
-	f.openMu.Lock()
-	d.handles--
-	stillOpen := d.handles > 0
-	f.openMu.Unlock()
-	f.release(d)
-	if !stillOpen {
-		// The last close of an unlinked file deletes it.
-		if err := f.idx.ReleaseOrphan(d.ino); err != nil {
-			return toErrno(f.log, "release", err)
-		}
-	}
-	return 0
+	d.fs.release(d)
+	// The last close of an unlinked file deletes it.
+	return toErrno(d.fs.log, "release", d.fs.idx.CloseInode(d.ino))
 }
 
 // Flush is called on every close(2): the chunks the file wrote are sealed

@@ -118,12 +118,11 @@ func New(idx *index.Index, stagingDir string, cfg Config, log *slog.Logger) (*FS
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	stage, err := openStaging(filepath.Clean(stagingDir), log)
+	stage, err := openStaging(filepath.Clean(stagingDir), idx, log)
 	if err != nil {
 		return nil, err
 	}
 	f := &FS{cfg: cfg, log: log, idx: idx, stage: stage, files: map[index.Ino]*fileData{}}
-	idx.SetHooks(index.Hooks{IsOpen: f.isOpen, ReleaseStaging: stage.release})
 	if cfg.Store != nil {
 		if f.up, err = newUploader(f, cfg.Upload); err != nil {
 			stage.close()
@@ -161,9 +160,12 @@ func (f *FS) Recover(ctx context.Context) error {
 	}
 	// Chunks written before a crash were never closed: seal them, then
 	// upload whatever the queue holds.
-	sealed, err := f.idx.SealAll(now())
+	sealed, err := f.sealUnsealed(0)
 	if err != nil {
 		return fmt.Errorf("seal chunks left open: %w", err)
+	}
+	if err := f.sizeLegacyUploads(); err != nil {
+		return err
 	}
 	if pending, err := f.idx.PendingUploads(0); err == nil && pending > 0 {
 		f.log.Info("resuming uploads", "chunks_queued", pending, "sealed_now", sealed)
@@ -265,13 +267,6 @@ func (f *FS) releaseNow(victim index.Attr) {
 // releaseNowSize is the file size from which deleting a file returns its
 // space before the call returns.
 const releaseNowSize = 64 << 20
-
-func (f *FS) isOpen(ino index.Ino) bool {
-	f.openMu.Lock()
-	defer f.openMu.Unlock()
-	d := f.files[ino]
-	return d != nil && d.handles > 0
-}
 
 // Options returns the go-fuse options walrusfs mounts with.
 func (f *FS) Options() *fusefs.Options {

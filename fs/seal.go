@@ -100,23 +100,72 @@ func (f *FS) sealFile(d *fileData, ns []uint64) error {
 
 func (f *FS) sealLocked(d *fileData, ns []uint64) error {
 	f.writes.forget(d.ino, ns)
-	sealed, err := f.idx.Seal(d.ino, ns, now())
+	unsealed, err := f.idx.Unsealed(d.ino)
 	if err != nil {
-		if errors.Is(err, syscall.ENOENT) {
-			return nil // deleted meanwhile
-		}
 		return err
 	}
-	if len(sealed) == 0 {
-		return nil
+	sealed, err := f.seal(unsealed, ns)
+	if err != nil || len(sealed) == 0 {
+		return err
 	}
 	d.mu.Lock()
 	for _, e := range sealed {
 		d.refs[e.N] = chunkSlot{ref: e.Ref, ok: true}
 	}
 	d.mu.Unlock()
-	f.up.kick()
 	return nil
+}
+
+// seal seals the chunks of unsealed (those numbered in only, or all when
+// only is nil), recording the size of each staged file for the uploader.
+func (f *FS) seal(unsealed []index.ChunkUpdate, only []uint64) ([]index.ChunkUpdate, error) {
+	todo := make([]index.Sealing, 0, len(unsealed))
+	for _, c := range unsealed {
+		if only == nil || slices.Contains(only, c.N) {
+			todo = append(todo, index.Sealing{Ino: c.Ino, N: c.N, StagingID: c.Ref.StagingID, Size: f.stage.sizeOf(c.Ref.StagingID)})
+		}
+	}
+	if len(todo) == 0 {
+		return nil, nil
+	}
+	sealed, err := f.idx.Seal(todo, now())
+	if err == nil && len(sealed) > 0 {
+		f.up.kick()
+	}
+	return sealed, err
+}
+
+// sealUnsealed seals every unsealed chunk of ino (of every inode when ino
+// is 0) and returns how many it sealed.
+func (f *FS) sealUnsealed(ino index.Ino) (int, error) {
+	unsealed, err := f.idx.Unsealed(ino)
+	if err != nil {
+		return 0, err
+	}
+	sealed, err := f.seal(unsealed, nil)
+	return len(sealed), err
+}
+
+// sizeLegacyUploads records the staged sizes of queue entries written
+// before the queue recorded sizes, so the uploader never has to look at
+// the files for them.
+func (f *FS) sizeLegacyUploads() error {
+	sizes := map[uint64]int64{}
+	for after := uint64(0); ; {
+		ups, err := f.idx.Uploads(after, maxQueueScan)
+		if err != nil || len(ups) == 0 {
+			if err == nil && len(sizes) > 0 {
+				err = f.idx.SetUploadSizes(sizes)
+			}
+			return err
+		}
+		for _, u := range ups {
+			if u.Size == index.SizeUnknown {
+				sizes[u.Seq] = f.stage.sizeOf(u.StagingID)
+			}
+		}
+		after = ups[len(ups)-1].Seq
+	}
 }
 
 // sealIdle seals chunks written before cutoff (see writeTracker.idle).
@@ -148,22 +197,17 @@ func (f *FS) sealer(ctx context.Context) {
 
 // chunkStored is called once an upload is recorded: open files switch
 // their cached reference to the stored one.
-func (f *FS) chunkStored(r index.UploadResult) {
+func (f *FS) chunkStored(u index.ChunkUpdate) {
 	f.openMu.Lock()
-	d := f.files[r.Upload.Ino]
+	d := f.files[u.Ino]
 	f.openMu.Unlock()
 	if d == nil {
 		return
 	}
-	ref, ok, err := f.idx.Chunk(r.Upload.Ino, r.Upload.N)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if s, cached := d.refs[r.Upload.N]; cached && s.ok && s.ref.StagingID == r.Upload.StagingID && s.ref.Kind == index.ChunkStaged {
-		if err != nil {
-			delete(d.refs, r.Upload.N)
-			return
-		}
-		d.refs[r.Upload.N] = chunkSlot{ref: ref, ok: ok}
+	if s, cached := d.refs[u.N]; cached && s.ok && s.ref.StagingID == u.Ref.StagingID && s.ref.Kind == index.ChunkStaged {
+		d.refs[u.N] = chunkSlot{ref: u.Ref, ok: true}
 	}
 }
 

@@ -21,23 +21,30 @@ import (
 type stagingArea struct {
 	dir string
 	log *slog.Logger
+	// released is where the index hands over the IDs of files no durable
+	// state refers to any more.
+	released releasedIDs
 
-	mu     sync.Mutex
-	doomed []uint64 // released IDs waiting for removal
+	mu sync.Mutex
 	// sizes and used account for the bytes chunk files hold, for the
 	// staging budget (back-pressure).
 	sizes   map[uint64]int64
 	used    int64
-	kick    chan struct{}
 	done    chan struct{}
 	stopped chan struct{}
 }
 
-func openStaging(dir string, log *slog.Logger) (*stagingArea, error) {
+// releasedIDs is the index's side of staging removal (*index.Index).
+type releasedIDs interface {
+	Released() <-chan struct{}
+	TakeReleased() []uint64
+}
+
+func openStaging(dir string, released releasedIDs, log *slog.Logger) (*stagingArea, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("staging area: %w", err)
 	}
-	s := &stagingArea{dir: dir, log: log, sizes: map[uint64]int64{}, kick: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
+	s := &stagingArea{dir: dir, log: log, released: released, sizes: map[uint64]int64{}, done: make(chan struct{}), stopped: make(chan struct{})}
 	go s.remover()
 	return s, nil
 }
@@ -65,23 +72,12 @@ func (s *stagingArea) open(id uint64, create bool) (*os.File, error) {
 	return f, err
 }
 
-// release queues chunk files for removal. The index calls it (through its
-// ReleaseStaging hook) once no durable state refers to them.
-func (s *stagingArea) release(ids []uint64) {
-	s.mu.Lock()
-	s.doomed = append(s.doomed, ids...)
-	s.mu.Unlock()
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
-
+// remover removes the chunk files the index releases, as it releases them.
 func (s *stagingArea) remover() {
 	defer close(s.stopped)
 	for {
 		select {
-		case <-s.kick:
+		case <-s.released.Released():
 		case <-s.done:
 			s.removeDoomed()
 			return
@@ -90,12 +86,9 @@ func (s *stagingArea) remover() {
 	}
 }
 
+// removeDoomed removes the chunk files released so far.
 func (s *stagingArea) removeDoomed() {
-	s.mu.Lock()
-	ids := s.doomed
-	s.doomed = nil
-	s.mu.Unlock()
-	for _, id := range ids {
+	for _, id := range s.released.TakeReleased() {
 		if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			s.log.Warn("staging: removing released chunk file", "id", id, "err", err)
 			continue

@@ -134,8 +134,8 @@ type uploader struct {
 	quiltSlot chan struct{}
 
 	mu       sync.Mutex
-	inflight map[uint64]bool  // queue entries being uploaded
-	sizes    map[uint64]int64 // staged sizes of queued chunks (sealed files never change)
+	inflight map[uint64]bool // queue entries being uploaded
+	checked  map[uint64]bool // queue entries whose chunks still want them
 	flushes  int              // waiters wanting partial quilts sent now
 	progress chan struct{}    // closed and replaced after every completed batch
 	failures int              // consecutive failed uploads (backoff)
@@ -173,7 +173,7 @@ func newUploader(f *FS, cfg UploadConfig) (*uploader, error) {
 		slots:     make(chan struct{}, cfg.Concurrency),
 		quiltSlot: make(chan struct{}, 1),
 		inflight:  map[uint64]bool{},
-		sizes:     map[uint64]int64{},
+		checked:   map[uint64]bool{},
 		progress:  make(chan struct{}),
 	}, nil
 }
@@ -436,23 +436,16 @@ func oldestSeal(batch []queued) time.Time {
 // or its chunk no longer wants it (the entry is then dropped).
 func (u *uploader) prepare(up index.Upload) (queued, bool) {
 	u.mu.Lock()
-	busy := u.inflight[up.Seq]
-	size, known := u.sizes[up.Seq]
+	busy, known := u.inflight[up.Seq], u.checked[up.Seq]
 	u.mu.Unlock()
 	if busy {
 		return queued{}, false
 	}
+	if up.Size == index.SizeUnknown {
+		u.f.log.Error("upload queue: an entry without a size; remount to repair it", "ino", up.Ino, "chunk", up.N)
+		return queued{}, false
+	}
 	if !known {
-		st, err := os.Stat(u.f.stage.path(up.StagingID))
-		switch {
-		case err == nil:
-			size = st.Size()
-		case errors.Is(err, os.ErrNotExist):
-			size = 0 // recorded but never written: an empty chunk
-		default:
-			u.f.log.Error("upload: staged chunk unreadable", "ino", up.Ino, "chunk", up.N, "err", err)
-			return queued{}, false
-		}
 		current, err := u.f.idx.UploadCurrent(up)
 		if err != nil {
 			return queued{}, false
@@ -464,10 +457,10 @@ func (u *uploader) prepare(up index.Upload) (queued, bool) {
 			return queued{}, false
 		}
 		u.mu.Lock()
-		u.sizes[up.Seq] = size
+		u.checked[up.Seq] = true
 		u.mu.Unlock()
 	}
-	return queued{Upload: up, size: size}, true
+	return queued{Upload: up, size: up.Size}, true
 }
 
 // launch starts one upload of batch (one blob, or one quilt) if a slot is
@@ -512,7 +505,7 @@ func (u *uploader) launch(batch []queued) bool {
 		for _, q := range batch {
 			delete(u.inflight, q.Seq)
 			if err == nil {
-				delete(u.sizes, q.Seq)
+				delete(u.checked, q.Seq)
 			}
 		}
 		u.mu.Unlock()
@@ -722,9 +715,9 @@ func (u *uploader) complete(b index.Blob, results []index.UploadResult) error {
 		return fmt.Errorf("record upload: %w", err)
 	}
 	var bytes uint64
-	for _, r := range applied {
-		u.f.chunkStored(r)
-		bytes += r.Stored.PlainLen
+	for _, c := range applied {
+		u.f.chunkStored(c)
+		bytes += c.Ref.Stored.PlainLen
 	}
 	u.f.log.Debug("uploaded", "blob", blobstore.ID(b.ID), "kind", b.Kind, "chunks", len(applied), "bytes", bytes, "state", b.State)
 	u.signal()

@@ -66,12 +66,14 @@ type Index struct {
 	tx      *bolt.Tx // the open write transaction; nil once closed
 	seq     uint64   // last journal sequence number written
 	pending [][]byte // records written since the last commit, for replay after a rollback
-	// afterCommit runs once the pending operations are durable (used to
-	// delete staging files only when no durable state refers to them).
-	afterCommit []func()
-	commitErr   error // sticky: set when a commit fails
-	hooks       Hooks
-	kick        chan struct{}
+	// releasing holds the staging IDs the pending operations stopped
+	// referring to; they become released once those operations are durable.
+	releasing []uint64
+	commitErr error // sticky: set when a commit fails
+	// open counts the open handles of each inode (see OpenInode).
+	open map[Ino]int
+	rel  releasedSet
+	kick chan struct{}
 	done        chan struct{}
 	wg          sync.WaitGroup
 }
@@ -88,7 +90,7 @@ func Open(ctx context.Context, dir string, cfg Config, log *slog.Logger) (*Index
 		}
 		return nil, fmt.Errorf("index %s: %w", path, err)
 	}
-	x := &Index{cfg: cfg, log: log, db: db, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	x := &Index{cfg: cfg, log: log, db: db, open: map[Ino]int{}, rel: releasedSet{ready: make(chan struct{}, 1)}, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	if err := x.migrate(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -263,8 +265,9 @@ func applyMutations(tx *bolt.Tx, p []byte) error {
 type wtx struct {
 	tx  *bolt.Tx
 	rec []byte
-	// afterCommit collects actions for once this operation is durable.
-	afterCommit []func()
+	// releasing collects the staging IDs this operation stopped referring
+	// to.
+	releasing []uint64
 }
 
 func (w *wtx) bucket(b bucketID) *bolt.Bucket { return w.tx.Bucket(bucketNames[b]) }
@@ -320,7 +323,7 @@ func (x *Index) update(fn func(w *wtx) error) error {
 		}
 		return err
 	}
-	x.afterCommit = append(x.afterCommit, w.afterCommit...)
+	x.releasing = append(x.releasing, w.releasing...)
 	if len(x.pending) >= x.cfg.CommitOps {
 		select {
 		case x.kick <- struct{}{}:
@@ -397,16 +400,14 @@ func (x *Index) commitLocked() error {
 	if err := x.journal.Truncate(0); err != nil {
 		x.log.Warn("index: truncating journal", "err", err)
 	}
-	after := x.afterCommit
-	x.afterCommit = nil
+	released := x.releasing
+	x.releasing = nil
 	var err error
 	if x.tx, err = x.db.Begin(true); err != nil {
 		x.tx = nil
 		return x.failCommitLocked(err)
 	}
-	for _, f := range after {
-		f()
-	}
+	x.rel.add(released)
 	return nil
 }
 

@@ -145,9 +145,6 @@ func TestRmdirAndUnlink(t *testing.T) {
 
 func TestHardLinksAndOrphans(t *testing.T) {
 	x := openTest(t, t.TempDir())
-	open := map[Ino]bool{}
-	var released []uint64
-	x.SetHooks(Hooks{IsOpen: func(i Ino) bool { return open[i] }, ReleaseStaging: func(ids []uint64) { released = append(released, ids...) }})
 	f := must(x.Create(RootIno, "a", file(0o644)))
 	ref := must(x.NewStagedChunk(f.Ino, 0))
 	l := must(x.Link(f.Ino, RootIno, "b", 2))
@@ -158,22 +155,28 @@ func TestHardLinksAndOrphans(t *testing.T) {
 	if a := must(x.GetAttr(f.Ino)); a.Nlink != 1 {
 		t.Fatalf("nlink %d", a.Nlink)
 	}
-	open[f.Ino] = true
+	noErr(t, x.OpenInode(f.Ino))
+	noErr(t, x.OpenInode(f.Ino))
 	noErr(t, x.Unlink(RootIno, "b", 4))
 	if a := must(x.GetAttr(f.Ino)); a.Nlink != 0 {
 		t.Fatalf("open unlinked file: nlink %d", a.Nlink)
 	}
-	noErr(t, x.ReleaseOrphan(f.Ino)) // still open: no-op
+	noErr(t, x.CloseInode(f.Ino)) // still open once: kept
 	must(x.GetAttr(f.Ino))
-	open[f.Ino] = false
-	noErr(t, x.ReleaseOrphan(f.Ino))
+	noErr(t, x.CloseInode(f.Ino))
 	_, err := x.GetAttr(f.Ino)
 	wantErr(t, err, syscall.ENOENT)
-	if len(released) != 0 {
+	wantErr(t, x.OpenInode(f.Ino), syscall.ENOENT)
+	if released := x.TakeReleased(); len(released) != 0 {
 		t.Fatalf("staging released before the commit: %v", released)
 	}
 	noErr(t, x.Sync(t.Context()))
-	if len(released) != 1 || released[0] != ref.StagingID {
+	select {
+	case <-x.Released():
+	default:
+		t.Fatal("no release signalled after the commit")
+	}
+	if released := x.TakeReleased(); len(released) != 1 || released[0] != ref.StagingID {
 		t.Fatalf("released %v, want [%d]", released, ref.StagingID)
 	}
 }
@@ -291,8 +294,6 @@ func TestXattrFlags(t *testing.T) {
 
 func TestTruncateDropsChunks(t *testing.T) {
 	x := openTest(t, t.TempDir())
-	var released []uint64
-	x.SetHooks(Hooks{ReleaseStaging: func(ids []uint64) { released = append(released, ids...) }})
 	f := must(x.Create(RootIno, "f", file(0o644)))
 	var refs []ChunkRef
 	for n := range uint64(4) {
@@ -309,7 +310,7 @@ func TestTruncateDropsChunks(t *testing.T) {
 		t.Fatalf("chunks after truncate: %+v", chunks)
 	}
 	noErr(t, x.Sync(t.Context()))
-	if len(released) != 2 || released[0] != refs[2].StagingID || released[1] != refs[3].StagingID {
+	if released := x.TakeReleased(); len(released) != 2 || released[0] != refs[2].StagingID || released[1] != refs[3].StagingID {
 		t.Fatalf("released %v", released)
 	}
 }
@@ -479,11 +480,9 @@ func TestErrnoOrder(t *testing.T) {
 // its entries would outlive it.
 func TestRemovedDirectoryAcceptsNothing(t *testing.T) {
 	x := openTest(t, t.TempDir())
-	open := map[Ino]bool{}
-	x.SetHooks(Hooks{IsOpen: func(i Ino) bool { return open[i] }})
 	d := must(x.Create(RootIno, "d", dirNode()))
 	f := must(x.Create(RootIno, "f", file(0o644)))
-	open[d.Ino] = true
+	noErr(t, x.OpenInode(d.Ino))
 	noErr(t, x.Rmdir(RootIno, "d", 2))
 	_, err := x.Create(d.Ino, "new", file(0o644))
 	wantErr(t, err, syscall.ENOENT)
@@ -495,8 +494,9 @@ func TestRemovedDirectoryAcceptsNothing(t *testing.T) {
 	if ents := must(x.ReadDir(d.Ino)); len(ents) != 0 {
 		t.Fatalf("removed directory lists %v", ents)
 	}
-	open[d.Ino] = false
-	noErr(t, x.ReleaseOrphan(d.Ino))
+	noErr(t, x.CloseInode(d.Ino))
+	_, err = x.GetAttr(d.Ino)
+	wantErr(t, err, syscall.ENOENT)
 }
 
 // Exchanging two names of one inode does nothing, as rename does: no times

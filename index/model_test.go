@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -177,7 +176,7 @@ type model struct {
 	maxIno     Ino
 	maxStaging uint64
 	// Staging IDs: dropped are no longer referenced and wait for
-	// Hooks.ReleaseStaging; released have been released; lost were dropped
+	// Index.TakeReleased; released have been released; lost were dropped
 	// when a crash took the callback with it (the mount-time sweep's job).
 	dropped, released, lost map[uint64]bool
 }
@@ -308,8 +307,9 @@ type modelRun struct {
 	hist        []string
 	touched     []Ino
 
-	relMu sync.Mutex
-	rel   []uint64 // released by the index, not yet checked
+	// lastX is the index most recently opened, kept after a close or
+	// crash so that its last releases can still be taken.
+	lastX *Index
 }
 
 func runModel(t *testing.T, name string, seed uint64, ops int, cfg Config, explicitCommits bool) {
@@ -370,15 +370,7 @@ func (r *modelRun) open() {
 	if err != nil {
 		r.fatalf("open: %v", err)
 	}
-	x.SetHooks(Hooks{
-		IsOpen: func(ino Ino) bool { return r.m.open[ino] > 0 },
-		ReleaseStaging: func(ids []uint64) {
-			r.relMu.Lock()
-			defer r.relMu.Unlock()
-			r.rel = append(r.rel, ids...)
-		},
-	})
-	r.x = x
+	r.x, r.lastX = x, x
 }
 
 func (r *modelRun) fatalf(format string, args ...any) {
@@ -547,7 +539,6 @@ func (r *modelRun) randomOp() {
 		{4, r.opNoteWrite},
 		{6, r.opOpen},
 		{4, r.opClose},
-		{2, r.opReleaseOrphan},
 		{1, r.opPurgeOrphans},
 		{3, r.opSync},
 		{1, r.opCrash},
@@ -1282,6 +1273,7 @@ func (r *modelRun) opOpen() {
 	}
 	n := pick(r, c)
 	r.logf("open %d", n.ino)
+	r.expect(fmt.Sprintf("open %d", n.ino), r.x.OpenInode(n.ino), 0)
 	r.m.open[n.ino]++
 }
 
@@ -1299,26 +1291,14 @@ func (r *modelRun) opClose() {
 	n := r.m.nodes[ino]
 	what := fmt.Sprintf("close %d", ino)
 	r.logf("%s", what)
+	err := r.x.CloseInode(ino)
+	r.touch(ino)
+	r.expect(what, err, 0)
 	if r.m.open[ino]--; r.m.open[ino] > 0 {
 		return
 	}
 	delete(r.m.open, ino)
-	err := r.x.ReleaseOrphan(ino)
-	r.touch(ino)
-	r.expect(what+": release orphan", err, 0)
 	if n.orphan() {
-		r.m.delete(n)
-	}
-}
-
-func (r *modelRun) opReleaseOrphan() {
-	ino, n := r.pickNode(func(n *mnode) bool { return n.orphan() }, 30)
-	what := fmt.Sprintf("release orphan %d", ino)
-	r.logf("%s", what)
-	err := r.x.ReleaseOrphan(ino)
-	r.touch(ino)
-	r.expect(what, err, 0)
-	if n != nil && n.orphan() && r.m.open[ino] == 0 {
 		r.m.delete(n)
 	}
 }
@@ -1448,10 +1428,7 @@ func (r *modelRun) committed() {
 }
 
 func (r *modelRun) drainReleased() {
-	r.relMu.Lock()
-	ids := r.rel
-	r.rel = nil
-	r.relMu.Unlock()
+	ids := r.lastX.TakeReleased()
 	for _, id := range ids {
 		switch {
 		case r.m.released[id]:

@@ -30,29 +30,6 @@ const (
 	XattrReplace = 2
 )
 
-// Hooks connect the index to the layer above it. Set them once, before the
-// filesystem starts serving.
-type Hooks struct {
-	// IsOpen reports whether the filesystem has the inode open. An inode
-	// whose last name goes away while it is open becomes an orphan instead
-	// of being deleted. Called with the index mutex held: it must not call
-	// back into the index.
-	IsOpen func(Ino) bool
-	// ReleaseStaging is called with staging file IDs that no durable state
-	// refers to any more, after the commit that made that so. Called with
-	// the index mutex held: it must not call back into the index.
-	ReleaseStaging func(ids []uint64)
-}
-
-// SetHooks installs the hooks.
-func (x *Index) SetHooks(h Hooks) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.hooks = h
-}
-
-func (x *Index) isOpen(ino Ino) bool { return x.hooks.IsOpen != nil && x.hooks.IsOpen(ino) }
-
 // NewNode describes an inode to create.
 type NewNode struct {
 	Mode      uint32 // type and permission bits, after the caller's umask
@@ -447,11 +424,7 @@ func (x *Index) deleteInode(w *wtx, ino Ino) error {
 }
 
 func (x *Index) releaseStaging(w *wtx, ids ...uint64) {
-	if len(ids) == 0 || x.hooks.ReleaseStaging == nil {
-		return
-	}
-	release := x.hooks.ReleaseStaging
-	w.afterCommit = append(w.afterCommit, func() { release(ids) })
+	w.releasing = append(w.releasing, ids...)
 }
 
 // Rename moves oldName in oldParent to newName in newParent, atomically.
@@ -878,17 +851,6 @@ func (x *Index) Stats() (Stats, error) {
 		return nil
 	})
 	return s, err
-}
-
-// ReleaseOrphan deletes ino if it is an orphan (no names left) that is no
-// longer open. It is a no-op otherwise.
-func (x *Index) ReleaseOrphan(ino Ino) error {
-	return x.update(func(w *wtx) error {
-		if w.get(bOrphans, inoKey(ino)) == nil || x.isOpen(ino) {
-			return nil
-		}
-		return x.deleteInode(w, ino)
-	})
 }
 
 // PurgeOrphans deletes every orphan inode. Call it at mount, before anything

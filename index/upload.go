@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"slices"
 )
 
 // The upload queue and the blob records.
@@ -22,36 +21,56 @@ import (
 // the same bytes again (same blob ID) and completes the same entries once.
 
 // Upload is one queue entry: chunk N of Ino, sealed in staging file
-// StagingID.
+// StagingID of Size bytes.
 type Upload struct {
 	Seq       uint64
 	Ino       Ino
 	N         uint64
 	StagingID uint64
 	SealedAt  int64 // ns since the Unix epoch
+	// Size is how many bytes the staging file holds (a chunk recorded but
+	// never written has no file and size 0). It is SizeUnknown in entries
+	// queued before sizes were recorded; SetUploadSizes fills them in.
+	Size int64
 }
 
-const uploadRecordV1 = 1
+// SizeUnknown is the Size of a queue entry that does not record one.
+const SizeUnknown = -1
+
+// Upload records: v1 has no size; v2 appends it.
+const (
+	uploadRecordV1 = 1
+	uploadRecordV2 = 2
+	uploadV1Len    = 33
+	uploadV2Len    = uploadV1Len + 8
+)
 
 func encodeUpload(u *Upload) []byte {
-	b := []byte{uploadRecordV1}
+	b := []byte{uploadRecordV2}
 	b = binary.BigEndian.AppendUint64(b, uint64(u.Ino))
 	b = binary.BigEndian.AppendUint64(b, u.N)
 	b = binary.BigEndian.AppendUint64(b, u.StagingID)
-	return binary.BigEndian.AppendUint64(b, uint64(u.SealedAt))
+	b = binary.BigEndian.AppendUint64(b, uint64(u.SealedAt))
+	return binary.BigEndian.AppendUint64(b, uint64(u.Size))
 }
 
 func decodeUpload(k, v []byte) (Upload, error) {
-	if len(k) != 8 || len(v) != 33 || v[0] != uploadRecordV1 {
+	ok := len(k) == 8 && (len(v) == uploadV1Len && v[0] == uploadRecordV1 || len(v) == uploadV2Len && v[0] == uploadRecordV2)
+	if !ok {
 		return Upload{}, fmt.Errorf("index: upload record %x: %w", k, ErrCorrupt)
 	}
-	return Upload{
+	u := Upload{
 		Seq:       binary.BigEndian.Uint64(k),
 		Ino:       Ino(binary.BigEndian.Uint64(v[1:])),
 		N:         binary.BigEndian.Uint64(v[9:]),
 		StagingID: binary.BigEndian.Uint64(v[17:]),
 		SealedAt:  int64(binary.BigEndian.Uint64(v[25:])),
-	}, nil
+		Size:      SizeUnknown,
+	}
+	if v[0] == uploadRecordV2 {
+		u.Size = int64(binary.BigEndian.Uint64(v[33:]))
+	}
+	return u, nil
 }
 
 // BlobKind says whether a blob holds one chunk or a quilt of chunks.
@@ -139,81 +158,112 @@ func decodeBlob(k, v []byte) (Blob, error) {
 	return b, nil
 }
 
-// Seal freezes the staged, unsealed chunks of the regular file ino (those
-// numbered in only, or all of them when only is nil) and queues them for
-// upload, in one operation. It returns the chunks it sealed with their new
-// references. A file that is not regular has nothing to seal.
-func (x *Index) Seal(ino Ino, only []uint64, now int64) ([]ChunkEntry, error) {
-	var sealed []ChunkEntry
+// ChunkUpdate is chunk N of Ino with its reference after an operation
+// changed it.
+type ChunkUpdate struct {
+	Ino Ino
+	N   uint64
+	Ref ChunkRef
+}
+
+// Sealing names one chunk to seal: chunk N of Ino, staged in file StagingID
+// of Size bytes.
+type Sealing struct {
+	Ino       Ino
+	N         uint64
+	StagingID uint64
+	Size      int64
+}
+
+// Seal freezes the chunks of todo that are still staged and unsealed in the
+// staging file named, and queues them for upload with their sizes, in one
+// operation. Chunks that changed meanwhile are left alone. It returns the
+// chunks it sealed with their new references.
+func (x *Index) Seal(todo []Sealing, now int64) ([]ChunkUpdate, error) {
+	var sealed []ChunkUpdate
 	err := x.update(func(w *wtx) error {
-		var err error
-		sealed, err = x.seal(w, ino, only, now)
-		return err
+		sealed = sealed[:0]
+		for _, s := range todo {
+			key := chunkKey(s.Ino, s.N)
+			v := w.get(bChunks, key)
+			if v == nil {
+				continue
+			}
+			r, err := decodeChunkRef(v)
+			if err != nil {
+				return err
+			}
+			if r.Kind != ChunkStaged || r.Sealed || r.StagingID != s.StagingID {
+				continue
+			}
+			r.Sealed = true
+			if err := w.put(bChunks, key, encodeChunkRef(&r)); err != nil {
+				return err
+			}
+			last, err := w.bump(keyLastUpload, 1)
+			if err != nil {
+				return err
+			}
+			u := Upload{Seq: last + 1, Ino: s.Ino, N: s.N, StagingID: s.StagingID, SealedAt: now, Size: s.Size}
+			if err := w.put(bUploads, u64(u.Seq), encodeUpload(&u)); err != nil {
+				return err
+			}
+			sealed = append(sealed, ChunkUpdate{Ino: s.Ino, N: s.N, Ref: r})
+		}
+		return nil
 	})
 	return sealed, err
 }
 
-func (x *Index) seal(w *wtx, ino Ino, only []uint64, now int64) ([]ChunkEntry, error) {
-	prefix := inoKey(ino)
-	var todo []ChunkEntry
-	c := w.bucket(bChunks).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		r, err := decodeChunkRef(v)
-		if err != nil {
-			return nil, err
+// Unsealed returns the staged, unsealed chunks of ino (of every inode when
+// ino is 0), in inode and chunk order: at mount, what a crash left open.
+func (x *Index) Unsealed(ino Ino) ([]ChunkUpdate, error) {
+	var out []ChunkUpdate
+	err := x.view(func(w *wtx) error {
+		var prefix []byte
+		if ino != 0 {
+			prefix = inoKey(ino)
 		}
-		n := binary.BigEndian.Uint64(k[8:])
-		if r.Kind == ChunkStaged && !r.Sealed && (only == nil || slices.Contains(only, n)) {
-			r.Sealed = true
-			todo = append(todo, ChunkEntry{N: n, Ref: r})
-		}
-	}
-	for _, e := range todo {
-		if err := w.put(bChunks, chunkKey(ino, e.N), encodeChunkRef(&e.Ref)); err != nil {
-			return nil, err
-		}
-		last, err := w.bump(keyLastUpload, 1)
-		if err != nil {
-			return nil, err
-		}
-		seq := last + 1
-		u := Upload{Seq: seq, Ino: ino, N: e.N, StagingID: e.Ref.StagingID, SealedAt: now}
-		if err := w.put(bUploads, u64(seq), encodeUpload(&u)); err != nil {
-			return nil, err
-		}
-	}
-	return todo, nil
-}
-
-// SealAll seals every unsealed staged chunk in the filesystem. Call it at
-// mount: chunks written before a crash were never closed.
-func (x *Index) SealAll(now int64) (int, error) {
-	n := 0
-	err := x.update(func(w *wtx) error {
-		var inos []Ino
 		c := w.bucket(bChunks).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			r, err := decodeChunkRef(v)
 			if err != nil {
 				return err
 			}
 			if r.Kind == ChunkStaged && !r.Sealed {
-				ino := Ino(binary.BigEndian.Uint64(k))
-				if len(inos) == 0 || inos[len(inos)-1] != ino {
-					inos = append(inos, ino)
-				}
+				out = append(out, ChunkUpdate{Ino: Ino(binary.BigEndian.Uint64(k)), N: binary.BigEndian.Uint64(k[8:]), Ref: r})
 			}
-		}
-		for _, ino := range inos {
-			s, err := x.seal(w, ino, nil, now)
-			if err != nil {
-				return err
-			}
-			n += len(s)
 		}
 		return nil
 	})
-	return n, err
+	return out, err
+}
+
+// SetUploadSizes records the sizes of queue entries that have none
+// (SizeUnknown), by sequence number, in one operation. Entries that are gone
+// or already have a size are left alone.
+func (x *Index) SetUploadSizes(sizes map[uint64]int64) error {
+	return x.update(func(w *wtx) error {
+		for seq, size := range sizes {
+			k := u64(seq)
+			v := w.get(bUploads, k)
+			if v == nil {
+				continue
+			}
+			u, err := decodeUpload(k, v)
+			if err != nil {
+				return err
+			}
+			if u.Size != SizeUnknown {
+				continue
+			}
+			u.Size = size
+			if err := w.put(bUploads, k, encodeUpload(&u)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Uploads returns up to limit queue entries with sequence numbers above
@@ -298,9 +348,10 @@ type UploadResult struct {
 // results that still refers to its sealed staging file at its stored copy,
 // deleting the queue entries, in one operation. The stored references keep
 // the staging files as local copies (see DropLocalCopy). It returns the
-// results that were applied (the others' chunks changed meanwhile).
-func (x *Index) CompleteUploads(b Blob, results []UploadResult) ([]UploadResult, error) {
-	var applied []UploadResult
+// chunks it pointed at the blob with their new references (the others'
+// chunks changed meanwhile).
+func (x *Index) CompleteUploads(b Blob, results []UploadResult) ([]ChunkUpdate, error) {
+	var applied []ChunkUpdate
 	err := x.update(func(w *wtx) error {
 		applied = applied[:0]
 		key := b.ID[:]
@@ -343,7 +394,7 @@ func (x *Index) CompleteUploads(b Blob, results []UploadResult) ([]UploadResult,
 			if err := x.setChunk(w, r.Upload.Ino, r.Upload.N, ref); err != nil {
 				return err
 			}
-			applied = append(applied, UploadResult{Upload: r.Upload, Stored: s})
+			applied = append(applied, ChunkUpdate{Ino: r.Upload.Ino, N: r.Upload.N, Ref: ref})
 		}
 		return nil
 	})

@@ -2,28 +2,28 @@ package index
 
 import (
 	"slices"
-	"sync"
 	"testing"
 )
 
-// releases records the staging IDs the index releases after commits.
+// releases collects the staging IDs the index has released so far.
 type releases struct {
-	mu  sync.Mutex
+	x   *Index
 	ids []uint64
 }
 
-func (r *releases) hooks() Hooks {
-	return Hooks{ReleaseStaging: func(ids []uint64) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.ids = append(r.ids, ids...)
-	}}
+func (r *releases) has(id uint64) bool {
+	r.ids = append(r.ids, r.x.TakeReleased()...)
+	return slices.Contains(r.ids, id)
 }
 
-func (r *releases) has(id uint64) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Contains(r.ids, id)
+// sealAll seals every unsealed chunk of ino with size 0, as a file whose
+// chunks were recorded but never written; it returns what Seal returned.
+func sealAll(x *Index, ino Ino, now int64) []ChunkUpdate {
+	var todo []Sealing
+	for _, c := range must(x.Unsealed(ino)) {
+		todo = append(todo, Sealing{Ino: c.Ino, N: c.N, StagingID: c.Ref.StagingID})
+	}
+	return must(x.Seal(todo, now))
 }
 
 func storedAt(length uint64) StoredChunk {
@@ -37,21 +37,21 @@ func TestSealQueuesEachChunkOnceAndSurvivesCrash(t *testing.T) {
 	r0 := must(x.NewStagedChunk(f.Ino, 0))
 	r1 := must(x.NewStagedChunk(f.Ino, 1))
 	r2 := must(x.NewStagedChunk(f.Ino, 2))
-	sealed := must(x.Seal(f.Ino, []uint64{0, 2}, 10))
+	sealed := must(x.Seal([]Sealing{{Ino: f.Ino, N: 0, StagingID: r0.StagingID, Size: 100}, {Ino: f.Ino, N: 2, StagingID: r2.StagingID}, {Ino: f.Ino, N: 1, StagingID: r1.StagingID + 100}}, 10))
 	if len(sealed) != 2 || sealed[0].N != 0 || sealed[1].N != 2 || !sealed[0].Ref.Sealed {
 		t.Fatalf("sealed %+v", sealed)
 	}
-	if again := must(x.Seal(f.Ino, []uint64{0, 2}, 11)); len(again) != 0 {
+	if again := must(x.Seal([]Sealing{{Ino: f.Ino, N: 0, StagingID: r0.StagingID, Size: 100}, {Ino: f.Ino, N: 2, StagingID: r2.StagingID}}, 11)); len(again) != 0 {
 		t.Fatalf("second seal queued %d more", len(again))
 	}
 	if ref, _ := must2(x.Chunk(f.Ino, 1)); ref.Sealed || ref.StagingID != r1.StagingID {
-		t.Fatalf("chunk 1 sealed though not asked: %+v", ref)
+		t.Fatalf("chunk 1 sealed though its staging file was not the one named: %+v", ref)
 	}
 	x.Abandon() // kill -9: the seal is in the journal only
 
 	y := openTest(t, dir)
 	ups := must(y.Uploads(0, 100))
-	if len(ups) != 2 || ups[0].StagingID != r0.StagingID || ups[1].StagingID != r2.StagingID || ups[0].SealedAt != 10 {
+	if len(ups) != 2 || ups[0].StagingID != r0.StagingID || ups[1].StagingID != r2.StagingID || ups[0].SealedAt != 10 || ups[0].Size != 100 || ups[1].Size != 0 {
 		t.Fatalf("queue after crash %+v", ups)
 	}
 	if ref := must(y.Chunks(f.Ino)); !ref[0].Ref.Sealed || ref[1].Ref.Sealed || !ref[2].Ref.Sealed {
@@ -65,15 +65,18 @@ func TestSealQueuesEachChunkOnceAndSurvivesCrash(t *testing.T) {
 	}
 }
 
-func TestSealAllSealsEveryFile(t *testing.T) {
+func TestUnsealedListsEveryFile(t *testing.T) {
 	x := openTest(t, t.TempDir())
 	for _, name := range []string{"a", "b", "c"} {
 		f := must(x.Create(RootIno, name, file(0o644)))
 		must(x.NewStagedChunk(f.Ino, 0))
 		must(x.NewStagedChunk(f.Ino, 1))
 	}
-	if n := must(x.SealAll(1)); n != 6 {
+	if n := len(sealAll(x, 0, 1)); n != 6 {
 		t.Fatalf("sealed %d, want 6", n)
+	}
+	if left := must(x.Unsealed(0)); len(left) != 0 {
+		t.Fatalf("unsealed after sealing all: %+v", left)
 	}
 	if n := must(x.PendingUploads(0)); n != 6 {
 		t.Fatalf("pending %d, want 6", n)
@@ -83,14 +86,13 @@ func TestSealAllSealsEveryFile(t *testing.T) {
 func TestCompleteUploadsSwapsReferencesAndCountsLiveBytes(t *testing.T) {
 	dir := t.TempDir()
 	x := openTest(t, dir)
-	var rel releases
-	x.SetHooks(rel.hooks())
+	rel := releases{x: x}
 	a := must(x.Create(RootIno, "a", file(0o644)))
 	b := must(x.Create(RootIno, "b", file(0o644)))
 	ra := must(x.NewStagedChunk(a.Ino, 0))
 	rb := must(x.NewStagedChunk(b.Ino, 0))
-	must(x.Seal(a.Ino, nil, 1))
-	must(x.Seal(b.Ino, nil, 1))
+	sealAll(x, a.Ino, 1)
+	sealAll(x, b.Ino, 1)
 	ups := must(x.Uploads(0, 10))
 
 	// b changes after sealing: its upload must not be applied.
@@ -102,7 +104,7 @@ func TestCompleteUploadsSwapsReferencesAndCountsLiveBytes(t *testing.T) {
 	blob := Blob{ID: [32]byte{7}, Kind: BlobQuilt, State: BlobCertified, Size: 300, CertifiedEpoch: 3, EndEpoch: 9}
 	res := []UploadResult{{Upload: ups[0], Stored: storedAt(100)}, {Upload: ups[1], Stored: storedAt(200)}}
 	applied := must(x.CompleteUploads(blob, res))
-	if len(applied) != 1 || applied[0].Upload.Ino != a.Ino {
+	if len(applied) != 1 || applied[0].Ino != a.Ino || applied[0].Ref.Kind != ChunkStored || applied[0].Ref.Stored.BlobID != blob.ID || applied[0].Ref.StagingID != ra.StagingID {
 		t.Fatalf("applied %+v", applied)
 	}
 	if n := must(x.PendingUploads(0)); n != 0 {
@@ -155,11 +157,10 @@ func TestCompleteUploadsSwapsReferencesAndCountsLiveBytes(t *testing.T) {
 
 func TestUncertifiedBlobKeepsTheStagedCopy(t *testing.T) {
 	x := openTest(t, t.TempDir())
-	var rel releases
-	x.SetHooks(rel.hooks())
+	rel := releases{x: x}
 	f := must(x.Create(RootIno, "f", file(0o644)))
 	r := must(x.NewStagedChunk(f.Ino, 0))
-	must(x.Seal(f.Ino, nil, 1))
+	sealAll(x, f.Ino, 1)
 	ups := must(x.Uploads(0, 10))
 	blob := Blob{ID: [32]byte{9}, Kind: BlobStandalone, State: BlobStored, Size: 50}
 	must(x.CompleteUploads(blob, []UploadResult{{Upload: ups[0], Stored: storedAt(50)}}))
@@ -201,7 +202,7 @@ func must2[A, B any](a A, b B, err error) (A, B) {
 func storedBlob(x *Index, name string, id [32]byte) Blob {
 	f := must(x.Create(RootIno, name, file(0o644)))
 	must(x.NewStagedChunk(f.Ino, 0))
-	must(x.Seal(f.Ino, nil, 1))
+	sealAll(x, f.Ino, 1)
 	ups := must(x.Uploads(0, 10))
 	blob := Blob{ID: id, Kind: BlobStandalone, State: BlobCertified, Size: 100, EndEpoch: 5}
 	must(x.CompleteUploads(blob, []UploadResult{{Upload: ups[len(ups)-1], Stored: storedAt(100)}}))
