@@ -136,9 +136,9 @@ type uploader struct {
 	mu       sync.Mutex
 	inflight map[uint64]bool // queue entries being uploaded
 	checked  map[uint64]bool // queue entries whose chunks still want them
-	flushes  int              // waiters wanting partial quilts sent now
-	progress chan struct{}    // closed and replaced after every completed batch
-	failures int              // consecutive failed uploads (backoff)
+	flushes  int             // waiters wanting partial quilts sent now
+	progress chan struct{}   // closed and replaced after every completed batch
+	failures int             // consecutive failed uploads (backoff)
 	// patchOK and patchFail are the largest quilt the store took and the
 	// smallest it refused (0: none yet), in patches.
 	patchOK, patchFail int

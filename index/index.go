@@ -74,8 +74,8 @@ type Index struct {
 	open map[Ino]int
 	rel  releasedSet
 	kick chan struct{}
-	done        chan struct{}
-	wg          sync.WaitGroup
+	done chan struct{}
+	wg   sync.WaitGroup
 }
 
 // Open opens or creates the index in dir, upgrading its schema if needed and
