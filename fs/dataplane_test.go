@@ -28,8 +28,10 @@ import (
 	"github.com/walrusfs/walrusfs/blobstore/httpserver"
 	"github.com/walrusfs/walrusfs/blobstore/localstore"
 	"github.com/walrusfs/walrusfs/blobstore/walrushttp"
+	"github.com/walrusfs/walrusfs/fs/filedata"
 	"github.com/walrusfs/walrusfs/fs/filedata/blockcache"
 	"github.com/walrusfs/walrusfs/fs/filedata/blockcrypt"
+	"github.com/walrusfs/walrusfs/fs/filedata/upload"
 	"github.com/walrusfs/walrusfs/index"
 )
 
@@ -115,14 +117,14 @@ var backends = []string{"local", "http"}
 
 // withStore mounts over backend b with encryption on (key in the state
 // dir) and a block cache in the state dir.
-func withStore(t *testing.T, b *testBackend, encrypt bool, tune ...func(*Config)) mountOpt {
-	return func(c *Config, _ *index.Config) {
+func withStore(t *testing.T, b *testBackend, encrypt bool, tune ...func(*filedata.Config)) mountOpt {
+	return func(c *filedata.Config, _ *index.Config) {
 		c.Store = b.store
 		c.ChunkSize = 1 << 20
 		c.Upload.QuiltThreshold = 256 << 10
 		c.Upload.QuiltMaxBytes = 8 << 20
 		c.Upload.QuiltMaxAge = time.Minute // WaitUploaded flushes partial quilts
-		c.Upload.SealDelay = 200 * time.Millisecond
+		c.SealDelay = 200 * time.Millisecond
 		c.Upload.RetryMin = 10 * time.Millisecond
 		c.Upload.RetryMax = 200 * time.Millisecond
 		layout := blockcrypt.Layout{BlockSize: 256 << 10, Encrypted: encrypt}
@@ -147,7 +149,7 @@ func withStore(t *testing.T, b *testBackend, encrypt bool, tune ...func(*Config)
 
 // withCache adds a block cache under dir.
 func withCache(t *testing.T, dir string) mountOpt {
-	return func(c *Config, _ *index.Config) {
+	return func(c *filedata.Config, _ *index.Config) {
 		cfg := blockcache.DefaultConfig()
 		cfg.DiskDir = dir
 		cfg.MemoryBytes = 8 << 20
@@ -165,7 +167,7 @@ func waitUploaded(t *testing.T, m *testMount) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	if err := m.fs.WaitUploaded(ctx); err != nil {
+	if err := m.data.WaitUploaded(ctx); err != nil {
 		t.Fatalf("waiting for uploads: %v", err)
 	}
 }
@@ -187,11 +189,9 @@ func dropLocalCopies(t *testing.T, m *testMount) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		m.fs.evictLocalCopies(0)
-		if err := m.fs.Sync(t.Context()); err != nil {
+		if err := m.data.DropLocalCopies(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		m.fs.stage.removeDoomed()
 		n := m.stagingFiles(t)
 		if n == 0 {
 			return
@@ -427,10 +427,10 @@ func TestSmallFilesPackIntoFewQuilts(t *testing.T) {
 		t.Skip("10,000 files; runs without the race detector")
 	}
 	b := newBackendShards(t, "local", 1000)
-	m := mountTest(t, withStore(t, b, true, func(c *Config) {
-		c.ChunkSize = DefaultChunkSize
-		c.Upload.QuiltThreshold = DefaultQuiltThreshold
-		c.Upload.QuiltMaxBytes = DefaultQuiltMaxBytes
+	m := mountTest(t, withStore(t, b, true, func(c *filedata.Config) {
+		c.ChunkSize = filedata.DefaultChunkSize
+		c.Upload.QuiltThreshold = upload.DefaultQuiltThreshold
+		c.Upload.QuiltMaxBytes = upload.DefaultQuiltMaxBytes
 		c.Upload.QuiltMaxAge = time.Minute
 	}))
 	data := make([]byte, 4096)
@@ -465,7 +465,7 @@ func TestMixedSizesKeepQuiltsSmall(t *testing.T) {
 	for _, kind := range backends {
 		t.Run(kind, func(t *testing.T) {
 			b := newBackendShards(t, kind, 100)
-			m := mountTest(t, withStore(t, b, kind == "http", func(c *Config) {
+			m := mountTest(t, withStore(t, b, kind == "http", func(c *filedata.Config) {
 				c.Upload.QuiltThreshold = 2 << 20
 				c.Upload.QuiltMaxBytes = maxQuilt
 				c.Upload.QuiltMaxAge = time.Minute
@@ -514,7 +514,7 @@ func TestMixedSizesKeepQuiltsSmall(t *testing.T) {
 // column of its quilt.
 func TestQuiltsGroupLikeSizes(t *testing.T) {
 	b := newBackendShards(t, "local", 40)
-	m := mountTest(t, withStore(t, b, false, func(c *Config) {
+	m := mountTest(t, withStore(t, b, false, func(c *filedata.Config) {
 		c.Upload.QuiltThreshold = 1 << 20
 		c.Upload.QuiltMaxBytes = 2 << 20
 		c.Upload.QuiltMaxAge = time.Hour
@@ -615,7 +615,7 @@ func TestWriteAfterUploadCopiesOnWrite(t *testing.T) {
 
 func TestWalrusXattrs(t *testing.T) {
 	b := newBackend(t, "local")
-	m := mountTest(t, withStore(t, b, false, func(c *Config) { c.Upload.SealDelay = time.Hour }))
+	m := mountTest(t, withStore(t, b, false, func(c *filedata.Config) { c.SealDelay = time.Hour }))
 	f, err := os.Create(m.path("f"))
 	if err != nil {
 		t.Fatal(err)
@@ -688,9 +688,9 @@ func mustID(t *testing.T, s string) blobstore.ID {
 // is certified.
 func TestFsyncCertified(t *testing.T) {
 	b := newBackend(t, "http")
-	m := mountTest(t, withStore(t, b, true, func(c *Config) {
+	m := mountTest(t, withStore(t, b, true, func(c *filedata.Config) {
 		c.FsyncCertified = true
-		c.Upload.SealDelay = time.Hour
+		c.SealDelay = time.Hour
 		c.Upload.QuiltMaxAge = time.Hour // fsync must flush the partial quilt itself
 	}))
 	for _, size := range []int{100, 3 << 20} {
@@ -812,9 +812,9 @@ func corruptSlivers(t *testing.T, dir string) int {
 // writes wait, then fail with ENOSPC; once the store is back they succeed.
 func TestBackPressureENOSPC(t *testing.T) {
 	b := newBackend(t, "http", faultproxy.Rule{Name: "down", Method: "PUT", Fault: faultproxy.Status, Status: 503, Times: 1 << 30})
-	m := mountTest(t, withStore(t, b, false, func(c *Config) {
-		c.Upload.StagingBudget = 4 << 20
-		c.Upload.StagingWait = 500 * time.Millisecond
+	m := mountTest(t, withStore(t, b, false, func(c *filedata.Config) {
+		c.StagingBudget = 4 << 20
+		c.StagingWait = 500 * time.Millisecond
 	}))
 	f, err := os.Create(m.path("f"))
 	if err != nil {
@@ -850,13 +850,13 @@ func TestSequentialReadFetchesChunksWhole(t *testing.T) {
 	}
 	waitUploaded(t, m)
 	dropLocalCopies(t, m)
-	before := m.fs.cfg.Cache.Stats().Fetches
+	before := m.cache.Stats().Fetches
 	got, err := os.ReadFile(m.path("f"))
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read back: %v", err)
 	}
 	// 8 chunks of 1 MiB, 4 blocks each: one fetch per block would be 32.
-	fetches := m.fs.cfg.Cache.Stats().Fetches - before
+	fetches := m.cache.Stats().Fetches - before
 	// Reads racing the fetch ahead may fetch a few blocks themselves.
 	if fetches >= 8*4 {
 		t.Errorf("%d fetches for 8 chunks of 4 blocks read in order", fetches)
@@ -893,7 +893,7 @@ func TestOneQuiltAtATime(t *testing.T) {
 	b := newBackendShards(t, "local", 40)
 	counter := &quiltCounter{Store: b.store}
 	b.store = counter
-	m := mountTest(t, withStore(t, b, false, func(c *Config) {
+	m := mountTest(t, withStore(t, b, false, func(c *filedata.Config) {
 		c.Upload.Concurrency = 4
 		c.Upload.QuiltMaxBytes = 256 << 10
 		c.Upload.QuiltMaxAge = time.Hour

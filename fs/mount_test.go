@@ -1,8 +1,6 @@
 package fs
 
 import (
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,22 +8,32 @@ import (
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 
+	"github.com/walrusfs/walrusfs/fs/filedata"
+	"github.com/walrusfs/walrusfs/fs/filedata/blockcache"
+	"github.com/walrusfs/walrusfs/fs/filedata/blockcrypt"
 	"github.com/walrusfs/walrusfs/index"
 )
 
-// testMount is a real FUSE mount of a fresh walrusfs in temp dirs.
+// testMount is a real FUSE mount of a fresh walrusfs in temp dirs, over a
+// real blob store: the local store in the state directory unless an option
+// picks another.
 type testMount struct {
 	dir      string // mountpoint
 	stateDir string
 	fs       *FS
+	data     *filedata.Engine
+	cache    *blockcache.Cache
 	idx      *index.Index
 	server   interface {
 		Unmount() error
 		Wait()
 	}
+	// ownStore is the store the mount opened itself (nil when a test gave
+	// one): closed at unmount, so a remount can open it again.
+	ownStore interface{ Close() error }
 }
 
-type mountOpt func(*Config, *index.Config)
+type mountOpt func(*filedata.Config, *index.Config)
 
 // mountTest mounts walrusfs for the test and, when the test ends, unmounts
 // it and checks the index's consistency. It skips the test where FUSE
@@ -48,27 +56,50 @@ func requireFuse(t *testing.T) {
 func mountAt(t *testing.T, stateDir string, opts ...mountOpt) *testMount {
 	t.Helper()
 	requireFuse(t)
-	cfg := DefaultConfig()
+	cfg := filedata.DefaultConfig()
+	// As the daemon keeps them by default: uploaded data stays as local
+	// copies while staging has room.
+	cfg.KeepLocalCopies = 1 << 30
 	icfg := index.DefaultConfig()
 	icfg.CommitInterval = 50 * time.Millisecond
 	for _, o := range opts {
 		o(&cfg, &icfg)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := quietLog()
+	var ownStore interface{ Close() error }
+	if cfg.Store == nil {
+		s := openLocalStore(t, filepath.Join(stateDir, "store"), testShards)
+		cfg.Store, ownStore = s, s
+	}
+	if cfg.Codec == nil {
+		codec, err := blockcrypt.NewCodec(blockcrypt.Layout{BlockSize: 256 << 10}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Codec = codec
+	}
+	if cfg.Cache == nil {
+		ccfg := blockcache.DefaultConfig()
+		ccfg.MemoryBytes = 8 << 20
+		cache, err := blockcache.Open(ccfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cache.Close() })
+		cfg.Cache = cache
 	}
 	idx, err := index.Open(t.Context(), stateDir, icfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys, err := New(idx, filepath.Join(stateDir, "staging"), cfg, log)
+	data, err := filedata.New(idx, filepath.Join(stateDir, "staging"), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fsys.Recover(t.Context()); err != nil {
+	if err := data.Recover(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	fsys := New(idx, data, DefaultConfig(), log)
 	mnt := t.TempDir()
 	fo := fsys.Options()
 	fo.AllowOther = true
@@ -76,7 +107,7 @@ func mountAt(t *testing.T, stateDir string, opts ...mountOpt) *testMount {
 	if err != nil {
 		t.Fatalf("mount: %v", err)
 	}
-	m := &testMount{dir: mnt, stateDir: stateDir, fs: fsys, idx: idx, server: server}
+	m := &testMount{dir: mnt, stateDir: stateDir, fs: fsys, data: data, cache: cfg.Cache, idx: idx, server: server, ownStore: ownStore}
 	t.Cleanup(func() { m.unmount(t) })
 	return m
 }
@@ -102,12 +133,17 @@ func (m *testMount) unmount(t *testing.T) {
 	if err := m.idx.Check(); err != nil {
 		t.Errorf("index consistency check: %v", err)
 	}
-	m.fs.Close()
+	m.data.Close()
 	if err := m.idx.Close(); err != nil {
 		t.Errorf("index close: %v", err)
 	}
 	if err := index.CheckFile(filepath.Join(m.stateDir, index.FileName)); err != nil {
 		t.Errorf("bbolt consistency check: %v", err)
+	}
+	if m.ownStore != nil {
+		if err := m.ownStore.Close(); err != nil {
+			t.Errorf("store close: %v", err)
+		}
 	}
 }
 

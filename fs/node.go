@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"syscall"
-	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -46,7 +45,7 @@ var (
 	_ = (fusefs.NodeAllocater)((*node)(nil))
 )
 
-func (n *node) errno(op string, err error) syscall.Errno { return toErrno(n.fs.log, op, err) }
+func (n *node) errno(op string, err error) syscall.Errno { return n.fs.errno(op, uint64(n.ino), err) }
 
 // writable fails a change on a read-only mount; otherwise it notes the
 // change for the uploader (see FS.noteChange).
@@ -54,7 +53,7 @@ func (n *node) writable() syscall.Errno {
 	if n.fs.cfg.ReadOnly {
 		return syscall.EROFS
 	}
-	n.fs.noteChange()
+	n.fs.data.NoteChange()
 	return 0
 }
 
@@ -117,9 +116,7 @@ func (n *node) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAt
 	var err error
 	if size, ok := in.GetSize(); ok {
 		ch.Size = &size
-		d := n.fs.acquire(n.ino)
-		a, err = d.truncate(ch)
-		n.fs.release(d)
+		a, err = n.fs.data.Truncate(n.ino, ch)
 	} else {
 		a, err = n.fs.idx.SetAttr(n.ino, ch)
 	}
@@ -161,7 +158,7 @@ func (n *node) Access(ctx context.Context, mask uint32) syscall.Errno {
 }
 
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	st, err := n.fs.stage.statfs()
+	st, err := n.fs.data.Statfs()
 	if err != nil {
 		return n.errno("statfs", err)
 	}
@@ -223,18 +220,18 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 	nn := index.NewNode{Mode: mode, Rdev: dev}
 	if mode&syscall.S_IFMT == syscall.S_IFREG || mode&syscall.S_IFMT == 0 {
 		nn.Mode = syscall.S_IFREG | mode&0o7777
-		nn.ChunkSize = n.fs.cfg.ChunkSize
+		nn.ChunkSize = n.fs.data.ChunkSize()
 	}
 	ch, _, e := n.create(ctx, name, nn, out)
 	return ch, e
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, fusefs.FileHandle, uint32, syscall.Errno) {
-	ch, a, e := n.create(ctx, name, index.NewNode{Mode: syscall.S_IFREG | mode&0o7777, ChunkSize: n.fs.cfg.ChunkSize}, out)
+	ch, a, e := n.create(ctx, name, index.NewNode{Mode: syscall.S_IFREG | mode&0o7777, ChunkSize: n.fs.data.ChunkSize()}, out)
 	if e != 0 {
 		return nil, nil, 0, e
 	}
-	h, err := n.fs.openExisting(a.Ino, flags)
+	h, err := n.fs.open(a.Ino)
 	if err != nil {
 		return nil, nil, 0, n.errno("create", err)
 	}
@@ -284,7 +281,7 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	if err := n.fs.idx.Unlink(n.ino, name, now()); err != nil {
 		return n.errno("unlink", err)
 	}
-	n.fs.releaseNow(victim)
+	n.fs.data.Deleted(victim)
 	return 0
 }
 
@@ -308,7 +305,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent fusefs.InodeEm
 		return n.errno("rename", err)
 	}
 	if flags&index.RenameExchange == 0 {
-		n.fs.releaseNow(victim)
+		n.fs.data.Deleted(victim)
 	}
 	return 0
 }
@@ -378,19 +375,14 @@ func (n *node) Fsync(ctx context.Context, fh fusefs.FileHandle, flags uint32) sy
 	if h, ok := fh.(*handle); ok {
 		return h.Fsync(ctx, flags)
 	}
-	start := time.Now()
-	err := n.fs.Sync(ctx)
-	n.fs.log.Debug("fsync", "ino", n.ino, "took", time.Since(start))
-	return n.errno("fsync", err)
+	return n.errno("fsync", n.fs.data.Sync(ctx))
 }
 
 func (n *node) Allocate(ctx context.Context, fh fusefs.FileHandle, off uint64, size uint64, mode uint32) syscall.Errno {
 	if e := n.writable(); e != 0 {
 		return e
 	}
-	d := n.fs.acquire(n.ino)
-	defer n.fs.release(d)
-	return n.errno("fallocate", d.allocate(off, size, uint64(mode)))
+	return n.errno("fallocate", n.fs.data.Allocate(n.ino, off, size, mode))
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
@@ -399,13 +391,13 @@ func (n *node) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 			return nil, 0, e
 		}
 	}
-	h, err := n.fs.openExisting(n.ino, flags)
+	h, err := n.fs.open(n.ino)
 	if err != nil {
 		return nil, 0, n.errno("open", err)
 	}
 	if flags&syscall.O_TRUNC != 0 {
 		zero := uint64(0)
-		if _, err := h.data.truncate(index.SetAttrIn{Size: &zero, Now: now()}); err != nil {
+		if _, err := h.file.Truncate(index.SetAttrIn{Size: &zero, Now: now()}); err != nil {
 			_ = h.Release(ctx)
 			return nil, 0, n.errno("open", err)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/walrusfs/walrusfs/fs/filedata"
 	"github.com/walrusfs/walrusfs/index"
 )
 
@@ -125,7 +126,7 @@ func TestOpenFlags(t *testing.T) {
 // TestReadWriteAnyOffset writes at scattered offsets, including past 4 GiB,
 // and checks every byte, holes included, against a model.
 func TestReadWriteAnyOffset(t *testing.T) {
-	m := mountTest(t, func(c *Config, _ *index.Config) { c.ChunkSize = 64 << 10 })
+	m := mountTest(t, func(c *filedata.Config, _ *index.Config) { c.ChunkSize = 64 << 10 })
 	p := m.path("sparse")
 	f, err := os.Create(p)
 	mustDo(t, err)
@@ -219,7 +220,7 @@ func TestUnlinkOpenFileKeepsWorking(t *testing.T) {
 	}
 	mustDo(t, f.Close())
 	// The space comes back once the deletion is committed.
-	mustDo(t, m.fs.Sync(t.Context()))
+	mustDo(t, m.data.Sync(t.Context()))
 	waitFor(t, "staging file removed after last close", func() bool { return m.stagingFiles(t) == 0 })
 	s, err := m.idx.Stats()
 	mustDo(t, err)
@@ -485,7 +486,7 @@ func TestPermissionsOwnershipSticky(t *testing.T) {
 // release staging files, and a remount after a crash sweeps the rest.
 func TestNoStagingFileOutlivesItsInode(t *testing.T) {
 	state := t.TempDir()
-	m := mountAt(t, state, func(c *Config, _ *index.Config) { c.ChunkSize = 64 << 10 })
+	m := mountAt(t, state, func(c *filedata.Config, _ *index.Config) { c.ChunkSize = 64 << 10 })
 	data := bytes.Repeat([]byte("x"), 300<<10) // 5 chunks
 	mustDo(t, os.WriteFile(m.path("a"), data, 0o644))
 	mustDo(t, os.WriteFile(m.path("b"), data, 0o644))
@@ -494,7 +495,7 @@ func TestNoStagingFileOutlivesItsInode(t *testing.T) {
 	}
 	mustDo(t, os.Truncate(m.path("a"), 70<<10)) // keeps 2 chunks
 	mustDo(t, os.Remove(m.path("b")))
-	mustDo(t, m.fs.Sync(t.Context()))
+	mustDo(t, m.data.Sync(t.Context()))
 	waitFor(t, "staging files released", func() bool { return m.stagingFiles(t) == 2 })
 	m.unmount(t)
 
@@ -597,36 +598,11 @@ func TestPageCacheCoherent(t *testing.T) {
 	}
 }
 
-// TestFsyncCoversEarlierDescriptors: fsync flushes the chunk files a file
-// wrote through descriptors that are already closed.
-func TestFsyncCoversEarlierDescriptors(t *testing.T) {
-	m := mountTest(t, func(c *Config, _ *index.Config) { c.ChunkSize = 64 << 10 })
-	p := m.path("f")
-	mustDo(t, os.WriteFile(p, bytes.Repeat([]byte("d"), 200<<10), 0o644)) // 4 chunks, closed
-	st := lstat(t, p)
-	ino := index.Ino(st.Ino)
-	dirtyOf := func() int {
-		m.fs.dirty.mu.Lock()
-		defer m.fs.dirty.mu.Unlock()
-		return len(m.fs.dirty.m[ino])
-	}
-	if n := dirtyOf(); n != 4 {
-		t.Fatalf("%d dirty chunk files after writing, want 4", n)
-	}
-	f, err := os.Open(p)
-	mustDo(t, err)
-	defer f.Close()
-	mustDo(t, f.Sync())
-	if n := dirtyOf(); n != 0 {
-		t.Fatalf("%d dirty chunk files after fsync through a new descriptor, want 0", n)
-	}
-}
-
 // TestLargeDeleteFreesSpaceAtOnce: removing a large file returns its staging
 // space before unlink returns, as on a local filesystem.
 func TestLargeDeleteFreesSpaceAtOnce(t *testing.T) {
-	m := mountTest(t, func(_ *Config, ic *index.Config) { ic.CommitInterval = time.Hour })
-	big := bytes.Repeat([]byte("L"), releaseNowSize+1)
+	m := mountTest(t, func(_ *filedata.Config, ic *index.Config) { ic.CommitInterval = time.Hour })
+	big := bytes.Repeat([]byte("L"), 64<<20+1)
 	mustDo(t, os.WriteFile(m.path("big"), big, 0o644))
 	mustDo(t, os.WriteFile(m.path("small"), []byte("s"), 0o644))
 	mustDo(t, os.WriteFile(m.path("big2"), big, 0o644))
@@ -647,7 +623,7 @@ func TestLargeDeleteFreesSpaceAtOnce(t *testing.T) {
 // same time must neither deadlock nor make a read return bytes the file
 // never held.
 func TestReadsRaceTruncatesAndCloses(t *testing.T) {
-	m := mountTest(t, func(c *Config, _ *index.Config) { c.ChunkSize = 64 << 10 })
+	m := mountTest(t, func(c *filedata.Config, _ *index.Config) { c.ChunkSize = 64 << 10 })
 	p := m.path("f")
 	pattern := bytes.Repeat([]byte("0123456789abcdef"), 16<<10) // 256 KiB
 	mustDo(t, os.WriteFile(p, pattern, 0o644))

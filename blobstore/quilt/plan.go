@@ -71,6 +71,9 @@ func (pl *Planner) Add(identifierLen int, tags map[string]string, dataLen int, m
 		cells := int64(pl.p.Kp) * int64(pl.p.Ks)
 		maxS = int(min(int64(maxS), maxBlobLen/cells)) &^ 1
 	}
+	if maxS < max(pl.s, 2) {
+		return false // no quilt, even of this patch alone, is that small
+	}
 
 	pl.items = append(pl.items, size)
 	pl.entries += entry

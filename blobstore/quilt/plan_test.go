@@ -126,3 +126,25 @@ func TestPlannerMixedSizes(t *testing.T) {
 		t.Fatalf("664 × 4 KiB + 4 MiB plans to %d bytes; want the > 1 GiB that Build makes", pl.BlobLen())
 	}
 }
+
+// TestPlannerRefusesLimitBelowSmallestQuilt: a size limit smaller than the
+// smallest quilt at the shard count (two-byte symbols) takes no patch, and
+// does not crash trying.
+func TestPlannerRefusesLimitBelowSmallestQuilt(t *testing.T) {
+	p, err := rs2.NewParams(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	smallest := int64(p.Kp) * int64(p.Ks) * 2
+	for _, limit := range []int64{1, smallest / 2, smallest - 1} {
+		pl := NewPlanner(p)
+		for _, dataLen := range []int{1, 4096, 1 << 20} {
+			if pl.Add(8, nil, dataLen, limit) {
+				t.Errorf("limit %d (smallest quilt %d): took a patch of %d bytes", limit, smallest, dataLen)
+			}
+		}
+	}
+	if pl := NewPlanner(p); !pl.Add(8, nil, 4096, smallest) {
+		t.Errorf("limit %d, the smallest quilt: refused a small patch", smallest)
+	}
+}

@@ -17,7 +17,7 @@ import (
 	"github.com/walrusfs/walrusfs/blobstore/rs2"
 	"github.com/walrusfs/walrusfs/blobstore/walrushttp"
 	"github.com/walrusfs/walrusfs/chainsync"
-	"github.com/walrusfs/walrusfs/fs"
+	"github.com/walrusfs/walrusfs/fs/filedata"
 	"github.com/walrusfs/walrusfs/fs/filedata/blockcache"
 	"github.com/walrusfs/walrusfs/fs/filedata/blockcrypt"
 )
@@ -50,16 +50,14 @@ type dataFlags struct {
 	drain       time.Duration
 }
 
-// Data-plane defaults.
-const (
-	defaultBlockSize   = 1 << 20
-	defaultCacheMemory = 64 << 20
-	defaultCacheDisk   = 10 << 30
-	keyFileName        = "walrusfs.key"
-)
+// keyFileName is the volume key's file in the state directory.
+const keyFileName = "walrusfs.key"
 
+// register adds the data flags to fl, with the packages' defaults.
 func (d *dataFlags) register(fl *flag.FlagSet) {
-	up := fs.DefaultUploadConfig()
+	data := filedata.DefaultConfig()
+	up := data.Upload
+	cache := blockcache.DefaultConfig()
 	fl.StringVar(&d.store, "store", "", "local blob store directories, comma-separated (default STATE_DIR/store); ignored with --publisher")
 	fl.IntVar(&d.shards, "shards", localstore.DefaultShards, "RS2 shard count of new standalone blobs in the local store (quilts use Walrus's 1000, so they hold 666 chunks)")
 	fl.StringVar(&d.publisher, "publisher", "", "Walrus publisher URL: store blobs on the Walrus network instead of the local store")
@@ -69,11 +67,11 @@ func (d *dataFlags) register(fl *flag.FlagSet) {
 	fl.StringVar(&d.sendTo, "send-object-to", "", "Sui address that receives the Blob objects (the owner who can extend and delete them)")
 	fl.UintVar(&d.epochs, "epochs", 0, "epochs to store each blob for (0: 53, the most Walrus allows, with --publisher; 12 with the local store, which renews leases of referenced blobs)")
 	fl.StringVar(&d.encrypt, "encrypt", "auto", "encrypt file contents: on, off, or auto (on with --publisher, off with the local store)")
-	d.blockSize = sizeFlag{v: defaultBlockSize}
+	d.blockSize = sizeFlag{v: blockcrypt.DefaultBlockSize}
 	fl.Var(&d.blockSize, "block-size", "verification and encryption block size inside a chunk (the unit one seek fetches)")
-	d.cacheMemory = sizeFlag{v: defaultCacheMemory}
+	d.cacheMemory = sizeFlag{v: uint64(cache.MemoryBytes)}
 	fl.Var(&d.cacheMemory, "cache-memory", "memory budget of the block read cache")
-	d.cacheDisk = sizeFlag{v: defaultCacheDisk}
+	d.cacheDisk = sizeFlag{v: uint64(cache.DiskBytes)}
 	fl.Var(&d.cacheDisk, "cache-disk", "disk budget of the block read cache (in STATE_DIR/cache); 0 disables it")
 	fl.StringVar(&d.fsync, "fsync", "local", "what fsync waits for: local (durable on local disk) or certified (certified on Walrus)")
 	fl.IntVar(&d.concurrency, "upload-concurrency", up.Concurrency, "blobs or quilts uploaded at once")
@@ -83,10 +81,10 @@ func (d *dataFlags) register(fl *flag.FlagSet) {
 	fl.Var(&d.quiltSize, "quilt-size", "largest quilt blob, as QuiltV1 lays it out (every chunk takes whole columns, so mixed sizes take more than their data); a quilt also holds at most 666 chunks")
 	fl.DurationVar(&d.quiltAge, "quilt-age", 0, "longest a partly filled quilt waits for more chunks (default 10s with the local store, 5m with --publisher: every quilt on Walrus carries ~64 MB of metadata)")
 	fl.DurationVar(&d.fgFirst, "foreground-first", up.ForegroundFirst, "while changes stream in (tar x, rsync), uploads wait for a 0.5 s pause for at most this long; 0 uploads at once")
-	fl.DurationVar(&d.sealDelay, "seal-delay", up.SealDelay, "a chunk unwritten this long is queued for upload even while its file is open")
+	fl.DurationVar(&d.sealDelay, "seal-delay", data.SealDelay, "a chunk unwritten this long is queued for upload even while its file is open")
 	fl.Var(&d.budget, "staging-budget", "staged bytes before writers wait for uploads (default: half the staging filesystem)")
 	fl.Var(&d.localCopies, "local-copies", "keep uploaded data as local copies while staging holds at most this much; 0 drops them once certified (default: half the staging budget)")
-	fl.DurationVar(&d.stagingWait, "staging-wait", up.StagingWait, "how long a writer waits for staging room before failing with ENOSPC")
+	fl.DurationVar(&d.stagingWait, "staging-wait", data.StagingWait, "how long a writer waits for staging room before failing with ENOSPC")
 	fl.DurationVar(&d.drain, "drain-timeout", time.Minute, "at unmount, how long to wait for pending uploads (the rest resumes at the next mount)")
 }
 
@@ -129,7 +127,7 @@ func (p *dataPlane) close() {
 }
 
 // build opens the blob store, the key and the cache and fills in cfg.
-func (d *dataFlags) build(ctx context.Context, stateDir string, cfg *fs.Config, log *slog.Logger) (*dataPlane, error) {
+func (d *dataFlags) build(ctx context.Context, stateDir string, cfg *filedata.Config, log *slog.Logger) (*dataPlane, error) {
 	p := &dataPlane{}
 	fail := func(err error) (*dataPlane, error) {
 		p.close()
@@ -203,8 +201,8 @@ func (d *dataFlags) build(ctx context.Context, stateDir string, cfg *fs.Config, 
 	up.QuiltMaxBytes = int64(d.quiltSize.v)
 	up.QuiltMaxAge = d.quiltMaxAge()
 	up.ForegroundFirst = d.fgFirst
-	up.SealDelay = d.sealDelay
-	up.StagingWait = d.stagingWait
+	cfg.SealDelay = d.sealDelay
+	cfg.StagingWait = d.stagingWait
 	up.Epochs = uint32(d.epochs)
 	switch {
 	case !d.network() && up.Epochs == 0:
@@ -223,19 +221,19 @@ func (d *dataFlags) build(ctx context.Context, stateDir string, cfg *fs.Config, 
 			"epochs", up.Epochs, "hint", "see user.walrus.end_epoch on each file; extend leases with the walrus CLI before they end")
 	}
 	up.SendObjectTo = d.sendTo
-	up.StagingBudget = int64(d.budget.v)
-	if up.StagingBudget == 0 {
-		up.StagingBudget = defaultStagingBudget(stateDir)
+	cfg.StagingBudget = int64(d.budget.v)
+	if cfg.StagingBudget == 0 {
+		cfg.StagingBudget = defaultStagingBudget(stateDir)
 	}
-	up.KeepLocalCopies = up.StagingBudget / 2
+	cfg.KeepLocalCopies = cfg.StagingBudget / 2
 	if d.localCopies.set {
-		up.KeepLocalCopies = int64(d.localCopies.v) // 0: drop copies once certified
+		cfg.KeepLocalCopies = int64(d.localCopies.v) // 0: drop copies once certified
 	}
 	if err := cfg.Validate(); err != nil {
 		return fail(fmt.Errorf("%w: %w", err, errUsage))
 	}
 	log.Info("data plane", "store", storeName(d), "encrypt", encrypt, "fsync", d.fsync,
-		"staging_budget", humanSize(uint64(up.StagingBudget)), "cache_memory", humanSize(d.cacheMemory.v), "cache_disk", humanSize(d.cacheDisk.v))
+		"staging_budget", humanSize(uint64(cfg.StagingBudget)), "cache_memory", humanSize(d.cacheMemory.v), "cache_disk", humanSize(d.cacheDisk.v))
 	return p, nil
 }
 

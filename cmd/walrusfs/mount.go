@@ -19,6 +19,7 @@ import (
 
 	"github.com/walrusfs/walrusfs/chainsync"
 	"github.com/walrusfs/walrusfs/fs"
+	"github.com/walrusfs/walrusfs/fs/filedata"
 	"github.com/walrusfs/walrusfs/index"
 )
 
@@ -40,7 +41,8 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	stateDir := fl.String("state-dir", defaultStateDir(), "directory for the index and staged data")
 	allowOther := fl.Bool("allow-other", false, "let users other than the mounting one access the mount")
 	readOnly := fl.Bool("read-only", false, "mount read-only")
-	chunkSize := sizeFlag{v: fs.DefaultChunkSize}
+	dataCfg := filedata.DefaultConfig()
+	chunkSize := sizeFlag{v: uint64(dataCfg.ChunkSize)}
 	fl.Var(&chunkSize, "chunk-size", "chunk size for new files, e.g. 8MiB (64KiB to 256MiB, a multiple of 4KiB)")
 	logLevel := fl.String("log-level", "info", "log level: debug, info, warn or error")
 	debugAddr := fl.String("debug-addr", "", "serve Go profiling (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
@@ -84,9 +86,9 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg := fs.DefaultConfig()
-	cfg.ChunkSize = uint32(chunkSize.v)
 	cfg.ReadOnly = *readOnly
-	if err := cfg.Validate(); err != nil {
+	dataCfg.ChunkSize = uint32(chunkSize.v)
+	if err := filedata.ValidateChunkSize(dataCfg.ChunkSize); err != nil {
 		return fmt.Errorf("--chunk-size: %w: %w", err, errUsage)
 	}
 	dir, err := filepath.Abs(*stateDir)
@@ -104,7 +106,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("--commit-interval must be positive: %w", errUsage)
 	}
 	icfg.CommitInterval = *commitInterval
-	plane, err := data.build(ctx, dir, &cfg, log)
+	plane, err := data.build(ctx, dir, &dataCfg, log)
 	if err != nil {
 		return err
 	}
@@ -113,7 +115,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		plane.close()
 		return err
 	}
-	fsys, err := fs.New(idx, filepath.Join(dir, "staging"), cfg, log)
+	engine, err := filedata.New(idx, filepath.Join(dir, "staging"), dataCfg, log)
 	if err != nil {
 		_ = idx.Close()
 		plane.close()
@@ -122,16 +124,17 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	stopRenewal := func() {}
 	closeAll := func() {
 		stopRenewal()
-		fsys.Close()
+		engine.Close()
 		if err := idx.Close(); err != nil {
 			log.Error("closing the index", "err", err)
 		}
 		plane.close()
 	}
-	if err := fsys.Recover(ctx); err != nil {
+	if err := engine.Recover(ctx); err != nil {
 		closeAll()
 		return err
 	}
+	fsys := fs.New(idx, engine, cfg, log)
 	stop, err := startRenewal(ctx, plane, idx, log)
 	if err != nil {
 		closeAll()
@@ -161,7 +164,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		unmountUntilDone(server, mnt, done, log)
 	}
 	if data.drain > 0 {
-		fsys.Drain(data.drain)
+		engine.Drain(data.drain)
 	}
 	closeAll()
 	log.Info("stopped cleanly", "mountpoint", mnt)

@@ -17,7 +17,7 @@ import (
 
 // Defaults for [Config].
 const (
-	DefaultMemoryBytes         = 256 << 20
+	DefaultMemoryBytes         = 64 << 20
 	DefaultDiskBytes           = 10 << 30
 	DefaultFetchTimeout        = 2 * time.Minute
 	DefaultPrefetchConcurrency = 4
@@ -28,13 +28,25 @@ var ErrClosed = errors.New("blockcache: cache closed")
 
 // Source describes one block: how to fetch it from the backend and how to
 // check and decode its stored bytes. A Cache calls its methods from its own
-// goroutines, at most one fetch at a time per key.
+// goroutines, and runs at most one load at a time per key, counting the
+// keeping of a [Block] another key's fetch brought in as a load.
 type Source interface {
 	// Fetch returns the block's stored bytes, already verified against the
-	// hash the caller holds (the backend client fails over on a mismatch).
+	// hash the caller holds (the backend client fails over on a mismatch),
+	// and any further blocks the same read brought in, verified too. The
+	// cache keeps those as if each had been fetched on its own: stored
+	// bytes in the disk layer, decoded into the memory layer (see
+	// "Blocks a fetch brings in" in the package doc). On error the extra
+	// blocks are ignored.
+	//
+	// The cache owns every returned slice from then on, and may keep a
+	// slice (or a decoding that aliases it) for as long as the block stays
+	// cached: return blocks that do not share a larger buffer, or the
+	// buffer stays alive with them.
+	//
 	// ctx is the cache's own fetch context, not a reader's: it ends when
 	// the fetch times out or the cache closes.
-	Fetch(ctx context.Context) ([]byte, error)
+	Fetch(ctx context.Context) (stored []byte, more []Block, err error)
 	// Verify checks stored bytes read back from the disk layer. It returns
 	// an error wrapping blobstore.ErrIntegrity on a mismatch.
 	Verify(stored []byte) error
@@ -44,11 +56,21 @@ type Source interface {
 	Decode(stored []byte) ([]byte, error)
 }
 
+// Block is a block a fetch brought in besides the one asked for: its cache
+// key, its stored bytes (verified by the fetch) and its Source (to decode it).
+// Source must not be nil.
+type Block struct {
+	Key    string
+	Stored []byte
+	Source Source
+}
+
 // Config configures a Cache. Build one with [DefaultConfig] and override
 // fields.
 type Config struct {
-	// MemoryBytes is the memory layer's budget for decoded blocks. Zero
-	// disables the memory layer.
+	// MemoryBytes is the memory layer's budget for decoded blocks;
+	// DefaultConfig sets DefaultMemoryBytes (64 MiB). Zero disables the
+	// memory layer.
 	MemoryBytes int64
 	// DiskDir is the disk layer's directory, created if missing. Empty
 	// disables the disk layer. One process at a time may use a directory.
@@ -83,7 +105,9 @@ type Stats struct {
 	MemoryHits int64 // Gets served from the memory layer
 	DiskHits   int64 // blocks read from the disk layer and verified
 	Fetches    int64 // fetches started from the backend
-	// FetchErrors counts fetches (or decodes of fetched bytes) that failed.
+	// FetchErrors counts loads whose fetch, or decode of the fetched
+	// block, failed. An extra block a fetch brought in that fails to
+	// decode is logged and dropped, not counted.
 	FetchErrors int64
 	// Joined counts Gets that waited for a load another call had started,
 	// instead of starting their own.
@@ -134,6 +158,17 @@ type flight struct {
 	done chan struct{}
 	data []byte
 	err  error
+}
+
+// errNotKept ends the flight of an extra block that could not be kept. Get
+// never returns it: its callers start a load of their own instead.
+var errNotKept = errors.New("blockcache: extra block not kept")
+
+// extra is an extra block claimed for keeping, with the flight that stands
+// for it in the flights map until it is kept.
+type extra struct {
+	Block
+	f *flight
 }
 
 // Open returns a Cache configured by cfg, rebuilding the disk layer's LRU
@@ -226,24 +261,33 @@ func (c *Cache) Close() error {
 // Concurrent calls for one key share one load. The load runs on the
 // cache's own context, not ctx: if ctx ends first, Get returns ctx.Err()
 // at once and the load carries on to fill the caches. A failed load is
-// returned to every caller waiting for it and not cached.
+// returned to every caller waiting for it and not cached. A Get of a block
+// that another key's fetch brought in and the cache is still keeping waits
+// for it rather than fetching it again (and loads it itself if it cannot be
+// kept).
 //
 // The returned slice is shared with the cache and other callers: do not
 // modify it.
 func (c *Cache) Get(ctx context.Context, key string, src Source) ([]byte, error) {
-	if data, ok := c.memGet(key); ok {
-		c.memoryHits.Add(1)
-		return data, nil
-	}
-	f, _, err := c.join(key, src, false)
-	if err != nil {
-		return nil, err
-	}
-	select {
-	case <-f.done:
-		return f.data, f.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	for {
+		if data, ok := c.memGet(key); ok {
+			c.memoryHits.Add(1)
+			return data, nil
+		}
+		f, _, err := c.join(key, src, false)
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-f.done:
+			if errors.Is(f.err, errNotKept) {
+				// The flight has left the map: the next join starts a load.
+				continue
+			}
+			return f.data, f.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
 
@@ -260,34 +304,6 @@ func (c *Cache) Prefetch(key string, src Source) {
 	}
 	// An error means the cache is closed or the slots are full: both drop.
 	_, _, _ = c.join(key, src, true)
-}
-
-// PutDecoded inserts verified, decoded bytes into the memory layer (used
-// for the blocks a wider fetch brought along). The cache keeps decoded; the
-// caller must not modify it afterwards.
-func (c *Cache) PutDecoded(key string, decoded []byte) {
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if !closed {
-		c.memSet(key, decoded)
-	}
-}
-
-// PutStored stores already-verified stored bytes for key in the disk layer,
-// replacing any file there; it does nothing without a disk layer. Uploads
-// use it to keep the data they wrote as cache.
-func (c *Cache) PutStored(key string, stored []byte) error {
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
-		return ErrClosed
-	}
-	if c.disk == nil {
-		return nil
-	}
-	return c.disk.put(key, stored)
 }
 
 // Stats returns the cache's counters and current sizes.
@@ -345,46 +361,70 @@ func (c *Cache) join(key string, src Source, prefetch bool) (*flight, bool, erro
 	return f, true, nil
 }
 
-// run performs f's load, publishes the result and retires the flight. The
-// memory layer is filled before the flight leaves the map, so a Get that
-// finds no flight finds the block in memory (unless the memory layer
-// declined it).
+// run performs f's load, publishes the result and retires the flight, then
+// keeps the extra blocks the fetch brought in. In order:
+//
+//  1. load fills the memory layer (and the disk layer) with the asked-for
+//     block.
+//  2. Under c.mu, each extra block that is not yet kept, and whose key has
+//     no flight (the asked-for key still has f), gets a flight of its own
+//     in the map, and f leaves the map. Because f leaves the map only after
+//     step 1, a Get that finds no flight finds the block in memory (unless
+//     the memory layer declined it).
+//  3. f.done is closed: f's waiters have their block now, not after the
+//     extras are kept.
+//  4. Each claimed extra is decoded, written to disk and memory, and its
+//     flight retired the same way, one after another. A Get of an extra's
+//     key in the meantime joins its flight instead of fetching it again,
+//     and no other load of that key runs until the block is kept, so the
+//     one-load-per-key rule holds for extras too.
+//
+// All of it runs inside c.loads, so Close waits for the extras as well;
+// the prefetch slot, if any, is held until they are kept, so prefetching
+// stays bounded by PrefetchConcurrency.
 func (c *Cache) run(f *flight, key string, src Source, prefetch bool) {
 	defer c.loads.Done()
-	f.data, f.err = c.load(key, src)
+	if prefetch {
+		defer func() { <-c.prefetchSlots }()
+	}
+	data, more, err := c.load(key, src)
+	f.data, f.err = data, err
 	c.mu.Lock()
+	extras := c.claimLocked(more)
 	delete(c.flights, key)
 	c.mu.Unlock()
-	if prefetch {
-		<-c.prefetchSlots
-	}
 	close(f.done)
+	for _, x := range extras {
+		c.keep(x)
+	}
 }
 
-// load returns key's decoded block from memory, disk or the backend.
-func (c *Cache) load(key string, src Source) ([]byte, error) {
+// load returns key's decoded block from memory, disk or the backend, and
+// the extra blocks a fetch brought in (nil unless it fetched and
+// succeeded).
+func (c *Cache) load(key string, src Source) ([]byte, []Block, error) {
 	if data, ok := c.memGet(key); ok {
 		c.memoryHits.Add(1)
-		return data, nil
+		return data, nil, nil
 	}
 	if data, ok := c.loadDisk(key, src); ok {
 		c.diskHits.Add(1)
 		c.memSet(key, data)
-		return data, nil
+		return data, nil, nil
 	}
 
 	c.fetches.Add(1)
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.FetchTimeout)
 	defer cancel()
-	stored, err := src.Fetch(ctx)
+	stored, more, err := src.Fetch(ctx)
 	if err != nil {
 		c.fetchErrors.Add(1)
-		return nil, fmt.Errorf("blockcache: fetch %q: %w", key, err)
+		return nil, nil, fmt.Errorf("blockcache: fetch %q: %w", key, err)
 	}
 	data, err := src.Decode(stored)
 	if err != nil {
 		c.fetchErrors.Add(1)
-		return nil, fmt.Errorf("blockcache: decode fetched %q: %w", key, err)
+		return nil, nil, fmt.Errorf("blockcache: decode fetched %q: %w", key, err)
 	}
 	if c.disk != nil {
 		if err := c.disk.put(key, stored); err != nil {
@@ -392,7 +432,55 @@ func (c *Cache) load(key string, src Source) ([]byte, error) {
 		}
 	}
 	c.memSet(key, data)
-	return data, nil
+	return data, more, nil
+}
+
+// claimLocked gives each block in more that needs keeping a flight in the
+// map and returns them. A block is skipped when its key already has a
+// flight (that load fills the caches), or when it is already in every
+// enabled layer: a block already in memory is never overwritten. c.mu must
+// be held.
+func (c *Cache) claimLocked(more []Block) []extra {
+	var out []extra
+	for _, b := range more {
+		if _, ok := c.flights[b.Key]; ok {
+			continue
+		}
+		inMem := c.cfg.MemoryBytes == 0 || c.memHas(b.Key)
+		onDisk := c.disk == nil || c.disk.contains(b.Key)
+		if inMem && onDisk {
+			continue
+		}
+		f := &flight{done: make(chan struct{})}
+		c.flights[b.Key] = f
+		out = append(out, extra{Block: b, f: f})
+	}
+	return out
+}
+
+// keep decodes x with its own Source, writes its stored bytes to the disk
+// layer (unless a file is there already) and its decoding to the memory
+// layer, then retires its flight. The bytes were verified by the fetch, so a
+// decode failure is a real fault: it is logged and the block dropped, and
+// Gets waiting on the flight load the block themselves.
+func (c *Cache) keep(x extra) {
+	data, err := x.Source.Decode(x.Stored)
+	if err != nil {
+		c.log.Warn("blockcache: cannot decode a block the fetch brought in; dropping it", "key", x.Key, "err", err)
+		x.f.err = errNotKept
+	} else {
+		if c.disk != nil && !c.disk.contains(x.Key) {
+			if err := c.disk.put(x.Key, x.Stored); err != nil {
+				c.log.Warn("blockcache: cannot keep fetched block on disk", "key", x.Key, "err", err)
+			}
+		}
+		c.memSet(x.Key, data)
+		x.f.data = data
+	}
+	c.mu.Lock()
+	delete(c.flights, x.Key)
+	c.mu.Unlock()
+	close(x.f.done)
 }
 
 // loadDisk reads, verifies and decodes key's disk file. A file that fails

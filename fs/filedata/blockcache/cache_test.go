@@ -417,45 +417,10 @@ func TestClose(t *testing.T) {
 	if _, err := c.Get(t.Context(), src.key, src); !errors.Is(err, ErrClosed) {
 		t.Errorf("Get after Close returned %v, want ErrClosed", err)
 	}
-	if err := c.PutStored(src.key, src.stored); !errors.Is(err, ErrClosed) {
-		t.Errorf("PutStored after Close returned %v, want ErrClosed", err)
-	}
 	c.Prefetch(src.key, src)
 	_ = c.Stats()
 	if err := c.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
-	}
-}
-
-func TestPutStored(t *testing.T) {
-	dir := t.TempDir()
-	b := newBackend()
-	c := openCache(t, Config{MemoryBytes: 1 << 20, DiskDir: dir, DiskBytes: 1 << 20})
-	src := b.source("uploaded", blockSize)
-	if err := c.PutStored(src.key, src.stored); err != nil {
-		t.Fatal(err)
-	}
-	mustGet(t, c, src)
-	checkStats(t, c, counts{"DiskHits": 1, "Fetches": 0, "DiskFiles": 1})
-	if got := c.Stats().DiskBytes; got != blockSize {
-		t.Errorf("DiskBytes = %d, want %d", got, blockSize)
-	}
-
-	// Replacing a block accounts for the new size only.
-	if err := c.PutStored(src.key, src.stored[:100]); err != nil {
-		t.Fatal(err)
-	}
-	if got := c.Stats(); got.DiskBytes != 100 || got.DiskFiles != 1 {
-		t.Errorf("after replacing: DiskBytes = %d, DiskFiles = %d; want 100, 1", got.DiskBytes, got.DiskFiles)
-	}
-	if total, files := diskUsage(t, dir); total != 100 || files != 1 {
-		t.Errorf("on disk after replacing: %d bytes in %d files; want 100 in 1", total, files)
-	}
-
-	// Without a disk layer PutStored keeps nothing and succeeds.
-	m := openCache(t, Config{MemoryBytes: 1 << 20})
-	if err := m.PutStored(src.key, src.stored); err != nil {
-		t.Errorf("PutStored without a disk layer: %v", err)
 	}
 }
 
@@ -494,8 +459,9 @@ func TestDefaultConfig(t *testing.T) {
 	mustGet(t, c, newBackend().source("k", blockSize))
 }
 
-// TestConcurrentUse mixes Gets, Prefetches, PutStored and failing fetches
-// over more keys than either layer holds; run with -race.
+// TestConcurrentUse mixes Gets, Prefetches, interrupted Gets, fetches that
+// bring in further blocks and failing fetches over more keys than either
+// layer holds; run with -race.
 func TestConcurrentUse(t *testing.T) {
 	const (
 		keys     = 40
@@ -509,6 +475,10 @@ func TestConcurrentUse(t *testing.T) {
 	srcs := make([]*source, keys)
 	for i := range srcs {
 		srcs[i] = b.source(fmt.Sprintf("c%d", i), blockSize+i)
+	}
+	// Every fetch but the failing one's brings in the next few blocks.
+	for i := 1; i < keys; i++ {
+		srcs[i].more = srcs[i+1 : min(i+4, keys)]
 	}
 	failing := srcs[0]
 	b.setFail(failing.key, fmt.Errorf("gone: %w", blobstore.ErrNotFound))
@@ -534,10 +504,14 @@ func TestConcurrentUse(t *testing.T) {
 				case op < 8:
 					c.Prefetch(s.key, s)
 				default:
-					if s != failing {
-						if err := c.PutStored(s.key, s.stored); err != nil {
-							t.Errorf("PutStored: %v", err)
-						}
+					ctx, cancel := context.WithCancel(t.Context())
+					cancel()
+					got, err := c.Get(ctx, s.key, s)
+					if err == nil && !bytes.Equal(got, s.plain()) {
+						t.Errorf("interrupted Get %q: wrong bytes", s.key)
+					}
+					if err != nil && !errors.Is(err, context.Canceled) && !(s == failing && errors.Is(err, blobstore.ErrNotFound)) {
+						t.Errorf("interrupted Get %q: %v", s.key, err)
 					}
 				}
 				if st := c.Stats(); st.DiskBytes > diskSize || st.MemoryBytes > 8*blockSize {

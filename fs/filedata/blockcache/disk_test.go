@@ -189,3 +189,29 @@ func TestDiskBlockLargerThanBudget(t *testing.T) {
 		t.Error("a block that could never fit evicted another")
 	}
 }
+
+func TestDiskPutReplaces(t *testing.T) {
+	dir := t.TempDir()
+	b := newBackend()
+	c := openCache(t, Config{MemoryBytes: 1 << 20, DiskDir: dir, DiskBytes: 1 << 20})
+	src := b.source("uploaded", blockSize)
+	if err := c.disk.put(src.key, src.stored); err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, c, src)
+	checkStats(t, c, counts{"DiskHits": 1, "Fetches": 0, "DiskFiles": 1})
+	if got := c.Stats().DiskBytes; got != blockSize {
+		t.Errorf("DiskBytes = %d, want %d", got, blockSize)
+	}
+
+	// Replacing a block accounts for the new size only.
+	if err := c.disk.put(src.key, src.stored[:100]); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Stats(); got.DiskBytes != 100 || got.DiskFiles != 1 {
+		t.Errorf("after replacing: DiskBytes = %d, DiskFiles = %d; want 100, 1", got.DiskBytes, got.DiskFiles)
+	}
+	if total, files := diskUsage(t, dir); total != 100 || files != 1 {
+		t.Errorf("on disk after replacing: %d bytes in %d files; want 100 in 1", total, files)
+	}
+}

@@ -16,10 +16,33 @@
 //     encrypted), bounded by Config.DiskBytes with least-recently-used
 //     eviction. It survives restarts.
 //   - The backend, through [Source.Fetch]. The stored bytes go to the disk
-//     layer and their decoding to the memory layer.
+//     layer and their decoding to the memory layer, and so do those of any
+//     further blocks the fetch brought in (below).
 //
 // A block found on disk is verified and decoded before it is returned and
 // promoted to memory. Failed loads are not cached: the next Get tries again.
+//
+// # Blocks a fetch brings in
+//
+// One read from the backend often yields more than the block asked for: a
+// sequential reader fetches the rest of a chunk in one range request, and a
+// quilt patch can only be read whole. Fetch returns those extra blocks
+// alongside the asked-for one, each a [Block] with its key, its stored bytes
+// (verified by the fetch like the asked-for block) and its own Source. The
+// cache keeps each as if it had been fetched on its own: stored bytes to the
+// disk layer, decoded with its Source into the memory layer. Callers never
+// put blocks into the cache themselves; the cache is filled by its own loads
+// only.
+//
+// The asked-for block comes first: its waiters get it as soon as it is
+// decoded and kept, and the extras are kept after that, by the same load.
+// Until an extra is kept its key has a load of its own in flight, so a Get
+// of it waits for those bytes rather than fetching them again, and no other
+// load of that key runs at the same time. An extra already in the memory
+// layer, or whose key is already loading, is left alone. An extra that fails
+// to decode is logged and dropped (it is not served, and the asked-for Get
+// still succeeds); a Get of its key fetches it afresh. Close waits for extras
+// being kept.
 //
 // # Trust
 //

@@ -54,12 +54,25 @@ func (b *backend) failure(key string) error {
 }
 
 // source is one block of the fake backend. Its stored form is the plaintext
-// XORed with 0x5a, so tests can tell stored from decoded bytes.
+// XORed with 0x5a, so tests can tell stored from decoded bytes. Tests set
+// the optional fields before the source is first used.
 type source struct {
 	b      *backend
 	key    string
 	stored []byte
 	sum    [sha256.Size]byte
+
+	// more are the blocks a fetch of this one brings in too.
+	more []*source
+	// fetchGate, when set, holds this source's fetches like backend.gate.
+	fetchGate chan struct{}
+	// decodeGate, when set, holds Decode until it is closed.
+	decodeGate chan struct{}
+	// decodeErr, when set, makes Decode fail.
+	decodeErr error
+
+	decodesStarted atomic.Int64
+	decodesDone    atomic.Int64
 }
 
 var _ Source = (*source)(nil)
@@ -95,7 +108,7 @@ func xor(b []byte) []byte {
 
 func (s *source) plain() []byte { return xor(s.stored) }
 
-func (s *source) Fetch(ctx context.Context) ([]byte, error) {
+func (s *source) Fetch(ctx context.Context) ([]byte, []Block, error) {
 	b := s.b
 	b.fetches.Add(1)
 	n := b.running.Add(1)
@@ -106,18 +119,25 @@ func (s *source) Fetch(ctx context.Context) ([]byte, error) {
 			break
 		}
 	}
-	if b.gate != nil {
+	for _, gate := range []chan struct{}{b.gate, s.fetchGate} {
+		if gate == nil {
+			continue
+		}
 		select {
-		case <-b.gate:
+		case <-gate:
 		case <-ctx.Done():
 			b.cancelled.Add(1)
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 	}
 	if err := b.failure(s.key); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return bytes.Clone(s.stored), nil
+	var more []Block
+	for _, m := range s.more {
+		more = append(more, Block{Key: m.key, Stored: bytes.Clone(m.stored), Source: m})
+	}
+	return bytes.Clone(s.stored), more, nil
 }
 
 func (s *source) Verify(stored []byte) error {
@@ -127,7 +147,17 @@ func (s *source) Verify(stored []byte) error {
 	return nil
 }
 
-func (s *source) Decode(stored []byte) ([]byte, error) { return xor(stored), nil }
+func (s *source) Decode(stored []byte) ([]byte, error) {
+	s.decodesStarted.Add(1)
+	defer s.decodesDone.Add(1)
+	if s.decodeGate != nil {
+		<-s.decodeGate
+	}
+	if s.decodeErr != nil {
+		return nil, fmt.Errorf("block %q: %w", s.key, s.decodeErr)
+	}
+	return xor(stored), nil
+}
 
 func openCache(t *testing.T, cfg Config) *Cache {
 	t.Helper()

@@ -19,6 +19,9 @@ const (
 	// sanity bound, far above any useful block, that keeps block arithmetic
 	// inside an int on every platform.
 	MaxBlockSize = 1 << 30
+	// DefaultBlockSize is the block size walrusfs stores chunks with: the
+	// unit one seek fetches and one hash covers.
+	DefaultBlockSize = 1 << 20
 )
 
 // Layout is the block geometry of one stored chunk. The index records it

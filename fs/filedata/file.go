@@ -1,4 +1,4 @@
-package fs
+package filedata
 
 import (
 	"context"
@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	fusefs "github.com/hanwen/go-fuse/v2/fs"
-	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
 	"github.com/walrusfs/walrusfs/index"
@@ -20,10 +18,10 @@ import (
 // or I/O in flight: a cache of its chunk map and open chunk files. All
 // changes to the file's chunk map go through it, so the cache stays exact.
 type fileData struct {
-	fs  *FS
+	e   *Engine
 	ino index.Ino
 
-	users int // handles plus in-flight path operations (truncate, fallocate); guarded by fs.openMu
+	users int // handles plus in-flight path operations (truncate, fallocate); guarded by Engine.openMu
 
 	// io orders data operations: reads share it, writes and truncates
 	// hold it exclusively.
@@ -46,27 +44,27 @@ type chunkSlot struct {
 }
 
 // acquire returns the shared I/O state of ino, creating it if needed.
-func (f *FS) acquire(ino index.Ino) *fileData {
-	f.openMu.Lock()
-	defer f.openMu.Unlock()
-	d := f.files[ino]
+func (e *Engine) acquire(ino index.Ino) *fileData {
+	e.openMu.Lock()
+	defer e.openMu.Unlock()
+	d := e.files[ino]
 	if d == nil {
-		d = &fileData{fs: f, ino: ino, refs: map[uint64]chunkSlot{}, chunks: map[uint64]*os.File{}}
-		f.files[ino] = d
+		d = &fileData{e: e, ino: ino, refs: map[uint64]chunkSlot{}, chunks: map[uint64]*os.File{}}
+		e.files[ino] = d
 	}
 	d.users++
 	return d
 }
 
 // release gives up one use of d; the last one closes its chunk files.
-func (f *FS) release(d *fileData) {
-	f.openMu.Lock()
+func (e *Engine) release(d *fileData) {
+	e.openMu.Lock()
 	d.users--
 	last := d.users == 0
 	if last {
-		delete(f.files, d.ino)
+		delete(e.files, d.ino)
 	}
-	f.openMu.Unlock()
+	e.openMu.Unlock()
 	if last {
 		d.closeChunks()
 	}
@@ -85,46 +83,39 @@ func (d *fileData) closeChunks() {
 	}
 }
 
-// handle is an open regular file (or any file opened through FUSE).
-type handle struct {
-	data  *fileData
-	flags uint32
+// File is one open handle of an inode. Its methods are the data
+// operations of open(2)'s file description; the inode's state is shared
+// with every other handle of it.
+type File struct {
+	e *Engine
+	d *fileData
 }
 
-var (
-	_ = (fusefs.FileReader)((*handle)(nil))
-	_ = (fusefs.FileWriter)((*handle)(nil))
-	_ = (fusefs.FileFsyncer)((*handle)(nil))
-	_ = (fusefs.FileFlusher)((*handle)(nil))
-	_ = (fusefs.FileReleaser)((*handle)(nil))
-)
-
-// openExisting opens a handle on ino. The index counts the handle (the
-// inode is then "open": unlinking it leaves an orphan) or fails with ENOENT
-// if the inode was deleted meanwhile (a rename or unlink racing with the
+// Open opens a handle on ino. The index counts the handle (the inode is
+// then "open": unlinking it leaves an orphan), or Open fails with ENOENT if
+// the inode was deleted meanwhile (a rename or unlink racing with the
 // open).
-func (f *FS) openExisting(ino index.Ino, flags uint32) (*handle, error) {
-	if err := f.idx.OpenInode(ino); err != nil {
+func (e *Engine) Open(ino index.Ino) (*File, error) {
+	if err := e.idx.OpenInode(ino); err != nil {
 		return nil, err
 	}
-	return &handle{data: f.acquire(ino), flags: flags}, nil
+	return &File{e: e, d: e.acquire(ino)}, nil
 }
 
-func (h *handle) Release(ctx context.Context) syscall.Errno {
-	d := h.data
-	d.fs.release(d)
-	// The last close of an unlinked file deletes it.
-	return toErrno(d.fs.log, "release", d.fs.idx.CloseInode(d.ino))
+// Release closes the handle. The last close of an unlinked file deletes
+// it.
+func (f *File) Release() error {
+	f.e.release(f.d)
+	return f.e.idx.CloseInode(f.d.ino)
 }
 
-// Flush is called on every close(2): the chunks the file wrote are sealed
+// Flush is called at every close(2): the chunks the file wrote are sealed
 // and queued for upload. The data itself is already staged.
-func (h *handle) Flush(ctx context.Context) syscall.Errno {
-	d := h.data
-	if d.fs.up == nil || !d.fs.writes.has(d.ino) {
-		return 0
+func (f *File) Flush() error {
+	if !f.e.writes.has(f.d.ino) {
+		return nil
 	}
-	return toErrno(d.fs.log, "close", d.fs.sealFile(d, nil))
+	return f.e.sealFile(f.d, nil)
 }
 
 // Fsync makes the file's staged data and all metadata durable on local
@@ -135,38 +126,69 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 // its chunks and write and flush slivers, do not compete for the disk with
 // the flush the caller waits for. A crash between the two loses nothing:
 // the data is durable, and mounting seals every unsealed chunk.
-func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	d := h.data
-	f := d.fs
-	if errno := h.syncLocal(ctx); errno != 0 {
-		return errno
+func (f *File) Fsync(ctx context.Context) error {
+	if err := f.syncLocal(ctx); err != nil {
+		return err
 	}
-	if f.up != nil && f.writes.has(d.ino) {
-		if err := f.sealFile(d, nil); err != nil {
-			return toErrno(f.log, "fsync", err)
+	if f.e.writes.has(f.d.ino) {
+		if err := f.e.sealFile(f.d, nil); err != nil {
+			return err
 		}
 	}
-	if f.up != nil && f.cfg.FsyncCertified {
-		if err := f.waitCertified(ctx, d); err != nil {
-			if ctx.Err() != nil {
-				return syscall.EINTR
-			}
-			return toErrno(f.log, "fsync", err)
-		}
+	if f.e.cfg.FsyncCertified {
+		return f.e.waitCertified(ctx, f.d)
 	}
-	return 0
+	return nil
 }
 
-func (h *handle) syncLocal(ctx context.Context) syscall.Errno {
-	d := h.data
+func (f *File) syncLocal(ctx context.Context) error {
+	d := f.d
 	// Holding io keeps writes and truncates out: no chunk file of this
 	// inode is written or closed under us.
 	d.io.RLock()
 	defer d.io.RUnlock()
-	if err := d.fs.syncInode(d); err != nil {
-		return toErrno(d.fs.log, "fsync", err)
+	if err := f.e.syncInode(d); err != nil {
+		return err
 	}
-	return toErrno(d.fs.log, "fsync", d.fs.idx.Sync(ctx))
+	return f.e.idx.Sync(ctx)
+}
+
+// Read fills dest from offset off and returns how many bytes it holds:
+// fewer than len(dest) only at the end of the file.
+func (f *File) Read(ctx context.Context, dest []byte, off int64) (int, error) {
+	return f.d.read(ctx, dest, off)
+}
+
+// Write stores p at offset off, waiting for staging room first (see
+// Config.StagingBudget).
+func (f *File) Write(ctx context.Context, p []byte, off int64) error {
+	if off < 0 {
+		return syscall.EINVAL
+	}
+	f.e.NoteChange()
+	if err := f.e.waitForRoom(ctx, int64(len(p))); err != nil {
+		return err
+	}
+	return f.d.write(ctx, p, uint64(off))
+}
+
+// Truncate applies a setattr that changes the size (O_TRUNC, ftruncate).
+func (f *File) Truncate(ch index.SetAttrIn) (index.Attr, error) { return f.d.truncate(ch) }
+
+// Truncate applies a setattr that changes the size of ino, open or not.
+func (e *Engine) Truncate(ino index.Ino, ch index.SetAttrIn) (index.Attr, error) {
+	d := e.acquire(ino)
+	defer e.release(d)
+	return d.truncate(ch)
+}
+
+// Allocate implements fallocate(2) on ino: mode 0 (extend the size,
+// checking the staging area has room) and FALLOC_FL_KEEP_SIZE; other modes
+// fail with EOPNOTSUPP.
+func (e *Engine) Allocate(ino index.Ino, off, length uint64, mode uint32) error {
+	d := e.acquire(ino)
+	defer e.release(d)
+	return d.allocate(off, length, uint64(mode))
 }
 
 // syncFiles flushes the data of files to disk. Writeback of all of them is
@@ -194,36 +216,6 @@ func syncFiles(files []*os.File) error {
 	return <-errs
 }
 
-func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	if r := h.data.spliceRead(off, len(dest)); r != nil {
-		return r, 0
-	}
-	n, err := h.data.read(ctx, dest, off)
-	if err != nil {
-		return nil, toErrno(h.data.fs.log, "read", err)
-	}
-	// A vector result goes out with one writev; go-fuse would otherwise
-	// first try (and fail) to splice a plain byte slice.
-	return fuse.ReadResultVector([][]byte{dest[:n]}), 0
-}
-
-func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	if h.data.fs.cfg.ReadOnly {
-		return 0, syscall.EROFS
-	}
-	if off < 0 {
-		return 0, syscall.EINVAL
-	}
-	h.data.fs.noteChange()
-	if err := h.data.fs.waitForRoom(ctx, int64(len(data))); err != nil {
-		return 0, toErrno(h.data.fs.log, "write", err)
-	}
-	if err := h.data.write(ctx, data, uint64(off)); err != nil {
-		return 0, toErrno(h.data.fs.log, "write", err)
-	}
-	return uint32(len(data)), 0
-}
-
 // ref returns chunk n's reference, from the cache or the index.
 func (d *fileData) ref(n uint64) (index.ChunkRef, bool, error) {
 	d.mu.Lock()
@@ -232,7 +224,7 @@ func (d *fileData) ref(n uint64) (index.ChunkRef, bool, error) {
 	if cached {
 		return s.ref, s.ok, nil
 	}
-	ref, ok, err := d.fs.idx.Chunk(d.ino, n)
+	ref, ok, err := d.e.idx.Chunk(d.ino, n)
 	if err != nil {
 		return ref, false, err
 	}
@@ -268,7 +260,7 @@ func (d *fileData) chunkFile(id uint64, create bool) (*os.File, error) {
 	if c != nil {
 		return c, nil
 	}
-	c, err := d.fs.stage.open(id, create)
+	c, err := d.e.stage.open(id, create)
 	if err != nil {
 		if !create && errors.Is(err, os.ErrNotExist) {
 			return nil, nil
@@ -290,7 +282,7 @@ func (d *fileData) chunkFile(id uint64, create bool) (*os.File, error) {
 func (d *fileData) read(ctx context.Context, dest []byte, off int64) (int, error) {
 	d.io.RLock()
 	defer d.io.RUnlock()
-	a, err := d.fs.idx.GetAttr(d.ino)
+	a, err := d.e.idx.GetAttr(d.ino)
 	if err != nil {
 		return 0, err
 	}
@@ -352,7 +344,7 @@ func (d *fileData) prefetch(off int64, end, cs, size uint64) {
 			return
 		}
 	}
-	if ref.Kind == index.ChunkStored && d.fs.cfg.ReadAhead > 0 {
+	if ref.Kind == index.ChunkStored && d.e.cfg.FetchAhead {
 		d.prefetchSpan(next, ref.Stored, 0)
 	}
 }
@@ -368,14 +360,14 @@ func (d *fileData) prefetchSpan(n uint64, s *index.StoredChunk, in uint64) {
 	d.spanned[n] = true
 	d.mu.Unlock()
 	if !done {
-		d.fs.prefetchStored(s, in)
+		d.e.prefetchStored(s, in)
 	}
 }
 
 // readAhead asks the block cache for the rest of the stored chunk ahead of
 // a sequential reader; prefetch asks for the next chunk.
 func (d *fileData) readAhead(end, cs, size uint64) {
-	if d.fs.cfg.Cache == nil || d.fs.cfg.ReadAhead == 0 {
+	if !d.e.cfg.FetchAhead {
 		return
 	}
 	n, in := end/cs, end%cs
@@ -389,15 +381,28 @@ func (d *fileData) readAhead(end, cs, size uint64) {
 	d.prefetchSpan(n, ref.Stored, in)
 }
 
-// spliceRead serves a read that lies inside one staged chunk whose file
-// holds every byte asked for straight from that file: go-fuse splices the
-// bytes from the chunk file to the kernel without copying them through
-// this process. It returns nil when the read does not qualify (holes,
-// short chunk files, reads across chunks, end of file); read handles those.
-//
-// The returned result holds d.io shared until go-fuse has sent the reply,
-// so no truncate or close can pull the descriptor away mid-splice.
-func (d *fileData) spliceRead(off int64, n int) fuse.ReadResult {
+// StagedRange is a read answered straight from a byte range of a staged
+// chunk file, so the caller can splice it to the kernel without copying it
+// through this process. It holds the file's I/O state shared until Done,
+// so no truncate or close can pull the descriptor away meanwhile.
+type StagedRange struct {
+	File *os.File
+	Off  int64
+	Size int
+	done sync.Once
+	d    *fileData
+}
+
+// Done releases the hold on the file's I/O state. Call it once the reply
+// is out; later calls do nothing.
+func (r *StagedRange) Done() { r.done.Do(r.d.io.RUnlock) }
+
+// ReadStaged returns the staged range that answers a read of n bytes at
+// off, or nil when the read does not lie inside one staged chunk whose
+// file holds every byte asked for (holes, short chunk files, reads across
+// chunks, end of file): Read handles those.
+func (f *File) ReadStaged(off int64, n int) *StagedRange {
+	d := f.d
 	if off < 0 || n <= 0 {
 		return nil
 	}
@@ -408,7 +413,7 @@ func (d *fileData) spliceRead(off int64, n int) fuse.ReadResult {
 			d.io.RUnlock()
 		}
 	}()
-	a, err := d.fs.idx.GetAttr(d.ino)
+	a, err := d.e.idx.GetAttr(d.ino)
 	if err != nil || uint64(off) >= a.Size || a.ChunkSize == 0 {
 		return nil
 	}
@@ -432,38 +437,8 @@ func (d *fileData) spliceRead(off int64, n int) fuse.ReadResult {
 	}
 	d.prefetch(off, uint64(off)+size, cs, a.Size)
 	keep = true
-	return &chunkRead{data: d, file: c, off: int64(in), size: int(size)}
+	return &StagedRange{File: c, Off: int64(in), Size: int(size), d: d}
 }
-
-// chunkRead is a read answered from a byte range of a chunk file. go-fuse
-// splices it (Seekable) or, failing that, calls Bytes.
-type chunkRead struct {
-	data *fileData
-	file *os.File
-	off  int64
-	size int
-	done sync.Once
-}
-
-func (r *chunkRead) Seekable() (uintptr, int64, int) { return r.file.Fd(), r.off, r.size }
-
-func (r *chunkRead) Size() int { return r.size }
-
-func (r *chunkRead) Bytes(buf []byte) ([]byte, fuse.Status) {
-	if len(buf) < r.size {
-		buf = make([]byte, r.size)
-	}
-	buf = buf[:r.size]
-	got, err := r.file.ReadAt(buf, r.off)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fuse.ToStatus(err)
-	}
-	clear(buf[got:])
-	return buf, fuse.OK
-}
-
-// Done releases the hold on the file's I/O state once the reply is out.
-func (r *chunkRead) Done() { r.done.Do(r.data.io.RUnlock) }
 
 // readChunk fills p with chunk n's bytes from offset in; a hole, or a part
 // past the end of the chunk's data, reads as zeros. A chunk with a local
@@ -509,7 +484,7 @@ func (d *fileData) readChunk(ctx context.Context, n, in uint64, p []byte) error 
 			return nil
 		}
 	}
-	return d.fs.readStored(ctx, ref.Stored, in, p)
+	return d.e.readStored(ctx, ref.Stored, in, p)
 }
 
 // write stores p at offset off. The bytes land in the chunks' staging
@@ -517,7 +492,7 @@ func (d *fileData) readChunk(ctx context.Context, n, in uint64, p []byte) error 
 func (d *fileData) write(ctx context.Context, p []byte, off uint64) error {
 	d.io.Lock()
 	defer d.io.Unlock()
-	a, err := d.fs.idx.GetAttr(d.ino)
+	a, err := d.e.idx.GetAttr(d.ino)
 	if err != nil {
 		return err
 	}
@@ -538,15 +513,13 @@ func (d *fileData) write(ctx context.Context, p []byte, off uint64) error {
 		if _, err := c.WriteAt(piece, int64(in)); err != nil {
 			return err
 		}
-		d.fs.stage.noteWrite(id, int64(in)+int64(len(piece)))
-		d.fs.dirty.mark(d.ino, id)
-		if d.fs.up != nil {
-			d.fs.writes.mark(d.ino, n, time.Now())
-		}
+		d.e.stage.noteWrite(id, int64(in)+int64(len(piece)))
+		d.e.dirty.mark(d.ino, id)
+		d.e.writes.mark(d.ino, n, time.Now())
 		done += len(piece)
 		pos += uint64(len(piece))
 	}
-	_, err = d.fs.idx.NoteWrite(d.ino, off+uint64(len(p)), now())
+	_, err = d.e.idx.NoteWrite(d.ino, off+uint64(len(p)), now())
 	return err
 }
 
@@ -565,7 +538,7 @@ func (d *fileData) writableChunk(ctx context.Context, n uint64) (*os.File, uint6
 	if ok {
 		return d.copyOnWrite(ctx, n, ref)
 	}
-	ref, err = d.fs.idx.NewStagedChunk(d.ino, n)
+	ref, err = d.e.idx.NewStagedChunk(d.ino, n)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -581,7 +554,7 @@ func (d *fileData) writableChunk(ctx context.Context, n uint64) (*os.File, uint6
 func (d *fileData) truncate(ch index.SetAttrIn) (index.Attr, error) {
 	d.io.Lock()
 	defer d.io.Unlock()
-	a, err := d.fs.idx.GetAttr(d.ino)
+	a, err := d.e.idx.GetAttr(d.ino)
 	if err != nil {
 		return a, err
 	}
@@ -609,12 +582,12 @@ func (d *fileData) truncate(ch index.SetAttrIn) (index.Attr, error) {
 					if err := c.Truncate(int64(in)); err != nil {
 						return a, err
 					}
-					d.fs.stage.noteSize(id, int64(in))
+					d.e.stage.noteSize(id, int64(in))
 				}
 			}
 		}
 	}
-	na, err := d.fs.idx.SetAttr(d.ino, ch)
+	na, err := d.e.idx.SetAttr(d.ino, ch)
 	if err != nil {
 		return na, err
 	}
@@ -645,7 +618,7 @@ func (d *fileData) allocate(off, length, mode uint64) error {
 	if mode&^keepSize != 0 {
 		return syscall.EOPNOTSUPP
 	}
-	a, err := d.fs.idx.GetAttr(d.ino)
+	a, err := d.e.idx.GetAttr(d.ino)
 	if err != nil {
 		return err
 	}
@@ -666,7 +639,7 @@ func (d *fileData) allocate(off, length, mode uint64) error {
 // reserve checks that the staging disk has room for length bytes, so that
 // fallocate fails with ENOSPC up front as it would on a local disk.
 func (d *fileData) reserve(length uint64) error {
-	st, err := d.fs.stage.statfs()
+	st, err := d.e.stage.statfs()
 	if err != nil {
 		return err
 	}
@@ -680,8 +653,8 @@ func (d *fileData) reserve(length uint64) error {
 // bytes (from its local copy, or fetched from the store), records it as the
 // chunk's reference and returns it open. The caller holds d.io.
 func (d *fileData) copyOnWrite(ctx context.Context, n uint64, ref index.ChunkRef) (*os.File, uint64, error) {
-	f := d.fs
-	id, err := f.idx.AllocStagingID()
+	e := d.e
+	id, err := e.idx.AllocStagingID()
 	if err != nil {
 		return nil, 0, err
 	}
@@ -693,13 +666,11 @@ func (d *fileData) copyOnWrite(ctx context.Context, n uint64, ref index.ChunkRef
 	if err != nil {
 		return nil, 0, err
 	}
-	f.stage.noteSize(id, size)
-	f.dirty.mark(d.ino, id)
-	if f.up != nil {
-		f.writes.mark(d.ino, n, time.Now()) // sealed again at close or when idle
-	}
+	e.stage.noteSize(id, size)
+	e.dirty.mark(d.ino, id)
+	e.writes.mark(d.ino, n, time.Now()) // sealed again at close or when idle
 	newRef := index.ChunkRef{Kind: index.ChunkStaged, StagingID: id}
-	if err := f.idx.SetChunk(d.ino, n, newRef); err != nil {
+	if err := e.idx.SetChunk(d.ino, n, newRef); err != nil {
 		return nil, 0, err
 	}
 	d.setRef(n, newRef)
@@ -743,7 +714,7 @@ func (d *fileData) copyChunk(ctx context.Context, n uint64, ref index.ChunkRef, 
 	buf := make([]byte, min(ref.Stored.PlainLen, 1<<20))
 	for off := uint64(0); off < ref.Stored.PlainLen; off += uint64(len(buf)) {
 		p := buf[:min(uint64(len(buf)), ref.Stored.PlainLen-off)]
-		if err := d.fs.readStored(ctx, ref.Stored, off, p); err != nil {
+		if err := d.e.readStored(ctx, ref.Stored, off, p); err != nil {
 			return 0, err
 		}
 		if _, err := dst.WriteAt(p, int64(off)); err != nil {

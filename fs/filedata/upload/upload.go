@@ -1,34 +1,26 @@
-package fs
+package upload
 
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/blobstore/quilt"
 	"github.com/walrusfs/walrusfs/blobstore/rs2"
+	"github.com/walrusfs/walrusfs/fs/filedata/blockcrypt"
 	"github.com/walrusfs/walrusfs/index"
 )
 
-// The uploader turns sealed chunks into blobs. It reads the upload queue
-// from the index, sends chunks of at least QuiltThreshold bytes as
-// standalone blobs and packs smaller ones into quilts, and records each
-// result in the index in one operation (index.CompleteUploads). Nothing is
-// taken off the queue before its result is recorded, so a crash at any point
-// leaves every sealed chunk either recorded or still queued; the next mount
-// uploads what is queued.
-
-// UploadConfig tunes the uploader. Start from DefaultUploadConfig.
-type UploadConfig struct {
+// Config tunes the uploader. Start from DefaultConfig.
+type Config struct {
 	// Concurrency is how many blobs or quilts are uploaded at once.
 	Concurrency int
 	// QuiltThreshold: chunks smaller than this are packed into quilts;
@@ -39,7 +31,9 @@ type UploadConfig struct {
 	// bounds the quilt blob as QuiltV1 lays it out at the store's quilt
 	// shard count (quilt.Planner), not the sum of its chunks: every chunk
 	// takes whole columns, so a quilt of mixed sizes is larger than its
-	// data. The quilt is held in memory while it is built.
+	// data. The quilt is held in memory while it is built. New refuses a
+	// QuiltMaxBytes below the smallest quilt at that shard count (Kp·Ks·2
+	// bytes: 445 556 at 1000 shards).
 	QuiltMaxBytes   int64
 	QuiltMaxPatches int
 	// QuiltMaxAge is how long a partly filled quilt waits for more chunks
@@ -54,20 +48,6 @@ type UploadConfig struct {
 	// QuietPeriod is how long the filesystem must go without a change
 	// request for deferred uploads to start (DefaultQuietPeriod).
 	QuietPeriod time.Duration
-	// SealDelay: a chunk not written for this long is sealed and queued
-	// even while its file stays open.
-	SealDelay time.Duration
-	// StagingBudget is how many bytes the staging area may hold before
-	// writers wait for uploads; zero means no limit.
-	StagingBudget int64
-	// StagingWait is how long a writer waits for room before the write
-	// fails with ENOSPC.
-	StagingWait time.Duration
-	// KeepLocalCopies: chunks in certified blobs keep their staged files
-	// as local copies (read at local disk speed) while the staging area
-	// holds at most this many bytes; the oldest go first. Zero drops them
-	// as soon as their blob is certified.
-	KeepLocalCopies int64
 	// Epochs is how many epochs each blob is stored for (0: the store's
 	// default).
 	Epochs uint32
@@ -86,9 +66,9 @@ const (
 	DefaultQuiltMaxPatches = 666
 )
 
-// DefaultUploadConfig returns the uploader's defaults.
-func DefaultUploadConfig() UploadConfig {
-	return UploadConfig{
+// DefaultConfig returns the uploader's defaults.
+func DefaultConfig() Config {
+	return Config{
 		Concurrency:     2,
 		QuiltThreshold:  DefaultQuiltThreshold,
 		QuiltMaxBytes:   DefaultQuiltMaxBytes,
@@ -96,14 +76,13 @@ func DefaultUploadConfig() UploadConfig {
 		QuiltMaxAge:     10 * time.Second,
 		ForegroundFirst: 10 * time.Second,
 		QuietPeriod:     DefaultQuietPeriod,
-		SealDelay:       5 * time.Second,
-		StagingWait:     2 * time.Minute,
 		RetryMin:        time.Second,
 		RetryMax:        time.Minute,
 	}
 }
 
-func (c UploadConfig) validate() error {
+// Validate reports a configuration error in words a person can act on.
+func (c Config) Validate() error {
 	switch {
 	case c.Concurrency < 1:
 		return fmt.Errorf("upload concurrency %d: must be at least 1", c.Concurrency)
@@ -117,13 +96,58 @@ func (c UploadConfig) validate() error {
 	return nil
 }
 
-type uploader struct {
-	f   *FS
-	cfg UploadConfig
-	// quiltParams are the RS2 parameters quilts are laid out at (the
-	// store's quilt shard count); plan is the scheduler's quilt planner.
-	quiltParams rs2.Params
-	plan        *quilt.Planner
+// Queue is the upload queue as the uploader sees it (*index.Index, or a
+// wrapper that also tells open files where their chunks went).
+type Queue interface {
+	// Uploads returns up to limit entries after sequence number after.
+	Uploads(after uint64, limit int) ([]index.Upload, error)
+	// UploadCurrent reports whether the entry's chunk still wants it.
+	UploadCurrent(u index.Upload) (bool, error)
+	// DropUpload deletes an entry whose chunk no longer wants it.
+	DropUpload(seq uint64) error
+	// PendingUploads counts the entries of ino (all for 0).
+	PendingUploads(ino index.Ino) (int, error)
+	// CompleteUploads records a stored batch in one operation and returns
+	// the chunks it now points at the blob.
+	CompleteUploads(b index.Blob, results []index.UploadResult) ([]index.ChunkUpdate, error)
+}
+
+// Staging is the staging area as the uploader sees it.
+type Staging interface {
+	// OpenSealed opens a sealed chunk file for reading; a file that is gone
+	// fails with an error satisfying errors.Is(err, os.ErrNotExist).
+	OpenSealed(id uint64) (*os.File, error)
+	// Tight reports that staging is filling up (past half its budget):
+	// uploads then go without waiting for a quiet moment.
+	Tight() bool
+}
+
+// Activity is the filesystem's activity clock.
+type Activity interface {
+	// LastChange is when the latest request to change the tree or a
+	// file's data arrived.
+	LastChange() time.Time
+}
+
+// Parts are what an Uploader works with. All are required.
+type Parts struct {
+	Store blobstore.Store
+	// Codec cuts chunks into blocks and seals them for upload.
+	Codec    *blockcrypt.Codec
+	Queue    Queue
+	Staging  Staging
+	Activity Activity
+	Log      *slog.Logger
+}
+
+// Uploader turns sealed chunks into blobs and quilts. Safe for concurrent
+// use.
+type Uploader struct {
+	cfg Config
+	Parts
+	// planner lays quilts out at the store's quilt shard count; only the
+	// scheduler goroutine uses it.
+	planner *quilt.Planner
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -150,14 +174,27 @@ type uploader struct {
 	lastErr   error
 }
 
-func newUploader(f *FS, cfg UploadConfig) (*uploader, error) {
+// New returns an uploader; Start sets it going.
+func New(cfg Config, parts Parts) (*Uploader, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if parts.Store == nil || parts.Codec == nil || parts.Queue == nil || parts.Staging == nil || parts.Activity == nil || parts.Log == nil {
+		return nil, errors.New("upload: every part is required")
+	}
 	shards := blobstore.NetworkShards
-	if l, ok := f.cfg.Store.(blobstore.QuiltLimiter); ok {
+	if l, ok := parts.Store.(blobstore.QuiltLimiter); ok {
 		shards = l.QuiltShards()
 	}
 	p, err := rs2.NewParams(shards)
 	if err != nil {
 		return nil, fmt.Errorf("the store's quilt shard count: %w", err)
+	}
+	// No quilt is smaller than an empty one: a limit below it could not
+	// be kept.
+	planner := quilt.NewPlanner(p)
+	if smallest := planner.BlobLen(); cfg.QuiltMaxBytes > 0 && cfg.QuiltMaxBytes < smallest {
+		return nil, fmt.Errorf("quilt size %d: the smallest quilt at the store's %d shards is %d bytes", cfg.QuiltMaxBytes, shards, smallest)
 	}
 	if cfg.QuietPeriod <= 0 {
 		cfg.QuietPeriod = DefaultQuietPeriod
@@ -165,10 +202,10 @@ func newUploader(f *FS, cfg UploadConfig) (*uploader, error) {
 	// Uploads are background work: their encoding runs at low priority
 	// and leaves the cores to the requests the filesystem is serving.
 	ctx, cancel := context.WithCancel(blobstore.WithBackground(context.Background()))
-	return &uploader{
-		f: f, cfg: cfg,
-		quiltParams: p, plan: quilt.NewPlanner(p),
+	return &Uploader{
+		cfg: cfg, Parts: parts,
 		ctx: ctx, cancel: cancel,
+		planner:   planner,
 		wake:      make(chan struct{}, 1),
 		slots:     make(chan struct{}, cfg.Concurrency),
 		quiltSlot: make(chan struct{}, 1),
@@ -178,32 +215,35 @@ func newUploader(f *FS, cfg UploadConfig) (*uploader, error) {
 	}, nil
 }
 
-func (u *uploader) start() {
+// Start starts the scheduler: it uploads what the queue holds and what is
+// queued later, until Stop.
+func (u *Uploader) Start() {
 	u.wg.Add(1)
 	go u.run()
 }
 
-// stop cancels uploads in flight (their chunks stay queued) and waits.
-func (u *uploader) stop() {
+// Stop cancels uploads in flight (their chunks stay queued) and waits.
+func (u *Uploader) Stop() {
 	u.cancel()
 	u.wg.Wait()
 }
 
-func (u *uploader) kick() {
+// Kick tells the scheduler the queue changed.
+func (u *Uploader) Kick() {
 	select {
 	case u.wake <- struct{}{}:
 	default:
 	}
 }
 
-// progressed returns a channel closed at the next completed batch.
-func (u *uploader) progressed() <-chan struct{} {
+// Progressed returns a channel closed at the next completed batch.
+func (u *Uploader) Progressed() <-chan struct{} {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.progress
 }
 
-func (u *uploader) signal() {
+func (u *Uploader) signal() {
 	u.mu.Lock()
 	close(u.progress)
 	u.progress = make(chan struct{})
@@ -215,7 +255,7 @@ func (u *uploader) signal() {
 // and each pass reads the whole queue.
 const schedulePause = 50 * time.Millisecond
 
-func (u *uploader) run() {
+func (u *Uploader) run() {
 	defer u.wg.Done()
 	for {
 		wait := u.schedule()
@@ -249,7 +289,7 @@ const maxQueueScan = 100_000
 
 // schedule starts every upload that can go now and returns how long to wait
 // before looking again (a wake-up comes sooner when something changes).
-func (u *uploader) schedule() time.Duration {
+func (u *Uploader) schedule() time.Duration {
 	const idle = time.Second
 	u.mu.Lock()
 	retryAt, flush := u.retryAt, u.flushes > 0
@@ -260,83 +300,44 @@ func (u *uploader) schedule() time.Duration {
 	if d := u.yieldToForeground(time.Now(), flush); d > 0 {
 		return d
 	}
-	ups, err := u.f.idx.Uploads(0, maxQueueScan)
+	ups, err := u.Queue.Uploads(0, maxQueueScan)
 	if err != nil {
 		if !errors.Is(err, index.ErrClosed) {
-			u.f.log.Error("upload queue unreadable", "err", err)
+			u.Log.Error("upload queue unreadable", "err", err)
 		}
 		return idle
 	}
-	var small []queued
+	chunks := make([]queued, 0, len(ups))
 	for _, up := range ups {
-		q, ok := u.prepare(up)
-		if !ok {
-			continue
+		if q, ok := u.prepare(up); ok {
+			chunks = append(chunks, q)
 		}
-		if q.size >= u.cfg.QuiltThreshold {
-			if !u.launch([]queued{q}) {
-				return idle
-			}
-			continue
-		}
-		small = append(small, q)
 	}
-	// Small chunks fill quilts in order of size: every patch takes whole
-	// columns, so one large patch among small ones inflates them all, and
-	// chunks of like sizes waste the least (a third less stored for a Go
-	// source tree). Chunks that have waited QuiltMaxAge come first, so a
-	// stream of small chunks cannot starve larger ones. A quilt is full when
-	// the next chunk would take it past QuiltMaxBytes as laid out (see
-	// quilt.Planner) or past the patch limit; a full quilt goes at once, the
-	// last partial one when its oldest chunk has waited long enough or a
-	// flush asks.
-	overdue := time.Now().Add(-u.cfg.QuiltMaxAge).UnixNano()
-	slices.SortStableFunc(small, func(a, b queued) int {
-		if ao, bo := a.SealedAt <= overdue, b.SealedAt <= overdue; ao != bo {
-			if ao {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Compare(a.size, b.size)
+	p := plan(planInput{
+		chunks:        chunks,
+		now:           time.Now(),
+		flush:         flush,
+		threshold:     u.cfg.QuiltThreshold,
+		maxBytes:      u.cfg.QuiltMaxBytes,
+		maxPatches:    u.maxPatches(),
+		maxAge:        u.cfg.QuiltMaxAge,
+		planner:       u.planner,
+		storedLen:     u.Codec.Layout().StoredLen,
+		sealedNameLen: u.Codec.SealedNameLen,
 	})
-	var batch []queued
-	plan, maxPatches := u.plan, u.maxPatches()
-	plan.Reset()
-	for i, q := range small {
-		if !u.planPatch(plan, q, maxPatches) {
-			if len(batch) > 0 {
-				if !u.launch(batch) {
-					return idle
-				}
-				batch = nil
-				plan.Reset()
-			}
-			if !u.planPatch(plan, q, maxPatches) {
-				// Too large for any quilt on its own: a blob then.
-				if !u.launch([]queued{q}) {
-					return idle
-				}
-				continue
-			}
-		}
-		batch = append(batch, q)
-		if plan.Len() == maxPatches || i == len(small)-1 && (flush || u.aged(batch)) {
-			if !u.launch(batch) {
-				return idle
-			}
-			batch = nil
-			plan.Reset()
+	for _, b := range p.send {
+		if !u.launch(b) {
+			return idle
 		}
 	}
-	if len(batch) > 0 {
-		return min(idle, max(10*time.Millisecond, time.Until(oldestSeal(batch).Add(u.cfg.QuiltMaxAge))))
+	if len(p.waiting) > 0 {
+		return min(idle, p.wait)
 	}
 	return idle
 }
 
 // DefaultQuietPeriod is how long the filesystem must go without a change
-// request before deferred uploads start (see UploadConfig.ForegroundFirst).
+// request before deferred uploads start (see Config.ForegroundFirst).
 const DefaultQuietPeriod = 500 * time.Millisecond
 
 // yieldToForeground returns how long uploads should wait for the
@@ -346,13 +347,13 @@ const DefaultQuietPeriod = 500 * time.Millisecond
 // after it ends rather than during it. The wait is bounded, so a stream
 // of changes that never pauses still gets its uploads, and it is skipped
 // whenever anyone waits for uploads or staging fills up.
-func (u *uploader) yieldToForeground(now time.Time, flush bool) time.Duration {
+func (u *Uploader) yieldToForeground(now time.Time, flush bool) time.Duration {
 	limit := u.cfg.ForegroundFirst
 	if limit <= 0 || flush || u.stagingTight() {
 		u.busySince = time.Time{}
 		return 0
 	}
-	quietFor := now.Sub(time.Unix(0, u.f.lastChange.Load()))
+	quietFor := now.Sub(u.Activity.LastChange())
 	quiet := u.cfg.QuietPeriod
 	if quietFor >= quiet {
 		u.busySince = time.Time{}
@@ -369,20 +370,8 @@ func (u *uploader) yieldToForeground(now time.Time, flush bool) time.Duration {
 
 // stagingTight reports whether staged bytes are past half the staging
 // budget: uploads then go without waiting for a quiet moment.
-func (u *uploader) stagingTight() bool {
-	b := u.cfg.StagingBudget
-	return b > 0 && u.f.stage.usedBytes() > b/2
-}
-
-// planPatch adds q to the quilt being planned if the quilt then stays
-// within QuiltMaxBytes and maxPatches.
-func (u *uploader) planPatch(plan *quilt.Planner, q queued, maxPatches int) bool {
-	if plan.Len() >= maxPatches {
-		return false
-	}
-	codec := u.f.cfg.Codec
-	idLen := codec.SealedNameLen(len(patchName(q)))
-	return plan.Add(idLen, nil, int(codec.Layout().StoredLen(q.size)), u.cfg.QuiltMaxBytes)
+func (u *Uploader) stagingTight() bool {
+	return u.Staging.Tight()
 }
 
 // patchName is the name of a chunk's patch in its quilt, before sealing:
@@ -394,7 +383,7 @@ func patchName(q queued) string {
 // maxPatches is the most chunks one quilt takes: the configured limit, or
 // less when the store refused larger quilts. (The store's own limit, Ks−1
 // at its quilt shard count, is the planner's.)
-func (u *uploader) maxPatches() int {
+func (u *Uploader) maxPatches() int {
 	n := u.cfg.QuiltMaxPatches
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -408,7 +397,7 @@ func (u *uploader) maxPatches() int {
 }
 
 // quiltResult records how a quilt of n patches fared, for maxPatches.
-func (u *uploader) quiltResult(n int, refused bool) {
+func (u *Uploader) quiltResult(n int, refused bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	switch {
@@ -419,22 +408,9 @@ func (u *uploader) quiltResult(n int, refused bool) {
 	}
 }
 
-func (u *uploader) aged(batch []queued) bool {
-	return time.Since(oldestSeal(batch)) >= u.cfg.QuiltMaxAge
-}
-
-// oldestSeal is when the longest-waiting chunk of batch was sealed.
-func oldestSeal(batch []queued) time.Time {
-	oldest := batch[0].SealedAt
-	for _, q := range batch[1:] {
-		oldest = min(oldest, q.SealedAt)
-	}
-	return time.Unix(0, oldest)
-}
-
 // prepare returns up with its staged size, or false when it is in flight,
 // or its chunk no longer wants it (the entry is then dropped).
-func (u *uploader) prepare(up index.Upload) (queued, bool) {
+func (u *Uploader) prepare(up index.Upload) (queued, bool) {
 	u.mu.Lock()
 	busy, known := u.inflight[up.Seq], u.checked[up.Seq]
 	u.mu.Unlock()
@@ -442,17 +418,17 @@ func (u *uploader) prepare(up index.Upload) (queued, bool) {
 		return queued{}, false
 	}
 	if up.Size == index.SizeUnknown {
-		u.f.log.Error("upload queue: an entry without a size; remount to repair it", "ino", up.Ino, "chunk", up.N)
+		u.Log.Error("upload queue: an entry without a size; remount to repair it", "ino", up.Ino, "chunk", up.N)
 		return queued{}, false
 	}
 	if !known {
-		current, err := u.f.idx.UploadCurrent(up)
+		current, err := u.Queue.UploadCurrent(up)
 		if err != nil {
 			return queued{}, false
 		}
 		if !current {
-			if err := u.f.idx.DropUpload(up.Seq); err != nil && !errors.Is(err, index.ErrClosed) {
-				u.f.log.Error("upload queue: dropping a replaced chunk", "err", err)
+			if err := u.Queue.DropUpload(up.Seq); err != nil && !errors.Is(err, index.ErrClosed) {
+				u.Log.Error("upload queue: dropping a replaced chunk", "err", err)
 			}
 			return queued{}, false
 		}
@@ -463,11 +439,10 @@ func (u *uploader) prepare(up index.Upload) (queued, bool) {
 	return queued{Upload: up, size: up.Size}, true
 }
 
-// launch starts one upload of batch (one blob, or one quilt) if a slot is
-// free; false means none is and scheduling should stop for now.
-func (u *uploader) launch(batch []queued) bool {
-	asBlob := u.isBlob(batch)
-	if !asBlob {
+// launch starts upload b if a slot is free; false means none is and
+// scheduling should stop for now.
+func (u *Uploader) launch(b batch) bool {
+	if !b.blob {
 		// One quilt at a time: a quilt's chunks are held in memory, and
 		// its encoding at 1000 shards already uses every core; two at
 		// once would double that memory for little gain
@@ -481,13 +456,13 @@ func (u *uploader) launch(batch []queued) bool {
 	select {
 	case u.slots <- struct{}{}:
 	default:
-		if !asBlob {
+		if !b.blob {
 			<-u.quiltSlot
 		}
 		return false
 	}
 	u.mu.Lock()
-	for _, q := range batch {
+	for _, q := range b.chunks {
 		u.inflight[q.Seq] = true
 	}
 	u.mu.Unlock()
@@ -496,13 +471,13 @@ func (u *uploader) launch(batch []queued) bool {
 		defer u.wg.Done()
 		blobstore.EnterBackground(u.ctx)
 		var err error
-		if asBlob {
-			err = u.uploadBlob(batch[0])
+		if b.blob {
+			err = u.uploadBlob(b.chunks[0])
 		} else {
-			err = u.uploadQuilt(batch)
+			err = u.uploadQuilt(b.chunks)
 		}
 		u.mu.Lock()
-		for _, q := range batch {
+		for _, q := range b.chunks {
 			delete(u.inflight, q.Seq)
 			if err == nil {
 				delete(u.checked, q.Seq)
@@ -510,16 +485,16 @@ func (u *uploader) launch(batch []queued) bool {
 		}
 		u.mu.Unlock()
 		<-u.slots
-		if !asBlob {
+		if !b.blob {
 			<-u.quiltSlot
 		}
-		u.finished(err, batch)
-		u.kick()
+		u.finished(err, len(b.chunks))
+		u.Kick()
 	}()
 	return true
 }
 
-func (u *uploader) finished(err error, batch []queued) {
+func (u *Uploader) finished(err error, chunks int) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if err == nil || u.ctx.Err() != nil {
@@ -535,7 +510,7 @@ func (u *uploader) finished(err error, batch []queued) {
 	}
 	backoff = min(backoff, u.cfg.RetryMax)
 	u.retryAt, u.lastErr = time.Now().Add(backoff), err
-	u.f.log.Error("upload failed; the chunks stay queued and are retried", "chunks", len(batch), "retry_in", backoff, "err", err, "hint", uploadHint(err))
+	u.Log.Error("upload failed; the chunks stay queued and are retried", "chunks", chunks, "retry_in", backoff, "err", err, "hint", uploadHint(err))
 }
 
 func uploadHint(err error) string {
@@ -550,25 +525,14 @@ func uploadHint(err error) string {
 	return "see the error"
 }
 
-// isBlob reports whether batch goes as a standalone blob: one chunk that is
-// large, or too large for a quilt of its own.
-func (u *uploader) isBlob(batch []queued) bool {
-	return len(batch) == 1 && (batch[0].size >= u.cfg.QuiltThreshold || !u.fitsQuilt(batch[0]))
-}
-
-// fitsQuilt reports whether q fits a quilt of its own within QuiltMaxBytes.
-func (u *uploader) fitsQuilt(q queued) bool {
-	return u.planPatch(quilt.NewPlanner(u.quiltParams), q, 1)
-}
-
-func (u *uploader) putOptions() blobstore.PutOptions {
+func (u *Uploader) putOptions() blobstore.PutOptions {
 	return blobstore.PutOptions{Epochs: u.cfg.Epochs, SendObjectTo: u.cfg.SendObjectTo, Force: u.cfg.SendObjectTo != ""}
 }
 
 // uploadBlob streams one chunk, sealed block by block, into a standalone
 // blob: memory holds a block or two, whatever the chunk size.
-func (u *uploader) uploadBlob(q queued) error {
-	c, err := u.f.stage.open(q.StagingID, false)
+func (u *Uploader) uploadBlob(q queued) error {
+	c, err := u.Staging.OpenSealed(q.StagingID)
 	if err != nil {
 		if u.replaced(q, err) {
 			return nil
@@ -576,7 +540,7 @@ func (u *uploader) uploadBlob(q queued) error {
 		return fmt.Errorf("open staged chunk: %w", err)
 	}
 	defer func() { _ = c.Close() }()
-	codec := u.f.cfg.Codec
+	codec := u.Codec
 	storedLen := codec.Layout().StoredLen(q.size)
 	pr, pw := io.Pipe()
 	type encoded struct {
@@ -591,7 +555,7 @@ func (u *uploader) uploadBlob(q queued) error {
 		pw.CloseWithError(err)
 		done <- encoded{h, err}
 	}()
-	info, err := u.f.cfg.Store.Put(u.ctx, pr, storedLen, u.putOptions())
+	info, err := u.Store.Put(u.ctx, pr, storedLen, u.putOptions())
 	_ = pr.CloseWithError(errors.New("upload ended")) // unblocks the encoder if Put stopped reading
 	enc := <-done
 	if err != nil {
@@ -608,14 +572,14 @@ func (u *uploader) uploadBlob(q queued) error {
 }
 
 // uploadQuilt packs small chunks into one quilt, one patch per chunk.
-func (u *uploader) uploadQuilt(batch []queued) error {
-	codec := u.f.cfg.Codec
+func (u *Uploader) uploadQuilt(chunks []queued) error {
+	codec := u.Codec
 	l := codec.Layout()
-	parts := make([]blobstore.QuiltPart, 0, len(batch))
-	results := make([]index.UploadResult, 0, len(batch))
-	byName := make(map[string]int, len(batch))
-	for _, q := range batch {
-		c, err := u.f.stage.open(q.StagingID, false)
+	parts := make([]blobstore.QuiltPart, 0, len(chunks))
+	results := make([]index.UploadResult, 0, len(chunks))
+	byName := make(map[string]int, len(chunks))
+	for _, q := range chunks {
+		c, err := u.Staging.OpenSealed(q.StagingID)
 		var src io.Reader = bytes.NewReader(nil)
 		switch {
 		case err == nil:
@@ -646,17 +610,17 @@ func (u *uploader) uploadQuilt(batch []queued) error {
 	if len(parts) == 0 {
 		return nil
 	}
-	info, err := u.f.cfg.Store.PutQuilt(u.ctx, parts, u.putOptions())
+	info, err := u.Store.PutQuilt(u.ctx, parts, u.putOptions())
 	// A store that cannot take the quilt (too large, too many patches for
 	// its shard count; publishers answer the latter as a bad request) gets
 	// halves until it can.
 	if (errors.Is(err, blobstore.ErrTooLarge) || errors.Is(err, blobstore.ErrInvalidArgument)) && len(parts) > 1 {
 		u.quiltResult(len(parts), true)
-		u.f.log.Info("the store refused a quilt; sending it in halves", "patches", len(parts), "err", err)
-		if err := u.uploadQuilt(batch[:len(batch)/2]); err != nil {
+		u.Log.Info("the store refused a quilt; sending it in halves", "patches", len(parts), "err", err)
+		if err := u.uploadQuilt(chunks[:len(chunks)/2]); err != nil {
 			return err
 		}
-		return u.uploadQuilt(batch[len(batch)/2:])
+		return u.uploadQuilt(chunks[len(chunks)/2:])
 	}
 	if err != nil {
 		return err
@@ -679,18 +643,18 @@ func (u *uploader) uploadQuilt(batch []queued) error {
 // was rewritten or deleted after sealing (the file was released); the
 // queue entry is then dropped. A chunk that still wants a missing file is
 // an error the caller reports.
-func (u *uploader) replaced(q queued, err error) bool {
+func (u *Uploader) replaced(q queued, err error) bool {
 	if !errors.Is(err, os.ErrNotExist) {
 		return false
 	}
-	current, cerr := u.f.idx.UploadCurrent(q.Upload)
+	current, cerr := u.Queue.UploadCurrent(q.Upload)
 	if cerr != nil || current {
 		if current {
-			u.f.log.Error("upload: a sealed chunk's staging file is missing; its data is lost", "ino", q.Ino, "chunk", q.N, "staging_id", q.StagingID)
+			u.Log.Error("upload: a sealed chunk's staging file is missing; its data is lost", "ino", q.Ino, "chunk", q.N, "staging_id", q.StagingID)
 		}
 		return false
 	}
-	if err := u.f.idx.DropUpload(q.Seq); err != nil {
+	if err := u.Queue.DropUpload(q.Seq); err != nil {
 		return false
 	}
 	return true
@@ -709,28 +673,27 @@ func blobRecord(info blobstore.Info, kind index.BlobKind) index.Blob {
 }
 
 // complete records a stored batch and lets open files see it.
-func (u *uploader) complete(b index.Blob, results []index.UploadResult) error {
-	applied, err := u.f.idx.CompleteUploads(b, results)
+func (u *Uploader) complete(b index.Blob, results []index.UploadResult) error {
+	applied, err := u.Queue.CompleteUploads(b, results)
 	if err != nil {
 		return fmt.Errorf("record upload: %w", err)
 	}
 	var bytes uint64
 	for _, c := range applied {
-		u.f.chunkStored(c)
 		bytes += c.Ref.Stored.PlainLen
 	}
-	u.f.log.Debug("uploaded", "blob", blobstore.ID(b.ID), "kind", b.Kind, "chunks", len(applied), "bytes", bytes, "state", b.State)
+	u.Log.Debug("uploaded", "blob", blobstore.ID(b.ID), "kind", b.Kind, "chunks", len(applied), "bytes", bytes, "state", b.State)
 	u.signal()
 	return nil
 }
 
-// flushing asks for partial quilts to go now until the returned function
+// Flushing asks for partial quilts to go now until the returned function
 // is called.
-func (u *uploader) flushing() func() {
+func (u *Uploader) Flushing() func() {
 	u.mu.Lock()
 	u.flushes++
 	u.mu.Unlock()
-	u.kick()
+	u.Kick()
 	return func() {
 		u.mu.Lock()
 		u.flushes--
@@ -738,12 +701,12 @@ func (u *uploader) flushing() func() {
 	}
 }
 
-// waitFor waits until done reports true, re-checking after every completed
+// WaitFor waits until done reports true, re-checking after every completed
 // upload, or until ctx ends.
-func (u *uploader) waitFor(ctx context.Context, done func() (bool, error)) error {
-	defer u.flushing()()
+func (u *Uploader) WaitFor(ctx context.Context, done func() (bool, error)) error {
+	defer u.Flushing()()
 	for {
-		ch := u.progressed()
+		ch := u.Progressed()
 		ok, err := done()
 		if err != nil || ok {
 			return err
@@ -760,9 +723,9 @@ func (u *uploader) waitFor(ctx context.Context, done func() (bool, error)) error
 	}
 }
 
-// status describes the queue for logs and status output.
-func (u *uploader) status() (queued int, lastErr error) {
-	n, err := u.f.idx.PendingUploads(0)
+// Status describes the queue for logs and status output.
+func (u *Uploader) Status() (queued int, lastErr error) {
+	n, err := u.Queue.PendingUploads(0)
 	if err != nil {
 		return 0, err
 	}

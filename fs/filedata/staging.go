@@ -1,4 +1,4 @@
-package fs
+package filedata
 
 import (
 	"errors"
@@ -24,6 +24,10 @@ type stagingArea struct {
 	// released is where the index hands over the IDs of files no durable
 	// state refers to any more.
 	released releasedIDs
+
+	// budget is the staging budget (Config.StagingBudget); zero means no
+	// limit.
+	budget int64
 
 	mu sync.Mutex
 	// sizes and used account for the bytes chunk files hold, for the
@@ -70,6 +74,16 @@ func (s *stagingArea) open(id uint64, create bool) (*os.File, error) {
 		f, err = os.OpenFile(p, flags, 0o600)
 	}
 	return f, err
+}
+
+// OpenSealed opens chunk file id for reading (the uploader's view: sealed
+// files never change). A missing file gives an error satisfying
+// errors.Is(err, os.ErrNotExist).
+func (s *stagingArea) OpenSealed(id uint64) (*os.File, error) { return os.Open(s.path(id)) }
+
+// Tight reports that the staging area holds more than half its budget.
+func (s *stagingArea) Tight() bool {
+	return s.budget > 0 && s.usedBytes() > s.budget/2
 }
 
 // remover removes the chunk files the index releases, as it releases them.

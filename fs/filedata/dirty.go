@@ -1,4 +1,4 @@
-package fs
+package filedata
 
 import (
 	"errors"
@@ -62,14 +62,14 @@ const manyDirtyChunks = 8
 
 // syncInode flushes the chunk files d's inode wrote since its last flush.
 // The caller holds d.io, so no chunk file of the inode is closed meanwhile.
-func (f *FS) syncInode(d *fileData) error {
-	ids := f.dirty.take(d.ino)
+func (e *Engine) syncInode(d *fileData) error {
+	ids := e.dirty.take(d.ino)
 	if len(ids) == 0 {
 		return nil
 	}
 	if len(ids) > manyDirtyChunks {
-		if err := f.syncStaging(); err != nil {
-			f.dirty.putBack(d.ino, ids)
+		if err := e.syncStaging(); err != nil {
+			e.dirty.putBack(d.ino, ids)
 			return err
 		}
 		return nil
@@ -90,12 +90,12 @@ func (f *FS) syncInode(d *fileData) error {
 		if open {
 			continue
 		}
-		c, err := f.stage.open(id, false)
+		c, err := e.stage.open(id, false)
 		if errors.Is(err, os.ErrNotExist) {
 			continue // released since: nothing to flush
 		}
 		if err != nil {
-			f.dirty.putBack(d.ino, ids)
+			e.dirty.putBack(d.ino, ids)
 			return err
 		}
 		opened = append(opened, c)
@@ -106,18 +106,18 @@ func (f *FS) syncInode(d *fileData) error {
 		_ = c.Close() // only flushed, not written
 	}
 	if err != nil {
-		f.dirty.putBack(d.ino, ids)
+		e.dirty.putBack(d.ino, ids)
 	}
 	return err
 }
 
 // syncStaging flushes every chunk file of the staging filesystem and forgets
 // what was dirty before it started.
-func (f *FS) syncStaging() error {
-	before := f.dirty.takeAll()
-	if err := f.stage.syncAll(); err != nil {
+func (e *Engine) syncStaging() error {
+	before := e.dirty.takeAll()
+	if err := e.stage.syncAll(); err != nil {
 		for ino, ids := range before {
-			f.dirty.putBack(ino, ids)
+			e.dirty.putBack(ino, ids)
 		}
 		return err
 	}

@@ -1,4 +1,4 @@
-package fs
+package filedata
 
 import (
 	"context"
@@ -89,22 +89,19 @@ func (t *writeTracker) forget(ino index.Ino, ns []uint64) {
 // sealFile seals chunks of d's inode (all when ns is nil) and updates the
 // cached chunk map, holding d.io so that no write is half-way into a chunk
 // file as it is frozen.
-func (f *FS) sealFile(d *fileData, ns []uint64) error {
-	if f.up == nil {
-		return nil
-	}
+func (e *Engine) sealFile(d *fileData, ns []uint64) error {
 	d.io.Lock()
 	defer d.io.Unlock()
-	return f.sealLocked(d, ns)
+	return e.sealLocked(d, ns)
 }
 
-func (f *FS) sealLocked(d *fileData, ns []uint64) error {
-	f.writes.forget(d.ino, ns)
-	unsealed, err := f.idx.Unsealed(d.ino)
+func (e *Engine) sealLocked(d *fileData, ns []uint64) error {
+	e.writes.forget(d.ino, ns)
+	unsealed, err := e.idx.Unsealed(d.ino)
 	if err != nil {
 		return err
 	}
-	sealed, err := f.seal(unsealed, ns)
+	sealed, err := e.seal(unsealed, ns)
 	if err != nil || len(sealed) == 0 {
 		return err
 	}
@@ -118,50 +115,53 @@ func (f *FS) sealLocked(d *fileData, ns []uint64) error {
 
 // seal seals the chunks of unsealed (those numbered in only, or all when
 // only is nil), recording the size of each staged file for the uploader.
-func (f *FS) seal(unsealed []index.ChunkUpdate, only []uint64) ([]index.ChunkUpdate, error) {
+func (e *Engine) seal(unsealed []index.ChunkUpdate, only []uint64) ([]index.ChunkUpdate, error) {
 	todo := make([]index.Sealing, 0, len(unsealed))
 	for _, c := range unsealed {
 		if only == nil || slices.Contains(only, c.N) {
-			todo = append(todo, index.Sealing{Ino: c.Ino, N: c.N, StagingID: c.Ref.StagingID, Size: f.stage.sizeOf(c.Ref.StagingID)})
+			todo = append(todo, index.Sealing{Ino: c.Ino, N: c.N, StagingID: c.Ref.StagingID, Size: e.stage.sizeOf(c.Ref.StagingID)})
 		}
 	}
 	if len(todo) == 0 {
 		return nil, nil
 	}
-	sealed, err := f.idx.Seal(todo, now())
+	sealed, err := e.idx.Seal(todo, now())
 	if err == nil && len(sealed) > 0 {
-		f.up.kick()
+		e.up.Kick()
 	}
 	return sealed, err
 }
 
 // sealUnsealed seals every unsealed chunk of ino (of every inode when ino
 // is 0) and returns how many it sealed.
-func (f *FS) sealUnsealed(ino index.Ino) (int, error) {
-	unsealed, err := f.idx.Unsealed(ino)
+func (e *Engine) sealUnsealed(ino index.Ino) (int, error) {
+	unsealed, err := e.idx.Unsealed(ino)
 	if err != nil {
 		return 0, err
 	}
-	sealed, err := f.seal(unsealed, nil)
+	sealed, err := e.seal(unsealed, nil)
 	return len(sealed), err
 }
+
+// legacyScan is how many queue entries sizeLegacyUploads reads at a time.
+const legacyScan = 10_000
 
 // sizeLegacyUploads records the staged sizes of queue entries written
 // before the queue recorded sizes, so the uploader never has to look at
 // the files for them.
-func (f *FS) sizeLegacyUploads() error {
+func (e *Engine) sizeLegacyUploads() error {
 	sizes := map[uint64]int64{}
 	for after := uint64(0); ; {
-		ups, err := f.idx.Uploads(after, maxQueueScan)
+		ups, err := e.idx.Uploads(after, legacyScan)
 		if err != nil || len(ups) == 0 {
 			if err == nil && len(sizes) > 0 {
-				err = f.idx.SetUploadSizes(sizes)
+				err = e.idx.SetUploadSizes(sizes)
 			}
 			return err
 		}
 		for _, u := range ups {
 			if u.Size == index.SizeUnknown {
-				sizes[u.Seq] = f.stage.sizeOf(u.StagingID)
+				sizes[u.Seq] = e.stage.sizeOf(u.StagingID)
 			}
 		}
 		after = ups[len(ups)-1].Seq
@@ -169,19 +169,19 @@ func (f *FS) sizeLegacyUploads() error {
 }
 
 // sealIdle seals chunks written before cutoff (see writeTracker.idle).
-func (f *FS) sealIdle(cutoff time.Time, keepNewest bool) {
-	idle := f.writes.idle(cutoff, keepNewest)
+func (e *Engine) sealIdle(cutoff time.Time, keepNewest bool) {
+	idle := e.writes.idle(cutoff, keepNewest)
 	for _, ino := range slices.Sorted(maps.Keys(idle)) {
-		d := f.acquire(ino)
-		if err := f.sealFile(d, idle[ino]); err != nil && !errors.Is(err, index.ErrClosed) {
-			f.log.Error("sealing idle chunks", "ino", ino, "err", err)
+		d := e.acquire(ino)
+		if err := e.sealFile(d, idle[ino]); err != nil && !errors.Is(err, index.ErrClosed) {
+			e.log.Error("sealing idle chunks", "ino", ino, "err", err)
 		}
-		f.release(d)
+		e.release(d)
 	}
 }
 
 // sealer seals idle chunks every second.
-func (f *FS) sealer(ctx context.Context) {
+func (e *Engine) sealer(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -189,18 +189,18 @@ func (f *FS) sealer(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			f.sealIdle(time.Now().Add(-f.cfg.Upload.SealDelay), false)
-			f.evictLocalCopies(f.cfg.Upload.KeepLocalCopies)
+			e.sealIdle(time.Now().Add(-e.cfg.SealDelay), false)
+			e.evictLocalCopies(e.cfg.KeepLocalCopies)
 		}
 	}
 }
 
 // chunkStored is called once an upload is recorded: open files switch
 // their cached reference to the stored one.
-func (f *FS) chunkStored(u index.ChunkUpdate) {
-	f.openMu.Lock()
-	d := f.files[u.Ino]
-	f.openMu.Unlock()
+func (e *Engine) chunkStored(u index.ChunkUpdate) {
+	e.openMu.Lock()
+	d := e.files[u.Ino]
+	e.openMu.Unlock()
 	if d == nil {
 		return
 	}
@@ -216,37 +216,37 @@ func (f *FS) chunkStored(u index.ChunkUpdate) {
 // free some. Chunks are sealed early so there is something to upload. If no
 // room appears within StagingWait the write fails with ENOSPC, and the log
 // says why.
-func (f *FS) waitForRoom(ctx context.Context, n int64) error {
-	budget := f.cfg.Upload.StagingBudget
-	if f.up == nil || budget <= 0 || f.stage.usedBytes()+n <= budget {
+func (e *Engine) waitForRoom(ctx context.Context, n int64) error {
+	budget := e.cfg.StagingBudget
+	if budget <= 0 || e.stage.usedBytes()+n <= budget {
 		return nil
 	}
-	deadline := time.Now().Add(f.cfg.Upload.StagingWait)
-	f.evictLocalCopies(budget - n)
-	f.sealIdle(time.Now(), true)
+	deadline := time.Now().Add(e.cfg.StagingWait)
+	e.evictLocalCopies(budget - n)
+	e.sealIdle(time.Now(), true)
 	warned := false
-	for f.stage.usedBytes()+n > budget {
+	for e.stage.usedBytes()+n > budget {
 		if !warned {
-			f.log.Info("staging area full; writers wait for uploads", "staged_bytes", f.stage.usedBytes(), "budget", budget)
+			e.log.Info("staging area full; writers wait for uploads", "staged_bytes", e.stage.usedBytes(), "budget", budget)
 			warned = true
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			pending, lastErr := f.up.status()
-			f.log.Error("staging area full and uploads are not freeing space; failing writes with ENOSPC",
-				"staged_bytes", f.stage.usedBytes(), "budget", budget, "waited", f.cfg.Upload.StagingWait,
+			pending, lastErr := e.up.Status()
+			e.log.Error("staging area full and uploads are not freeing space; failing writes with ENOSPC",
+				"staged_bytes", e.stage.usedBytes(), "budget", budget, "waited", e.cfg.StagingWait,
 				"chunks_queued", pending, "last_upload_error", errString(lastErr),
 				"hint", "check that the blob store is reachable, or raise --staging-budget")
 			return syscall.ENOSPC
 		}
-		ch := f.up.progressed()
-		done := f.up.flushing()
+		ch := e.up.Progressed()
+		done := e.up.Flushing()
 		t := time.NewTimer(min(left, time.Second))
 		select {
 		case <-ch:
 		case <-t.C:
-			f.sealIdle(time.Now(), true)
-			f.evictLocalCopies(budget - n)
+			e.sealIdle(time.Now(), true)
+			e.evictLocalCopies(budget - n)
 		case <-ctx.Done():
 			t.Stop()
 			done()
@@ -267,14 +267,11 @@ func errString(err error) string {
 
 // WaitUploaded seals every written chunk and waits until the upload queue
 // is empty and every stored chunk is certified, or ctx ends.
-func (f *FS) WaitUploaded(ctx context.Context) error {
-	if f.up == nil {
-		return errors.New("no blob store is configured")
-	}
-	f.sealIdle(time.Now().Add(time.Hour), false)
-	f.up.kick()
-	return f.up.waitFor(ctx, func() (bool, error) {
-		n, err := f.idx.PendingUploads(0)
+func (e *Engine) WaitUploaded(ctx context.Context) error {
+	e.sealIdle(time.Now().Add(time.Hour), false)
+	e.up.Kick()
+	return e.up.WaitFor(ctx, func() (bool, error) {
+		n, err := e.idx.PendingUploads(0)
 		return n == 0, err
 	})
 }
@@ -282,25 +279,25 @@ func (f *FS) WaitUploaded(ctx context.Context) error {
 // waitCertified waits until the chunks of d's inode are all stored in
 // certified blobs (fsync with --fsync=certified). Chunks written meanwhile
 // are sealed too.
-func (f *FS) waitCertified(ctx context.Context, d *fileData) error {
-	return f.up.waitFor(ctx, func() (bool, error) {
-		n, err := f.idx.PendingUploads(d.ino)
+func (e *Engine) waitCertified(ctx context.Context, d *fileData) error {
+	return e.up.WaitFor(ctx, func() (bool, error) {
+		n, err := e.idx.PendingUploads(d.ino)
 		if err != nil || n > 0 {
 			return false, err
 		}
-		chunks, err := f.idx.Chunks(d.ino)
+		chunks, err := e.idx.Chunks(d.ino)
 		if err != nil {
 			return false, err
 		}
 		for _, c := range chunks {
-			st, err := f.chunkState(c.Ref)
+			st, err := e.chunkState(c.Ref)
 			if err != nil {
 				return false, err
 			}
 			switch st {
-			case stateStaged:
-				return false, f.sealFile(d, nil) // written during the wait
-			case stateCertified:
+			case Staged:
+				return false, e.sealFile(d, nil) // written during the wait
+			case Certified:
 			default:
 				return false, nil
 			}
@@ -312,13 +309,13 @@ func (f *FS) waitCertified(ctx context.Context, d *fileData) error {
 // evictLocalCopies drops the local copies of chunks in certified blobs,
 // oldest first, until the staging area holds at most keep bytes; with keep
 // at zero or below, all of them.
-func (f *FS) evictLocalCopies(keep int64) {
+func (e *Engine) evictLocalCopies(keep int64) {
 	all := keep <= 0
-	excess := f.stage.usedBytes() - max(keep, 0)
-	if excess <= 0 && (!all || f.stage.usedBytes() == 0) {
+	excess := e.stage.usedBytes() - max(keep, 0)
+	if excess <= 0 && (!all || e.stage.usedBytes() == 0) {
 		return
 	}
-	copies, err := f.idx.LocalCopies()
+	copies, err := e.idx.LocalCopies()
 	if err != nil {
 		return
 	}
@@ -330,15 +327,27 @@ func (f *FS) evictLocalCopies(keep int64) {
 		if !c.Certified {
 			continue
 		}
-		dropped, err := f.idx.DropLocalCopy(c)
+		dropped, err := e.idx.DropLocalCopy(c)
 		if err != nil {
 			if !errors.Is(err, index.ErrClosed) {
-				f.log.Warn("dropping a local copy", "err", err)
+				e.log.Warn("dropping a local copy", "err", err)
 			}
 			return
 		}
 		if dropped {
-			excess -= f.stage.sizeOf(c.StagingID)
+			excess -= e.stage.sizeOf(c.StagingID)
 		}
 	}
+}
+
+// DropLocalCopies drops the local copies of every chunk in a certified
+// blob and removes their files, so that reads and copies of those chunks
+// go to the store: what the staging area does under pressure, all at once.
+func (e *Engine) DropLocalCopies(ctx context.Context) error {
+	e.evictLocalCopies(0)
+	if err := e.Sync(ctx); err != nil {
+		return err
+	}
+	e.stage.removeDoomed()
+	return nil
 }
