@@ -313,6 +313,29 @@ type QuiltLister interface {
 	ListPatches(ctx context.Context, quilt ID) ([]StoredPatch, error)
 }
 
+// RangeVerifier is an optional capability of a [Store], found by type
+// assertion: a range read that the caller checks (against a hash it holds),
+// with the store reading another copy when the check fails. A store that
+// reads through sources which can serve wrong bytes (Walrus aggregators)
+// uses it to get past a bad one; without it, a caller reads with ReadRange
+// and checks once.
+type RangeVerifier interface {
+	// ReadRangeVerified reads length bytes of blob id at off and calls
+	// consume with a reader of exactly those bytes; consume reads them and
+	// checks them. The range rules and errors are ReadRange's, and the
+	// reader may fail mid-stream as ReadRange's may.
+	//
+	// When consume returns an error wrapping ErrIntegrity, the bytes are
+	// bad: the store may call consume again with a reader of another copy,
+	// from the start of the range, so consume must discard what it saw
+	// before (reset its hash, truncate its buffer). Once no source is left
+	// to try, the call fails with an error wrapping ErrIntegrity; a source
+	// left that cannot be read fails it as ReadRange would (ErrUnavailable).
+	// Any other error from consume ends the call and is returned so that
+	// errors.Is finds it. The call returns nil only when consume did.
+	ReadRangeVerified(ctx context.Context, id ID, off, length int64, consume func(r io.Reader) error) error
+}
+
 // NetworkShards is the shard count of Walrus Mainnet and Testnet: the
 // shard count at which their publishers encode blobs and quilts.
 const NetworkShards = 1000

@@ -50,6 +50,27 @@ func (s *Store) ReadRange(ctx context.Context, id blobstore.ID, off, length int6
 	return rd, nil
 }
 
+var _ blobstore.RangeVerifier = (*Store)(nil)
+
+// ReadRangeVerified reads the range with ReadRange and hands it to consume
+// once. The store has one copy of each blob, which it already checks sliver
+// by sliver and rebuilds from good slivers when it must, so there is no
+// other copy to try: when consume rejects the bytes with an error wrapping
+// ErrIntegrity, the call fails with that error; any other error from
+// consume is returned as is.
+func (s *Store) ReadRangeVerified(ctx context.Context, id blobstore.ID, off, length int64, consume func(r io.Reader) error) error {
+	rc, err := s.ReadRange(ctx, id, off, length)
+	if err != nil {
+		return err
+	}
+	err = consume(rc)
+	_ = rc.Close()
+	if err != nil && errors.Is(err, blobstore.ErrIntegrity) {
+		return fmt.Errorf("localstore: read %s [%d, +%d): the store's only copy was rejected: %w", id, off, length, err)
+	}
+	return err
+}
+
 // openReader loads blob id's record for a new reader.
 func (s *Store) openReader(ctx context.Context, id blobstore.ID) (*reader, error) {
 	st := s.stripe(id)

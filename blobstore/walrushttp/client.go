@@ -34,7 +34,8 @@
 //
 // An aggregator decodes blobs for us and can serve wrong bytes; the client
 // cannot tell from a range alone. Callers that hold a hash use
-// [Client.ReadRangeVerified]: their consume function reads one full copy of
+// [Client.ReadRangeVerified] (the Client is a [blobstore.RangeVerifier]):
+// their consume function reads one full copy of
 // the range and returns an error wrapping [blobstore.ErrIntegrity] if the
 // hash does not match, and the client then fetches the range again from
 // another aggregator, never from one that served bad bytes for it. A short
@@ -169,9 +170,10 @@ type Client struct {
 }
 
 var (
-	_ blobstore.Store        = (*Client)(nil)
-	_ blobstore.QuiltLister  = (*Client)(nil)
-	_ blobstore.QuiltLimiter = (*Client)(nil)
+	_ blobstore.Store         = (*Client)(nil)
+	_ blobstore.QuiltLister   = (*Client)(nil)
+	_ blobstore.QuiltLimiter  = (*Client)(nil)
+	_ blobstore.RangeVerifier = (*Client)(nil)
 )
 
 // New validates cfg and returns a client. A nil logger discards logs.

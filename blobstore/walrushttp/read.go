@@ -51,15 +51,15 @@ func (c *Client) checkRange(ctx context.Context, id blobstore.ID, off, length in
 }
 
 // ReadRangeVerified reads length bytes of blob id at off and hands them to
-// consume, which must read the range in full and check it. If consume
-// returns an error wrapping [blobstore.ErrIntegrity], the bytes are bad:
-// every aggregator that served part of them (or, if consume read none, the
-// one that was to serve them) is excluded and consume is called again with
-// a fresh reader from the start of the range. consume must therefore
-// discard what it saw on each call (reset its hash, truncate its buffer).
-// Any other error from consume is returned as is. When no aggregator is
-// left, the result wraps ErrIntegrity; when those left cannot be read, it
-// is their error.
+// consume, which must read the range in full and check it (the Client's
+// [blobstore.RangeVerifier]). If consume returns an error wrapping
+// [blobstore.ErrIntegrity], the bytes are bad: every aggregator that served
+// part of them (or, if consume read none, the one that was to serve them)
+// is excluded and consume is called again with a fresh reader from the
+// start of the range. consume must therefore discard what it saw on each
+// call (reset its hash, truncate its buffer). Any other error from consume
+// is returned as is. When no aggregator is left, the result wraps
+// ErrIntegrity; when those left cannot be read, it is their error.
 func (c *Client) ReadRangeVerified(ctx context.Context, id blobstore.ID, off, length int64, consume func(r io.Reader) error) error {
 	if err := c.checkRange(ctx, id, off, length); err != nil {
 		return err
