@@ -29,8 +29,9 @@
 // # Ledgers
 //
 // The [Ledger] is the chain as the renewer sees it: the current epoch and
-// an extend call. The embedded local store is one (its epoch clock and
-// localstore.Store.Extend, wired by cmd/walrusfs); a Sui ledger for blobs
-// on the Walrus network, whose Blob objects the daemon owns through
+// an extend call. The embedded local store (*localstore.Store) is one as
+// it is, with its epoch clock and localstore.Store.Extend, and a
+// [Collector] too; cmd/walrusfs wires it. A Sui ledger for blobs on the
+// Walrus network, whose Blob objects the daemon owns through
 // send_object_to, is to come.
 package chainsync

@@ -227,22 +227,3 @@ func (r *Renewer) collect(ctx context.Context, p *Pass, b index.Blob) error {
 	p.Collected++
 	return nil
 }
-
-// LocalStore is the embedded local store (*localstore.Store) as the
-// renewer needs it: its epoch clock, Stat, Extend and DeleteExpired.
-type LocalStore interface {
-	CurrentEpoch() uint32
-	Stat(ctx context.Context, id blobstore.ID) (blobstore.Info, error)
-	Extend(ctx context.Context, id blobstore.ID, epochs uint32) (blobstore.Info, error)
-	DeleteExpired(ctx context.Context, id blobstore.ID) (bool, error)
-}
-
-// LocalLedger returns the local store as a [Ledger] and [Collector]: it
-// plays the chain for the blobs it holds.
-func LocalLedger(s LocalStore) Ledger { return localLedger{s} }
-
-type localLedger struct{ LocalStore }
-
-func (l localLedger) CurrentEpoch(context.Context) (uint32, error) {
-	return l.LocalStore.CurrentEpoch(), nil
-}

@@ -112,7 +112,7 @@ func (w *world) ends(id blobstore.ID) (inIndex, inStore uint32) {
 }
 
 func (w *world) renewer(cfg Config) *Renewer {
-	r, err := NewRenewer(LocalLedger(w.store), w.idx, cfg, nil)
+	r, err := NewRenewer(w.store, w.idx, cfg, nil)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -138,7 +138,11 @@
 // creation time is persisted in store.json). A blob stored with
 // PutOptions.Epochs = k in epoch e is registered and certified in e and
 // ends at e+k; Info.ObjectID is a stable stand-in derived from the blob ID.
-// Leases do not expire yet: the store keeps blobs until they are deleted.
+// Store.Extend moves the end as Walrus's extend_blob does. Nothing expires
+// by itself: a blob whose lease has ended stays readable until Delete or
+// DeleteExpired removes it. With CurrentEpoch, the store is the ledger of
+// its own blobs for lease renewal (package chainsync), which drops the
+// expired blobs nothing references.
 //
 // # Concurrency
 //

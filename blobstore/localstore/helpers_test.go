@@ -80,6 +80,16 @@ func put(t testing.TB, s *Store, data []byte) blobstore.Info {
 	return info
 }
 
+// epoch returns the store's current epoch.
+func epoch(t testing.TB, s *Store) uint32 {
+	t.Helper()
+	e, err := s.CurrentEpoch(context.Background())
+	if err != nil {
+		t.Fatalf("CurrentEpoch: %v", err)
+	}
+	return e
+}
+
 func readRange(t testing.TB, s *Store, id blobstore.ID, off, n int64) ([]byte, error) {
 	t.Helper()
 	rc, err := s.ReadRange(context.Background(), id, off, n)

@@ -22,8 +22,8 @@ func TestExtend(t *testing.T) {
 	cfg.Now = func() time.Time { return time.Unix(0, clock.Load()) }
 	s, _ := openStore(t, cfg)
 	info := put(t, s, lcg(3, 5000))
-	if info.EndEpoch != s.CurrentEpoch()+DefaultEpochs {
-		t.Fatalf("stored until epoch %d at epoch %d", info.EndEpoch, s.CurrentEpoch())
+	if info.EndEpoch != epoch(t, s)+DefaultEpochs {
+		t.Fatalf("stored until epoch %d at epoch %d", info.EndEpoch, epoch(t, s))
 	}
 	got, err := s.Extend(t.Context(), info.ID, 5)
 	if err != nil {
@@ -35,7 +35,7 @@ func TestExtend(t *testing.T) {
 	if st, err := s.Stat(t.Context(), info.ID); err != nil || st.EndEpoch != got.EndEpoch {
 		t.Fatalf("Stat after Extend: end %d, %v; want %d", st.EndEpoch, err, got.EndEpoch)
 	}
-	ahead := got.EndEpoch - s.CurrentEpoch()
+	ahead := got.EndEpoch - epoch(t, s)
 	if _, err := s.Extend(t.Context(), info.ID, MaxEpochsAhead-ahead+1); !errors.Is(err, blobstore.ErrInvalidArgument) {
 		t.Fatalf("extending past %d epochs ahead: %v, want ErrInvalidArgument", MaxEpochsAhead, err)
 	}
@@ -46,6 +46,9 @@ func TestExtend(t *testing.T) {
 		t.Fatalf("extending a blob never stored: %v, want ErrNotFound", err)
 	}
 	s.Close()
+	if _, err := s.CurrentEpoch(t.Context()); err == nil {
+		t.Error("CurrentEpoch of a closed store succeeded")
+	}
 
 	s2, _ := openStore(t, cfg)
 	if st, err := s2.Stat(t.Context(), info.ID); err != nil || st.EndEpoch != got.EndEpoch {
@@ -57,7 +60,7 @@ func TestExtend(t *testing.T) {
 	// The lease runs out: too late to extend; the blob can be dropped.
 	clock.Store(start.Add(time.Duration(got.EndEpoch+1) * time.Hour).UnixNano())
 	if _, err := s2.Extend(t.Context(), info.ID, 1); !errors.Is(err, blobstore.ErrNotFound) {
-		t.Fatalf("extending after the lease ended (epoch %d, end %d): %v, want ErrNotFound", s2.CurrentEpoch(), got.EndEpoch, err)
+		t.Fatalf("extending after the lease ended (epoch %d, end %d): %v, want ErrNotFound", epoch(t, s2), got.EndEpoch, err)
 	}
 	if deleted, err := s2.DeleteExpired(t.Context(), info.ID); err != nil || !deleted {
 		t.Fatalf("DeleteExpired of an ended lease: %v, %v", deleted, err)

@@ -149,8 +149,18 @@ func (s *Store) enter() (func(), error) {
 
 func (s *Store) stripe(id blobstore.ID) *stripe { return &s.stripes[id[0]] }
 
-// CurrentEpoch returns the store's current epoch.
-func (s *Store) CurrentEpoch() uint32 { return s.clock.epoch() }
+// CurrentEpoch returns the store's current epoch (see "Epochs and the
+// ledger" in the package doc). It fails only once the store is closed.
+// With Stat, Extend and DeleteExpired it makes the store the ledger of its
+// own blobs, as lease renewal sees a chain.
+func (s *Store) CurrentEpoch(context.Context) (uint32, error) {
+	done, err := s.enter()
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	return s.clock.epoch(), nil
+}
 
 // Params returns the RS2 parameters new standalone blobs are encoded with
 // (Config.Shards).

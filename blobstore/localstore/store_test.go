@@ -249,7 +249,7 @@ func TestEpochClock(t *testing.T) {
 
 	now = now.Add(5*time.Hour + time.Minute)
 	s2, _ := openStore(t, cfg)
-	if e := s2.CurrentEpoch(); e != 5 {
+	if e := epoch(t, s2); e != 5 {
 		t.Fatalf("epoch after reopening 5h later = %d, want 5", e)
 	}
 	b, err := s2.Put(context.Background(), bytes.NewReader([]byte("b")), 1, blobstore.PutOptions{})

@@ -19,6 +19,10 @@
 // with a size cap set [Options.MaxBlobSize]. When the caller can compute
 // real Walrus blob IDs (with the RS2 codec at the store's shard count), it
 // sets [Options.BlobID] and the suite checks every ID the store reports.
+// A store that is a [blobstore.RangeVerifier] has its verified reads
+// checked too: consume sees exactly the range, a rejected copy never
+// passes as a success, and a store that runs out of copies says
+// [blobstore.ErrIntegrity].
 //
 // newStore is called once per subtest, so stores need not be emptied between
 // tests; it should register its own cleanup with t.Cleanup.
@@ -88,6 +92,7 @@ func RunWithOptions(t *testing.T, newStore func(t *testing.T) blobstore.Store, o
 	t.Run("PutIdempotent", s.testPutIdempotent)
 	t.Run("RangeEdges", s.testRangeEdges)
 	t.Run("RangeOutOfBounds", s.testRangeOutOfBounds)
+	t.Run("RangeVerified", s.testRangeVerified)
 	t.Run("NotFound", s.testNotFound)
 	t.Run("SizeMismatch", s.testSizeMismatch)
 	t.Run("Stat", s.testStat)
@@ -248,6 +253,133 @@ func (s suite) testRangeOutOfBounds(t *testing.T) {
 			t.Errorf("ReadRange(%d, %d) of a %d-byte blob: %v, want ErrInvalidArgument", r.off, r.length, n, err)
 		}
 	}
+}
+
+// maxCopies bounds how often the suite lets a store call a consume
+// function that rejects every copy: a store has that many sources at most,
+// and one that keeps calling has lost count of them.
+const maxCopies = 100
+
+// testRangeVerified checks the contract of blobstore.RangeVerifier.
+func (s suite) testRangeVerified(t *testing.T) {
+	st := s.newStore(t)
+	v, ok := st.(blobstore.RangeVerifier)
+	if !ok {
+		t.Skip("the store is no blobstore.RangeVerifier")
+	}
+	n := int64(100_003)
+	data := Data(14, n)
+	id := s.put(t, st, data).ID
+
+	t.Run("exact bytes", func(t *testing.T) {
+		for _, r := range []struct{ off, length int64 }{{0, n}, {1, n - 1}, {12345, 4096}, {n - 1, 1}, {777, 0}, {n, 0}} {
+			calls := 0
+			var got []byte
+			err := v.ReadRangeVerified(t.Context(), id, r.off, r.length, func(rd io.Reader) error {
+				calls++
+				var err error
+				got, err = io.ReadAll(rd)
+				return err
+			})
+			if err != nil {
+				t.Fatalf("ReadRangeVerified [%d,+%d): %v", r.off, r.length, err)
+			}
+			if calls != 1 {
+				t.Errorf("ReadRangeVerified [%d,+%d) called consume %d times, though it accepted the first copy", r.off, r.length, calls)
+			}
+			checkBytes(t, fmt.Sprintf("verified range [%d,+%d)", r.off, r.length), got, data[r.off:r.off+r.length])
+		}
+	})
+
+	t.Run("every copy rejected", func(t *testing.T) {
+		for _, tc := range []struct {
+			name        string
+			off, length int64
+			read        bool
+		}{
+			{"after reading", 1000, 5000, true},
+			{"before reading", 1000, 5000, false},
+			{"empty range", 777, 0, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				calls := 0
+				err := v.ReadRangeVerified(t.Context(), id, tc.off, tc.length, func(rd io.Reader) error {
+					calls++
+					if calls > maxCopies {
+						return fmt.Errorf("storetest: consume called %d times", calls)
+					}
+					if tc.read {
+						if _, err := io.Copy(io.Discard, rd); err != nil {
+							return err
+						}
+					}
+					return fmt.Errorf("storetest: copy %d rejected: %w", calls, blobstore.ErrIntegrity)
+				})
+				if calls == 0 {
+					t.Fatalf("ReadRangeVerified never called consume: %v", err)
+				}
+				if !errors.Is(err, blobstore.ErrIntegrity) {
+					t.Fatalf("ReadRangeVerified with every copy rejected (%d calls): %v, want ErrIntegrity", calls, err)
+				}
+			})
+		}
+	})
+
+	t.Run("first copy rejected", func(t *testing.T) {
+		off, length := int64(4096), int64(50_000)
+		calls, accepted := 0, false
+		var got []byte
+		err := v.ReadRangeVerified(t.Context(), id, off, length, func(rd io.Reader) error {
+			calls++
+			accepted = false
+			b, err := io.ReadAll(rd)
+			if err != nil {
+				return err
+			}
+			if calls == 1 {
+				return fmt.Errorf("storetest: first copy rejected: %w", blobstore.ErrIntegrity)
+			}
+			got, accepted = b, true
+			return nil
+		})
+		switch {
+		case err == nil && !accepted:
+			t.Fatalf("ReadRangeVerified returned nil after %d calls, though consume rejected the last copy", calls)
+		case err == nil:
+			checkBytes(t, "second copy", got, data[off:off+length])
+		case accepted:
+			t.Fatalf("ReadRangeVerified failed though consume accepted copy %d: %v", calls, err)
+		case !errors.Is(err, blobstore.ErrIntegrity):
+			t.Fatalf("ReadRangeVerified with the first copy rejected: %v, want success or ErrIntegrity", err)
+		default:
+			t.Logf("no second copy (a store with one source): %v", err)
+		}
+	})
+
+	t.Run("consume error", func(t *testing.T) {
+		boom := errors.New("storetest: consume failed")
+		calls := 0
+		err := v.ReadRangeVerified(t.Context(), id, 0, 1000, func(io.Reader) error {
+			calls++
+			return boom
+		})
+		if !errors.Is(err, boom) || calls != 1 {
+			t.Fatalf("ReadRangeVerified with a failing consume: %v after %d calls, want its error after one", err, calls)
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		readAll := func(rd io.Reader) error {
+			_, err := io.Copy(io.Discard, rd)
+			return err
+		}
+		if err := v.ReadRangeVerified(t.Context(), unknownID(), 0, 1, readAll); !errors.Is(err, blobstore.ErrNotFound) {
+			t.Errorf("ReadRangeVerified of an unknown blob: %v, want ErrNotFound", err)
+		}
+		if err := v.ReadRangeVerified(t.Context(), id, n-1, 2, readAll); !errors.Is(err, blobstore.ErrInvalidArgument) {
+			t.Errorf("ReadRangeVerified past the end: %v, want ErrInvalidArgument", err)
+		}
+	})
 }
 
 // unknownID returns an ID no test stores.

@@ -260,6 +260,19 @@ func TestCorruptionNeverPassesVerification(t *testing.T) {
 			t.Fatalf("every aggregator corrupt: %v, %d bytes", err, len(got))
 		}
 	})
+	t.Run("rejected before reading", func(t *testing.T) {
+		// Each copy is blamed on the aggregator that was to serve it, so
+		// every aggregator is asked once.
+		c := newClient(t, testConfig(srv.URL, srv.URL, srv.URL, srv.URL))
+		calls := 0
+		err := c.ReadRangeVerified(t.Context(), id, 0, 100, func(io.Reader) error {
+			calls++
+			return fmt.Errorf("rejected unread: %w", blobstore.ErrIntegrity)
+		})
+		if !errors.Is(err, blobstore.ErrIntegrity) || calls != 3 {
+			t.Fatalf("every copy rejected unread: %v after %d calls, want ErrIntegrity after 3", err, calls)
+		}
+	})
 	t.Run("flaky", func(t *testing.T) {
 		c := newClient(t, testConfig(srv.URL, flaky, bad, srv.URL))
 		okReads := 0

@@ -5,10 +5,13 @@ import (
 	"io"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/walrusfs/walrusfs/blobstore"
+	"github.com/walrusfs/walrusfs/blobstore/faultproxy"
 	"github.com/walrusfs/walrusfs/blobstore/httpserver"
 	"github.com/walrusfs/walrusfs/blobstore/storetest"
+	"github.com/walrusfs/walrusfs/blobstore/walrushttp/wire"
 )
 
 // TestConformance runs the Store suite against the client talking to the
@@ -17,6 +20,33 @@ func TestConformance(t *testing.T) {
 	storetest.RunWithOptions(t, func(t *testing.T) blobstore.Store {
 		srv, _ := newServer(t)
 		return newClient(t, testConfig(srv.URL, srv.URL))
+	}, storetest.Options{
+		Delete:      storetest.DeleteForbidden,
+		MaxBlobSize: maxBlobSize(t, testShards),
+		BlobID:      blobIDFunc(t, testShards),
+	})
+}
+
+// TestConformanceThroughProxies runs the Store suite with reads spread over
+// two aggregators, each a fault proxy in front of the server that fails,
+// cuts and stalls some replies: reads must resume or fail over, and a
+// verified read whose first copy is rejected gets another from the other
+// aggregator.
+func TestConformanceThroughProxies(t *testing.T) {
+	storetest.RunWithOptions(t, func(t *testing.T) blobstore.Store {
+		srv, _ := newServer(t)
+		var aggs []string
+		for range 2 {
+			_, u := newProxy(t, srv.URL,
+				faultproxy.Rule{Name: "503", Method: "GET", Fault: faultproxy.Status, Status: 503, Reason: wire.ReasonBlobUnavailable, Probability: 0.1},
+				faultproxy.Rule{Name: "cut", Method: "GET", Ranged: true, Fault: faultproxy.Truncate, After: 700, Probability: 0.1},
+				faultproxy.Rule{Name: "stall", Method: "GET", Ranged: true, Fault: faultproxy.StallBody, After: 300, Times: 1, Skip: 5},
+			)
+			aggs = append(aggs, u)
+		}
+		cfg := testConfig(srv.URL, aggs...)
+		cfg.IdleTimeout = 500 * time.Millisecond
+		return newClient(t, cfg)
 	}, storetest.Options{
 		Delete:      storetest.DeleteForbidden,
 		MaxBlobSize: maxBlobSize(t, testShards),

@@ -270,7 +270,7 @@ func (d *dataFlags) openStore(ctx context.Context, stateDir string, log *slog.Lo
 			return nil, fmt.Errorf("local store: %w", err)
 		}
 		p.closers = append(p.closers, func() { _ = s.Close() })
-		p.ledger = chainsync.LocalLedger(s)
+		p.ledger = s
 		return s, nil
 	}
 	if d.aggregators == "" {
