@@ -296,20 +296,13 @@ func (d *fileData) read(ctx context.Context, dest []byte, off int64) (int, error
 		dest = dest[:rest]
 	}
 	cs := uint64(a.ChunkSize)
-	pos := uint64(off)
-	done := 0
-	for done < len(dest) {
-		n := pos / cs
-		in := pos % cs
-		piece := dest[done:min(len(dest), done+int(cs-in))]
-		if err := d.readChunk(ctx, n, in, piece); err != nil {
+	for sp := range spans(uint64(off), len(dest), cs) {
+		if err := d.readChunk(ctx, sp.N, sp.In, dest[sp.Off:sp.Off+sp.Len]); err != nil {
 			return 0, err
 		}
-		done += len(piece)
-		pos += uint64(len(piece))
 	}
-	d.prefetch(off, pos, cs, a.Size)
-	return done, nil
+	d.prefetch(off, uint64(off)+uint64(len(dest)), cs, a.Size)
+	return len(dest), nil
 }
 
 // prefetch keeps a sequential reader from stalling at chunk boundaries: as
@@ -500,12 +493,8 @@ func (d *fileData) write(ctx context.Context, p []byte, off uint64) error {
 		return syscall.EINVAL
 	}
 	cs := uint64(a.ChunkSize)
-	pos := off
-	done := 0
-	for done < len(p) {
-		n := pos / cs
-		in := pos % cs
-		piece := p[done:min(len(p), done+int(cs-in))]
+	for sp := range spans(off, len(p), cs) {
+		n, in, piece := sp.N, sp.In, p[sp.Off:sp.Off+sp.Len]
 		c, id, err := d.writableChunk(ctx, n)
 		if err != nil {
 			return err
@@ -516,8 +505,6 @@ func (d *fileData) write(ctx context.Context, p []byte, off uint64) error {
 		d.e.stage.noteWrite(id, int64(in)+int64(len(piece)))
 		d.e.dirty.mark(d.ino, id)
 		d.e.writes.mark(d.ino, n, time.Now())
-		done += len(piece)
-		pos += uint64(len(piece))
 	}
 	_, err = d.e.idx.NoteWrite(d.ino, off+uint64(len(p)), now())
 	return err

@@ -34,15 +34,11 @@ func (e *Engine) readStored(ctx context.Context, s *index.StoredChunk, in uint64
 	if err != nil {
 		return fmt.Errorf("stored chunk in blob %s: %w", blobstore.ID(s.BlobID), err)
 	}
-	bs := uint64(s.BlockSize)
-	done := 0
-	for done < len(p) {
-		pos := in + uint64(done)
-		if pos >= s.PlainLen {
-			clear(p[done:])
-			return nil
-		}
-		b := &storedBlock{e: e, s: s, i: int(pos / bs), codec: codec}
+	// Bytes past the chunk's plaintext read as zeros.
+	have := int(min(uint64(len(p)), s.PlainLen-min(in, s.PlainLen)))
+	clear(p[have:])
+	for sp := range spans(in, have, uint64(s.BlockSize)) {
+		b := &storedBlock{e: e, s: s, i: int(sp.N), codec: codec}
 		plain, err := e.cfg.Cache.Get(ctx, b.key(), b)
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
@@ -50,7 +46,10 @@ func (e *Engine) readStored(ctx context.Context, s *index.StoredChunk, in uint64
 			}
 			return fmt.Errorf("block %d of blob %s: %w", b.i, blobstore.ID(s.BlobID), err)
 		}
-		done += copy(p[done:], plain[pos%bs:])
+		if int(sp.In)+sp.Len > len(plain) {
+			return fmt.Errorf("block %d of blob %s: %d bytes, the read needs %d: %w", b.i, blobstore.ID(s.BlobID), len(plain), int(sp.In)+sp.Len, blobstore.ErrIntegrity)
+		}
+		copy(p[sp.Off:sp.Off+sp.Len], plain[sp.In:])
 	}
 	return nil
 }

@@ -1,0 +1,431 @@
+package filedata
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/walrusfs/walrusfs/blobstore"
+	"github.com/walrusfs/walrusfs/blobstore/localstore"
+	"github.com/walrusfs/walrusfs/fs/filedata/blockcache"
+	"github.com/walrusfs/walrusfs/fs/filedata/blockcrypt"
+	"github.com/walrusfs/walrusfs/index"
+)
+
+// The engine's tests run it without a mount, over a real index and the
+// real local store in temporary directories.
+
+const (
+	testChunk = 64 << 10
+	testBlock = 16 << 10
+)
+
+func quietLog() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// testEngine is an engine over an index and a local store in dir.
+type testEngine struct {
+	*Engine
+	idx   *index.Index
+	store *localstore.Store
+	dir   string
+}
+
+// openEngine opens (or reopens) the engine of dir; tune changes its
+// configuration, and may wrap its store. close closes it all.
+func openEngine(t *testing.T, dir string, tune ...func(*Config)) *testEngine {
+	t.Helper()
+	scfg := localstore.DefaultConfig()
+	scfg.Dirs = []string{filepath.Join(dir, "store")}
+	scfg.Shards, scfg.QuiltShards = 10, 10
+	store, err := localstore.Open(t.Context(), scfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := blockcrypt.NewCodec(blockcrypt.Layout{BlockSize: testBlock, Encrypted: true}, testKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccfg := blockcache.DefaultConfig()
+	ccfg.MemoryBytes = 1 << 20
+	cache, err := blockcache.Open(ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.ChunkSize = testChunk
+	cfg.Store, cfg.Codec, cfg.Key, cfg.Cache = store, codec, testKey(), cache
+	cfg.KeepLocalCopies = 1 << 30
+	cfg.Upload.QuiltThreshold = 32 << 10
+	cfg.Upload.QuiltMaxBytes = 1 << 20
+	cfg.Upload.QuiltMaxAge = time.Minute // WaitUploaded sends partial quilts
+	cfg.Upload.RetryMin, cfg.Upload.RetryMax = 10*time.Millisecond, 100*time.Millisecond
+	for _, f := range tune {
+		f(&cfg)
+	}
+	icfg := index.DefaultConfig()
+	icfg.CommitInterval = 20 * time.Millisecond
+	idx, err := index.Open(t.Context(), dir, icfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(idx, filepath.Join(dir, "staging"), cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Recover(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	te := &testEngine{Engine: e, idx: idx, store: store, dir: dir}
+	t.Cleanup(func() {
+		if te.idx != nil {
+			te.close(t)
+		}
+		_ = cache.Close()
+	})
+	return te
+}
+
+func (te *testEngine) close(t *testing.T) {
+	t.Helper()
+	te.Close()
+	if err := te.idx.Close(); err != nil {
+		t.Errorf("index close: %v", err)
+	}
+	if err := te.store.Close(); err != nil {
+		t.Errorf("store close: %v", err)
+	}
+	te.idx = nil
+}
+
+func testKey() *blockcrypt.Key {
+	var k blockcrypt.Key
+	for i := range k {
+		k[i] = byte(i*3 + 1)
+	}
+	return &k
+}
+
+func (te *testEngine) create(t *testing.T, name string) index.Ino {
+	t.Helper()
+	a, err := te.idx.Create(index.RootIno, name, index.NewNode{Mode: syscall.S_IFREG | 0o644, ChunkSize: te.ChunkSize(), Now: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Ino
+}
+
+func (te *testEngine) open(t *testing.T, ino index.Ino) *File {
+	t.Helper()
+	f, err := te.Open(ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func readAll(t *testing.T, f *File, size int) []byte {
+	t.Helper()
+	buf := make([]byte, size+100)
+	n, err := f.Read(t.Context(), buf, 0)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return buf[:n]
+}
+
+func waitUploaded(t *testing.T, te *testEngine) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := te.WaitUploaded(ctx); err != nil {
+		t.Fatalf("waiting for uploads: %v", err)
+	}
+}
+
+func randBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// TestWriteUploadReadBack follows a file's bytes through every state: staged
+// (read from the staging file), sealed and uploaded (a quilt patch and a
+// standalone blob), certified, then read from the store alone once the local
+// copies are gone, and copied on write.
+func TestWriteUploadReadBack(t *testing.T) {
+	te := openEngine(t, t.TempDir())
+	ino := te.create(t, "f")
+	f := te.open(t, ino)
+	defer func() { _ = f.Release() }()
+	data := randBytes(1, 2*testChunk+5000) // two full chunks (blobs) and a small one (a quilt patch)
+	if err := f.Write(t.Context(), data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := te.Status(ino); err != nil || st.State != Staged {
+		t.Fatalf("status after a write: %+v, %v", st, err)
+	}
+	if got := readAll(t, f, len(data)); !bytes.Equal(got, data) {
+		t.Fatal("staged read differs")
+	}
+	if err := f.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitUploaded(t, te)
+	st, err := te.Status(ino)
+	if err != nil || st.State != Certified || len(st.Chunks) != 3 || st.EndEpoch == 0 {
+		t.Fatalf("status after upload: %+v, %v", st, err)
+	}
+	if _, err := blobstore.ParsePatchID(st.Chunks[2]); err != nil {
+		t.Errorf("the small chunk is not a quilt patch: %q: %v", st.Chunks[2], err)
+	}
+	if err := te.DropLocalCopies(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := countFiles(t, filepath.Join(te.dir, "staging")); n != 0 {
+		t.Fatalf("%d staging files left after dropping local copies", n)
+	}
+	if got := readAll(t, f, len(data)); !bytes.Equal(got, data) {
+		t.Fatal("read from the store differs")
+	}
+	// A write into a stored chunk copies it first.
+	if err := f.Write(t.Context(), []byte("XY"), testChunk+10); err != nil {
+		t.Fatal(err)
+	}
+	copy(data[testChunk+10:], "XY")
+	if got := readAll(t, f, len(data)); !bytes.Equal(got, data) {
+		t.Fatal("read after copy-on-write differs")
+	}
+	if st, _ := te.Status(ino); st.State != Staged {
+		t.Fatalf("state after rewriting a chunk: %v", st.State)
+	}
+}
+
+func countFiles(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestFsyncCoversEarlierHandles: fsync flushes the chunk files a file
+// wrote through handles that are already closed.
+func TestFsyncCoversEarlierHandles(t *testing.T) {
+	te := openEngine(t, t.TempDir(), func(c *Config) { c.SealDelay = time.Hour })
+	ino := te.create(t, "f")
+	w := te.open(t, ino)
+	if err := w.Write(t.Context(), bytes.Repeat([]byte("d"), 3*testChunk+1), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Release(); err != nil {
+		t.Fatal(err)
+	}
+	dirty := func() int {
+		te.dirty.mu.Lock()
+		defer te.dirty.mu.Unlock()
+		return len(te.dirty.m[ino])
+	}
+	if n := dirty(); n != 4 {
+		t.Fatalf("%d dirty chunk files after writing, want 4", n)
+	}
+	r := te.open(t, ino)
+	defer func() { _ = r.Release() }()
+	if err := r.Fsync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := dirty(); n != 0 {
+		t.Fatalf("%d dirty chunk files after fsync through a new handle, want 0", n)
+	}
+}
+
+// TestRecoverSealsWhatACrashLeftOpen: chunks written but never sealed, and
+// queue entries from before the queue recorded sizes, are sealed and sized
+// at the next start, and uploaded with the right bytes.
+func TestRecoverSealsWhatACrashLeftOpen(t *testing.T) {
+	dir := t.TempDir()
+	te := openEngine(t, dir, func(c *Config) { c.SealDelay = time.Hour })
+	open := te.create(t, "open")
+	legacy := te.create(t, "legacy")
+	f := te.open(t, open)
+	data := randBytes(2, testChunk+300)
+	if err := f.Write(t.Context(), data, 0); err != nil {
+		t.Fatal(err)
+	}
+	g := te.open(t, legacy)
+	old := randBytes(3, 20000)
+	if err := g.Write(t.Context(), old, 0); err != nil {
+		t.Fatal(err)
+	}
+	// An entry as an older version queued it: no size.
+	ref, ok, err := te.idx.Chunk(legacy, 0)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if _, err := te.idx.Seal([]index.Sealing{{Ino: legacy, N: 0, StagingID: ref.StagingID, Size: index.SizeUnknown}}, now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := te.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Stop without closing the handles, as a crash would: nothing sealed
+	// the file that was still open.
+	te.up.Stop()
+	te.close(t)
+
+	te = openEngine(t, dir)
+	if left, err := te.idx.Unsealed(0); err != nil || len(left) != 0 {
+		t.Fatalf("unsealed chunks after recovery: %+v, %v", left, err)
+	}
+	ups, err := te.idx.Uploads(0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range ups {
+		if u.Size == index.SizeUnknown {
+			t.Fatalf("queue entry %+v has no size after recovery", u)
+		}
+	}
+	waitUploaded(t, te)
+	if err := te.DropLocalCopies(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for ino, want := range map[index.Ino][]byte{open: data, legacy: old} {
+		h := te.open(t, ino)
+		if got := readAll(t, h, len(want)); !bytes.Equal(got, want) {
+			t.Errorf("inode %d: read back %d bytes, differs from the %d written", ino, len(got), len(want))
+		}
+		_ = h.Release()
+	}
+}
+
+// slowStore is a store whose reads of data wait for release (or the
+// caller's context), and fail with failWith when it is set.
+type slowStore struct {
+	*localstore.Store
+	release  chan struct{}
+	failWith error
+}
+
+func (s *slowStore) wait(ctx context.Context) error {
+	if s.failWith != nil {
+		return s.failWith
+	}
+	select {
+	case <-s.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *slowStore) ReadRange(ctx context.Context, id blobstore.ID, off, length int64) (io.ReadCloser, error) {
+	if err := s.wait(ctx); err != nil {
+		return nil, err
+	}
+	return s.Store.ReadRange(ctx, id, off, length)
+}
+
+func (s *slowStore) ReadRangeVerified(ctx context.Context, id blobstore.ID, off, length int64, consume func(io.Reader) error) error {
+	if err := s.wait(ctx); err != nil {
+		return err
+	}
+	return s.Store.ReadRangeVerified(ctx, id, off, length, consume)
+}
+
+// TestStoredReadErrors: the engine reports what went wrong as errors, not
+// errnos: an interrupted read is its context's error, a store failure
+// wraps the store's sentinel, and the fetch goes on for the next reader.
+func TestStoredReadErrors(t *testing.T) {
+	dir := t.TempDir()
+	te := openEngine(t, dir)
+	ino := te.create(t, "f")
+	f := te.open(t, ino)
+	data := randBytes(4, testChunk)
+	if err := f.Write(t.Context(), data, 0); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Release()
+	waitUploaded(t, te)
+	if err := te.DropLocalCopies(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	te.close(t)
+
+	slow := &slowStore{release: make(chan struct{})}
+	te = openEngine(t, dir, func(c *Config) {
+		c.FetchAhead = false
+		slow.Store = c.Store.(*localstore.Store)
+		c.Store = slow
+	})
+	f = te.open(t, ino)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	_, err := f.Read(ctx, make([]byte, 100), 0)
+	var errno syscall.Errno
+	if !errors.Is(err, context.Canceled) || errors.As(err, &errno) {
+		t.Fatalf("interrupted read: %v, want context.Canceled and no errno", err)
+	}
+	close(slow.release) // the shared fetch goes on and serves the next read
+	if got := readAll(t, f, len(data)); !bytes.Equal(got, data) {
+		t.Fatal("read after an interrupted one differs")
+	}
+
+	_ = f.Release()
+	te.close(t)
+
+	// A new start has nothing cached: the store being down shows.
+	te = openEngine(t, dir, func(c *Config) {
+		c.Store = &slowStore{Store: c.Store.(*localstore.Store), failWith: blobstore.ErrUnavailable}
+	})
+	f = te.open(t, ino)
+	_, err = f.Read(t.Context(), make([]byte, 100), 0)
+	if !errors.Is(err, blobstore.ErrUnavailable) || errors.As(err, &errno) {
+		t.Fatalf("read with the store down: %v, want blobstore.ErrUnavailable and no errno", err)
+	}
+	_ = f.Release()
+}
+
+// TestBackPressure: past the staging budget, with nothing uploading, a
+// writer waits StagingWait and then fails with ENOSPC.
+func TestBackPressure(t *testing.T) {
+	te := openEngine(t, t.TempDir(), func(c *Config) {
+		c.StagingBudget = 2 * testChunk
+		c.StagingWait = 200 * time.Millisecond
+	})
+	te.up.Stop() // nothing uploads: staging cannot drain
+	ino := te.create(t, "f")
+	f := te.open(t, ino)
+	defer func() { _ = f.Release() }()
+	var err error
+	for i := range 8 {
+		if err = f.Write(t.Context(), make([]byte, testChunk), int64(i*testChunk)); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("writing past the staging budget with uploads stopped: %v, want ENOSPC", err)
+	}
+}
