@@ -20,6 +20,7 @@ import (
 	"github.com/walrusfs/walrusfs/fs/filedata"
 	"github.com/walrusfs/walrusfs/fs/filedata/blockcache"
 	"github.com/walrusfs/walrusfs/fs/filedata/blockcrypt"
+	"github.com/walrusfs/walrusfs/fs/filedata/upload"
 )
 
 // dataFlags are the mount flags that choose and tune the data plane: which
@@ -79,7 +80,7 @@ func (d *dataFlags) register(fl *flag.FlagSet) {
 	fl.Var(&d.quiltMin, "quilt-threshold", "chunks smaller than this are packed into quilts")
 	d.quiltSize = sizeFlag{v: uint64(up.QuiltMaxBytes)}
 	fl.Var(&d.quiltSize, "quilt-size", "largest quilt blob, as QuiltV1 lays it out (every chunk takes whole columns, so mixed sizes take more than their data); a quilt also holds at most 666 chunks")
-	fl.DurationVar(&d.quiltAge, "quilt-age", 0, "longest a partly filled quilt waits for more chunks (default 10s with the local store, 5m with --publisher: every quilt on Walrus carries ~64 MB of metadata)")
+	fl.DurationVar(&d.quiltAge, "quilt-age", 0, fmt.Sprintf("longest a partly filled quilt waits for more chunks (default %v with the local store, %v with --publisher: every quilt on Walrus carries ~64 MB of metadata)", up.QuiltMaxAge, upload.NetworkQuiltMaxAge))
 	fl.DurationVar(&d.fgFirst, "foreground-first", up.ForegroundFirst, "while changes stream in (tar x, rsync), uploads wait for a 0.5 s pause for at most this long; 0 uploads at once")
 	fl.DurationVar(&d.sealDelay, "seal-delay", data.SealDelay, "a chunk unwritten this long is queued for upload even while its file is open")
 	fl.Var(&d.budget, "staging-budget", "staged bytes before writers wait for uploads (default: half the staging filesystem)")
@@ -90,26 +91,16 @@ func (d *dataFlags) register(fl *flag.FlagSet) {
 
 func (d *dataFlags) network() bool { return d.publisher != "" }
 
-// Default --quilt-age per backend. A partly filled quilt goes out when its
-// oldest chunk has waited this long. On the network every quilt carries
-// about 64 MB of encoded metadata whatever it holds, so a slow trickle of
-// small files at one quilt per 10 s would store some 550 GB of metadata a
-// day; at 5 min, 18 GB. The data is safe on local disk meanwhile, and
-// fsync with --fsync=certified, or unmounting, sends it at once.
-const (
-	localQuiltAge   = 10 * time.Second
-	networkQuiltAge = 5 * time.Minute
-)
-
-// quiltMaxAge is --quilt-age, or the backend's default when it is unset.
+// quiltMaxAge is --quilt-age, or the backend's default when it is unset
+// (see upload.NetworkQuiltMaxAge).
 func (d *dataFlags) quiltMaxAge() time.Duration {
 	switch {
 	case d.quiltAge > 0:
 		return d.quiltAge
 	case d.network():
-		return networkQuiltAge
+		return upload.NetworkQuiltMaxAge
 	}
-	return localQuiltAge
+	return upload.DefaultConfig().QuiltMaxAge
 }
 
 // dataPlane is what the data flags built; close releases it.

@@ -37,7 +37,8 @@ type Config struct {
 	QuiltMaxBytes   int64
 	QuiltMaxPatches int
 	// QuiltMaxAge is how long a partly filled quilt waits for more chunks
-	// before it is uploaded anyway.
+	// before it is uploaded anyway: 10 s by default, NetworkQuiltMaxAge
+	// for the Walrus network.
 	QuiltMaxAge time.Duration
 	// ForegroundFirst: while the filesystem is taking a stream of changes
 	// (tar x, rsync, a build), uploads wait for a pause of QuietPeriod,
@@ -335,6 +336,14 @@ func (u *Uploader) schedule() time.Duration {
 	}
 	return idle
 }
+
+// NetworkQuiltMaxAge is the QuiltMaxAge for the Walrus network. On the
+// network every quilt carries about 64 MB of encoded metadata whatever it
+// holds, so a slow trickle of small files at one quilt per 10 s would
+// store some 550 GB of metadata a day; at 5 min, 18 GB. The data is safe
+// on local disk meanwhile, and waiting for certification or unmounting
+// sends it at once.
+const NetworkQuiltMaxAge = 5 * time.Minute
 
 // DefaultQuietPeriod is how long the filesystem must go without a change
 // request before deferred uploads start (see Config.ForegroundFirst).
