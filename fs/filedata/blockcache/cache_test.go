@@ -510,7 +510,7 @@ func TestConcurrentUse(t *testing.T) {
 					if err == nil && !bytes.Equal(got, s.plain()) {
 						t.Errorf("interrupted Get %q: wrong bytes", s.key)
 					}
-					if err != nil && !errors.Is(err, context.Canceled) && !(s == failing && errors.Is(err, blobstore.ErrNotFound)) {
+					if err != nil && !errors.Is(err, context.Canceled) && (s != failing || !errors.Is(err, blobstore.ErrNotFound)) {
 						t.Errorf("interrupted Get %q: %v", s.key, err)
 					}
 				}
