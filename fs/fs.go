@@ -63,6 +63,11 @@ func (f *FS) Options() *fusefs.Options {
 		AttrTimeout:     &at,
 		NegativeTimeout: &nt,
 		RootStableAttr:  RootStableAttr(),
+		// Modes go to the kernel exactly as stored: without this, go-fuse
+		// reports an inode whose permission bits are all zero (chmod 000)
+		// as 0644 (0755 for a directory), and the kernel would let every
+		// user read it.
+		NullPermissions: true,
 		MountOptions: fuse.MountOptions{
 			FsName:        "walrusfs",
 			Name:          "walrusfs",

@@ -44,7 +44,7 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	if r := h.file.ReadStaged(off, len(dest)); r != nil {
-		return stagedRead{r}, 0
+		return stagedRead{r: r, h: h}, 0
 	}
 	n, err := h.file.Read(ctx, dest, off)
 	if err != nil {
@@ -68,7 +68,10 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 // stagedRead is a read answered from a byte range of a staged chunk file:
 // go-fuse splices it to the kernel (Seekable) or, failing that, calls
 // Bytes.
-type stagedRead struct{ r *filedata.StagedRange }
+type stagedRead struct {
+	r *filedata.StagedRange
+	h *handle
+}
 
 func (s stagedRead) Seekable() (uintptr, int64, int) { return s.r.File.Fd(), s.r.Off, s.r.Size }
 
@@ -81,7 +84,7 @@ func (s stagedRead) Bytes(buf []byte) ([]byte, fuse.Status) {
 	buf = buf[:s.r.Size]
 	got, err := s.r.File.ReadAt(buf, s.r.Off)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fuse.ToStatus(err)
+		return nil, fuse.Status(s.h.errno("read", err))
 	}
 	clear(buf[got:])
 	return buf, fuse.OK

@@ -382,7 +382,7 @@ func (n *node) Allocate(ctx context.Context, fh fusefs.FileHandle, off uint64, s
 	if e := n.writable(); e != 0 {
 		return e
 	}
-	return n.errno("fallocate", n.fs.data.Allocate(n.ino, off, size, mode))
+	return n.errno("fallocate", n.fs.data.Allocate(ctx, n.ino, off, size, mode))
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {

@@ -426,8 +426,41 @@ func TestFallocate(t *testing.T) {
 	if st := lstat(t, m.path("f")); st.Size != 3<<20 {
 		t.Fatalf("KEEP_SIZE changed the size to %d", st.Size)
 	}
-	err = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, 4096)
-	wantErrno(t, "punch hole", err, syscall.EOPNOTSUPP)
+
+	// Punch a hole and zero a range through the kernel, as fsx does, and
+	// compare with the same calls on the host filesystem.
+	ref, err := os.Create(filepath.Join(t.TempDir(), "ref"))
+	mustDo(t, err)
+	defer ref.Close()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 3<<16) // 3 MiB
+	for _, w := range []*os.File{f, ref} {
+		_, err := w.WriteAt(data, 0)
+		mustDo(t, err)
+	}
+	for _, c := range []struct {
+		mode      uint32
+		off, size int64
+	}{
+		{unix.FALLOC_FL_PUNCH_HOLE | unix.FALLOC_FL_KEEP_SIZE, 1000, 5000},
+		{unix.FALLOC_FL_PUNCH_HOLE | unix.FALLOC_FL_KEEP_SIZE, 1 << 20, 3 << 20}, // past the end
+		{unix.FALLOC_FL_ZERO_RANGE | unix.FALLOC_FL_KEEP_SIZE, 300 << 10, 10},
+		{unix.FALLOC_FL_ZERO_RANGE, 3<<20 - 100, 4096}, // grows the file
+	} {
+		for _, w := range []*os.File{f, ref} {
+			mustDo(t, unix.Fallocate(int(w.Fd()), c.mode, c.off, c.size))
+		}
+		got, err := os.ReadFile(m.path("f"))
+		mustDo(t, err)
+		want, err := os.ReadFile(ref.Name())
+		mustDo(t, err)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("after fallocate mode %#x at %d+%d: %d bytes differ from the host filesystem's %d", c.mode, c.off, c.size, len(got), len(want))
+		}
+	}
+	err = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE, 0, 4096)
+	wantErrno(t, "punch hole without keep-size", err, syscall.EOPNOTSUPP)
+	err = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_COLLAPSE_RANGE, 0, 64<<10)
+	wantErrno(t, "collapse range", err, syscall.EOPNOTSUPP)
 }
 
 // asUser runs a shell command as another user and returns its error.
@@ -440,6 +473,40 @@ func asUser(t *testing.T, uid, gid uint32, script string) error {
 		return errors.New(strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// TestModeZeroMeansNoAccess: permission bits of 0 read back as 0, and the
+// kernel denies other users everything (root keeps its override, as on any
+// Linux filesystem).
+func TestModeZeroMeansNoAccess(t *testing.T) {
+	m := mountTest(t)
+	mustDo(t, os.Chmod(filepath.Dir(m.dir), 0o755))
+	mustDo(t, os.Chmod(m.dir, 0o777))
+	mustDo(t, asUser(t, 1001, 2001, "echo secret > "+m.path("chmodded")+" && chmod 000 "+m.path("chmodded")+" && mkdir "+m.path("dir")+" && chmod 000 "+m.path("dir")))
+	fd, err := unix.Open(m.path("created"), unix.O_CREAT|unix.O_WRONLY, 0)
+	mustDo(t, err)
+	mustDo(t, unix.Close(fd))
+	mustDo(t, os.Chown(m.path("created"), 1001, 2001))
+	for _, name := range []string{"chmodded", "created", "dir"} {
+		if st := lstat(t, m.path(name)); st.Mode&0o7777 != 0 {
+			t.Errorf("%s: mode %o, want permission bits 0", name, st.Mode&0o7777)
+		}
+	}
+	for _, script := range []string{
+		"cat " + m.path("chmodded"),
+		"echo x >> " + m.path("created"),
+		"ls " + m.path("dir"),
+	} {
+		if err := asUser(t, 1002, 2002, script); err == nil {
+			t.Errorf("another user: %q succeeded on a mode 0 inode", script)
+		}
+		if err := asUser(t, 1001, 2001, script); err == nil {
+			t.Errorf("the owner: %q succeeded on a mode 0 inode", script)
+		}
+	}
+	if got, err := os.ReadFile(m.path("chmodded")); err != nil || string(got) != "secret\n" {
+		t.Errorf("root reading a mode 0 file: %q, %v", got, err)
+	}
 }
 
 func TestPermissionsOwnershipSticky(t *testing.T) {

@@ -132,6 +132,29 @@ func (x *Index) NoteWrite(ino Ino, end uint64, now int64) (Attr, error) {
 	return a, err
 }
 
+// PunchChunks turns chunks first to end (exclusive) of the regular file
+// ino into holes and sets its mtime and ctime, in one operation (the whole
+// chunks of fallocate's punch-hole and zero-range). The size is unchanged.
+// Staging files the chunks held are released once this is durable.
+func (x *Index) PunchChunks(ino Ino, first, end uint64, now int64) (Attr, error) {
+	var a Attr
+	err := x.update(func(w *wtx) error {
+		var err error
+		if a, err = w.inode(ino); err != nil {
+			return err
+		}
+		if a.Type() != syscall.S_IFREG {
+			return syscall.EINVAL
+		}
+		if err := x.dropChunkRange(w, ino, first, end); err != nil {
+			return err
+		}
+		a.Mtime, a.Ctime = now, now
+		return w.putInode(&a)
+	})
+	return a, err
+}
+
 // StagingIDs returns every staging file ID a chunk reference names (staged
 // chunks, and stored chunks whose local copy is kept until certified). Files in
 // the staging area with other IDs belong to nothing and may be removed.

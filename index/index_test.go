@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -514,4 +515,38 @@ func TestRenameExchangeHardLinksIsNoop(t *testing.T) {
 			t.Fatalf("inode %d changed: %+v → %+v", before[i].Ino, before[i], after[i])
 		}
 	}
+}
+
+// TestPunchChunks: punched chunks become holes, others stay, the size does
+// not change, the times do, and the punched chunks' staging files are
+// released after the commit.
+func TestPunchChunks(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	f := must(x.Create(RootIno, "f", file(0o644)))
+	var refs []ChunkRef
+	for n := range uint64(5) {
+		refs = append(refs, must(x.NewStagedChunk(f.Ino, n)))
+	}
+	must(x.NoteWrite(f.Ino, 5<<20, 2))
+	a := must(x.PunchChunks(f.Ino, 1, 3, 7))
+	if a.Size != 5<<20 || a.Mtime != 7 || a.Ctime != 7 {
+		t.Fatalf("after punching: %+v", a)
+	}
+	var left []uint64
+	for _, c := range must(x.Chunks(f.Ino)) {
+		left = append(left, c.N)
+	}
+	if !slices.Equal(left, []uint64{0, 3, 4}) {
+		t.Fatalf("chunks left %v, want [0 3 4]", left)
+	}
+	if released := x.TakeReleased(); len(released) != 0 {
+		t.Fatalf("released before the commit: %v", released)
+	}
+	noErr(t, x.Sync(t.Context()))
+	if released := x.TakeReleased(); !slices.Equal(released, []uint64{refs[1].StagingID, refs[2].StagingID}) {
+		t.Fatalf("released %v, want the staging files of chunks 1 and 2", released)
+	}
+	d := must(x.Create(RootIno, "d", dirNode()))
+	_, err := x.PunchChunks(d.Ino, 0, 1, 8)
+	wantErr(t, err, syscall.EINVAL)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"syscall"
 )
 
@@ -692,11 +693,17 @@ func chunksCovering(size uint64, chunkSize uint32) uint64 {
 // dropChunks deletes the chunks of ino numbered first and up, releasing
 // their staging files and their share of their blobs' live bytes.
 func (x *Index) dropChunks(w *wtx, ino Ino, first uint64) error {
+	return x.dropChunkRange(w, ino, first, math.MaxUint64)
+}
+
+// dropChunkRange deletes the references of chunks first to end (exclusive)
+// of ino: they become holes.
+func (x *Index) dropChunkRange(w *wtx, ino Ino, first, end uint64) error {
 	prefix := inoKey(ino)
 	var keys [][]byte
 	var refs []ChunkRef
 	c := w.bucket(bChunks).Cursor()
-	for k, v := c.Seek(chunkKey(ino, first)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	for k, v := c.Seek(chunkKey(ino, first)); k != nil && bytes.HasPrefix(k, prefix) && binary.BigEndian.Uint64(k[8:]) < end; k, v = c.Next() {
 		r, err := decodeChunkRef(v)
 		if err != nil {
 			return err

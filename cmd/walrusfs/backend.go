@@ -83,13 +83,80 @@ func (d *dataFlags) register(fl *flag.FlagSet) {
 	fl.DurationVar(&d.quiltAge, "quilt-age", 0, fmt.Sprintf("longest a partly filled quilt waits for more chunks (default %v with the local store, %v with --publisher: every quilt on Walrus carries ~64 MB of metadata)", up.QuiltMaxAge, upload.NetworkQuiltMaxAge))
 	fl.DurationVar(&d.fgFirst, "foreground-first", up.ForegroundFirst, "while changes stream in (tar x, rsync), uploads wait for a 0.5 s pause for at most this long; 0 uploads at once")
 	fl.DurationVar(&d.sealDelay, "seal-delay", data.SealDelay, "a chunk unwritten this long is queued for upload even while its file is open")
-	fl.Var(&d.budget, "staging-budget", "staged bytes before writers wait for uploads (default: half the staging filesystem)")
+	fl.Var(&d.budget, "staging-budget", "staged bytes before writers wait for uploads (default: half of the free space on the state directory's filesystem, counting what staging holds)")
 	fl.Var(&d.localCopies, "local-copies", "keep uploaded data as local copies while staging holds at most this much; 0 drops them once certified (default: half the staging budget)")
 	fl.DurationVar(&d.stagingWait, "staging-wait", data.StagingWait, "how long a writer waits for staging room before failing with ENOSPC")
 	fl.DurationVar(&d.drain, "drain-timeout", time.Minute, "at unmount, how long to wait for pending uploads (the rest resumes at the next mount)")
 }
 
 func (d *dataFlags) network() bool { return d.publisher != "" }
+
+// check refuses settings that cannot work together, before anything is
+// opened, in one line that names the flag the user gave (given: the flags
+// set on the command line or in the config file) rather than one left at
+// its default.
+func (d *dataFlags) check(chunkSize uint64, given map[string]bool) error {
+	if err := filedata.ValidateChunkSize(uint32(min(chunkSize, 1<<32-1))); err != nil || chunkSize >= 1<<32 {
+		return fmt.Errorf("--chunk-size %s: the chunk size must be a multiple of 4KiB between %s and %s: %w",
+			humanSize(chunkSize), humanSize(filedata.MinChunkSize), humanSize(filedata.MaxChunkSize), errUsage)
+	}
+	if d.epochs > blobstore.MaxEpochsAhead {
+		return fmt.Errorf("--epochs %d: Walrus stores a blob at most %d epochs ahead: %w", d.epochs, blobstore.MaxEpochsAhead, errUsage)
+	}
+	bs := d.blockSize.v
+	switch {
+	case bs < 4096:
+		return fmt.Errorf("--block-size %s: must be at least 4KiB: %w", humanSize(bs), errUsage)
+	case bs > chunkSize && given["chunk-size"] && !given["block-size"]:
+		return fmt.Errorf("--chunk-size %s is smaller than the block size (%s, the default --block-size): raise --chunk-size, or lower --block-size to at most %s: %w",
+			humanSize(chunkSize), humanSize(bs), humanSize(chunkSize), errUsage)
+	case bs > chunkSize:
+		return fmt.Errorf("--block-size %s is larger than the chunk size (%s): lower --block-size, or raise --chunk-size: %w",
+			humanSize(bs), humanSize(chunkSize), errUsage)
+	}
+	// The largest blob is one chunk, stored: blocks grow by the encryption
+	// overhead (assumed on, the larger case).
+	stored := uint64(blockcrypt.Layout{BlockSize: int(bs), Encrypted: true}.StoredLen(int64(chunkSize)))
+	if !d.network() {
+		p, err := rs2.NewParams(d.shards)
+		if err != nil {
+			return fmt.Errorf("--shards %d: %w: %w", d.shards, err, errUsage)
+		}
+		if stored > p.MaxBlobSize() {
+			need := minShardsFor(stored)
+			if given["chunk-size"] && !given["shards"] {
+				return fmt.Errorf("--chunk-size %s: a chunk is stored as one blob (%s), and the local store's blobs hold at most %s at its %d shards; lower --chunk-size, or raise --shards to %d: %w",
+					humanSize(chunkSize), humanSize(stored), humanSize(p.MaxBlobSize()), d.shards, need, errUsage)
+			}
+			return fmt.Errorf("--shards %d: the local store's blobs would hold at most %s, less than one stored chunk (%s for --chunk-size %s); use --shards %d or more, or a smaller --chunk-size: %w",
+				d.shards, humanSize(p.MaxBlobSize()), humanSize(stored), humanSize(chunkSize), need, errUsage)
+		}
+	}
+	quiltShards := d.netShards
+	if !d.network() {
+		quiltShards = localstore.DefaultQuiltShards
+	}
+	if p, err := rs2.NewParams(quiltShards); err == nil {
+		if smallest := uint64(p.Kp) * uint64(p.Ks) * 2; d.quiltSize.v < smallest {
+			return fmt.Errorf("--quilt-size %s: a quilt at %d shards takes at least %s: %w", humanSize(d.quiltSize.v), quiltShards, humanSize(smallest), errUsage)
+		}
+	}
+	if d.quiltMin.v > d.quiltSize.v {
+		return fmt.Errorf("--quilt-threshold %s is larger than --quilt-size %s: %w", humanSize(d.quiltMin.v), humanSize(d.quiltSize.v), errUsage)
+	}
+	return nil
+}
+
+// minShardsFor is the smallest RS2 shard count whose blobs hold size bytes
+// (rs2.MaxShards when none does).
+func minShardsFor(size uint64) int {
+	for n := rs2.MinShards; n < rs2.MaxShards; n++ {
+		if p, err := rs2.NewParams(n); err == nil && p.MaxBlobSize() >= size {
+			return n
+		}
+	}
+	return rs2.MaxShards
+}
 
 // quiltMaxAge is --quilt-age, or the backend's default when it is unset
 // (see upload.NetworkQuiltMaxAge).
@@ -153,9 +220,6 @@ func (d *dataFlags) build(ctx context.Context, stateDir string, cfg *filedata.Co
 		}
 	}
 	cfg.Key = key
-	if d.blockSize.v < 4096 || d.blockSize.v > uint64(cfg.ChunkSize) {
-		return fail(fmt.Errorf("--block-size %s: must be between 4KiB and the chunk size: %w", formatSize(d.blockSize.v), errUsage))
-	}
 	layout := blockcrypt.Layout{BlockSize: int(d.blockSize.v), Encrypted: encrypt}
 	var sealKey *blockcrypt.Key
 	if encrypt {
@@ -201,9 +265,6 @@ func (d *dataFlags) build(ctx context.Context, stateDir string, cfg *filedata.Co
 		// are not renewed at once.
 		up.Epochs = chainsync.DefaultConfig().TargetEpochsAhead
 	case d.network():
-		if d.epochs > blobstore.MaxEpochsAhead {
-			return fail(fmt.Errorf("--epochs %d: Walrus stores at most %d epochs ahead: %w", d.epochs, blobstore.MaxEpochsAhead, errUsage))
-		}
 		if up.Epochs == 0 {
 			up.Epochs = blobstore.MaxEpochsAhead
 		}
@@ -235,14 +296,25 @@ func storeName(d *dataFlags) string {
 	return "local"
 }
 
-// defaultStagingBudget is half the size of the filesystem holding the state
-// directory.
-func defaultStagingBudget(dir string) int64 {
+// defaultStagingBudget is half of the space staging may use: what is free
+// on the filesystem holding the state directory, plus what the staging
+// area already holds. A disk shared with other data leaves the rest to it,
+// so writers wait for uploads before the disk is full.
+func defaultStagingBudget(stateDir string) int64 {
 	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
+	if err := unix.Statfs(stateDir, &st); err != nil {
 		return 8 << 30
 	}
-	return int64(st.Blocks) * st.Bsize / 2
+	var staged int64
+	_ = filepath.WalkDir(filepath.Join(stateDir, "staging"), func(_ string, e os.DirEntry, err error) error {
+		if err == nil && e.Type().IsRegular() {
+			if info, err := e.Info(); err == nil {
+				staged += info.Size()
+			}
+		}
+		return nil // a missing or unreadable staging area holds nothing to count
+	})
+	return (int64(st.Bavail)*st.Bsize + staged) / 2
 }
 
 func (d *dataFlags) openStore(ctx context.Context, stateDir string, log *slog.Logger, p *dataPlane) (blobstore.Store, error) {

@@ -360,6 +360,9 @@ func TestMountErrors(t *testing.T) {
 		{"no mountpoint", []string{"mount"}, "expected exactly one MOUNTPOINT"},
 		{"bad chunk size", []string{"mount", "--state-dir", dir, "--chunk-size", "1000", t.TempDir()}, "chunk size"},
 		{"bad size syntax", []string{"mount", "--chunk-size", "lots", t.TempDir()}, "want a number"},
+		{"shards too few for a chunk", []string{"mount", "--state-dir", dir, "--shards", "7", t.TempDir()}, "--shards 7: the local store's blobs would hold at most"},
+		{"epochs past Walrus's limit", []string{"mount", "--state-dir", dir, "--epochs", "54", t.TempDir()}, "--epochs 54"},
+		{"chunk smaller than the default block", []string{"mount", "--state-dir", dir, "--chunk-size", "64KiB", t.TempDir()}, "--chunk-size 64KiB is smaller than the block size (1MiB, the default --block-size)"},
 		{"unknown command", []string{"frobnicate"}, "unknown command"},
 		{"umount not mounted", []string{"umount", t.TempDir()}, ""},
 	} {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -63,6 +64,11 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	given := map[string]bool{}
+	fl.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if err := data.check(chunkSize.v, given); err != nil {
+		return err
+	}
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
 		return err
@@ -88,9 +94,6 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg := fs.DefaultConfig()
 	cfg.ReadOnly = *readOnly
 	dataCfg.ChunkSize = uint32(chunkSize.v)
-	if err := filedata.ValidateChunkSize(dataCfg.ChunkSize); err != nil {
-		return fmt.Errorf("--chunk-size: %w: %w", err, errUsage)
-	}
 	dir, err := filepath.Abs(*stateDir)
 	if err != nil {
 		return err
@@ -298,10 +301,11 @@ func parseSize(text string) (uint64, error) {
 	num := strings.TrimRightFunc(t, func(r rune) bool { return r < '0' || r > '9' })
 	unit := strings.ToLower(strings.TrimSpace(t[len(num):]))
 	mult := map[string]uint64{"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
-		"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}[unit]
+		"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
+		"t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40}[unit]
 	v, err := strconv.ParseUint(num, 10, 64)
-	if err != nil || mult == 0 {
-		return 0, fmt.Errorf("size %q: want a number with an optional unit (KiB, MiB, GiB)", text)
+	if err != nil || mult == 0 || v > math.MaxUint64/mult {
+		return 0, fmt.Errorf("size %q: want a number with an optional unit (KiB, MiB, GiB, TiB)", text)
 	}
 	return v * mult, nil
 }
@@ -311,7 +315,10 @@ func parseSize(text string) (uint64, error) {
 // (126.0GiB rather than 132106042KiB).
 func humanSize(v uint64) string {
 	exact := formatSize(v)
-	if v < 1<<20 || strings.HasSuffix(exact, "MiB") || strings.HasSuffix(exact, "GiB") {
+	if v >= 1<<40 && !strings.HasSuffix(exact, "TiB") {
+		return fmt.Sprintf("%.1fTiB", float64(v)/(1<<40))
+	}
+	if v < 1<<20 || strings.HasSuffix(exact, "MiB") || strings.HasSuffix(exact, "GiB") || strings.HasSuffix(exact, "TiB") {
 		return exact
 	}
 	if v >= 1<<30 {
@@ -322,6 +329,8 @@ func humanSize(v uint64) string {
 
 func formatSize(v uint64) string {
 	switch {
+	case v >= 1<<40 && v%(1<<40) == 0:
+		return fmt.Sprintf("%dTiB", v>>40)
 	case v >= 1<<30 && v%(1<<30) == 0:
 		return fmt.Sprintf("%dGiB", v>>30)
 	case v >= 1<<20 && v%(1<<20) == 0:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -427,5 +428,87 @@ func TestBackPressure(t *testing.T) {
 	}
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("writing past the staging budget with uploads stopped: %v, want ENOSPC", err)
+	}
+}
+
+// TestRandomOpsMatchModel runs random writes, truncates, hole punches and
+// zeroed ranges against one file, with uploads and dropped local copies in
+// between, and compares the whole file with a byte slice after every step.
+func TestRandomOpsMatchModel(t *testing.T) {
+	te := openEngine(t, t.TempDir(), func(c *Config) { c.SealDelay = time.Hour })
+	ino := te.create(t, "f")
+	f := te.open(t, ino)
+	defer func() { _ = f.Release() }()
+	rng := rand.New(rand.NewPCG(7, 11))
+	var model []byte
+	const maxSize = 5*testChunk + 777
+	steps := 300
+	if testing.Short() {
+		steps = 60
+	}
+	for step := range steps {
+		off := rng.Uint64N(maxSize)
+		n := 1 + rng.Uint64N(2*testChunk)
+		var what string
+		var err error
+		switch op := rng.IntN(10); {
+		case op < 4:
+			what = "write"
+			p := randBytes(uint64(step), int(n))
+			err = f.Write(t.Context(), p, int64(off))
+			if end := off + n; end > uint64(len(model)) {
+				model = append(model, make([]byte, end-uint64(len(model)))...)
+			}
+			copy(model[off:], p)
+		case op < 5:
+			what = "truncate"
+			size := rng.Uint64N(maxSize)
+			_, err = f.Truncate(index.SetAttrIn{Size: &size, Now: now()})
+			if size < uint64(len(model)) {
+				model = model[:size]
+			} else {
+				model = append(model, make([]byte, size-uint64(len(model)))...)
+			}
+		case op < 7:
+			what = "punch hole"
+			err = te.Allocate(t.Context(), ino, off, n, punchHole|keepSize)
+			if off < uint64(len(model)) {
+				clear(model[off:min(off+n, uint64(len(model)))])
+			}
+		case op < 9:
+			keep := rng.IntN(2) == 0
+			what = fmt.Sprintf("zero range (keep size %v)", keep)
+			mode := uint32(zeroRange)
+			if keep {
+				mode |= keepSize
+			}
+			err = te.Allocate(t.Context(), ino, off, n, mode)
+			if off < uint64(len(model)) {
+				clear(model[off:min(off+n, uint64(len(model)))])
+			}
+			if end := off + n; !keep && end > uint64(len(model)) {
+				model = append(model, make([]byte, end-uint64(len(model)))...)
+			}
+		default:
+			what = "upload and drop local copies"
+			if err = f.Flush(); err == nil {
+				waitUploaded(t, te)
+				err = te.DropLocalCopies(t.Context())
+			}
+		}
+		if err != nil {
+			t.Fatalf("step %d: %s at %d+%d: %v", step, what, off, n, err)
+		}
+		a, err := te.idx.GetAttr(ino)
+		if err != nil || a.Size != uint64(len(model)) {
+			t.Fatalf("step %d: after %s at %d+%d: size %d, model %d (%v)", step, what, off, n, a.Size, len(model), err)
+		}
+		if got := readAll(t, f, len(model)); !bytes.Equal(got, model) {
+			at := 0
+			for at < min(len(got), len(model)) && got[at] == model[at] {
+				at++
+			}
+			t.Fatalf("step %d: after %s at %d+%d: the file differs from the model at byte %d", step, what, off, n, at)
+		}
 	}
 }

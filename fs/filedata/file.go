@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"sync"
 	"syscall"
@@ -182,13 +183,11 @@ func (e *Engine) Truncate(ino index.Ino, ch index.SetAttrIn) (index.Attr, error)
 	return d.truncate(ch)
 }
 
-// Allocate implements fallocate(2) on ino: mode 0 (extend the size,
-// checking the staging area has room) and FALLOC_FL_KEEP_SIZE; other modes
-// fail with EOPNOTSUPP.
-func (e *Engine) Allocate(ino index.Ino, off, length uint64, mode uint32) error {
+// Allocate implements fallocate(2) on ino (see allocate for the modes).
+func (e *Engine) Allocate(ctx context.Context, ino index.Ino, off, length uint64, mode uint32) error {
 	d := e.acquire(ino)
 	defer e.release(d)
-	return d.allocate(off, length, uint64(mode))
+	return d.allocate(ctx, off, length, uint64(mode))
 }
 
 // syncFiles flushes the data of files to disk. Writeback of all of them is
@@ -579,31 +578,30 @@ func (d *fileData) truncate(ch index.SetAttrIn) (index.Attr, error) {
 		return na, err
 	}
 	if a.Type() == syscall.S_IFREG && size < a.Size {
-		first := (size + uint64(a.ChunkSize) - 1) / uint64(a.ChunkSize)
-		d.mu.Lock()
-		for n, s := range d.refs {
-			if n >= first {
-				delete(d.refs, n)
-				if s.ok && s.ref.Kind == index.ChunkStaged {
-					if c := d.chunks[s.ref.StagingID]; c != nil {
-						_ = c.Close() // the chunk is gone from the file
-						delete(d.chunks, s.ref.StagingID)
-					}
-				}
-			}
-		}
-		d.mu.Unlock()
+		d.forgetChunks((size+uint64(a.ChunkSize)-1)/uint64(a.ChunkSize), math.MaxUint64)
 	}
 	return na, nil
 }
 
-// allocate implements fallocate mode 0 (extend the size, allocating space
-// in the staging area) and FALLOC_FL_KEEP_SIZE; other modes are not
-// supported.
-func (d *fileData) allocate(off, length, mode uint64) error {
-	const keepSize = unix.FALLOC_FL_KEEP_SIZE
-	if mode&^keepSize != 0 {
+// fallocate(2) modes the engine implements.
+const (
+	keepSize  = unix.FALLOC_FL_KEEP_SIZE
+	punchHole = unix.FALLOC_FL_PUNCH_HOLE
+	zeroRange = unix.FALLOC_FL_ZERO_RANGE
+)
+
+// allocate implements fallocate(2): mode 0 extends the size (checking the
+// staging area has room), FALLOC_FL_KEEP_SIZE only checks; PUNCH_HOLE (with
+// KEEP_SIZE, as Linux requires) and ZERO_RANGE (which may extend the size)
+// make the range read as zeros. Other modes fail with EOPNOTSUPP.
+func (d *fileData) allocate(ctx context.Context, off, length, mode uint64) error {
+	switch {
+	case mode&^(keepSize|punchHole|zeroRange) != 0:
 		return syscall.EOPNOTSUPP
+	case mode&punchHole != 0 && (mode&keepSize == 0 || mode&zeroRange != 0):
+		return syscall.EOPNOTSUPP // as Linux answers before asking any filesystem
+	case length == 0 || off+length < off:
+		return syscall.EINVAL
 	}
 	a, err := d.e.idx.GetAttr(d.ino)
 	if err != nil {
@@ -611,6 +609,9 @@ func (d *fileData) allocate(off, length, mode uint64) error {
 	}
 	if a.Type() != syscall.S_IFREG {
 		return syscall.ENODEV
+	}
+	if mode&(punchHole|zeroRange) != 0 {
+		return d.zero(ctx, off, length, mode&keepSize != 0)
 	}
 	if err := d.reserve(length); err != nil {
 		return err
@@ -621,6 +622,92 @@ func (d *fileData) allocate(off, length, mode uint64) error {
 	}
 	_, err = d.truncate(index.SetAttrIn{Size: &end, Now: now()})
 	return err
+}
+
+// zero makes length bytes at off read as zeros (punch-hole, zero-range):
+// whole chunks become holes in the index; the parts of others are punched
+// out of their staging files, copying a sealed or stored chunk first.
+// Without keepSize the size grows to cover the range.
+func (d *fileData) zero(ctx context.Context, off, length uint64, keepSize bool) error {
+	d.io.Lock()
+	defer d.io.Unlock()
+	a, err := d.e.idx.GetAttr(d.ino)
+	if err != nil {
+		return err
+	}
+	cs := uint64(a.ChunkSize)
+	end := min(off+length, a.Size)      // nothing past the end to clear
+	first, last := uint64(1), uint64(0) // whole chunks to drop: [first, last)
+	for sp := range spans(off, int(max(end, off)-off), cs) {
+		whole := sp.In == 0 && (uint64(sp.Len) == cs || sp.N*cs+uint64(sp.Len) >= a.Size)
+		if whole {
+			if first > last {
+				first = sp.N
+			}
+			last = sp.N + 1
+			continue
+		}
+		if err := d.zeroInChunk(ctx, sp.N, sp.In, uint64(sp.Len)); err != nil {
+			return err
+		}
+	}
+	if first < last {
+		if _, err := d.e.idx.PunchChunks(d.ino, first, last, now()); err != nil {
+			return err
+		}
+		d.forgetChunks(first, last)
+	}
+	newEnd := uint64(0)
+	if !keepSize {
+		newEnd = off + length
+	}
+	_, err = d.e.idx.NoteWrite(d.ino, newEnd, now())
+	return err
+}
+
+// zeroInChunk zeroes n bytes at in of chunk n's data. A hole, or bytes past
+// the end of the staged data, already read as zeros.
+func (d *fileData) zeroInChunk(ctx context.Context, chunk, in, n uint64) error {
+	if _, ok, err := d.ref(chunk); err != nil || !ok {
+		return err
+	}
+	c, id, err := d.writableChunk(ctx, chunk)
+	if err != nil {
+		return err
+	}
+	size := d.e.stage.sizeOf(id)
+	if int64(in) >= size {
+		return nil
+	}
+	n = min(n, uint64(size)-in)
+	if err := unix.Fallocate(int(c.Fd()), punchHole|keepSize, int64(in), int64(n)); err != nil {
+		// A staging filesystem that cannot punch holes gets zeros written.
+		if _, err := c.WriteAt(make([]byte, n), int64(in)); err != nil {
+			return err
+		}
+	}
+	d.e.dirty.mark(d.ino, id)
+	d.e.writes.mark(d.ino, chunk, time.Now())
+	return nil
+}
+
+// forgetChunks drops the cached references and open files of chunks first
+// to end (exclusive), which the index no longer holds. The caller holds io.
+func (d *fileData) forgetChunks(first, end uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for n, s := range d.refs {
+		if n < first || n >= end {
+			continue
+		}
+		delete(d.refs, n)
+		if s.ok && s.ref.StagingID != 0 {
+			if c := d.chunks[s.ref.StagingID]; c != nil {
+				_ = c.Close() // the chunk is gone from the file
+				delete(d.chunks, s.ref.StagingID)
+			}
+		}
+	}
 }
 
 // reserve checks that the staging disk has room for length bytes, so that
