@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +40,11 @@ type FS struct {
 	log  *slog.Logger
 	idx  *index.Index
 	data *filedata.Engine
+
+	// stagedReads counts reads answered from a staged chunk file, and
+	// spliceFallbacks those of them go-fuse could not splice and copied
+	// through the daemon instead.
+	stagedReads, spliceFallbacks atomic.Int64
 }
 
 // New returns the filesystem over an open index and a file data engine
@@ -72,10 +78,13 @@ func (f *FS) Options() *fusefs.Options {
 			FsName:        "walrusfs",
 			Name:          "walrusfs",
 			Options:       []string{"default_permissions"},
-			MaxWrite:      1 << 20,
+			MaxWrite:      MaxRequest,
 			MaxReadAhead:  1 << 20,
 			MaxBackground: 64,
 			DirectMount:   true,
+			// go-fuse's own messages are per request (a failed splice, a
+			// reply to an interrupted request): debug level only.
+			Logger: slog.NewLogLogger(f.log.Handler(), slog.LevelDebug),
 		},
 	}
 	if f.cfg.ReadOnly {
@@ -83,6 +92,14 @@ func (f *FS) Options() *fusefs.Options {
 	}
 	return opts
 }
+
+// MaxRequest is the largest read or write the kernel sends (go-fuse sets
+// max_read and max_pages from MaxWrite). Two pages under 1 MiB, so that a
+// read reply spliced from a chunk file fits, with its header and the page
+// go-fuse adds, in one pipe of Linux's default maximum size
+// (/proc/sys/fs/pipe-max-size, 1 MiB): at 1 MiB every large read of staged
+// data failed to splice and was copied through the daemon instead.
+const MaxRequest = 1<<20 - 8<<10
 
 func now() int64 { return time.Now().UnixNano() }
 

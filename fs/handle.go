@@ -44,6 +44,7 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	if r := h.file.ReadStaged(off, len(dest)); r != nil {
+		h.fs.stagedReads.Add(1)
 		return stagedRead{r: r, h: h}, 0
 	}
 	n, err := h.file.Read(ctx, dest, off)
@@ -78,6 +79,7 @@ func (s stagedRead) Seekable() (uintptr, int64, int) { return s.r.File.Fd(), s.r
 func (s stagedRead) Size() int { return s.r.Size }
 
 func (s stagedRead) Bytes(buf []byte) ([]byte, fuse.Status) {
+	s.h.fs.spliceFallbacks.Add(1)
 	if len(buf) < s.r.Size {
 		buf = make([]byte, s.r.Size)
 	}

@@ -15,6 +15,8 @@
 //	           "next_staging"    → u64 next staging file ID to hand out
 //	           "journal_seq"     → u64 last journal record folded into this file
 //	           "inode_count"     → u64 live inodes (for statfs)
+//	           "last_upload"     → u64 last upload queue sequence number
+//	           "volume_key"      → fingerprint of the key file data is encrypted with
 //	inodes     ino               → inode record (see encodeInode)
 //	dirents    parent ‖ name     → child ino ‖ u32 file type (for readdir d_type)
 //	symlinks   ino               → target bytes

@@ -58,6 +58,7 @@ var (
 	keyJournalSeq  = []byte("journal_seq")
 	keyInodeCount  = []byte("inode_count")
 	keyLastUpload  = []byte("last_upload")
+	keyVolumeKey   = []byte("volume_key")
 )
 
 // migrations[i] upgrades a file at schema version i to version i+1. Version

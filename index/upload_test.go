@@ -261,3 +261,37 @@ func TestDropBlob(t *testing.T) {
 		t.Fatal("referenced record lost")
 	}
 }
+
+// TestVolumeKey: the fingerprint is recorded like any operation (it
+// survives a crash) and HasStoredData sees queued and stored data.
+func TestVolumeKey(t *testing.T) {
+	dir := t.TempDir()
+	x := openTest(t, dir)
+	if fp := must(x.VolumeKey()); fp != "" {
+		t.Fatalf("fresh index records key %q", fp)
+	}
+	if must(x.HasStoredData()) {
+		t.Fatal("fresh index has stored data")
+	}
+	noErr(t, x.SetVolumeKey("1234-abcd"))
+	f := must(x.Create(RootIno, "f", file(0o644)))
+	must(x.NewStagedChunk(f.Ino, 0))
+	sealAll(x, f.Ino, 1)
+	if !must(x.HasStoredData()) {
+		t.Fatal("a queued upload is not stored data")
+	}
+	x.Abandon() // kill -9: both are in the journal only
+
+	y := openTest(t, dir)
+	if fp := must(y.VolumeKey()); fp != "1234-abcd" {
+		t.Fatalf("after a crash: key %q", fp)
+	}
+	if !must(y.HasStoredData()) {
+		t.Fatal("after a crash: no stored data")
+	}
+	ups := must(y.Uploads(0, 10))
+	must(y.CompleteUploads(Blob{ID: [32]byte{5}, Kind: BlobStandalone, State: BlobCertified}, []UploadResult{{Upload: ups[0], Stored: storedAt(10)}}))
+	if !must(y.HasStoredData()) {
+		t.Fatal("a blob record is not stored data")
+	}
+}

@@ -35,6 +35,7 @@ type dataFlags struct {
 	sendTo      string
 	epochs      uint
 	encrypt     string
+	newKey      bool
 	blockSize   sizeFlag
 	cacheMemory sizeFlag
 	cacheDisk   sizeFlag
@@ -51,9 +52,6 @@ type dataFlags struct {
 	drain       time.Duration
 }
 
-// keyFileName is the volume key's file in the state directory.
-const keyFileName = "walrusfs.key"
-
 // register adds the data flags to fl, with the packages' defaults.
 func (d *dataFlags) register(fl *flag.FlagSet) {
 	data := filedata.DefaultConfig()
@@ -68,6 +66,7 @@ func (d *dataFlags) register(fl *flag.FlagSet) {
 	fl.StringVar(&d.sendTo, "send-object-to", "", "Sui address that receives the Blob objects (the owner who can extend and delete them)")
 	fl.UintVar(&d.epochs, "epochs", 0, "epochs to store each blob for (0: 53, the most Walrus allows, with --publisher; 12 with the local store, which renews leases of referenced blobs)")
 	fl.StringVar(&d.encrypt, "encrypt", "auto", "encrypt file contents: on, off, or auto (on with --publisher, off with the local store)")
+	fl.BoolVar(&d.newKey, "new-key", false, "use a new (or the present) key file though the volume's data is encrypted with another key, which then stays unreadable without it")
 	d.blockSize = sizeFlag{v: blockcrypt.DefaultBlockSize}
 	fl.Var(&d.blockSize, "block-size", "verification and encryption block size inside a chunk (the unit one seek fetches)")
 	d.cacheMemory = sizeFlag{v: uint64(cache.MemoryBytes)}
@@ -185,7 +184,7 @@ func (p *dataPlane) close() {
 }
 
 // build opens the blob store, the key and the cache and fills in cfg.
-func (d *dataFlags) build(ctx context.Context, stateDir string, cfg *filedata.Config, log *slog.Logger) (*dataPlane, error) {
+func (d *dataFlags) build(ctx context.Context, stateDir string, keys volumeKeys, cfg *filedata.Config, log *slog.Logger) (*dataPlane, error) {
 	p := &dataPlane{}
 	fail := func(err error) (*dataPlane, error) {
 		p.close()
@@ -207,17 +206,9 @@ func (d *dataFlags) build(ctx context.Context, stateDir string, cfg *filedata.Co
 	default:
 		return fail(fmt.Errorf("--encrypt %q: want on, off or auto: %w", d.encrypt, errUsage))
 	}
-	keyPath := filepath.Join(stateDir, keyFileName)
-	var key *blockcrypt.Key
-	if _, err := os.Stat(keyPath); encrypt || err == nil {
-		k, created, err := blockcrypt.LoadOrCreateKey(keyPath)
-		if err != nil {
-			return fail(err)
-		}
-		key = &k
-		if created {
-			log.Warn("generated a new encryption key; back it up now: without it, data stored in Walrus cannot be read", "key_file", keyPath)
-		}
+	key, err := openKey(stateDir, keys, encrypt, d.newKey, log)
+	if err != nil {
+		return fail(err)
 	}
 	cfg.Key = key
 	layout := blockcrypt.Layout{BlockSize: int(d.blockSize.v), Encrypted: encrypt}

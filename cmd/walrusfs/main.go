@@ -57,6 +57,7 @@ func commands() map[string]command {
 		"sync":    {"make everything written to a mount durable on local disk", runSync},
 		"serve":   {"serve the Walrus publisher/aggregator HTTP API from a local store", runServe},
 		"blob-id": {"print the Walrus blob ID each file would get, computed offline", runBlobID},
+		"key":     {"show the volume's encryption key and fingerprint (key show), to back it up", runKey},
 	}
 }
 

@@ -109,13 +109,13 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("--commit-interval must be positive: %w", errUsage)
 	}
 	icfg.CommitInterval = *commitInterval
-	plane, err := data.build(ctx, dir, &dataCfg, log)
+	idx, err := index.Open(ctx, dir, icfg, log)
 	if err != nil {
 		return err
 	}
-	idx, err := index.Open(ctx, dir, icfg, log)
+	plane, err := data.build(ctx, dir, idx, &dataCfg, log)
 	if err != nil {
-		plane.close()
+		_ = idx.Close()
 		return err
 	}
 	engine, err := filedata.New(idx, filepath.Join(dir, "staging"), dataCfg, log)

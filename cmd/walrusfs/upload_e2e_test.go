@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/walrusfs/walrusfs/chainsync"
+	"github.com/walrusfs/walrusfs/fs/filedata/blockcrypt"
 )
 
 // uploadTestFlags keep the daemon's uploads quick to observe: small
@@ -271,4 +272,103 @@ func certifiedEndEpoch(t *testing.T, d *daemon, mnt, content string) string {
 		t.Fatal(err)
 	}
 	return string(buf[:n])
+}
+
+// TestKeySafety: the index remembers which key the volume's data is
+// encrypted with. A mount whose key file is missing, holds another key, or
+// is readable by others is refused, saying which key it expects; the right
+// key file mounts again; --new-key starts a new key on purpose.
+func TestKeySafety(t *testing.T) {
+	requireFuse(t)
+	state, mnt := t.TempDir(), t.TempDir()
+	flags := uploadTestFlags("--encrypt", "on")
+	d := startDaemon(t, state, mnt, flags...)
+	plain := bytes.Repeat([]byte("encrypted walrus data "), 20000)
+	if err := os.WriteFile(filepath.Join(mnt, "f"), plain, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitCertified(t, mnt, map[string][32]byte{"f": sha256.Sum256(plain)}, d)
+	d.stop(t)
+
+	out, err := walrusfsCmd("key", "show", "--state-dir", state).CombinedOutput()
+	if err != nil {
+		t.Fatalf("key show: %v\n%s", err, out)
+	}
+	keyPath := filepath.Join(state, keyFileName)
+	k, err := blockcrypt.LoadKey(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := k.Fingerprint()
+	if groups, _ := k.Printable(); !strings.Contains(string(out), "fingerprint  "+fp) || !strings.Contains(string(out), groups) {
+		t.Fatalf("key show does not print the key and its fingerprint %s:\n%s", fp, out)
+	}
+	saved, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := func(what, want string) {
+		t.Helper()
+		args := append(append([]string{"mount", "--state-dir", state}, flags...), mnt)
+		cmd := walrusfsCmd(args...)
+		var buf syncBuffer
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// A mount that is not refused would serve until stopped.
+		stop := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill(); _ = unix.Unmount(mnt, unix.MNT_DETACH) })
+		err := cmd.Wait()
+		stop.Stop()
+		out := []byte(buf.String())
+		if err == nil || strings.Contains(buf.String(), "msg=mounted") {
+			t.Fatalf("%s: mounted\n%s", what, out)
+		}
+		if !strings.Contains(string(out), want) || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+			t.Fatalf("%s: want one line containing %q, got:\n%s", what, want, out)
+		}
+	}
+
+	if err := os.Remove(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	refused("key file missing", "is missing, and this volume's data is encrypted with key "+fp)
+	if _, err := os.Stat(keyPath); !os.IsNotExist(err) {
+		t.Fatalf("a refused mount made a key file: %v", err)
+	}
+	other, err := blockcrypt.CreateKey(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused("another key", "holds key "+other.Fingerprint()+", but this volume's data is encrypted with key "+fp)
+	if err := os.WriteFile(keyPath, saved, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(keyPath, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	refused("key readable by others", "chmod 600")
+
+	if err := os.Chmod(keyPath, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d = startDaemon(t, state, mnt, flags...)
+	if got, err := os.ReadFile(filepath.Join(mnt, "f")); err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("with the right key back: %v", err)
+	}
+	d.stop(t)
+
+	if err := os.Remove(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	d = startDaemon(t, state, mnt, append(flags, "--new-key")...)
+	d.stop(t)
+	k2, err := blockcrypt.LoadKey(keyPath)
+	if err != nil || k2.Fingerprint() == fp {
+		t.Fatalf("--new-key: key file %v, fingerprint %s (old %s)", err, k2.Fingerprint(), fp)
+	}
+	if err := os.Remove(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	refused("the new key's file removed", "encrypted with key "+k2.Fingerprint())
 }

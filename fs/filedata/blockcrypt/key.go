@@ -1,6 +1,7 @@
 package blockcrypt
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -78,6 +79,42 @@ func LoadOrCreateKey(path string) (k Key, created bool, err error) {
 			return Key{}, false, err
 		}
 	}
+}
+
+// LoadKey returns the key kept in the key file at path, refusing the
+// files LoadOrCreateKey refuses. A missing file gives an error satisfying
+// errors.Is(err, fs.ErrNotExist).
+func LoadKey(path string) (Key, error) { return loadKey(path) }
+
+// CreateKey makes a key file at path holding a fresh random key, as
+// LoadOrCreateKey does; it fails with an error wrapping fs.ErrExist if a
+// file is there already.
+func CreateKey(path string) (Key, error) { return createKey(path) }
+
+// Fingerprint names the key without revealing it: the first 8 bytes of a
+// SHA-256 of the key under a label, in hex, as two groups of eight digits.
+// The index records it to know which key the volume's data needs.
+func (k *Key) Fingerprint() string {
+	h := sha256.New()
+	h.Write([]byte("walrusfs volume key fingerprint\x00"))
+	h.Write(k[:])
+	sum := hex.EncodeToString(h.Sum(nil)[:8])
+	return sum[:8] + "-" + sum[8:]
+}
+
+// Printable returns the key for a person to write down or print: its 64
+// hexadecimal digits in groups of four, and the key file's content, which
+// is what restoring the key takes.
+func (k *Key) Printable() (groups string, keyFile string) {
+	digits := hex.EncodeToString(k[:])
+	var b strings.Builder
+	for i := 0; i < len(digits); i += 4 {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(digits[i : i+4])
+	}
+	return b.String(), string(formatKey(k))
 }
 
 func loadKey(path string) (Key, error) {

@@ -2,6 +2,7 @@ package blockcrypt
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -264,5 +265,33 @@ func TestKeyRedacted(t *testing.T) {
 	slog.New(slog.NewTextHandler(&buf, noTime)).Info("key", "k", k)
 	if leaks(buf.String()) {
 		t.Errorf("slog prints key material: %s", buf.String())
+	}
+}
+
+// TestFingerprint: a fingerprint is fixed by the key (values computed
+// independently), differs between keys and shows none of the key.
+func TestFingerprint(t *testing.T) {
+	var a, b Key
+	for i := range a {
+		a[i], b[i] = byte(i), 0xff
+	}
+	for _, tc := range []struct {
+		k    Key
+		want string
+	}{{a, "efdffec2-3d4ce4e3"}, {b, "72239042-e78358dd"}} {
+		if got := tc.k.Fingerprint(); got != tc.want {
+			t.Errorf("fingerprint %q, want %q", got, tc.want)
+		}
+		if hexKey := hex.EncodeToString(tc.k[:]); strings.Contains(hexKey, strings.ReplaceAll(tc.k.Fingerprint(), "-", "")) {
+			t.Errorf("fingerprint %q appears in the key", tc.k.Fingerprint())
+		}
+	}
+	groups, file := a.Printable()
+	if !strings.HasPrefix(groups, "0001 0203 0405") || len(strings.Fields(groups)) != 16 {
+		t.Errorf("printable groups %q", groups)
+	}
+	k, err := parseKey([]byte(file))
+	if err != nil || k != a {
+		t.Errorf("the printed key file does not parse back to the key: %v", err)
 	}
 }
