@@ -1,17 +1,21 @@
 package main
 
 import (
-	"bufio"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
 )
 
 // Mount settings can live in a TOML file (--config FILE, or the
 // WALRUSFS_CONFIG environment variable). Its keys are the mount flags'
-// names, with '-' or '_':
+// names, with '-' or '_', at the top level or in a [mount] table:
 //
 //	# /etc/walrusfs/walrusfs.toml
 //	publisher  = "https://publisher.example.com"
@@ -19,154 +23,198 @@ import (
 //	fsync      = "certified"
 //	cache_disk = "20GiB"
 //
-// A flag on the command line wins over the file. The accepted TOML is the
-// flat part of the language: key = value lines with strings, integers,
-// booleans and one-line arrays; comments; an optional [mount] table.
+// A flag on the command line wins over the file. The file is read by a
+// TOML library (pelletier/go-toml/v2) and checked strictly: an unknown key,
+// another table, or a value of the wrong type is an error naming its line
+// and the type the setting takes.
 
 // configEnv names the environment variable that points at a config file.
 const configEnv = "WALRUSFS_CONFIG"
 
+// listFlags are the string flags that take a comma-separated list, and so
+// a TOML array too.
+var listFlags = map[string]bool{"aggregator": true, "store": true}
+
+// configSetting is one key = value of the file.
+type configSetting struct {
+	key   string // as written
+	line  int
+	value any // as go-toml decodes it: string, int64, bool, float64, []any, ...
+}
+
 // applyConfigFile sets every flag of fl that the file at path names and the
 // command line did not.
 func applyConfigFile(fl *flag.FlagSet, path string) error {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
-	defer func() { _ = f.Close() }()
+	settings, err := readConfig(data)
+	if err != nil {
+		return fmt.Errorf("%s:%w", path, err)
+	}
 	given := map[string]bool{}
 	fl.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		key, value, ok, err := parseConfigLine(sc.Text())
+	for _, s := range settings {
+		name := strings.ReplaceAll(s.key, "_", "-")
+		f := fl.Lookup(name)
+		if f == nil || name == "config" {
+			return fmt.Errorf("%s:%d: unknown setting %q (run 'walrusfs mount -h' for the list)", path, s.line, s.key)
+		}
+		text, err := flagText(f, s.value)
 		if err != nil {
-			return fmt.Errorf("%s:%d: %w", path, line, err)
-		}
-		if !ok {
-			continue
-		}
-		name := strings.ReplaceAll(key, "_", "-")
-		if fl.Lookup(name) == nil || name == "config" {
-			return fmt.Errorf("%s:%d: unknown setting %q (run 'walrusfs mount -h' for the list)", path, line, key)
+			return fmt.Errorf("%s:%d: %s: %w", path, s.line, s.key, err)
 		}
 		if given[name] {
 			continue
 		}
-		if err := fl.Set(name, value); err != nil {
-			return fmt.Errorf("%s:%d: %s: %w", path, line, key, err)
+		if err := fl.Set(name, text); err != nil {
+			return fmt.Errorf("%s:%d: %s: %w", path, s.line, s.key, err)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("config file %s: %w", path, err)
 	}
 	return nil
 }
 
-// parseConfigLine returns the key and the value (as flag text: arrays are
-// joined with commas) of one line; ok is false for blank, comment and
-// [mount] lines.
-func parseConfigLine(text string) (key, value string, ok bool, err error) {
-	s := strings.TrimSpace(text)
-	if s == "" || s[0] == '#' || s == "[mount]" {
-		return "", "", false, nil
-	}
-	if s[0] == '[' {
-		return "", "", false, fmt.Errorf("table %s: only [mount] is known", s)
-	}
-	k, v, found := strings.Cut(s, "=")
-	if !found {
-		return "", "", false, fmt.Errorf("want key = value, got %q", s)
-	}
-	key = strings.TrimSpace(k)
-	if key == "" || strings.ContainsAny(key, " \t\"'") {
-		return "", "", false, fmt.Errorf("bad key %q", k)
-	}
-	v = strings.TrimSpace(v)
-	if strings.HasPrefix(v, "[") {
-		items, rest, err := parseArray(v[1:])
-		if err != nil {
-			return "", "", false, err
+// readConfig decodes the file and returns its settings in file order with
+// their lines. Errors start with the line (and column) they are on.
+func readConfig(data []byte) ([]configSetting, error) {
+	var doc map[string]any
+	if err := toml.Unmarshal(data, &doc); err != nil {
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return nil, fmt.Errorf("%d:%d: %s", row, col, de.Error())
 		}
-		if err := onlyComment(rest); err != nil {
-			return "", "", false, err
-		}
-		return key, strings.Join(items, ","), true, nil
+		return nil, fmt.Errorf(" %w", err)
 	}
-	value, rest, err := parseScalar(v)
-	if err != nil {
-		return "", "", false, err
-	}
-	return key, value, true, onlyComment(rest)
-}
-
-func onlyComment(rest string) error {
-	rest = strings.TrimSpace(rest)
-	if rest != "" && rest[0] != '#' {
-		return fmt.Errorf("unexpected %q after the value", rest)
-	}
-	return nil
-}
-
-func parseArray(s string) (items []string, rest string, err error) {
-	for {
-		s = strings.TrimSpace(s)
-		if strings.HasPrefix(s, "]") {
-			return items, s[1:], nil
-		}
-		if s == "" {
-			return nil, "", fmt.Errorf("array not closed on its line")
-		}
-		var item string
-		if item, s, err = parseScalar(s); err != nil {
-			return nil, "", err
-		}
-		items = append(items, item)
-		s = strings.TrimSpace(s)
-		s = strings.TrimPrefix(s, ",")
-	}
-}
-
-// parseScalar reads one string, number or boolean from the front of s.
-func parseScalar(s string) (value, rest string, err error) {
-	switch {
-	case strings.HasPrefix(s, `"`):
-		var b strings.Builder
-		for i := 1; i < len(s); i++ {
-			switch c := s[i]; c {
-			case '"':
-				return b.String(), s[i+1:], nil
-			case '\\':
-				if i+1 == len(s) {
-					return "", "", fmt.Errorf("string not closed")
-				}
-				i++
-				esc, ok := map[byte]byte{'"': '"', '\\': '\\', 'n': '\n', 't': '\t'}[s[i]]
-				if !ok {
-					return "", "", fmt.Errorf(`unsupported escape \%c`, s[i])
-				}
-				b.WriteByte(esc)
-			default:
-				b.WriteByte(c)
+	// The decoded document has the values; a walk over the parsed
+	// expressions has the order and the lines.
+	var p unstable.Parser
+	p.Reset(data)
+	var out []configSetting
+	table := ""
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			name, line := keyOf(&p, e)
+			if e.Kind == unstable.ArrayTable || name != "mount" {
+				return nil, fmt.Errorf("%d: table [%s]: settings go at the top level or in [mount]", line, name)
 			}
+			table = name
+		case unstable.KeyValue:
+			key, line := keyOf(&p, e)
+			if strings.Contains(key, ".") {
+				return nil, fmt.Errorf("%d: dotted key %q: settings are plain names", line, key)
+			}
+			values := doc
+			if table != "" {
+				values, _ = doc[table].(map[string]any)
+			}
+			out = append(out, configSetting{key: key, line: line, value: values[key]})
 		}
-		return "", "", fmt.Errorf("string not closed")
-	case strings.HasPrefix(s, "'"):
-		end := strings.IndexByte(s[1:], '\'')
-		if end < 0 {
-			return "", "", fmt.Errorf("string not closed")
+	}
+	if err := p.Error(); err != nil {
+		return nil, fmt.Errorf(" %w", err) // toml.Unmarshal has seen it first
+	}
+	return out, nil
+}
+
+// keyOf returns the (dotted) key of a key-value or table expression and
+// the line it starts on.
+func keyOf(p *unstable.Parser, e *unstable.Node) (string, int) {
+	var parts []string
+	line := 0
+	it := e.Key()
+	for it.Next() {
+		n := it.Node()
+		if line == 0 {
+			line = p.Shape(n.Raw).Start.Line
 		}
-		return s[1 : end+1], s[end+2:], nil
+		parts = append(parts, string(n.Data))
 	}
-	end := strings.IndexAny(s, " \t,]#")
-	if end < 0 {
-		end = len(s)
+	return strings.Join(parts, "."), line
+}
+
+// flagText checks that v has the type flag f takes and returns it as the
+// flag's text.
+func flagText(f *flag.Flag, v any) (string, error) {
+	wrong := func(want string) error {
+		return fmt.Errorf("want %s, got %s", want, tomlType(v))
 	}
-	word := s[:end]
-	if word == "true" || word == "false" {
-		return word, s[end:], nil
+	if _, ok := f.Value.(*sizeFlag); ok {
+		switch x := v.(type) {
+		case string:
+			return x, nil
+		case int64:
+			if x < 0 {
+				return "", errors.New("want a size, got a negative number")
+			}
+			return strconv.FormatInt(x, 10), nil
+		}
+		return "", wrong(`a size: a string such as "8MiB", or a number of bytes`)
 	}
-	if _, err := strconv.ParseInt(strings.ReplaceAll(word, "_", ""), 10, 64); err != nil {
-		return "", "", fmt.Errorf("value %q: want a quoted string, a number, true or false", word)
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		if x, ok := v.(bool); ok {
+			return strconv.FormatBool(x), nil
+		}
+		return "", wrong("true or false")
 	}
-	return strings.ReplaceAll(word, "_", ""), s[end:], nil
+	getter, _ := f.Value.(flag.Getter)
+	var current any
+	if getter != nil {
+		current = getter.Get()
+	}
+	switch current.(type) {
+	case int, int64, uint, uint64:
+		if x, ok := v.(int64); ok {
+			return strconv.FormatInt(x, 10), nil
+		}
+		return "", wrong("an integer")
+	case time.Duration:
+		if x, ok := v.(string); ok {
+			return x, nil
+		}
+		return "", wrong(`a duration: a string such as "10s" or "5m"`)
+	}
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case []any:
+		if !listFlags[f.Name] {
+			return "", wrong("a string")
+		}
+		items := make([]string, len(x))
+		for i, item := range x {
+			s, ok := item.(string)
+			if !ok {
+				return "", fmt.Errorf("want an array of strings, item %d is %s", i+1, tomlType(item))
+			}
+			items[i] = s
+		}
+		return strings.Join(items, ","), nil
+	}
+	if listFlags[f.Name] {
+		return "", wrong("a string or an array of strings")
+	}
+	return "", wrong("a string")
+}
+
+// tomlType names the TOML type of a decoded value, for error messages.
+func tomlType(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	}
+	return "a date or time"
 }

@@ -196,15 +196,40 @@ cache-disk = "1GiB"
 	if err := fl.Parse([]string{"--local-copies", "0"}); err != nil || !data.localCopies.set || data.localCopies.v != 0 {
 		t.Fatalf("--local-copies 0 must be kept as given: %+v, %v", data.localCopies, err)
 	}
-	for _, bad := range []string{"nosuch = 1", "publisher = unquoted", "[other]", "fsync = \"x", "publisher"} {
-		if err := os.WriteFile(path, []byte(bad+"\n"), 0o644); err != nil {
+	for _, tc := range []struct{ text, want string }{
+		{"nosuch = 1", `:1: unknown setting "nosuch"`},
+		{"publisher = unquoted", ":1:"},
+		{"[other]", ":1: table [other]"},
+		{"[[mount]]", ":1: table [mount]"},
+		{"fsync = \"x", ":1:"},
+		{"publisher", ":1:"},
+		{"mount.fsync = \"local\"", `:1: dotted key "mount.fsync"`},
+		{"# comment\nupload_concurrency = \"3\"", ":2: upload_concurrency: want an integer, got a string"},
+		{"fsync = 1", ":1: fsync: want a string, got an integer"},
+		{"cache_disk = true", ":1: cache_disk: want a size"},
+		{"cache_disk = -5", ":1: cache_disk: want a size, got a negative number"},
+		{"encrypt = [\"on\"]", ":1: encrypt: want a string, got an array"},
+		{"aggregator = [\"http://a\", 2]", ":1: aggregator: want an array of strings, item 2 is an integer"},
+		{"new_key = \"yes\"", ":1: new_key: want true or false, got a string"},
+		{"quilt_age = 10", `:1: quilt_age: want a duration: a string such as "10s" or "5m", got an integer`},
+		{"block_size = \"lots\"", ":1: block_size: size"},
+	} {
+		if err := os.WriteFile(path, []byte(tc.text+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		fl, _ := newMountFlagsForTest()
 		err := applyConfigFile(fl, path)
-		if err == nil || !strings.Contains(err.Error(), path+":1") {
-			t.Errorf("%q: error %v, want one naming %s:1", bad, err, path)
+		if err == nil || !strings.Contains(err.Error(), path+tc.want) {
+			t.Errorf("%q: error %v, want one containing %q", tc.text, err, path+tc.want)
 		}
+	}
+	// Sizes as numbers of bytes, and both spellings of a key.
+	if err := os.WriteFile(path, []byte("cache_disk = 1073741824\nupload-concurrency = 5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fl, data = newMountFlagsForTest()
+	if err := applyConfigFile(fl, path); err != nil || data.cacheDisk.v != 1<<30 || data.concurrency != 5 {
+		t.Fatalf("numeric size and dashed key: %v, %+v", err, data)
 	}
 }
 
