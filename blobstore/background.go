@@ -18,7 +18,9 @@ import (
 // it (the RS2 encoder's workers, the uploader itself) call EnterBackground
 // at the start of each goroutine they run for it. EnterBackground locks the
 // goroutine to its OS thread and lowers that thread's scheduling priority
-// (nice BackgroundNice on Linux; nothing elsewhere). The thread ends with
+// (nice BackgroundNice on Linux) and its I/O priority (the idle class, so
+// its reads and flushes wait behind the requests being served; nothing
+// elsewhere). The thread ends with
 // the goroutine, so the lowered priority never leaks to other goroutines.
 // The kernel then gives the cores to the foreground whenever it wants
 // them, and all of them to the background when it does not.

@@ -17,6 +17,39 @@ func threadNice(t *testing.T) int {
 	return 20 - p
 }
 
+// threadIOPriority returns the I/O priority of the calling thread, as
+// ioprio_get(2) encodes it.
+func threadIOPriority(t *testing.T) int {
+	t.Helper()
+	p, _, errno := syscall.RawSyscall(syscall.SYS_IOPRIO_GET, ioprioWhoProcess, uintptr(syscall.Gettid()), 0)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	return int(p)
+}
+
+// TestEnterBackgroundIOPriority: a background thread's disk requests go in
+// the idle class, behind the foreground's.
+func TestEnterBackgroundIOPriority(t *testing.T) {
+	got := make(chan [2]int, 1)
+	go func() {
+		before := threadIOPriority(t)
+		EnterBackground(WithBackground(context.Background()))
+		got <- [2]int{before, threadIOPriority(t)}
+	}()
+	p := <-got
+	if p[0]>>ioprioClassShift == ioprioClassIdle {
+		t.Skip("the process already runs in the idle I/O class")
+	}
+	if p[1] != backgroundIOPriority {
+		t.Errorf("background thread's I/O priority %#x, want %#x (idle class)", p[1], backgroundIOPriority)
+	}
+	go func() { got <- [2]int{0, threadIOPriority(t)} }()
+	if p := <-got; p[1]>>ioprioClassShift == ioprioClassIdle {
+		t.Error("a later goroutine runs in the idle I/O class")
+	}
+}
+
 // TestEnterBackground: a goroutine doing background work runs on a thread
 // at BackgroundNice; one doing other work keeps the process's priority.
 func TestEnterBackground(t *testing.T) {
