@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func openEngine(t *testing.T, dir string, tune ...func(*Config)) *testEngine {
 		t.Fatal(err)
 	}
 	ccfg := blockcache.DefaultConfig()
-	ccfg.MemoryBytes = 1 << 20
+	ccfg.MemoryBytes = 16 << 20
 	cache, err := blockcache.Open(ccfg)
 	if err != nil {
 		t.Fatal(err)
@@ -510,5 +511,93 @@ func TestRandomOpsMatchModel(t *testing.T) {
 			}
 			t.Fatalf("step %d: after %s at %d+%d: the file differs from the model at byte %d", step, what, off, n, at)
 		}
+	}
+}
+
+// countingStore counts the reads of data a store serves: requests and
+// bytes.
+type countingStore struct {
+	*localstore.Store
+	requests, bytes atomic.Int64
+}
+
+func (s *countingStore) ReadRange(ctx context.Context, id blobstore.ID, off, length int64) (io.ReadCloser, error) {
+	s.requests.Add(1)
+	s.bytes.Add(length)
+	return s.Store.ReadRange(ctx, id, off, length)
+}
+
+func (s *countingStore) ReadRangeVerified(ctx context.Context, id blobstore.ID, off, length int64, consume func(io.Reader) error) error {
+	s.requests.Add(1)
+	s.bytes.Add(length)
+	return s.Store.ReadRangeVerified(ctx, id, off, length, consume)
+}
+
+// TestFetchAheadFollowsTheReader: a reader that seeks and reads a little
+// has at most about as much again fetched for it, while a reader going
+// through the whole file is served in a few large fetches, not one per
+// block.
+func TestFetchAheadFollowsTheReader(t *testing.T) {
+	dir := t.TempDir()
+	const chunk = 1 << 20
+	big := func(c *Config) { c.ChunkSize = chunk; c.Upload.QuiltThreshold = 32 << 10 }
+	te := openEngine(t, dir, big)
+	ino := te.create(t, "f")
+	f := te.open(t, ino)
+	data := randBytes(9, 8*chunk)
+	if err := f.Write(t.Context(), data, 0); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Release()
+	waitUploaded(t, te)
+	if err := te.DropLocalCopies(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	te.close(t)
+
+	for _, tc := range []struct {
+		name      string
+		off, size int
+		check     func(t *testing.T, requests, bytes int64)
+	}{
+		{"seek and read 512KiB", 3*chunk + 12345, 512 << 10, func(t *testing.T, requests, bytes int64) {
+			if limit := int64(2*(512<<10) + 2*testBlock); bytes > limit {
+				t.Errorf("%d bytes fetched for a read of 512KiB after a seek, want at most %d", bytes, limit)
+			}
+		}},
+		{"read the whole file", 0, len(data), func(t *testing.T, requests, bytes int64) {
+			if blocks := int64(len(data) / testBlock); requests > blocks/8 {
+				t.Errorf("%d fetches for %d blocks read in order, want at most %d", requests, blocks, blocks/8)
+			}
+			if bytes > int64(len(data))+2*testBlock {
+				t.Errorf("%d bytes fetched for a file of %d", bytes, len(data))
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			counter := &countingStore{}
+			te := openEngine(t, dir, big, func(c *Config) {
+				counter.Store = c.Store.(*localstore.Store)
+				c.Store = counter
+			})
+			f := te.open(t, ino)
+			buf := make([]byte, 64<<10)
+			for done := 0; done < tc.size; {
+				n, err := f.Read(t.Context(), buf[:min(len(buf), tc.size-done)], int64(tc.off+done))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(buf[:n], data[tc.off+done:tc.off+done+n]) {
+					t.Fatalf("read at %d differs", tc.off+done)
+				}
+				done += n
+			}
+			_ = f.Release()
+			t.Logf("cache %+v", te.cfg.Cache.Stats())
+			_ = te.cfg.Cache.Close() // waits for the fetches ahead to end
+			tc.check(t, counter.requests.Load(), counter.bytes.Load())
+			t.Logf("%d requests, %d bytes", counter.requests.Load(), counter.bytes.Load())
+			te.close(t)
+		})
 	}
 }

@@ -31,11 +31,14 @@ type fileData struct {
 	mu     sync.Mutex // guards the fields below
 	refs   map[uint64]chunkSlot
 	chunks map[uint64]*os.File // staging ID → open chunk file
-	// readEnd is where the last read ended and prefetched the next chunk
-	// number asked ahead of a sequential reader (see prefetch).
+	// Read-ahead state (see prefetch): where the last read ended, how
+	// many bytes the current run of back-to-back reads has read, the file
+	// offset stored data has been asked ahead to in this run, and the next
+	// chunk whose staging file was asked into the page cache.
 	readEnd    int64
+	seqRun     uint64
+	ahead      uint64
 	prefetched uint64
-	spanned    map[uint64]bool // stored chunks fetched ahead whole (prefetchSpan)
 }
 
 // chunkSlot caches one chunk map entry; ok is false for a hole.
@@ -304,73 +307,90 @@ func (d *fileData) read(ctx context.Context, dest []byte, off int64) (int, error
 	return len(dest), nil
 }
 
-// prefetch keeps a sequential reader from stalling at chunk boundaries: as
-// soon as back-to-back reads run in a chunk, the whole next chunk's staging
-// file is asked into the page cache in the background (the kernel's
-// readahead works per file, would start cold there and ramp up from small
-// requests; one request for the whole chunk reads about 1.4× faster), or
-// the next stored chunk is fetched into the block cache.
+// A read that starts at most runSlackBehind before or runSlackAhead after
+// where the current run of reads has got to continues the run.
+const (
+	runSlackBehind = 4 << 20
+	runSlackAhead  = 1 << 20
+)
+
+// maxFetchAheadChunks bounds how far ahead of a sequential reader stored
+// data is fetched, in chunks.
+const maxFetchAheadChunks = 2
+
+// prefetch keeps a sequential reader from stalling, without making a
+// reader that seeks pay for data it does not read. Called after each read
+// of [off, end).
+//
+// Stored data is fetched ahead only for back-to-back reads, and only as
+// far ahead of the reader as the current run has read (at most
+// maxFetchAheadChunks chunks): a reader that seeks and reads a few blocks
+// (a video player) causes at most about as much again to be fetched, while
+// a reader going through the file soon has a chunk or two in flight ahead
+// of it. Each fetch starts after the block the reader is in, which it has.
+//
+// A staged next chunk's file is asked into the page cache as soon as
+// back-to-back reads run in a chunk (the kernel's readahead works per
+// file, would start cold there and ramp up from small requests; one
+// request for the whole chunk reads about 1.4× faster).
 func (d *fileData) prefetch(off int64, end, cs, size uint64) {
 	d.mu.Lock()
-	sequential := off == d.readEnd
-	d.readEnd = int64(end)
-	if sequential {
-		d.mu.Unlock()
-		d.readAhead(end, cs, size)
-		d.mu.Lock()
+	// The kernel sends a sequential reader's requests several at a time
+	// (its readahead), so they arrive a little out of order: a read that
+	// starts near where the run has got to continues it.
+	last := uint64(d.readEnd)
+	sequential := d.readEnd > 0 && uint64(off)+runSlackBehind >= last && uint64(off) <= last+runSlackAhead
+	switch {
+	case !sequential:
+		d.seqRun, d.ahead, last = end-uint64(off), 0, end
+	case end > last:
+		d.seqRun += end - last
+		last = end
+	}
+	d.readEnd = int64(last)
+	end = last
+	// Like the kernel's readahead, a new stretch is asked for once the
+	// reader has used half of what is ahead of it, so the fetches stay few
+	// and large.
+	window := min(d.seqRun, maxFetchAheadChunks*cs)
+	from := max(end, d.ahead)
+	to := min(end+window, size)
+	fetch := sequential && d.e.cfg.FetchAhead && from < to && d.ahead < end+window/2
+	if fetch {
+		d.ahead = to
 	}
 	next := end/cs + 1
-	if !sequential || next*cs >= size || d.prefetched == next {
-		d.mu.Unlock()
+	stageNext := sequential && next*cs < size && d.prefetched != next
+	if stageNext {
+		d.prefetched = next
+	}
+	d.mu.Unlock()
+	if fetch {
+		d.fetchAhead(from, to, cs)
+	}
+	if !stageNext {
 		return
 	}
-	d.prefetched = next
-	d.mu.Unlock()
 	ref, ok, err := d.ref(next)
-	if err != nil || !ok {
+	if err != nil || !ok || ref.StagingID == 0 {
 		return
 	}
-	if ref.StagingID != 0 {
-		if c, err := d.chunkFile(ref.StagingID, false); err == nil && c != nil {
-			_ = unix.Fadvise(int(c.Fd()), 0, int64(cs), unix.FADV_WILLNEED)
-			return
+	if c, err := d.chunkFile(ref.StagingID, false); err == nil && c != nil {
+		_ = unix.Fadvise(int(c.Fd()), 0, int64(cs), unix.FADV_WILLNEED)
+	}
+}
+
+// fetchAhead asks the block cache, without waiting, for the stored data of
+// the file from offset from to offset to: one fetch per stored chunk it
+// spans, from the first block that starts at or after from.
+func (d *fileData) fetchAhead(from, to, cs uint64) {
+	for sp := range spans(from, int(to-from), cs) {
+		ref, ok, err := d.ref(sp.N)
+		if err != nil || !ok || ref.Kind != index.ChunkStored || ref.StagingID != 0 {
+			continue // a hole, or read from its staging file
 		}
+		d.e.prefetchStored(ref.Stored, sp.In, sp.In+uint64(sp.Len))
 	}
-	if ref.Kind == index.ChunkStored && d.e.cfg.FetchAhead {
-		d.prefetchSpan(next, ref.Stored, 0)
-	}
-}
-
-// prefetchSpan starts one fetch of stored chunk n from plaintext offset in
-// to its end, once per chunk while the file is open.
-func (d *fileData) prefetchSpan(n uint64, s *index.StoredChunk, in uint64) {
-	d.mu.Lock()
-	if d.spanned == nil {
-		d.spanned = map[uint64]bool{}
-	}
-	done := d.spanned[n]
-	d.spanned[n] = true
-	d.mu.Unlock()
-	if !done {
-		d.e.prefetchStored(s, in)
-	}
-}
-
-// readAhead asks the block cache for the rest of the stored chunk ahead of
-// a sequential reader; prefetch asks for the next chunk.
-func (d *fileData) readAhead(end, cs, size uint64) {
-	if !d.e.cfg.FetchAhead {
-		return
-	}
-	n, in := end/cs, end%cs
-	if end >= size {
-		return
-	}
-	ref, ok, err := d.ref(n)
-	if err != nil || !ok || ref.Kind != index.ChunkStored || ref.StagingID != 0 {
-		return
-	}
-	d.prefetchSpan(n, ref.Stored, in)
 }
 
 // StagedRange is a read answered straight from a byte range of a staged

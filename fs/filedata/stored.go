@@ -54,17 +54,21 @@ func (e *Engine) readStored(ctx context.Context, s *index.StoredChunk, in uint64
 	return nil
 }
 
-// prefetchStored asks the cache, without waiting, for chunk s from the
-// block holding plaintext offset in to the chunk's end, in one fetch.
-func (e *Engine) prefetchStored(s *index.StoredChunk, in uint64) {
-	if in >= s.PlainLen {
+// prefetchStored asks the cache, without waiting, for the blocks of
+// stored chunk s that start in plaintext [from, to) and the block holding
+// to-1, in one fetch. A block that starts before from is left out: the
+// reader that is there has it.
+func (e *Engine) prefetchStored(s *index.StoredChunk, from, to uint64) {
+	bs := uint64(s.BlockSize)
+	first, end := (from+bs-1)/bs, min((min(to, s.PlainLen)+bs-1)/bs, uint64(len(s.BlockHashes)))
+	if first >= end {
 		return
 	}
 	codec, err := e.codecFor(s)
 	if err != nil {
 		return
 	}
-	b := &storedBlock{e: e, s: s, i: int(in / uint64(s.BlockSize)), codec: codec, span: true}
+	b := &storedBlock{e: e, s: s, i: int(first), codec: codec, spanTo: int(end)}
 	e.cfg.Cache.Prefetch(b.key(), b)
 }
 
@@ -88,14 +92,43 @@ type storedBlock struct {
 	s     *index.StoredChunk
 	i     int
 	codec *blockcrypt.Codec
-	// span makes the fetch read from this block to the end of the chunk
-	// and hand the later blocks to the cache too: for a sequential reader,
-	// one request per chunk instead of one per block (a range read from
-	// RS2 slivers costs about the same whatever its length).
-	span bool
+	// spanTo, when past i, makes the fetch read blocks i to spanTo
+	// (exclusive) and hand the later ones to the cache too: for a
+	// sequential reader, one request per stretch read ahead instead of
+	// one per block (a range read from RS2 slivers costs about the same
+	// whatever its length).
+	spanTo int
 }
 
-var _ blockcache.Source = (*storedBlock)(nil)
+var (
+	_ blockcache.Source  = (*storedBlock)(nil)
+	_ blockcache.Spanner = (*storedBlock)(nil)
+)
+
+// fetchRange is the blocks [from, to) Fetch reads: the block alone, the
+// stretch up to spanTo, or a whole quilt patch (patches are read whole).
+func (b *storedBlock) fetchRange() (from, to int) {
+	switch {
+	case len(b.s.PatchID) > 0:
+		return 0, len(b.s.BlockHashes)
+	case b.spanTo > b.i+1:
+		return b.i, min(b.spanTo, len(b.s.BlockHashes))
+	}
+	return b.i, b.i + 1
+}
+
+// Span is the keys of the other blocks Fetch brings in, so that readers of
+// them wait for it rather than fetch them again.
+func (b *storedBlock) Span() []string {
+	from, to := b.fetchRange()
+	var keys []string
+	for i := from; i < to; i++ {
+		if i != b.i {
+			keys = append(keys, b.sibling(i).key())
+		}
+	}
+	return keys
+}
 
 func (b *storedBlock) sibling(i int) *storedBlock {
 	return &storedBlock{e: b.e, s: b.s, i: i, codec: b.codec}
@@ -132,13 +165,7 @@ func (b *storedBlock) Decode(stored []byte) ([]byte, error) {
 // Fetch reads the block (and, for a span or a quilt patch, which is read
 // whole, its siblings) from the store, verified.
 func (b *storedBlock) Fetch(ctx context.Context) ([]byte, []blockcache.Block, error) {
-	from, to := b.i, b.i+1
-	switch {
-	case len(b.s.PatchID) > 0:
-		from, to = 0, len(b.s.BlockHashes)
-	case b.span:
-		to = len(b.s.BlockHashes)
-	}
+	from, to := b.fetchRange()
 	blocks, err := b.e.fetchVerified(ctx, b.s, b.codec.Layout(), from, to, b.i)
 	if err != nil {
 		return nil, nil, err

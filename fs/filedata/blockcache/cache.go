@@ -65,6 +65,15 @@ type Block struct {
 	Source Source
 }
 
+// Spanner is an optional capability of a [Source]: the keys of the further
+// blocks its Fetch brings in besides the one asked for. While that fetch
+// runs, a Get of one of those keys waits for it instead of fetching the
+// block again; a key the fetch does not return after all is fetched by the
+// Gets that wanted it.
+type Spanner interface {
+	Span() []string
+}
+
 // Config configures a Cache. Build one with [DefaultConfig] and override
 // fields.
 type Config struct {
@@ -356,8 +365,22 @@ func (c *Cache) join(key string, src Source, prefetch bool) (*flight, bool, erro
 	}
 	f := &flight{done: make(chan struct{})}
 	c.flights[key] = f
+	var spanned map[string]*flight
+	if sp, ok := src.(Spanner); ok {
+		for _, k := range sp.Span() {
+			if _, busy := c.flights[k]; busy || c.memHas(k) {
+				continue
+			}
+			if spanned == nil {
+				spanned = map[string]*flight{}
+			}
+			pf := &flight{done: make(chan struct{})}
+			c.flights[k] = pf
+			spanned[k] = pf
+		}
+	}
 	c.loads.Add(1)
-	go c.run(f, key, src, prefetch)
+	go c.run(f, key, src, prefetch, spanned)
 	return f, true, nil
 }
 
@@ -382,7 +405,7 @@ func (c *Cache) join(key string, src Source, prefetch bool) (*flight, bool, erro
 // All of it runs inside c.loads, so Close waits for the extras as well;
 // the prefetch slot, if any, is held until they are kept, so prefetching
 // stays bounded by PrefetchConcurrency.
-func (c *Cache) run(f *flight, key string, src Source, prefetch bool) {
+func (c *Cache) run(f *flight, key string, src Source, prefetch bool, spanned map[string]*flight) {
 	defer c.loads.Done()
 	if prefetch {
 		defer func() { <-c.prefetchSlots }()
@@ -390,7 +413,7 @@ func (c *Cache) run(f *flight, key string, src Source, prefetch bool) {
 	data, more, err := c.load(key, src)
 	f.data, f.err = data, err
 	c.mu.Lock()
-	extras := c.claimLocked(more)
+	extras := c.claimLocked(more, spanned)
 	delete(c.flights, key)
 	c.mu.Unlock()
 	close(f.done)
@@ -440,9 +463,27 @@ func (c *Cache) load(key string, src Source) ([]byte, []Block, error) {
 // flight (that load fills the caches), or when it is already in every
 // enabled layer: a block already in memory is never overwritten. c.mu must
 // be held.
-func (c *Cache) claimLocked(more []Block) []extra {
+//
+// spanned are the flights that stood for the blocks the fetch announced
+// (see Spanner): a returned block takes its flight over; one not returned
+// has its flight ended with errNotKept, so its waiters load it themselves.
+func (c *Cache) claimLocked(more []Block, spanned map[string]*flight) []extra {
 	var out []extra
+	defer func() {
+		for k, pf := range spanned {
+			if c.flights[k] == pf {
+				delete(c.flights, k)
+			}
+			pf.err = errNotKept
+			close(pf.done)
+		}
+	}()
 	for _, b := range more {
+		if pf, ok := spanned[b.Key]; ok {
+			delete(spanned, b.Key)
+			out = append(out, extra{Block: b, f: pf})
+			continue
+		}
 		if _, ok := c.flights[b.Key]; ok {
 			continue
 		}

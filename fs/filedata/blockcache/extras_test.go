@@ -339,3 +339,58 @@ func TestPrefetchExtras(t *testing.T) {
 	idle(t, c)
 	checkStats(t, c, counts{"Fetches": 1, "PrefetchesDropped": 0})
 }
+
+// spanningSource is a source that announces the blocks its fetch brings in
+// (Spanner), and may announce more than it brings.
+type spanningSource struct {
+	*source
+	announce []string
+}
+
+func (s *spanningSource) Span() []string { return s.announce }
+
+// TestSpannedGetsWaitForTheFetch: while a fetch that announced its extra
+// blocks runs, Gets of those blocks wait for it instead of fetching them
+// again; a block announced but not brought in is fetched by its Get.
+func TestSpannedGetsWaitForTheFetch(t *testing.T) {
+	be := newBackend()
+	c := openCache(t, Config{MemoryBytes: 1 << 20})
+	first, second, missing := be.source("b0", 4096), be.source("b1", 4096), be.source("b2", 4096)
+	first.more = []*source{second}
+	first.fetchGate = make(chan struct{})
+	src := &spanningSource{source: first, announce: []string{"b1", "b2"}}
+	c.Prefetch("b0", src)
+
+	got := make(chan error, 2)
+	for _, s := range []*source{second, missing} {
+		go func() {
+			data, err := c.Get(t.Context(), s.key, s)
+			if err == nil && !bytes.Equal(data, s.plain()) {
+				err = fmt.Errorf("%s: wrong bytes", s.key)
+			}
+			got <- err
+		}()
+	}
+	// Both Gets join the announced flights rather than fetch.
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Stats().Joined < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the Gets did not wait for the spanning fetch: %+v", c.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := be.fetches.Load(); n != 1 {
+		t.Fatalf("%d fetches while the spanning fetch runs, want 1", n)
+	}
+	close(first.fetchGate)
+	for range 2 {
+		if err := <-got; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b1 came with the fetch; b2 was announced but not brought, so its Get
+	// fetched it.
+	if n := be.fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2 (the spanning one and b2's own)", n)
+	}
+}
