@@ -23,8 +23,9 @@
 // Every failure wraps a blobstore sentinel; [wire.Sentinel] is the one
 // mapping from HTTP status and Walrus reason to sentinel. Failures that wrap
 // [blobstore.ErrUnavailable] are retried: 429, 5xx, connection errors,
-// timeouts and stalls, and bodies cut short. Nothing else is (a 404 from
-// Walrus is authoritative). Retries back off exponentially with jitter,
+// timeouts and stalls, and bodies cut short; and a 404 on a read of data
+// when Config.RetryReadsNotFound is set (a CDN in front of an aggregator can
+// answer 404 for a blob certified moments ago). Nothing else is. Retries back off exponentially with jitter,
 // except that a read first fails over to the next aggregator at once; the
 // aggregator that last answered is tried first by the next request. The
 // caller's context bounds everything: once it is done, no further attempt is
@@ -110,6 +111,14 @@ type Config struct {
 
 	// MaxAttempts is how many times one operation is tried in total.
 	MaxAttempts int
+	// RetryReadsNotFound makes reads of blob data and patches (ReadRange,
+	// ReadRangeVerified, ReadPatch) treat a 404 as a miss rather than a
+	// loss: aggregators behind a CDN can answer 404 for a blob certified
+	// moments ago, so the read tries the other aggregators, then retries
+	// with backoff, and fails with ErrNotFound only when MaxAttempts are
+	// used up. For a caller that reads only blobs it knows were stored
+	// (walrusfs). Stat and ListPatches keep a 404 authoritative.
+	RetryReadsNotFound bool
 	// RetryBaseDelay and RetryMaxDelay shape the exponential backoff:
 	// attempt k waits a random time in [d/2, d] with
 	// d = min(RetryMaxDelay, RetryBaseDelay·2^(k-1)).
@@ -143,18 +152,19 @@ type Config struct {
 // no URLs set.
 func DefaultConfig() Config {
 	return Config{
-		ResponseTimeout: 2 * time.Minute,
-		StoreTimeout:    10 * time.Minute,
-		IdleTimeout:     30 * time.Second,
-		MaxAttempts:     6,
-		RetryBaseDelay:  250 * time.Millisecond,
-		RetryMaxDelay:   15 * time.Second,
-		MaxBlobBody:     wire.DefaultMaxBlobBody,
-		MaxQuiltBody:    wire.DefaultMaxQuiltBody,
-		MaxBufferedBody: wire.DefaultMaxBlobBody,
-		MaxJSONReply:    4 << 20,
-		MaxPatchReply:   4 << 30,
-		QuiltShards:     blobstore.NetworkShards,
+		ResponseTimeout:    2 * time.Minute,
+		StoreTimeout:       10 * time.Minute,
+		IdleTimeout:        30 * time.Second,
+		MaxAttempts:        6,
+		RetryReadsNotFound: true,
+		RetryBaseDelay:     250 * time.Millisecond,
+		RetryMaxDelay:      15 * time.Second,
+		MaxBlobBody:        wire.DefaultMaxBlobBody,
+		MaxQuiltBody:       wire.DefaultMaxQuiltBody,
+		MaxBufferedBody:    wire.DefaultMaxBlobBody,
+		MaxJSONReply:       4 << 20,
+		MaxPatchReply:      4 << 30,
+		QuiltShards:        blobstore.NetworkShards,
 	}
 }
 
@@ -308,11 +318,18 @@ func (c *Client) aggregatorTargets(skip map[int]bool) []target {
 // MaxAttempts is used up. Attempts rotate through targets; a wait comes only
 // when the rotation returns to a target already tried.
 func (c *Client) retry(ctx context.Context, op string, targets []target, fn func(ctx context.Context, t target) error) error {
-	return c.retryN(ctx, op, targets, c.cfg.MaxAttempts, fn)
+	return c.retryN(ctx, op, targets, c.cfg.MaxAttempts, false, fn)
 }
 
-// retryN is retry with an explicit attempt budget.
-func (c *Client) retryN(ctx context.Context, op string, targets []target, attempts int, fn func(ctx context.Context, t target) error) error {
+// retryRead is retry for reads of data, where a 404 is a miss when
+// Config.RetryReadsNotFound says so.
+func (c *Client) retryRead(ctx context.Context, op string, targets []target, fn func(ctx context.Context, t target) error) error {
+	return c.retryN(ctx, op, targets, c.cfg.MaxAttempts, c.cfg.RetryReadsNotFound, fn)
+}
+
+// retryN is retry with an explicit attempt budget; missRetried makes a
+// 404 worth another attempt too.
+func (c *Client) retryN(ctx context.Context, op string, targets []target, attempts int, missRetried bool, fn func(ctx context.Context, t target) error) error {
 	if len(targets) == 0 {
 		return fmt.Errorf("%s: no server left to try: %w", op, blobstore.ErrUnavailable)
 	}
@@ -334,7 +351,7 @@ func (c *Client) retryN(ctx context.Context, op string, targets []target, attemp
 		if cerr := ctx.Err(); cerr != nil {
 			return fmt.Errorf("%s: %w (last error: %w)", op, cerr, err)
 		}
-		if !retryable(err) {
+		if !retryable(err) && !(missRetried && errors.Is(err, blobstore.ErrNotFound)) {
 			return err
 		}
 		c.demote(t.agg)

@@ -170,7 +170,9 @@ func TestOneShotUploadIsNotRetried(t *testing.T) {
 func TestNoRetryOnClientErrors(t *testing.T) {
 	srv, _ := newServer(t)
 	p, u := newProxy(t, srv.URL, faultproxy.Rule{Name: "451", PathPrefix: "/v1/blobs/by-quilt-patch-id/", Fault: faultproxy.Status, Status: 451, Reason: wire.ReasonForbiddenBlob})
-	c := newClient(t, testConfig(u, u))
+	cfg := testConfig(u, u)
+	cfg.RetryReadsNotFound = false // a 404 on a read is a miss otherwise (TestReadNotFoundIsAMiss)
+	c := newClient(t, cfg)
 	var unknown blobstore.ID
 	if _, err := c.ReadRange(t.Context(), unknown, 0, 10); !errors.Is(err, blobstore.ErrNotFound) {
 		t.Fatalf("unknown blob: %v", err)
@@ -522,5 +524,51 @@ func TestConfigValidation(t *testing.T) {
 	c := newClient(t, walrushttp.Config{AggregatorURLs: []string{"http://127.0.0.1:1/base/"}})
 	if _, err := c.Put(t.Context(), strings.NewReader("x"), 1, blobstore.PutOptions{}); !errors.Is(err, blobstore.ErrForbidden) {
 		t.Fatalf("Put without a publisher: %v", err)
+	}
+}
+
+// TestReadNotFoundIsAMiss: an aggregator that answers 404 for a blob just
+// stored (a CDN in front of it) makes a read try the others and then retry,
+// not fail; a blob that stays missing fails with ErrNotFound once the
+// attempts are used up; and with RetryReadsNotFound off a 404 is final.
+func TestReadNotFoundIsAMiss(t *testing.T) {
+	srv, st := newServer(t)
+	data := storetest.Data(6, 30_000)
+	id := putDirect(t, st, data)
+	notFound := faultproxy.Rule{Name: "404", Method: "GET", PathPrefix: "/v1/blobs/", Fault: faultproxy.Status, Status: 404, Reason: wire.ReasonBlobNotFound}
+
+	_, cdn := newProxy(t, srv.URL, notFound)
+	c := newClient(t, testConfig(srv.URL, cdn, srv.URL))
+	if got, err := readAll(t, c, id, 0, int64(len(data))); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("one aggregator answers 404: %v", err)
+	}
+
+	twice := notFound
+	twice.Times = 2
+	p, late := newProxy(t, srv.URL, twice)
+	c = newClient(t, testConfig(srv.URL, late))
+	if got, err := readAll(t, c, id, 0, int64(len(data))); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the only aggregator answers 404 twice, then serves: %v", err)
+	}
+	if n := p.Fired()["404"]; n != 2 {
+		t.Fatalf("the 404 fired %d times, want 2", n)
+	}
+
+	p, gone := newProxy(t, srv.URL, notFound)
+	cfg := testConfig(srv.URL, gone)
+	c = newClient(t, cfg)
+	if _, err := readAll(t, c, id, 0, 100); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Fatalf("a blob that stays missing: %v, want ErrNotFound", err)
+	}
+	if n := p.Requests(); n != cfg.MaxAttempts {
+		t.Fatalf("%d requests for a missing blob, want %d (MaxAttempts)", n, cfg.MaxAttempts)
+	}
+
+	p, gone = newProxy(t, srv.URL, notFound)
+	cfg = testConfig(srv.URL, gone)
+	cfg.RetryReadsNotFound = false
+	c = newClient(t, cfg)
+	if _, err := readAll(t, c, id, 0, 100); !errors.Is(err, blobstore.ErrNotFound) || p.Requests() != 1 {
+		t.Fatalf("RetryReadsNotFound off: %v after %d requests, want ErrNotFound after 1", err, p.Requests())
 	}
 }

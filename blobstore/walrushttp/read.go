@@ -121,7 +121,7 @@ func (c *Client) openRange(ctx context.Context, id blobstore.ID, off, length int
 
 func (rr *rangeReader) open() error {
 	what := fmt.Sprintf("walrushttp: read blob %s [%d,+%d)", rr.id, rr.off, rr.remain)
-	return rr.c.retry(rr.ctx, what, rr.c.aggregatorTargets(rr.skip), func(ctx context.Context, t target) error {
+	return rr.c.retryRead(rr.ctx, what, rr.c.aggregatorTargets(rr.skip), func(ctx context.Context, t target) error {
 		body, err := rr.c.rangeAttempt(ctx, t, rr.id, rr.off, rr.remain)
 		if err != nil {
 			return err
@@ -370,7 +370,7 @@ func (c *Client) ReadPatchByIdentifier(ctx context.Context, quilt blobstore.ID, 
 
 func (c *Client) readPatch(ctx context.Context, what string, quilt blobstore.ID, path string) (io.ReadCloser, error) {
 	var rc io.ReadCloser
-	err := c.retry(ctx, what, c.aggregatorTargets(nil), func(ctx context.Context, t target) error {
+	err := c.retryRead(ctx, what, c.aggregatorTargets(nil), func(ctx context.Context, t target) error {
 		req, err := http.NewRequest(http.MethodGet, endpoint(t.base, path, nil), nil)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)

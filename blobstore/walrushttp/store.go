@@ -57,7 +57,7 @@ func (c *Client) StoreBlob(ctx context.Context, r io.Reader, size int64, opts bl
 		attempts = 1
 	}
 	var res wire.BlobStoreResult
-	err = c.retryN(ctx, what, targets, attempts, func(ctx context.Context, t target) error {
+	err = c.retryN(ctx, what, targets, attempts, false, func(ctx context.Context, t target) error {
 		body, err := src.open()
 		if err != nil {
 			return err
