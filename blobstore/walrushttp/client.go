@@ -351,7 +351,8 @@ func (c *Client) retryN(ctx context.Context, op string, targets []target, attemp
 		if cerr := ctx.Err(); cerr != nil {
 			return fmt.Errorf("%s: %w (last error: %w)", op, cerr, err)
 		}
-		if !retryable(err) && !(missRetried && errors.Is(err, blobstore.ErrNotFound)) {
+		miss := missRetried && errors.Is(err, blobstore.ErrNotFound)
+		if !retryable(err) && !miss {
 			return err
 		}
 		c.demote(t.agg)
