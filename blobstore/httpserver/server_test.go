@@ -403,7 +403,6 @@ func TestQuilts(t *testing.T) {
 		files map[string][]byte
 		meta  []wire.QuiltMetadataItem
 	}{
-		{"underscore", map[string][]byte{"_x": []byte("1")}, nil},
 		{"trailing space", map[string][]byte{"x ": []byte("1")}, nil},
 		{"no files", map[string][]byte{}, nil},
 	}
@@ -414,6 +413,13 @@ func TestQuilts(t *testing.T) {
 		})
 	}
 	wantJSONError(t, do(t, "PUT", srv.URL+"/v1/quilts", strings.NewReader("x"), "Content-Type", "text/plain"), 400, wire.ReasonMalformedRequest)
+
+	// A leading underscore is a valid identifier; only the field name
+	// _metadata is taken (by the tags).
+	body, ct = quiltForm(t, map[string][]byte{"_config.yml": []byte("x: 1")}, nil)
+	if r := do(t, "PUT", srv.URL+"/v1/quilts", body, "Content-Type", ct); r.code != 200 || !bytes.Contains(r.body, []byte(`"identifier":"_config.yml"`)) {
+		t.Fatalf("identifier _config.yml: status %d (%s)", r.code, r.body)
+	}
 }
 
 // blockingStore holds Stat calls until released, to fill the server's

@@ -205,10 +205,12 @@ func (q *Quilt) StoredPatches(quiltID blobstore.ID) []blobstore.StoredPatch {
 	return out
 }
 
-// ValidateIdentifier checks the QuiltV1 rules for a patch identifier:
-// non-empty valid UTF-8 of at most [MaxIdentifierLen] bytes, no control
-// characters, no trailing whitespace, and no leading '_' (reserved by the
-// publisher's multipart form). It fails with [blobstore.ErrInvalidArgument].
+// ValidateIdentifier checks the QuiltV1 rules for a patch identifier, as
+// walrus-core checks them: non-empty valid UTF-8 of at most
+// [MaxIdentifierLen] bytes, no control characters, no trailing whitespace.
+// A leading '_' is fine (_config.yml, __init__.py): the publisher reserves
+// only the multipart field name _metadata, which the HTTP client refuses
+// to send as an identifier. It fails with [blobstore.ErrInvalidArgument].
 func ValidateIdentifier(id string) error {
 	bad := func(why string) error {
 		return fmt.Errorf("quilt: identifier %q: %s: %w", truncate(id), why, blobstore.ErrInvalidArgument)
@@ -220,8 +222,6 @@ func ValidateIdentifier(id string) error {
 		return bad("not valid UTF-8")
 	case len(id) > MaxIdentifierLen:
 		return bad(fmt.Sprintf("%d bytes, more than %d", len(id), MaxIdentifierLen))
-	case id[0] == '_':
-		return bad("starts with '_'")
 	}
 	if r, _ := utf8.DecodeLastRuneInString(id); unicode.IsSpace(r) {
 		return bad("trailing whitespace")

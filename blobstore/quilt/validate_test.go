@@ -25,7 +25,6 @@ func TestBuildRejects(t *testing.T) {
 		{"trailing space", []blobstore.QuiltPart{part("a ")}, blobstore.ErrInvalidArgument},
 		{"trailing ideographic space", []blobstore.QuiltPart{part("a\u3000")}, blobstore.ErrInvalidArgument},
 		{"control character", []blobstore.QuiltPart{part("a\tb")}, blobstore.ErrInvalidArgument},
-		{"leading underscore", []blobstore.QuiltPart{part("_metadata")}, blobstore.ErrInvalidArgument},
 		{"too long", []blobstore.QuiltPart{part(strings.Repeat("x", MaxIdentifierLen+1))}, blobstore.ErrInvalidArgument},
 		{"duplicate", []blobstore.QuiltPart{part("a"), part("b"), part("a")}, blobstore.ErrInvalidArgument},
 		{"tag not UTF-8", []blobstore.QuiltPart{{Identifier: "a", Tags: map[string]string{"k": "\xff"}}}, blobstore.ErrInvalidArgument},
@@ -56,6 +55,7 @@ func TestBuildAccepts(t *testing.T) {
 		{"longest identifier", []blobstore.QuiltPart{{Identifier: strings.Repeat("x", MaxIdentifierLen)}}},
 		{"inner space and non-ASCII", []blobstore.QuiltPart{{Identifier: "a b/é😀.txt", Data: []byte("hi")}}},
 		{"empty data", []blobstore.QuiltPart{{Identifier: "empty"}}},
+		{"leading underscores", []blobstore.QuiltPart{{Identifier: "_config.yml"}, {Identifier: "__init__.py", Data: []byte("x")}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

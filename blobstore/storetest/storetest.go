@@ -669,7 +669,6 @@ func (s suite) testQuiltIdentifiers(t *testing.T) {
 		{"trailing space", []blobstore.QuiltPart{{Identifier: "name ", Data: []byte("a")}}},
 		{"trailing tab", []blobstore.QuiltPart{{Identifier: "name\t", Data: []byte("a")}}},
 		{"trailing control character", []blobstore.QuiltPart{{Identifier: "name\x01", Data: []byte("a")}}},
-		{"leading underscore", []blobstore.QuiltPart{{Identifier: "_metadata", Data: []byte("a")}}},
 		{"invalid UTF-8", []blobstore.QuiltPart{{Identifier: "bad\xffname", Data: []byte("a")}}},
 		{"duplicate", []blobstore.QuiltPart{ok, ok}},
 		{"too long", []blobstore.QuiltPart{{Identifier: strings.Repeat("a", 70_000), Data: []byte("a")}}},
@@ -682,4 +681,12 @@ func (s suite) testQuiltIdentifiers(t *testing.T) {
 			}
 		})
 	}
+	// A leading underscore is a valid identifier, as walrus-core has it.
+	t.Run("leading underscores", func(t *testing.T) {
+		parts := []blobstore.QuiltPart{{Identifier: "_config.yml", Data: []byte("a")}, {Identifier: "__init__.py", Data: []byte("b")}}
+		qi, err := st.PutQuilt(t.Context(), parts, blobstore.PutOptions{})
+		if err != nil || len(qi.Patches) != 2 {
+			t.Fatalf("PutQuilt: %+v, %v", qi.Patches, err)
+		}
+	})
 }

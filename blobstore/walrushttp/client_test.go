@@ -572,3 +572,41 @@ func TestReadNotFoundIsAMiss(t *testing.T) {
 		t.Fatalf("RetryReadsNotFound off: %v after %d requests, want ErrNotFound after 1", err, p.Requests())
 	}
 }
+
+// TestQuiltIdentifiersWithUnderscores: identifiers may start with '_'
+// (_config.yml, __init__.py) and round-trip through the publisher; only
+// _metadata, the form field of the tags, is refused before sending.
+func TestQuiltIdentifiersWithUnderscores(t *testing.T) {
+	srv, _ := newServer(t)
+	c := newClient(t, testConfig(srv.URL, srv.URL))
+	parts := []blobstore.QuiltPart{
+		{Identifier: "_config.yml", Data: []byte("x: 1"), Tags: map[string]string{"k": "v"}},
+		{Identifier: "__init__.py", Data: []byte("")},
+	}
+	qi, err := c.PutQuilt(t.Context(), parts, blobstore.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{}
+	for _, p := range parts {
+		want[p.Identifier] = p.Data
+	}
+	if len(qi.Patches) != len(parts) {
+		t.Fatalf("%d patches stored, want %d", len(qi.Patches), len(parts))
+	}
+	for _, p := range qi.Patches {
+		rc, err := c.ReadPatch(t.Context(), p.PatchID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		_ = rc.Close()
+		if w, ok := want[p.Identifier]; err != nil || !ok || !bytes.Equal(got, w) {
+			t.Fatalf("patch %q: %q, %v", p.Identifier, got, err)
+		}
+	}
+	_, err = c.PutQuilt(t.Context(), []blobstore.QuiltPart{{Identifier: "_metadata", Data: []byte("x")}}, blobstore.PutOptions{})
+	if !errors.Is(err, blobstore.ErrInvalidArgument) {
+		t.Fatalf("identifier _metadata: %v, want ErrInvalidArgument", err)
+	}
+}

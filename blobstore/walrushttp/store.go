@@ -292,7 +292,8 @@ func (c *Client) PutQuilt(ctx context.Context, parts []blobstore.QuiltPart, opts
 // and a _metadata part carrying the tags. The publisher enforces the
 // identifier rules (violations are ErrInvalidArgument); identifiers with
 // control characters are refused here already, since they cannot travel in
-// a form field name. Every patch ID in the reply is checked to belong to the
+// a form field name, and so is _metadata, the form field that carries the
+// tags. Every patch ID in the reply is checked to belong to the
 // stored quilt.
 func (c *Client) StoreQuilt(ctx context.Context, parts []blobstore.QuiltPart, opts blobstore.PutOptions) (wire.QuiltStoreResult, error) {
 	what := fmt.Sprintf("walrushttp: store quilt of %d parts", len(parts))
@@ -342,6 +343,9 @@ func quiltBody(parts []blobstore.QuiltPart) ([]byte, string, error) {
 	for _, p := range parts {
 		if strings.ContainsFunc(p.Identifier, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			return nil, "", fmt.Errorf("quilt identifier %q: control character: %w", p.Identifier, blobstore.ErrInvalidArgument)
+		}
+		if p.Identifier == wire.MetadataFormField {
+			return nil, "", fmt.Errorf("quilt identifier %q: the publisher reads that form field as the quilt's metadata: %w", p.Identifier, blobstore.ErrInvalidArgument)
 		}
 		h := textproto.MIMEHeader{}
 		name := quoteEscaper.Replace(p.Identifier)
