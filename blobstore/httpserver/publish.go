@@ -11,6 +11,8 @@ import (
 	"mime"
 	"net/http"
 
+	"github.com/mr-tron/base58"
+
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/blobstore/walrushttp/wire"
 )
@@ -69,11 +71,16 @@ func storeResult(info blobstore.Info, p storeParams) wire.BlobStoreResult {
 		objectID = syntheticObjectID("blob", info.ID)
 	}
 	if info.AlreadyCertified && !p.opts.Force {
-		return wire.BlobStoreResult{AlreadyCertified: &wire.AlreadyCertified{
-			BlobID:   info.ID,
-			Object:   objectID,
-			EndEpoch: info.EndEpoch,
-		}}
+		ac := &wire.AlreadyCertified{BlobID: info.ID, EndEpoch: info.EndEpoch}
+		if info.Deletable {
+			// Walrus names a Blob object the publisher's own wallet owns.
+			ac.Object = objectID
+		} else {
+			// For a permanent blob Walrus names the event that certified
+			// it, whoever stored it.
+			ac.Event = &wire.EventID{TxDigest: syntheticTxDigest(info.ID)}
+		}
+		return wire.BlobStoreResult{AlreadyCertified: ac}
 	}
 	o := wire.BlobObject{
 		ID:              objectID,
@@ -109,6 +116,13 @@ func storeResult(info blobstore.Info, p storeParams) wire.BlobStoreResult {
 func syntheticObjectID(kind string, id blobstore.ID) string {
 	h := sha256.Sum256(append([]byte("walrusfs local "+kind+" object:"), id[:]...))
 	return "0x" + hex.EncodeToString(h[:])
+}
+
+// syntheticTxDigest is a stable stand-in for the Sui transaction that
+// certified blob id: 32 bytes in base58, the form of a Sui digest.
+func syntheticTxDigest(id blobstore.ID) string {
+	h := sha256.Sum256(append([]byte("walrusfs local certify tx:"), id[:]...))
+	return base58.Encode(h[:])
 }
 
 // maxMetadataPart bounds the _metadata form field: 666 patches with 64 KiB

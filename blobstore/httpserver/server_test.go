@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mr-tron/base58"
+
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/blobstore/httpserver"
 	"github.com/walrusfs/walrusfs/blobstore/quilt"
@@ -130,6 +132,17 @@ func TestStoreReplyShapes(t *testing.T) {
 	r = do(t, "PUT", srv.URL+"/v1/blobs?permanent=true", bytes.NewReader(storetest.Data(2, 10)))
 	if !bytes.Contains(r.body, []byte(`"deletable":false`)) {
 		t.Fatalf("permanent store: %s", r.body)
+	}
+	// Storing a permanent blob again names the event that certified it, as
+	// Walrus does: {"txDigest": base58 of 32 bytes, "eventSeq": "0"}.
+	r = do(t, "PUT", srv.URL+"/v1/blobs?permanent=true", bytes.NewReader(storetest.Data(2, 10)))
+	res, err = wire.ParseBlobStoreResult(r.body)
+	if err != nil || res.AlreadyCertified == nil || res.AlreadyCertified.Object != "" || res.AlreadyCertified.Event == nil ||
+		!bytes.Contains(r.body, []byte(`"eventSeq":"0"`)) {
+		t.Fatalf("permanent blob stored again: %s (%v), want alreadyCertified with an event", r.body, err)
+	}
+	if d, err := base58.Decode(res.AlreadyCertified.Event.TxDigest); err != nil || len(d) != 32 {
+		t.Fatalf("txDigest %q: not base58 of 32 bytes (%v)", res.AlreadyCertified.Event.TxDigest, err)
 	}
 }
 
