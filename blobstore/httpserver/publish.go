@@ -168,7 +168,8 @@ func (s *server) putQuilt(w http.ResponseWriter, r *http.Request) {
 		StoredQuiltBlobs: make([]wire.StoredQuiltBlob, len(qi.Patches)),
 	}
 	for i, sp := range qi.Patches {
-		reply.StoredQuiltBlobs[i] = wire.StoredQuiltBlob{Identifier: sp.Identifier, QuiltPatchID: sp.PatchID}
+		reply.StoredQuiltBlobs[i] = wire.StoredQuiltBlob{Identifier: sp.Identifier, QuiltPatchID: sp.PatchID,
+			Range: &[2]uint64{uint64(sp.PatchID.Start), uint64(sp.PatchID.End)}}
 	}
 	writeJSON(w, s.log, r, reply)
 }

@@ -369,6 +369,9 @@ func TestQuilts(t *testing.T) {
 		if sq.QuiltPatchID != wantIDs[sq.Identifier] {
 			t.Fatalf("patch %q: server gave ID %s, offline encoding gives %s", sq.Identifier, sq.QuiltPatchID, wantIDs[sq.Identifier])
 		}
+		if p := sq.QuiltPatchID; sq.Range == nil || *sq.Range != [2]uint64{uint64(p.Start), uint64(p.End)} {
+			t.Errorf("patch %q: range %v, want its columns [%d, %d)", sq.Identifier, sq.Range, p.Start, p.End)
+		}
 		wantHdr := sq.Identifier
 		if sq.Identifier == "ünï" {
 			wantHdr = "" // not ASCII: Walrus omits the header

@@ -347,6 +347,9 @@ type QuiltStoreResult struct {
 type StoredQuiltBlob struct {
 	Identifier   string            `json:"identifier"`
 	QuiltPatchID blobstore.PatchID `json:"quiltPatchId"`
+	// Range is the patch's columns in the quilt, [start, end), as the
+	// patch ID also says; Walrus may leave it out (null).
+	Range *[2]uint64 `json:"range,omitempty"`
 }
 
 // ParseQuiltStoreResult decodes a quilt store reply and checks that its
