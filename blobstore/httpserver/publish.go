@@ -142,6 +142,10 @@ func (s *server) putQuilt(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxQuiltBody)
+	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		plainError(w, http.StatusBadRequest, wire.TextNotMultipart)
+		return
+	}
 	parts, err := readQuiltForm(r)
 	if err != nil {
 		var mbe *http.MaxBytesError

@@ -428,7 +428,14 @@ func TestQuilts(t *testing.T) {
 			wantJSONError(t, do(t, "PUT", srv.URL+"/v1/quilts", body, "Content-Type", ct), 400, wire.ReasonMalformedRequest)
 		})
 	}
-	wantJSONError(t, do(t, "PUT", srv.URL+"/v1/quilts", strings.NewReader("x"), "Content-Type", "text/plain"), 400, wire.ReasonMalformedRequest)
+	// A body that is not a multipart form gets the framework's plain-text
+	// 400, as Walrus sends it.
+	for _, ct := range []string{"text/plain", "multipart/form-data", ""} {
+		r := do(t, "PUT", srv.URL+"/v1/quilts", strings.NewReader("x"), "Content-Type", ct)
+		if r.code != 400 || string(r.body) != wire.TextNotMultipart || strings.HasPrefix(r.h.Get("Content-Type"), "application/json") {
+			t.Errorf("Content-Type %q: %d %q (%s)", ct, r.code, r.body, r.h.Get("Content-Type"))
+		}
+	}
 
 	// A leading underscore is a valid identifier; only the field name
 	// _metadata is taken (by the tags).

@@ -38,6 +38,10 @@ const (
 const (
 	TextTooManyRequests = "the publisher is receiving too many requests; please try again later"
 	TextPayloadTooLarge = "Failed to buffer the request body: length limit exceeded"
+	// TextNotMultipart answers a quilt upload whose body is not
+	// multipart/form-data with a boundary (the web framework's own
+	// rejection, before the publisher looks at the request).
+	TextNotMultipart = "Invalid `boundary` for `multipart/form-data` request"
 )
 
 // statusNames maps HTTP status codes to the gRPC-style status names of the
