@@ -601,3 +601,26 @@ func TestFetchAheadFollowsTheReader(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitForRoomInterrupted: a writer waiting for staging room whose
+// request is interrupted returns at once with its context's error (package
+// fs turns it into EINTR).
+func TestWaitForRoomInterrupted(t *testing.T) {
+	te := openEngine(t, t.TempDir(), func(c *Config) {
+		c.StagingBudget = testChunk
+		c.StagingWait = time.Hour
+	})
+	te.up.Stop() // nothing uploads: staging cannot drain
+	f := te.open(t, te.create(t, "f"))
+	defer func() { _ = f.Release() }()
+	if err := f.Write(t.Context(), make([]byte, testChunk), 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	err := f.Write(ctx, make([]byte, testChunk), testChunk)
+	var errno syscall.Errno
+	if !errors.Is(err, context.Canceled) || errors.As(err, &errno) {
+		t.Fatalf("interrupted wait for room: %v, want context.Canceled and no errno", err)
+	}
+}

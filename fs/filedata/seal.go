@@ -250,7 +250,7 @@ func (e *Engine) waitForRoom(ctx context.Context, n int64) error {
 		case <-ctx.Done():
 			t.Stop()
 			done()
-			return syscall.EINTR
+			return ctx.Err()
 		}
 		t.Stop()
 		done()
