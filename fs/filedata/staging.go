@@ -28,6 +28,8 @@ type stagingArea struct {
 	// budget is the staging budget (Config.StagingBudget); zero means no
 	// limit.
 	budget int64
+	// removeMu serialises removeDoomed.
+	removeMu sync.Mutex
 
 	mu sync.Mutex
 	// sizes and used account for the bytes chunk files hold, for the
@@ -100,8 +102,12 @@ func (s *stagingArea) remover() {
 	}
 }
 
-// removeDoomed removes the chunk files released so far.
+// removeDoomed removes the chunk files released so far. Removals are
+// serialised: when it returns, every file released before the call is gone,
+// including those the remover goroutine had taken and was still removing.
 func (s *stagingArea) removeDoomed() {
+	s.removeMu.Lock()
+	defer s.removeMu.Unlock()
 	for _, id := range s.released.TakeReleased() {
 		if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			s.log.Warn("staging: removing released chunk file", "id", id, "err", err)
