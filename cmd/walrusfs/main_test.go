@@ -392,17 +392,48 @@ func TestUmountCommand(t *testing.T) {
 	if out, err := walrusfsCmd("umount", mnt).CombinedOutput(); err != nil {
 		t.Fatalf("umount: %v: %s", err, out)
 	}
+	// umount waits for the daemon to drain and exit (a zombie counts as
+	// exited: the test collects it below).
+	if !exited(d.cmd.Process.Pid) {
+		t.Fatalf("umount returned while the daemon was still running\n%s", d.stderr.String())
+	}
 	select {
 	case err := <-d.exited:
 		if err != nil {
 			t.Fatalf("daemon exit after umount: %v\n%s", err, d.stderr.String())
 		}
-	case <-time.After(90 * time.Second):
-		// It drains its uploads first (--drain-timeout, 1 min), which under
-		// the race detector on a loaded machine takes a while.
-		t.Fatalf("daemon still running after umount\n%s", d.stderr.String())
+	case <-time.After(5 * time.Second):
+		t.Fatalf("umount returned while the daemon was still running\n%s", d.stderr.String())
 	}
 	d.cmd.ProcessState = &os.ProcessState{}
+	if !strings.Contains(d.stderr.String(), "stopped cleanly") {
+		t.Fatalf("daemon did not stop cleanly:\n%s", d.stderr.String())
+	}
+
+	// Paths that are not walrusfs mounts are refused.
+	tmp := t.TempDir()
+	if err := unix.Mount("tmpfs", tmp, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = unix.Unmount(tmp, 0) }()
+	for dir, want := range map[string]string{tmp: "is a tmpfs mount, not walrusfs", t.TempDir(): "is not mounted"} {
+		out, err := walrusfsCmd("umount", dir).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("umount %s: %v %q, want an error containing %q", dir, err, out, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(tmp, ".")); err != nil || mustMountType(t, tmp) != "tmpfs" {
+		t.Fatal("the tmpfs was unmounted")
+	}
+}
+
+func mustMountType(t *testing.T, dir string) string {
+	t.Helper()
+	typ, err := mountType(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return typ
 }
 
 func TestVersion(t *testing.T) {

@@ -9,15 +9,25 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func runUmount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("umount", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	lazy := fl.Bool("lazy", false, "detach now and finish unmounting once the mount is no longer busy")
+	noWait := fl.Bool("no-wait", false, "return once unmounted, without waiting for the daemon to finish its uploads and exit")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: walrusfs umount [--lazy] MOUNTPOINT")
+		fmt.Fprintln(stderr, "Usage: walrusfs umount [--lazy] [--no-wait] MOUNTPOINT")
+		fmt.Fprintln(stderr, "\nUnmounts a walrusfs mount and waits until its daemon has drained its uploads")
+		fmt.Fprintln(stderr, "(up to its --drain-timeout) and exited.")
+		fmt.Fprintln(stderr, "\nFlags:")
 		fl.PrintDefaults()
 	}
 	if help, err := parseArgs(fl, args, 1, "MOUNTPOINT"); help || err != nil {
@@ -27,9 +37,25 @@ func runUmount(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if err := checkWalrusMount(mnt); err != nil {
+		return err
+	}
+	daemon := findDaemon(mnt)
+	if err := unmount(ctx, mnt, *lazy, stdout, stderr); err != nil {
+		return err
+	}
+	if *noWait || daemon == 0 {
+		return nil
+	}
+	return waitForExit(ctx, daemon, mnt, stderr)
+}
+
+// unmount detaches the mount at mnt: with umount(2) as root, else through
+// fusermount3.
+func unmount(ctx context.Context, mnt string, lazy bool, stdout, stderr io.Writer) error {
 	if os.Geteuid() != 0 {
 		argv := []string{"-u"}
-		if *lazy {
+		if lazy {
 			argv = append(argv, "-z")
 		}
 		for _, prog := range []string{"fusermount3", "fusermount"} {
@@ -42,7 +68,7 @@ func runUmount(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errors.New("unmounting as a non-root user needs fusermount3: apt-get install fuse3")
 	}
 	flags := 0
-	if *lazy {
+	if lazy {
 		flags = syscall.MNT_DETACH
 	}
 	switch err := syscall.Unmount(mnt, flags); {
@@ -57,4 +83,159 @@ func runUmount(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	default:
 		return fmt.Errorf("unmounting %s: %w", mnt, err)
 	}
+}
+
+// checkWalrusMount refuses a path that is not the mountpoint of a walrusfs
+// mount, so umount never takes down another filesystem.
+func checkWalrusMount(mnt string) error {
+	fstype, err := mountType(mnt)
+	switch {
+	case err != nil:
+		return fmt.Errorf("reading the mount table: %w", err)
+	case fstype == "":
+		if _, err := os.Stat(mnt); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s does not exist", mnt)
+		}
+		return fmt.Errorf("%s is not mounted", mnt)
+	case fstype != "fuse.walrusfs":
+		return fmt.Errorf("%s is a %s mount, not walrusfs; use umount(8) for it", mnt, fstype)
+	}
+	return nil
+}
+
+// mountType returns the file system type of the mount whose mountpoint is
+// mnt ("" when none is), from /proc/self/mountinfo; the last mount there
+// wins, as it hides the others.
+func mountType(mnt string) (string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	fstype := ""
+	for _, line := range strings.Split(string(data), "\n") {
+		// id parent major:minor root mountpoint options [optional...] - type source superoptions
+		fields := strings.Fields(line)
+		sep := slices.Index(fields, "-")
+		if len(fields) < 5 || sep < 0 || sep+1 >= len(fields) {
+			continue
+		}
+		if unescapeMountinfo(fields[4]) == mnt {
+			fstype = fields[sep+1]
+		}
+	}
+	return fstype, nil
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 for a space) of a
+// mountinfo path.
+func unescapeMountinfo(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// findDaemon returns the pid of the walrusfs daemon serving mnt, or 0 when
+// it cannot tell: a process whose command line is "… mount … MOUNTPOINT"
+// with MOUNTPOINT resolving to mnt, holding /dev/fuse open.
+func findDaemon(mnt string) int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		if len(args) < 3 || !slices.Contains(args[1:len(args)-1], "mount") {
+			continue
+		}
+		target := args[len(args)-1]
+		if !filepath.IsAbs(target) {
+			cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+			if err != nil {
+				continue
+			}
+			target = filepath.Join(cwd, target)
+		}
+		if filepath.Clean(target) == mnt && holdsFuseDevice(pid) {
+			return pid
+		}
+	}
+	return 0
+}
+
+func holdsFuseDevice(pid int) bool {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if t, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && t == "/dev/fuse" {
+			return true
+		}
+	}
+	return false
+}
+
+// waitForExit waits until process pid has exited, saying on a terminal
+// what it waits for every few seconds.
+func waitForExit(ctx context.Context, pid int, mnt string, stderr io.Writer) error {
+	tty := isTerminal(stderr)
+	start := time.Now()
+	next := start.Add(2 * time.Second)
+	for {
+		if exited(pid) {
+			return nil
+		}
+		if tty && time.Now().After(next) {
+			fmt.Fprintf(stderr, "\rwaiting for the walrusfs daemon of %s (pid %d) to finish its uploads and exit… %s", mnt, pid, time.Since(start).Round(time.Second))
+			next = time.Now().Add(time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			if tty {
+				fmt.Fprintln(stderr)
+			}
+			return fmt.Errorf("%s is unmounted; its daemon (pid %d) is still finishing its uploads", mnt, pid)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// exited reports whether process pid is gone or a zombie (its parent has
+// not collected it yet).
+func exited(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return true
+	}
+	// pid (comm) state ...: comm may hold spaces and parentheses.
+	i := strings.LastIndexByte(string(stat), ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X'
 }
