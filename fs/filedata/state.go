@@ -62,50 +62,76 @@ func (e *Engine) Status(ino index.Ino) (FileStatus, error) {
 	if err != nil {
 		return st, err
 	}
+	// One pass, each blob record read once: the state, the names, and the
+	// earliest end of a lease (unknown when a record is missing).
+	blobs := map[[32]byte]*index.Blob{}
+	blob := func(id [32]byte) (*index.Blob, error) {
+		if b, seen := blobs[id]; seen {
+			return b, nil
+		}
+		b, ok, err := e.idx.BlobInfo(id)
+		if err != nil || !ok {
+			blobs[id] = nil
+			return nil, err
+		}
+		blobs[id] = &b
+		return &b, nil
+	}
 	st.State = Certified
-	for _, c := range chunks {
-		s, err := e.chunkState(c.Ref)
-		if err != nil {
-			return st, err
-		}
-		st.State = min(st.State, s)
-	}
-	if len(chunks) == 0 || st.State < Stored {
-		return st, nil
-	}
-	st.Chunks = make([]string, len(chunks))
+	names := make([]string, len(chunks))
+	endKnown := true
 	for i, c := range chunks {
-		st.Chunks[i] = storedName(c.Ref.Stored)
-		b, ok, err := e.idx.BlobInfo(c.Ref.Stored.BlobID)
+		if c.Ref.Kind != index.ChunkStored {
+			st.State = min(st.State, refState(c.Ref, nil))
+			continue
+		}
+		names[i] = storedName(c.Ref.Stored)
+		b, err := blob(c.Ref.Stored.BlobID)
 		if err != nil {
 			return st, err
 		}
-		if !ok {
-			st.EndEpoch = 0
-			break
-		}
-		if i == 0 || b.EndEpoch < st.EndEpoch {
+		st.State = min(st.State, refState(c.Ref, b))
+		switch {
+		case b == nil:
+			endKnown = false
+		case st.EndEpoch == 0 || b.EndEpoch < st.EndEpoch:
 			st.EndEpoch = b.EndEpoch
 		}
+	}
+	if len(chunks) == 0 || st.State < Stored {
+		st.EndEpoch = 0
+		return st, nil
+	}
+	st.Chunks = names
+	if !endKnown {
+		st.EndEpoch = 0
 	}
 	return st, nil
 }
 
 func (e *Engine) chunkState(r index.ChunkRef) (State, error) {
-	switch {
-	case r.Kind == index.ChunkStaged && !r.Sealed:
-		return Staged, nil
-	case r.Kind == index.ChunkStaged:
-		return Uploading, nil
+	if r.Kind != index.ChunkStored {
+		return refState(r, nil), nil
 	}
 	b, ok, err := e.idx.BlobInfo(r.Stored.BlobID)
-	if err != nil {
-		return 0, err
+	if err != nil || !ok {
+		return refState(r, nil), err
 	}
-	if ok && b.State >= index.BlobCertified {
-		return Certified, nil
+	return refState(r, &b), nil
+}
+
+// refState is the state of a chunk with reference r, stored (if it is) in
+// blob b (nil when the index has no record of it).
+func refState(r index.ChunkRef, b *index.Blob) State {
+	switch {
+	case r.Kind == index.ChunkStaged && !r.Sealed:
+		return Staged
+	case r.Kind == index.ChunkStaged:
+		return Uploading
+	case b != nil && b.State >= index.BlobCertified:
+		return Certified
 	}
-	return Stored, nil
+	return Stored
 }
 
 // storedName is the Walrus text form of where a chunk lives: the quilt

@@ -195,9 +195,9 @@ func (e *Engine) fetchVerified(ctx context.Context, s *index.StoredChunk, l bloc
 		for i := from; i < to; i++ {
 			off, n, _ := l.StoredBlock(int64(s.PlainLen), i)
 			stored := buf[off-first : off-first+int64(n)]
-			if blockcrypt.BlockHash(stored) != s.BlockHashes[i] {
+			if err := (&storedBlock{s: s, i: i}).Verify(stored); err != nil {
 				if strict || i == need {
-					return nil, fmt.Errorf("block %d of blob %s: hash mismatch: %w", i, blobstore.ID(s.BlobID), blobstore.ErrIntegrity)
+					return nil, err
 				}
 				continue
 			}
