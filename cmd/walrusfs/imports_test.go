@@ -53,6 +53,7 @@ func matchAny(ps []pattern, pkg string) bool {
 const (
 	goFUSE pattern = "github.com/hanwen/go-fuse/..."
 	suiSDK pattern = "github.com/block-vision/sui-go-sdk/..."
+	gRPC   pattern = "google.golang.org/grpc/..."
 )
 
 // concreteStores are the packages that implement blobstore.Store (or
@@ -127,10 +128,10 @@ var importRules = []importRule{
 		forbid: append([]pattern{"./fs/...", goFUSE}, concreteStores...),
 	},
 	{
-		text:   "Only `chainsync/...` imports the Sui SDK.",
+		text:   "Only `chainsync/sui/...` imports the Sui SDK or gRPC: the rest of walrusfs sees the chain through `chainsync`'s interfaces.",
 		from:   []pattern{"./..."},
-		except: []pattern{"./chainsync/..."},
-		forbid: []pattern{suiSDK},
+		except: []pattern{"./chainsync/sui/..."},
+		forbid: []pattern{suiSDK, gRPC},
 	},
 	{
 		text:   "Nothing outside `cmd/...` imports it: only `cmd/walrusfs` chooses and wires implementations.",
