@@ -116,10 +116,10 @@ func (w *bcsWriter) objectRef(r ObjectRef) {
 
 // command is one step of a programmable transaction.
 type command struct {
-	kind     commandKind
-	call     moveCall
-	args     []Argument // TransferObjects objects, SplitCoins amounts, MergeCoins sources
-	target   Argument   // TransferObjects recipient, SplitCoins coin, MergeCoins destination
+	kind   commandKind
+	call   moveCall
+	args   []Argument // TransferObjects objects, SplitCoins amounts, MergeCoins sources
+	target Argument   // TransferObjects recipient, SplitCoins coin, MergeCoins destination
 }
 
 type commandKind uint8
