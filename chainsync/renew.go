@@ -34,6 +34,35 @@ type Collector interface {
 	DeleteExpired(ctx context.Context, id blobstore.ID) (bool, error)
 }
 
+// Due is one referenced blob whose lease a pass extends.
+type Due struct {
+	ID       blobstore.ID
+	EndEpoch uint32 // its current end
+	Epochs   uint32 // how many epochs to add
+}
+
+// Extended is the outcome of extending one [Due] blob: its new info, or why
+// it was not extended (an error wrapping blobstore.ErrNotFound when its
+// lease had already ended).
+type Extended struct {
+	Info blobstore.Info
+	Err  error
+}
+
+// BatchExtender is a Ledger that extends many blobs in one call (on Sui,
+// one transaction pays for a batch). The result has one entry per due
+// blob, in order; an error return means none was extended.
+type BatchExtender interface {
+	ExtendBatch(ctx context.Context, due []Due) ([]Extended, error)
+}
+
+// PassStarter is a Ledger that reads the chain once at the start of each
+// pass (on Sui, the Blob objects the daemon owns), so that Stat answers
+// from one consistent view.
+type PassStarter interface {
+	StartPass(ctx context.Context) error
+}
+
 // Index is what the renewer needs from the index (*index.Index).
 type Index interface {
 	Blobs() ([]index.Blob, error)
@@ -141,11 +170,17 @@ func (r *Renewer) RenewOnce(ctx context.Context) (Pass, error) {
 	if err != nil {
 		return Pass{}, fmt.Errorf("chainsync: current epoch: %w", err)
 	}
+	if ps, ok := r.ledger.(PassStarter); ok {
+		if err := ps.StartPass(ctx); err != nil {
+			return Pass{}, fmt.Errorf("chainsync: read the chain: %w", err)
+		}
+	}
 	blobs, err := r.idx.Blobs()
 	if err != nil {
 		return Pass{}, fmt.Errorf("chainsync: blob records: %w", err)
 	}
 	p := Pass{Epoch: now}
+	var due []Due
 	for _, b := range blobs {
 		if b.Refs == 0 {
 			// Left to expire; once it has, a Collector drops it.
@@ -178,29 +213,59 @@ func (r *Renewer) RenewOnce(ctx context.Context) (Pass, error) {
 				"blob", id, "end_epoch", b.EndEpoch, "epoch", now, "references", b.Refs)
 			continue
 		}
-		if err := ctx.Err(); err != nil {
-			return p, err
-		}
-		by := now + r.cfg.TargetEpochsAhead - b.EndEpoch
-		info, err := r.ledger.Extend(ctx, id, by)
-		if err != nil {
-			if errors.Is(err, blobstore.ErrNotFound) {
-				p.Expired++
-				r.log.Error("a referenced blob can no longer be extended; files that use it may become unreadable",
-					"blob", id, "end_epoch", b.EndEpoch, "epoch", now, "err", err)
-				continue
-			}
+		due = append(due, Due{ID: id, EndEpoch: b.EndEpoch, Epochs: now + r.cfg.TargetEpochsAhead - b.EndEpoch})
+	}
+	if err := ctx.Err(); err != nil {
+		return p, err
+	}
+	results, err := r.extend(ctx, due)
+	if err != nil {
+		p.Failed += len(due)
+		r.log.Warn("extending leases failed; retrying at the next pass", "blobs", len(due), "err", err)
+		return p, nil
+	}
+	for i, d := range due {
+		res := results[i]
+		switch {
+		case errors.Is(res.Err, blobstore.ErrNotFound):
+			p.Expired++
+			r.log.Error("a referenced blob can no longer be extended; files that use it may become unreadable",
+				"blob", d.ID, "end_epoch", d.EndEpoch, "epoch", now, "err", res.Err)
+		case res.Err != nil:
 			p.Failed++
-			r.log.Warn("extending a lease failed; retrying at the next pass", "blob", id, "end_epoch", b.EndEpoch,
-				"epochs_left", b.EndEpoch-now, "err", err)
-			continue
+			r.log.Warn("extending a lease failed; retrying at the next pass", "blob", d.ID, "end_epoch", d.EndEpoch,
+				"epochs_left", d.EndEpoch-now, "err", res.Err)
+		default:
+			if _, err := r.idx.SetBlobEnd(d.ID, res.Info.EndEpoch); err != nil {
+				return p, fmt.Errorf("chainsync: record the new end of %s: %w", d.ID, err)
+			}
+			p.Extended++
 		}
-		if _, err := r.idx.SetBlobEnd(b.ID, info.EndEpoch); err != nil {
-			return p, fmt.Errorf("chainsync: record the new end of %s: %w", id, err)
-		}
-		p.Extended++
 	}
 	return p, nil
+}
+
+// extend extends the due blobs in one batch when the ledger can, one by
+// one otherwise.
+func (r *Renewer) extend(ctx context.Context, due []Due) ([]Extended, error) {
+	if len(due) == 0 {
+		return nil, nil
+	}
+	if be, ok := r.ledger.(BatchExtender); ok {
+		res, err := be.ExtendBatch(ctx, due)
+		if err == nil && len(res) != len(due) {
+			err = fmt.Errorf("chainsync: the ledger answered %d of %d extensions", len(res), len(due))
+		}
+		return res, err
+	}
+	out := make([]Extended, len(due))
+	for i, d := range due {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		out[i].Info, out[i].Err = r.ledger.Extend(ctx, d.ID, d.Epochs)
+	}
+	return out, nil
 }
 
 // collect drops unreferenced blob b, whose recorded lease has ended, from
