@@ -45,7 +45,7 @@ type State struct {
 	NShards       uint16
 	// StoragePrice is FROST per MiB unit per epoch; WritePrice FROST per
 	// unit once, at registration.
-	StoragePrice, WritePrice uint64
+	StoragePrice, WritePrice    uint64
 	TotalCapacity, UsedCapacity uint64
 	// Calls is what transactions need to call the Walrus package.
 	Calls Calls
