@@ -435,6 +435,49 @@ func (x *Index) SetBlobEnd(id [32]byte, end uint32) (ok bool, err error) {
 	return ok, err
 }
 
+// ChainRecord is what the chain says of a blob: the Blob object that
+// keeps it stored and its lease.
+type ChainRecord struct {
+	ObjectID       string
+	Certified      bool
+	CertifiedEpoch uint32
+	EndEpoch       uint32
+	Deletable      bool
+}
+
+// RecordChain makes blob id's record say what the chain says, in one
+// operation: the chain is the truth, so the end epoch may move either
+// way, and a blob becomes BlobCertified only here when chain sync
+// confirms certifications (staged copies of its chunks may then go). A
+// certified record never goes back to stored. ok is false if the index
+// has no record of the blob.
+func (x *Index) RecordChain(id [32]byte, c ChainRecord) (ok bool, err error) {
+	err = x.update(func(w *wtx) error {
+		v := w.get(bBlobs, id[:])
+		if v == nil {
+			return nil
+		}
+		ok = true
+		b, err := decodeBlob(id[:], v)
+		if err != nil {
+			return err
+		}
+		was := b
+		if c.Certified && b.State < BlobCertified {
+			b.State, b.CertifiedEpoch = BlobCertified, c.CertifiedEpoch
+		}
+		if c.ObjectID != "" {
+			b.ObjectID, b.Deletable = c.ObjectID, c.Deletable
+		}
+		b.EndEpoch = c.EndEpoch
+		if b == was {
+			return nil
+		}
+		return w.put(bBlobs, id[:], encodeBlob(&b))
+	})
+	return ok, err
+}
+
 // DropBlob removes blob id's record if nothing references the blob (Refs
 // and LiveBytes zero), in one operation, and reports whether it did: the
 // record of a blob the store has dropped (its lease ended). A blob that

@@ -234,6 +234,47 @@ func TestSetBlobEnd(t *testing.T) {
 	}
 }
 
+// TestRecordChain: the chain's word sets the end either way, certifies a
+// stored blob (its local copies may then go), never un-certifies one, and
+// survives a crash.
+func TestRecordChain(t *testing.T) {
+	dir := t.TempDir()
+	x := openTest(t, dir)
+	f := must(x.Create(RootIno, "f", file(0o644)))
+	must(x.NewStagedChunk(f.Ino, 0))
+	sealAll(x, f.Ino, 1)
+	ups := must(x.Uploads(0, 10))
+	blob := Blob{ID: [32]byte{7}, Kind: BlobStandalone, State: BlobStored, Size: 100, EndEpoch: 20, ObjectID: "0xaa"}
+	must(x.CompleteUploads(blob, []UploadResult{{Upload: ups[0], Stored: storedAt(100)}}))
+	copies := must(x.LocalCopies())
+	if len(copies) != 1 || copies[0].Certified {
+		t.Fatalf("before confirmation: %+v", copies)
+	}
+	if must(x.DropLocalCopy(copies[0])) {
+		t.Fatal("dropped the local copy of a blob the chain has not confirmed")
+	}
+	if !must(x.RecordChain(blob.ID, ChainRecord{ObjectID: "0xbb", Certified: true, CertifiedEpoch: 3, EndEpoch: 15, Deletable: true})) {
+		t.Fatal("RecordChain: no record")
+	}
+	if !must(x.RecordChain(blob.ID, ChainRecord{Certified: false, EndEpoch: 14})) {
+		t.Fatal("RecordChain: no record")
+	}
+	if must(x.RecordChain([32]byte{1}, ChainRecord{EndEpoch: 3})) {
+		t.Fatal("RecordChain of an unknown blob reported a record")
+	}
+	x.Abandon()
+
+	y := openTest(t, dir)
+	rec, ok := must2(y.BlobInfo(blob.ID))
+	if !ok || rec.State != BlobCertified || rec.CertifiedEpoch != 3 || rec.EndEpoch != 14 || rec.ObjectID != "0xbb" || !rec.Deletable {
+		t.Fatalf("after a crash: %+v, want certified at 3, ending at 14, object 0xbb", rec)
+	}
+	copies = must(y.LocalCopies())
+	if len(copies) != 1 || !copies[0].Certified || !must(y.DropLocalCopy(copies[0])) {
+		t.Fatalf("the local copy of a confirmed blob: %+v", copies)
+	}
+}
+
 // TestDropBlob: only a record nothing references is dropped, durably.
 func TestDropBlob(t *testing.T) {
 	dir := t.TempDir()

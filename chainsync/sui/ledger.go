@@ -77,14 +77,8 @@ var ErrNoKey = errors.New("sui: no key to sign with (--sui-key)")
 
 // CurrentEpoch reads the Walrus epoch.
 func (l *Ledger) CurrentEpoch(ctx context.Context) (uint32, error) {
-	s, err := l.w.State(ctx, l.cfg.WALType)
-	if err != nil {
-		return 0, err
-	}
-	l.mu.Lock()
-	l.state = s
-	l.mu.Unlock()
-	return s.Epoch, nil
+	c, err := l.Clock(ctx)
+	return c.Epoch, err
 }
 
 // StartPass lists the Blob objects the owner holds.
@@ -353,4 +347,72 @@ func (l *Ledger) writeSpend(rec spendRecord) error {
 		return err
 	}
 	return os.Rename(tmp, l.cfg.SpendFile)
+}
+
+var _ chainsync.Chain = (*Ledger)(nil)
+
+// Clock reads the Walrus epoch clock and prices.
+func (l *Ledger) Clock(ctx context.Context) (chainsync.Clock, error) {
+	s, err := l.w.State(ctx, l.cfg.WALType)
+	if err != nil {
+		return chainsync.Clock{}, err
+	}
+	l.mu.Lock()
+	l.state = s
+	l.mu.Unlock()
+	return chainsync.Clock{
+		Epoch: s.Epoch, EpochStart: s.EpochStart, EpochDuration: s.EpochDuration,
+		StoragePrice: s.StoragePrice, WritePrice: s.WritePrice, NShards: s.NShards,
+	}, nil
+}
+
+// BlobObjects reads Blob objects by ID.
+func (l *Ledger) BlobObjects(ctx context.Context, objectIDs []string) ([]*blobstore.Info, error) {
+	ids := make([]Address, len(objectIDs))
+	for i, s := range objectIDs {
+		a, err := ParseAddress(s)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = a
+	}
+	objs, err := l.w.Blobs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*blobstore.Info, len(objs))
+	for i, o := range objs {
+		if o != nil {
+			info := blobInfo(*o)
+			out[i] = &info
+		}
+	}
+	return out, nil
+}
+
+// OwnedBlobs lists the owner's Blob objects.
+func (l *Ledger) OwnedBlobs(ctx context.Context, fn func(blobstore.Info) error) error {
+	if l.cfg.Owner.IsZero() {
+		return nil
+	}
+	l.mu.Lock()
+	s := l.state
+	l.mu.Unlock()
+	if s.TypePackage.IsZero() {
+		if _, err := l.Clock(ctx); err != nil {
+			return err
+		}
+		l.mu.Lock()
+		s = l.state
+		l.mu.Unlock()
+	}
+	return l.w.OwnedBlobs(ctx, l.cfg.Owner, s.BlobType(), func(b BlobObject) error { return fn(blobInfo(b)) })
+}
+
+// WAL returns the owner's WAL (coins and address balance).
+func (l *Ledger) WAL(ctx context.Context) (uint64, error) {
+	if l.cfg.Owner.IsZero() {
+		return 0, nil
+	}
+	return l.w.c.Balance(ctx, l.cfg.Owner, l.cfg.WALType)
 }

@@ -54,6 +54,12 @@ type Config struct {
 	Epochs uint32
 	// SendObjectTo receives the Blob objects (the daemon's Sui address).
 	SendObjectTo string
+	// CertifiedByChain: the store's word that a blob is certified is not
+	// taken; uploaded blobs are recorded as stored until chain sync reads
+	// their Blob objects (index.Index.RecordChain). A blob the store found
+	// already certified under someone else's object has no object of ours
+	// to read, so its claim is taken.
+	CertifiedByChain bool
 	// RetryMin and RetryMax bound the backoff between failed uploads.
 	RetryMin, RetryMax time.Duration
 }
@@ -574,7 +580,7 @@ func (u *Uploader) uploadBlob(q queued) error {
 		return fmt.Errorf("read staged chunk: %w", enc.err)
 	}
 	l := codec.Layout()
-	return u.complete(blobRecord(info, index.BlobStandalone), []index.UploadResult{{
+	return u.complete(u.blobRecord(info, index.BlobStandalone), []index.UploadResult{{
 		Upload: q.Upload,
 		Stored: index.StoredChunk{Length: uint64(storedLen), PlainLen: uint64(q.size), Encrypted: l.Encrypted, BlockSize: uint32(l.BlockSize), BlockHashes: enc.hashes},
 	}})
@@ -645,7 +651,7 @@ func (u *Uploader) uploadQuilt(chunks []queued) error {
 		}
 		results[i].Stored.PatchID = p.PatchID.Bytes()
 	}
-	return u.complete(blobRecord(info.Blob, index.BlobQuilt), results)
+	return u.complete(u.blobRecord(info.Blob, index.BlobQuilt), results)
 }
 
 // replaced reports whether q's staging file is missing because its chunk
@@ -669,13 +675,13 @@ func (u *Uploader) replaced(q queued, err error) bool {
 	return true
 }
 
-func blobRecord(info blobstore.Info, kind index.BlobKind) index.Blob {
+func (u *Uploader) blobRecord(info blobstore.Info, kind index.BlobKind) index.Blob {
 	b := index.Blob{
 		ID: info.ID, Kind: kind, State: index.BlobStored, Deletable: info.Deletable,
 		Size: uint64(info.Size), EncodedSize: uint64(info.EncodedSize),
 		RegisteredEpoch: info.RegisteredEpoch, EndEpoch: info.EndEpoch, ObjectID: info.ObjectID,
 	}
-	if info.Certified {
+	if info.Certified && (!u.cfg.CertifiedByChain || info.AlreadyCertified && info.ObjectID == "") {
 		b.State, b.CertifiedEpoch = index.BlobCertified, info.CertifiedEpoch
 	}
 	return b
