@@ -173,8 +173,11 @@ func (d *dataFlags) quiltMaxAge() time.Duration {
 type dataPlane struct {
 	closers []func()
 	// ledger renews the leases of the store's blobs; nil when walrusfs
-	// cannot (the Walrus network, until chain access exists).
+	// cannot (the Walrus network without chain sync and a key).
 	ledger chainsync.Ledger
+	renew  chainsync.Config
+	// chain is chain sync with Walrus on Sui; nil without --network.
+	chain *chainPlane
 }
 
 func (p *dataPlane) close() {
@@ -184,8 +187,11 @@ func (p *dataPlane) close() {
 }
 
 // build opens the blob store, the key and the cache and fills in cfg.
-func (d *dataFlags) build(ctx context.Context, stateDir string, keys volumeKeys, cfg *filedata.Config, log *slog.Logger) (*dataPlane, error) {
-	p := &dataPlane{}
+func (d *dataFlags) build(ctx context.Context, stateDir string, keys volumeKeys, chain *chainPlane, cfg *filedata.Config, log *slog.Logger) (*dataPlane, error) {
+	p := &dataPlane{renew: chainsync.DefaultConfig()}
+	if chain != nil {
+		p.closers = append(p.closers, chain.closeRPC)
+	}
 	fail := func(err error) (*dataPlane, error) {
 		p.close()
 		return nil, err
@@ -259,11 +265,33 @@ func (d *dataFlags) build(ctx context.Context, stateDir string, keys volumeKeys,
 		if up.Epochs == 0 {
 			up.Epochs = blobstore.MaxEpochsAhead
 		}
-		// Nothing extends leases yet: say when the data runs out.
-		log.Warn("blobs on Walrus are stored for a fixed number of epochs and walrusfs does not renew them yet; files expire after that",
-			"epochs", up.Epochs, "hint", "see user.walrus.end_epoch on each file; extend leases with the walrus CLI before they end")
 	}
 	up.SendObjectTo = d.sendTo
+	switch {
+	case chain != nil && !d.network():
+		return fail(fmt.Errorf("--network follows blobs on Walrus; it needs --publisher (the local store keeps its own leases): %w", errUsage))
+	case chain != nil:
+		// The chain, not the publisher, says when a blob is certified.
+		up.CertifiedByChain = true
+		p.chain = chain
+		if owner := chain.owner(); owner != "" {
+			if d.sendTo != "" && !strings.EqualFold(d.sendTo, owner) {
+				return fail(fmt.Errorf("--send-object-to %s is not the --sui-key's address %s: walrusfs can renew and delete only the Blob objects its key owns: %w", d.sendTo, owner, errUsage))
+			}
+			up.SendObjectTo = owner
+			p.ledger = chain.ledger
+			p.renew = chain.renew
+			if d.epochs == 0 {
+				up.Epochs = chain.renew.TargetEpochsAhead
+			}
+		} else {
+			log.Warn("chain sync runs without a key: certification and leases are followed, but nothing is renewed; files expire when their blobs' leases end",
+				"epochs", up.Epochs, "hint", "give --sui-key to renew")
+		}
+	case d.network():
+		log.Warn("blobs on Walrus are stored for a fixed number of epochs and walrusfs does not renew them without chain sync; files expire after that",
+			"epochs", up.Epochs, "hint", "--network and --sui-key keep them alive")
+	}
 	cfg.StagingBudget = int64(d.budget.v)
 	if cfg.StagingBudget == 0 {
 		cfg.StagingBudget = defaultStagingBudget(stateDir)

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -56,6 +57,8 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	configPath := fl.String("config", os.Getenv(configEnv), "TOML file with mount settings (flag names as keys); flags given here win. Env: "+configEnv)
 	var data dataFlags
 	data.register(fl)
+	var chainFl chainFlags
+	chainFl.register(fl)
 	if help, err := parseArgs(fl, args, 1, "MOUNTPOINT"); help || err != nil {
 		return err
 	}
@@ -113,7 +116,14 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	plane, err := data.build(ctx, dir, idx, &dataCfg, log)
+	var chain *chainPlane
+	if chainFl.enabled() {
+		if chain, err = chainFl.build(ctx, dir, log); err != nil {
+			_ = idx.Close()
+			return err
+		}
+	}
+	plane, err := data.build(ctx, dir, idx, chain, &dataCfg, log)
 	if err != nil {
 		_ = idx.Close()
 		return err
@@ -138,7 +148,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fsys := fs.New(idx, engine, cfg, log)
-	stop, err := startRenewal(ctx, plane, idx, log)
+	stop, err := startRenewal(ctx, plane, idx, engine.NoteCertified, log)
 	if err != nil {
 		closeAll()
 		return err
@@ -185,22 +195,27 @@ func served(server interface{ Wait() }) <-chan struct{} {
 }
 
 // startRenewal runs lease renewal (chainsync) in the background when the
-// store has a ledger, and returns the function that stops it and waits.
-func startRenewal(ctx context.Context, plane *dataPlane, idx *index.Index, log *slog.Logger) (stop func(), err error) {
-	if plane.ledger == nil {
-		return func() {}, nil
+// store has a ledger, and the chain follower with chain sync; it returns
+// the function that stops them and waits.
+func startRenewal(ctx context.Context, plane *dataPlane, idx *index.Index, certified func(), log *slog.Logger) (stop func(), err error) {
+	var workers []func(context.Context)
+	if plane.ledger != nil {
+		r, err := chainsync.NewRenewer(plane.ledger, idx, plane.renew, log)
+		if err != nil {
+			return nil, err
+		}
+		workers = append(workers, r.Run)
 	}
-	r, err := chainsync.NewRenewer(plane.ledger, idx, chainsync.DefaultConfig(), log)
-	if err != nil {
-		return nil, err
+	if plane.chain != nil {
+		f := chainsync.NewFollower(plane.chain.ledger, idx, plane.chain.follow, certified, log)
+		workers = append(workers, f.Run)
 	}
 	rctx, cancel := context.WithCancel(ctx)
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		r.Run(rctx)
-	}()
-	return func() { cancel(); <-finished }, nil
+	var wg sync.WaitGroup
+	for _, run := range workers {
+		wg.Go(func() { run(rctx) })
+	}
+	return func() { cancel(); wg.Wait() }, nil
 }
 
 // unmountUntilDone unmounts, retrying while the mount is busy. A lazy

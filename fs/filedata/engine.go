@@ -309,3 +309,9 @@ func (q uploadQueue) CompleteUploads(b index.Blob, results []index.UploadResult)
 	}
 	return applied, err
 }
+
+// NoteCertified tells the engine that blobs became certified outside the
+// upload path (chain sync read their Blob objects): fsyncs waiting for
+// certification look again (local copies of their chunks may go at the
+// sealer's next round).
+func (e *Engine) NoteCertified() { e.up.Changed() }

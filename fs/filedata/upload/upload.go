@@ -250,6 +250,10 @@ func (u *Uploader) Progressed() <-chan struct{} {
 	return u.progress
 }
 
+// Changed wakes those waiting in WaitFor: something they wait for may
+// have happened outside the uploader (chain sync confirmed a blob).
+func (u *Uploader) Changed() { u.signal() }
+
 func (u *Uploader) signal() {
 	u.mu.Lock()
 	close(u.progress)
