@@ -119,12 +119,21 @@ type Blob struct {
 	// left is garbage.
 	LiveBytes uint64
 	Refs      uint64
+	// UnreferencedSince is the epoch from which chain sync has seen the
+	// blob without references (MarkUnreferenced); 0 while it has some.
+	// Garbage collection waits a grace period from it.
+	UnreferencedSince uint32
 }
 
-const blobRecordV1 = 1
+// Blob record versions: v2 adds UnreferencedSince. Both are read; v2 is
+// written.
+const (
+	blobRecordV1 = 1
+	blobRecordV2 = 2
+)
 
 func encodeBlob(b *Blob) []byte {
-	out := []byte{blobRecordV1, byte(b.Kind), byte(b.State), 0}
+	out := []byte{blobRecordV2, byte(b.Kind), byte(b.State), 0}
 	if b.Deletable {
 		out[3] = 1
 	}
@@ -135,15 +144,25 @@ func encodeBlob(b *Blob) []byte {
 	out = binary.BigEndian.AppendUint32(out, b.EndEpoch)
 	out = binary.BigEndian.AppendUint64(out, b.LiveBytes)
 	out = binary.BigEndian.AppendUint64(out, b.Refs)
+	out = binary.BigEndian.AppendUint32(out, b.UnreferencedSince)
 	out = append(out, byte(len(b.ObjectID)))
 	return append(out, b.ObjectID...)
 }
 
-const blobRecordFixed = 4 + 8 + 8 + 4 + 4 + 4 + 8 + 8 + 1
+// blobRecordFixed is the length of a record before its object ID, by
+// version.
+var blobRecordFixed = map[byte]int{
+	blobRecordV1: 4 + 8 + 8 + 4 + 4 + 4 + 8 + 8 + 1,
+	blobRecordV2: 4 + 8 + 8 + 4 + 4 + 4 + 8 + 8 + 4 + 1,
+}
 
 func decodeBlob(k, v []byte) (Blob, error) {
 	var b Blob
-	if len(k) != 32 || len(v) < blobRecordFixed || v[0] != blobRecordV1 || len(v) != blobRecordFixed+int(v[blobRecordFixed-1]) {
+	if len(k) != 32 || len(v) == 0 {
+		return b, fmt.Errorf("index: blob record %x: %w", k, ErrCorrupt)
+	}
+	fixed, ok := blobRecordFixed[v[0]]
+	if !ok || len(v) < fixed || len(v) != fixed+int(v[fixed-1]) {
 		return b, fmt.Errorf("index: blob record %x: %w", k, ErrCorrupt)
 	}
 	copy(b.ID[:], k)
@@ -154,6 +173,9 @@ func decodeBlob(k, v []byte) (Blob, error) {
 	b.Size, b.EncodedSize = u64(), u64()
 	b.RegisteredEpoch, b.CertifiedEpoch, b.EndEpoch = u32(), u32(), u32()
 	b.LiveBytes, b.Refs = u64(), u64()
+	if v[0] >= blobRecordV2 {
+		b.UnreferencedSince = u32()
+	}
 	b.ObjectID = string(p[1:])
 	return b, nil
 }
@@ -362,7 +384,12 @@ func (x *Index) CompleteUploads(b Blob, results []UploadResult) ([]ChunkUpdate, 
 			if err != nil {
 				return err
 			}
-			rec.LiveBytes, rec.Refs = prev.LiveBytes, prev.Refs
+			rec.LiveBytes, rec.Refs, rec.UnreferencedSince = prev.LiveBytes, prev.Refs, prev.UnreferencedSince
+			if rec.ObjectID == "" {
+				// Stored again without a new object (already certified):
+				// the object on record still holds the blob.
+				rec.ObjectID, rec.Deletable = prev.ObjectID, prev.Deletable
+			}
 			if prev.State > rec.State {
 				rec.State, rec.CertifiedEpoch = prev.State, prev.CertifiedEpoch
 			}
@@ -478,6 +505,29 @@ func (x *Index) RecordChain(id [32]byte, c ChainRecord) (ok bool, err error) {
 	return ok, err
 }
 
+// MarkUnreferenced records that blob id has been seen without references
+// in epoch now, unless it has references or was marked before, in one
+// operation, and returns the record. ok is false if the index has no
+// record of the blob.
+func (x *Index) MarkUnreferenced(id [32]byte, now uint32) (b Blob, ok bool, err error) {
+	err = x.update(func(w *wtx) error {
+		v := w.get(bBlobs, id[:])
+		if v == nil {
+			return nil
+		}
+		ok = true
+		if b, err = decodeBlob(id[:], v); err != nil {
+			return err
+		}
+		if b.Refs != 0 || b.LiveBytes != 0 || b.UnreferencedSince != 0 {
+			return nil
+		}
+		b.UnreferencedSince = max(now, 1)
+		return w.put(bBlobs, id[:], encodeBlob(&b))
+	})
+	return b, ok, err
+}
+
 // DropBlob removes blob id's record if nothing references the blob (Refs
 // and LiveBytes zero), in one operation, and reports whether it did: the
 // record of a blob the store has dropped (its lease ended). A blob that
@@ -540,6 +590,7 @@ func (w *wtx) countRef(r ChunkRef, sign int64) error {
 	if sign > 0 {
 		b.LiveBytes += r.Stored.PlainLen
 		b.Refs++
+		b.UnreferencedSince = 0
 	} else {
 		b.LiveBytes -= min(b.LiveBytes, r.Stored.PlainLen)
 		b.Refs -= min(b.Refs, 1)

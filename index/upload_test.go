@@ -1,6 +1,7 @@
 package index
 
 import (
+	"errors"
 	"slices"
 	"testing"
 )
@@ -273,6 +274,71 @@ func TestRecordChain(t *testing.T) {
 	if len(copies) != 1 || !copies[0].Certified || !must(y.DropLocalCopy(copies[0])) {
 		t.Fatalf("the local copy of a confirmed blob: %+v", copies)
 	}
+}
+
+// TestBlobRecordV1: records written before UnreferencedSince existed
+// still read, with the mark unset.
+func TestBlobRecordV1(t *testing.T) {
+	want := Blob{ID: [32]byte{3}, Kind: BlobQuilt, State: BlobCertified, Deletable: true, Size: 1, EncodedSize: 2,
+		RegisteredEpoch: 3, CertifiedEpoch: 4, EndEpoch: 5, ObjectID: "0xab", LiveBytes: 6, Refs: 7}
+	v2 := encodeBlob(&want)
+	// v1 is v2 without the four bytes of the mark.
+	fixed := blobRecordFixed[blobRecordV2]
+	v1 := append([]byte{blobRecordV1}, v2[1:fixed-5]...)
+	v1 = append(v1, v2[fixed-1:]...)
+	got, err := decodeBlob(want.ID[:], v1)
+	if err != nil || got != want {
+		t.Fatalf("v1 record: %+v, %v; want %+v", got, err, want)
+	}
+	want.UnreferencedSince = 9
+	if got, err := decodeBlob(want.ID[:], encodeBlob(&want)); err != nil || got != want {
+		t.Fatalf("v2 record: %+v, %v", got, err)
+	}
+	for _, bad := range [][]byte{nil, {9}, v1[:len(v1)-1], append([]byte{blobRecordV2}, v1[1:]...)} {
+		if _, err := decodeBlob(want.ID[:], bad); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("record %x: %v, want ErrCorrupt", bad, err)
+		}
+	}
+}
+
+// TestMarkUnreferenced: only a blob without references is marked, once;
+// a new reference clears the mark; the mark survives a crash.
+func TestMarkUnreferenced(t *testing.T) {
+	dir := t.TempDir()
+	x := openTest(t, dir)
+	used := storedBlob(x, "f", [32]byte{1})
+	if b, ok := must2b(x.MarkUnreferenced(used.ID, 4)); !ok || b.UnreferencedSince != 0 {
+		t.Fatalf("a referenced blob was marked: %+v", b)
+	}
+	if err := x.Unlink(RootIno, "f", 1); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := must2b(x.MarkUnreferenced(used.ID, 5)); b.UnreferencedSince != 5 {
+		t.Fatalf("mark %d, want 5", b.UnreferencedSince)
+	}
+	if b, _ := must2b(x.MarkUnreferenced(used.ID, 8)); b.UnreferencedSince != 5 {
+		t.Fatalf("marked again: %d", b.UnreferencedSince)
+	}
+	x.Abandon()
+
+	y := openTest(t, dir)
+	rec, _ := must2(y.BlobInfo(used.ID))
+	if rec.UnreferencedSince != 5 {
+		t.Fatalf("after a crash the mark is %d", rec.UnreferencedSince)
+	}
+	// The same bytes stored again: the blob gains a reference.
+	storedBlob(y, "g", used.ID)
+	rec, _ = must2(y.BlobInfo(used.ID))
+	if rec.UnreferencedSince != 0 || rec.Refs != 1 {
+		t.Fatalf("a blob referenced again keeps its mark: %+v", rec)
+	}
+}
+
+func must2b(b Blob, ok bool, err error) (Blob, bool) {
+	if err != nil {
+		panic(err)
+	}
+	return b, ok
 }
 
 // TestDropBlob: only a record nothing references is dropped, durably.
