@@ -68,6 +68,7 @@ type Index interface {
 	Blobs() ([]index.Blob, error)
 	SetBlobEnd(id [32]byte, end uint32) (bool, error)
 	DropBlob(id [32]byte) (bool, error)
+	MarkUnreferenced(id [32]byte, now uint32) (index.Blob, bool, error)
 }
 
 // Config tunes a [Renewer].
@@ -81,13 +82,16 @@ type Config struct {
 	TargetEpochsAhead uint32
 	// Interval is the time between passes.
 	Interval time.Duration
+	// GCGrace is how many epochs a blob no file references keeps its Blob
+	// object before a Discarder ledger deletes or burns it.
+	GCGrace uint32
 }
 
 // DefaultConfig extends blobs ending within 2 epochs to 12 epochs ahead, and
 // looks every hour (a Walrus epoch is a day on Testnet, two weeks on
 // Mainnet).
 func DefaultConfig() Config {
-	return Config{MinEpochsAhead: 2, TargetEpochsAhead: 12, Interval: time.Hour}
+	return Config{MinEpochsAhead: 2, TargetEpochsAhead: 12, Interval: time.Hour, GCGrace: 2}
 }
 
 // Validate reports a configuration a Renewer cannot use.
@@ -101,6 +105,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("chainsync: TargetEpochsAhead %d: Walrus stores at most %d epochs ahead", c.TargetEpochsAhead, blobstore.MaxEpochsAhead)
 	case c.Interval <= 0:
 		return errors.New("chainsync: Interval must be positive")
+	case c.GCGrace < 1:
+		return errors.New("chainsync: GCGrace must be at least 1 epoch: an upload in flight owns an object the index does not know yet")
 	}
 	return nil
 }
@@ -134,6 +140,9 @@ type Pass struct {
 	// Collected counts unreferenced blobs whose lease had ended, dropped
 	// from the store (a Collector) and the index.
 	Collected int
+	// Discarded counts Blob objects deleted or burned as garbage (a
+	// Discarder), and DiscardFailed those that could not be.
+	Discarded, DiscardFailed int
 }
 
 // Run renews at once and then every Config.Interval until ctx ends. A pass
@@ -147,9 +156,9 @@ func (r *Renewer) Run(ctx context.Context) {
 				return
 			}
 			r.log.Error("lease renewal failed; retrying later", "retry_in", r.cfg.Interval, "err", err)
-		} else if p.Extended > 0 || p.Expired > 0 || p.Failed > 0 || p.Collected > 0 {
+		} else if p.Extended > 0 || p.Expired > 0 || p.Failed > 0 || p.Collected > 0 || p.Discarded > 0 || p.DiscardFailed > 0 {
 			r.log.Info("lease renewal", "epoch", p.Epoch, "referenced_blobs", p.Checked, "extended", p.Extended,
-				"expired", p.Expired, "failed", p.Failed, "collected", p.Collected)
+				"expired", p.Expired, "failed", p.Failed, "collected", p.Collected, "discarded", p.Discarded, "discard_failed", p.DiscardFailed)
 		}
 		select {
 		case <-ctx.Done():
@@ -222,24 +231,40 @@ func (r *Renewer) RenewOnce(ctx context.Context) (Pass, error) {
 	if err != nil {
 		p.Failed += len(due)
 		r.log.Warn("extending leases failed; retrying at the next pass", "blobs", len(due), "err", err)
-		return p, nil
+		results = nil
 	}
-	for i, d := range due {
-		res := results[i]
+	var expired, failed []Due
+	var firstFailure error
+	for i, res := range results {
+		d := due[i]
 		switch {
 		case errors.Is(res.Err, blobstore.ErrNotFound):
 			p.Expired++
-			r.log.Error("a referenced blob can no longer be extended; files that use it may become unreadable",
-				"blob", d.ID, "end_epoch", d.EndEpoch, "epoch", now, "err", res.Err)
+			expired = append(expired, d)
 		case res.Err != nil:
 			p.Failed++
-			r.log.Warn("extending a lease failed; retrying at the next pass", "blob", d.ID, "end_epoch", d.EndEpoch,
-				"epochs_left", d.EndEpoch-now, "err", res.Err)
+			failed = append(failed, d)
+			if firstFailure == nil {
+				firstFailure = res.Err
+			}
 		default:
 			if _, err := r.idx.SetBlobEnd(d.ID, res.Info.EndEpoch); err != nil {
 				return p, fmt.Errorf("chainsync: record the new end of %s: %w", d.ID, err)
 			}
 			p.Extended++
+		}
+	}
+	if len(expired) > 0 {
+		r.log.Error("referenced blobs can no longer be extended; files that use them may become unreadable",
+			"blobs", len(expired), "first", expired[0].ID, "first_end_epoch", expired[0].EndEpoch, "epoch", now)
+	}
+	if len(failed) > 0 {
+		r.log.Warn("extending leases failed; retrying at the next pass", "blobs", len(failed), "first", failed[0].ID,
+			"first_end_epoch", failed[0].EndEpoch, "epoch", now, "err", firstFailure)
+	}
+	if d, ok := r.ledger.(Discarder); ok {
+		if err := r.discard(ctx, d, now, &p); err != nil {
+			return p, err
 		}
 	}
 	return p, nil

@@ -416,3 +416,86 @@ func (l *Ledger) WAL(ctx context.Context) (uint64, error) {
 	}
 	return l.w.c.Balance(ctx, l.cfg.Owner, l.cfg.WALType)
 }
+
+var _ chainsync.Discarder = (*Ledger)(nil)
+
+// Owned returns the Blob objects listed at the start of the pass.
+func (l *Ledger) Owned() []blobstore.Info {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []blobstore.Info
+	for _, objs := range l.owned {
+		for _, o := range objs {
+			out = append(out, blobInfo(o))
+		}
+	}
+	return out
+}
+
+// ownedObject finds a listed object by ID.
+func (l *Ledger) ownedObject(id string) (BlobObject, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, objs := range l.owned {
+		for _, o := range objs {
+			if o.Ref.ID.String() == id {
+				return o, true
+			}
+		}
+	}
+	return BlobObject{}, false
+}
+
+// Discard deletes the deletable, unexpired objects (delete_blob, then the
+// Storage destroyed) and burns the others, in batched transactions.
+func (l *Ledger) Discard(ctx context.Context, objects []blobstore.Info) []error {
+	errs := make([]error, len(objects))
+	if l.sender == nil {
+		for i := range errs {
+			errs[i] = ErrNoKey
+		}
+		return errs
+	}
+	l.mu.Lock()
+	state := l.state
+	l.mu.Unlock()
+	type item struct {
+		i   int
+		obj BlobObject
+	}
+	var del, burn []item
+	for i, info := range objects {
+		o, ok := l.ownedObject(info.ObjectID)
+		if !ok {
+			errs[i] = fmt.Errorf("%w: object %s is not among the owned Blob objects", blobstore.ErrNotFound, info.ObjectID)
+			continue
+		}
+		if o.Deletable && o.EndEpoch() > state.Epoch {
+			del = append(del, item{i, o})
+		} else {
+			burn = append(burn, item{i, o})
+		}
+	}
+	send := func(items []item, what string, add func(b *Builder, refs []ObjectRef)) {
+		for start := 0; start < len(items); start += l.cfg.BatchSize {
+			batch := items[start:min(start+l.cfg.BatchSize, len(items))]
+			fx, err := l.sender.Send(ctx, fmt.Sprintf("%s %d blobs", what, len(batch)), func(ctx context.Context, b *Builder) error {
+				refs := make([]ObjectRef, len(batch))
+				for j, it := range batch {
+					refs[j] = l.sender.Fresh(it.obj.Ref)
+				}
+				add(b, refs)
+				return nil
+			})
+			if err == nil && !fx.Success {
+				err = fx.Failure
+			}
+			for _, it := range batch {
+				errs[it.i] = err
+			}
+		}
+	}
+	send(del, "delete", func(b *Builder, refs []ObjectRef) { state.Calls.Delete(b, refs) })
+	send(burn, "burn", func(b *Builder, refs []ObjectRef) { state.Calls.Burn(b, refs) })
+	return errs
+}

@@ -115,7 +115,7 @@ func (c *chainFlags) build(ctx context.Context, stateDir string, log *slog.Logge
 		return nil, err
 	}
 	cp := &chainPlane{network: n, renew: chainsync.DefaultConfig(), follow: chainsync.DefaultFollowConfig()}
-	cp.renew.MinEpochsAhead, cp.renew.TargetEpochsAhead = uint32(c.renewBefore), uint32(c.renewTarget)
+	cp.renew.MinEpochsAhead, cp.renew.TargetEpochsAhead, cp.renew.GCGrace = uint32(c.renewBefore), uint32(c.renewTarget), uint32(c.gcGrace)
 	cp.follow.RenewBefore = uint32(c.renewBefore)
 	if err := cp.renew.Validate(); err != nil {
 		return nil, fmt.Errorf("--renew-before/--renew-target: %w: %w", err, errUsage)
