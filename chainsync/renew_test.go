@@ -124,7 +124,7 @@ func (w *world) renewer(cfg Config) *Renewer {
 // end and one nothing references are left alone.
 func TestRenewExtendsReferencedBlobs(t *testing.T) {
 	w := newWorld(t)
-	cfg := Config{MinEpochsAhead: 2, TargetEpochsAhead: 10, Interval: time.Hour}
+	cfg := Config{MinEpochsAhead: 2, TargetEpochsAhead: 10, Interval: time.Hour, GCGrace: 2}
 	soon := w.blob(3, true)   // ends at epoch 3
 	later := w.blob(20, true) // ends at epoch 20
 	orphan := w.blob(3, false)
@@ -164,7 +164,7 @@ func TestRenewAfterCrashDoesNotPayTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.at(2)
-	p, err := w.renewer(Config{MinEpochsAhead: 2, TargetEpochsAhead: 10, Interval: time.Hour}).RenewOnce(t.Context())
+	p, err := w.renewer(Config{MinEpochsAhead: 2, TargetEpochsAhead: 10, Interval: time.Hour, GCGrace: 2}).RenewOnce(t.Context())
 	if err != nil || p.Extended != 0 || p.Failed != 0 {
 		t.Fatalf("%+v, %v; want nothing extended", p, err)
 	}
@@ -196,7 +196,7 @@ func TestRenewReportsEndedLeases(t *testing.T) {
 func TestRunRenewsUntilCancelled(t *testing.T) {
 	w := newWorld(t)
 	id := w.blob(2, true)
-	r := w.renewer(Config{MinEpochsAhead: 2, TargetEpochsAhead: 10, Interval: time.Hour})
+	r := w.renewer(Config{MinEpochsAhead: 2, TargetEpochsAhead: 10, Interval: time.Hour, GCGrace: 2})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
@@ -239,7 +239,7 @@ func TestCollectsExpiredGarbage(t *testing.T) {
 	garbage := w.blob(3, false)
 	revived := w.blob(3, false)
 	used := w.blob(3, true)
-	r := w.renewer(Config{MinEpochsAhead: 1, TargetEpochsAhead: 2, Interval: time.Hour})
+	r := w.renewer(Config{MinEpochsAhead: 1, TargetEpochsAhead: 2, Interval: time.Hour, GCGrace: 2})
 
 	w.at(2)
 	if p, err := r.RenewOnce(t.Context()); err != nil || p.Collected != 0 || p.Extended != 1 {
