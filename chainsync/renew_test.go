@@ -219,10 +219,11 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []Config{
-		{MinEpochsAhead: 0, TargetEpochsAhead: 5, Interval: time.Hour},
-		{MinEpochsAhead: 5, TargetEpochsAhead: 5, Interval: time.Hour},
-		{MinEpochsAhead: 2, TargetEpochsAhead: blobstore.MaxEpochsAhead + 1, Interval: time.Hour},
-		{MinEpochsAhead: 2, TargetEpochsAhead: 5},
+		{MinEpochsAhead: 0, TargetEpochsAhead: 5, Interval: time.Hour, GCGrace: 2},
+		{MinEpochsAhead: 5, TargetEpochsAhead: 5, Interval: time.Hour, GCGrace: 2},
+		{MinEpochsAhead: 2, TargetEpochsAhead: blobstore.MaxEpochsAhead + 1, Interval: time.Hour, GCGrace: 2},
+		{MinEpochsAhead: 2, TargetEpochsAhead: 5, GCGrace: 2},
+		{MinEpochsAhead: 2, TargetEpochsAhead: 5, Interval: time.Hour},
 	} {
 		if c.Validate() == nil {
 			t.Errorf("%+v accepted", c)
