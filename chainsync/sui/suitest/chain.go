@@ -264,10 +264,10 @@ func (c *Chain) genesis() error {
 		st.Objects[o.ID] = o
 	}
 	put(&Object{ID: c.ids.System, Version: 1, Owner: Owner{Kind: OwnerShared, InitialSharedVersion: 1},
-		Type: structType(c.ids.WalrusOriginal, "system", "System"),
+		Type:     structType(c.ids.WalrusOriginal, "system", "System"),
 		Contents: VersionedFields{ID: c.ids.System, Version: innerVersion, PackageID: c.ids.WalrusPublished}.BCS()})
 	put(&Object{ID: c.ids.Staking, Version: 1, Owner: Owner{Kind: OwnerShared, InitialSharedVersion: 1},
-		Type: structType(c.ids.WalrusOriginal, "staking", "Staking"),
+		Type:     structType(c.ids.WalrusOriginal, "staking", "Staking"),
 		Contents: VersionedFields{ID: c.ids.Staking, Version: innerVersion, PackageID: c.ids.WalrusPublished}.BCS()})
 	put(&Object{ID: c.ids.SystemInner, Version: 1, Owner: Owner{Kind: OwnerObject, Address: c.ids.System},
 		Type:     c.fieldType("system_state_inner", "SystemStateInnerV1"),
@@ -603,8 +603,10 @@ func (c *Chain) BlobObjects(owner Address) []BlobFields {
 	return out
 }
 
-func (c *Chain) blobType() TypeTag    { return structType(c.ids.WalrusOriginal, "blob", "Blob") }
-func (c *Chain) storageType() TypeTag { return structType(c.ids.WalrusOriginal, "storage_resource", "Storage") }
+func (c *Chain) blobType() TypeTag { return structType(c.ids.WalrusOriginal, "blob", "Blob") }
+func (c *Chain) storageType() TypeTag {
+	return structType(c.ids.WalrusOriginal, "storage_resource", "Storage")
+}
 
 // Certificate signs the confirmation message for blobID in the current
 // epoch with the given committee members (indices into the committee) and

@@ -81,8 +81,8 @@ func ParseDigest(s string) (Digest, error) {
 
 // The framework addresses.
 var (
-	addrOne   = mustAddr("0x1")
-	addrTwo   = mustAddr("0x2")
+	addrOne = mustAddr("0x1")
+	addrTwo = mustAddr("0x2")
 )
 
 func mustAddr(s string) Address {
