@@ -41,11 +41,12 @@ func DeriveBlobID(rootHash [32]byte, encodingType uint8, size uint64) [32]byte {
 	return blake2b.Sum256(b[:])
 }
 
-// member is one committee member: a storage node with its BLS key and the
-// shards it holds.
+// member is one committee member: a storage node with its BLS key, its
+// weight (shard count) and the shards it holds.
 type member struct {
 	NodeID    Address
 	PublicKey []byte // uncompressed G1, 96 bytes
+	Weight    uint16
 	Shards    []uint16
 }
 
@@ -103,29 +104,94 @@ func (s *walrusState) epochStart(e uint32) uint64 {
 }
 
 // advance moves to the next epoch as system_state_inner::advance_epoch
-// does: pop the ring, carry the used capacity, keep the prices.
+// does: pop the ring, carry the used capacity, keep the prices. The
+// rewards of the ended epoch would go to the nodes, which this chain does
+// not model.
 func (s *walrusState) advance(capacity uint64) {
 	old := s.ring(0)
-	leftover := old.Rewards
 	*old = accounting{Epoch: old.Epoch + uint32(len(s.Ring))}
 	s.RingIndex = (s.RingIndex + 1) % uint32(len(s.Ring))
 	s.Epoch++
 	s.UsedCapacity = s.ring(0).Used
 	s.TotalCapacity = max(capacity, s.UsedCapacity)
-	_ = leftover // paid out to nodes, which this chain does not model
 	s.PrevMembers = append([]member{}, s.Members...)
 }
 
-// weight is the member's shard count.
-func (m member) weight() uint16 { return uint16(len(m.Shards)) }
+func committeeEntries(ms []member) []CommitteeEntry {
+	out := make([]CommitteeEntry, len(ms))
+	for i, m := range ms {
+		out[i] = CommitteeEntry{NodeID: m.NodeID, Shards: m.Shards}
+	}
+	return out
+}
 
-// systemInnerBCS renders system_state_inner::SystemStateInnerV1.
-func (s *walrusState) systemInnerBCS() []byte {
+// systemInner is the SystemStateInnerV1 this state stands for.
+func (s *walrusState) systemInner() SystemStateInner {
+	in := SystemStateInner{NShards: s.NShards, Epoch: s.Epoch, TotalKey: s.TotalKey,
+		TotalCapacity: s.TotalCapacity, UsedCapacity: s.UsedCapacity, StoragePrice: s.StoragePrice, WritePrice: s.WritePrice,
+		RingIndex: s.RingIndex, RingLength: uint32(len(s.Ring)), Ring: s.Ring, DenyListID: s.DenyListID}
+	for _, m := range s.Members {
+		in.Members = append(in.Members, BlsMember{PublicKey: m.PublicKey, Weight: m.Weight, NodeID: m.NodeID})
+	}
+	return in
+}
+
+// stakingInner is the StakingInnerV1 this state stands for.
+func (s *walrusState) stakingInner() StakingInner {
+	return StakingInner{NShards: s.NShards, EpochDuration: s.EpochDuration, FirstEpochStart: s.FirstEpochTime,
+		PoolsID: s.PoolsID, PoolsSize: uint64(len(s.Members)), Epoch: s.Epoch, ActiveSetID: s.ActiveSetID,
+		Committee: committeeEntries(s.Members), PreviousCommittee: committeeEntries(s.PrevMembers),
+		EpochState: EpochState{Kind: EpochChangeDone, Value: s.epochStart(s.Epoch)}, NextKeysID: s.NextKeysID}
+}
+
+func (s *walrusState) systemInnerBCS() []byte  { return s.systemInner().BCS() }
+func (s *walrusState) stakingInnerBCS() []byte { return s.stakingInner().BCS() }
+
+// BlsMember is walrus bls_aggregate::BlsCommitteeMember.
+type BlsMember struct {
+	PublicKey []byte // Element<UncompressedG1>: 96 bytes
+	Weight    uint16
+	NodeID    Address
+}
+
+// EventBlob is walrus event_blob::EventBlob.
+type EventBlob struct {
+	BlobID           [32]byte
+	EndingCheckpoint uint64
+}
+
+// EventBlobWeight is one entry of the aggregate_weight_per_blob VecMap.
+type EventBlobWeight struct {
+	Blob   EventBlob
+	Weight uint16
+}
+
+// SystemStateInner is walrus system_state_inner::SystemStateInnerV1 with
+// its nested structs flattened in field order.
+type SystemStateInner struct {
+	Members          []BlsMember
+	NShards          uint16
+	Epoch            uint32
+	TotalKey         []byte // Element<G1>: 48 bytes
+	TotalCapacity    uint64
+	UsedCapacity     uint64
+	StoragePrice     uint64
+	WritePrice       uint64
+	RingIndex        uint32
+	RingLength       uint32
+	Ring             []accounting
+	LatestEventBlob  *EventBlob
+	EventBlobWeights []EventBlobWeight
+	DenyListID       Address // ExtendedField<VecMap<ID, u64>>
+}
+
+// BCS is the struct's bytes.
+func (s SystemStateInner) BCS() []byte {
 	w := &writer{}
 	w.uleb(uint32(len(s.Members)))
 	for _, m := range s.Members {
 		w.bytes(m.PublicKey)
-		w.u16(m.weight())
+		w.u16(m.Weight)
 		w.addr(m.NodeID)
 	}
 	w.u16(s.NShards)
@@ -136,46 +202,119 @@ func (s *walrusState) systemInnerBCS() []byte {
 	w.u64(s.StoragePrice)
 	w.u64(s.WritePrice)
 	w.u32(s.RingIndex)
-	w.u32(uint32(len(s.Ring)))
+	w.u32(s.RingLength)
 	w.uleb(uint32(len(s.Ring)))
 	for _, a := range s.Ring {
 		w.u32(a.Epoch)
 		w.u64(a.Used)
 		w.u64(a.Rewards) // Balance<WAL> is its value
 	}
-	w.u8(0)   // event_blob_certification_state.latest_certified_blob: None
-	w.uleb(0) // aggregate_weight_per_blob: empty VecMap
+	if s.LatestEventBlob == nil {
+		w.u8(0)
+	} else {
+		w.u8(1)
+		w.u256(s.LatestEventBlob.BlobID)
+		w.u64(s.LatestEventBlob.EndingCheckpoint)
+	}
+	w.uleb(uint32(len(s.EventBlobWeights)))
+	for _, e := range s.EventBlobWeights {
+		w.u256(e.Blob.BlobID)
+		w.u64(e.Blob.EndingCheckpoint)
+		w.u16(e.Weight)
+	}
 	w.addr(s.DenyListID)
 	return w.b
 }
 
-func encodeCommittee(w *writer, ms []member) {
-	w.uleb(uint32(len(ms)))
-	for _, m := range ms {
-		w.addr(m.NodeID)
-		w.uleb(uint32(len(m.Shards)))
-		for _, sh := range m.Shards {
+// CommitteeEntry is one entry of walrus committee::Committee, a VecMap
+// from node ID to shard indices.
+type CommitteeEntry struct {
+	NodeID Address
+	Shards []uint16
+}
+
+// EpochState kinds, in the variant order of staking_inner::EpochState.
+const (
+	EpochChangeSync = iota
+	EpochChangeDone
+	NextParamsSelected
+)
+
+// EpochState is staking_inner::EpochState: EpochChangeSync(u16),
+// EpochChangeDone(u64 ms) or NextParamsSelected(u64 ms).
+type EpochState struct {
+	Kind  uint8
+	Value uint64
+}
+
+// EpochParams is walrus epoch_parameters::EpochParams.
+type EpochParams struct {
+	TotalCapacity uint64
+	StoragePrice  uint64
+	WritePrice    uint64
+}
+
+// StakingInner is walrus staking_inner::StakingInnerV1.
+type StakingInner struct {
+	NShards           uint16
+	EpochDuration     uint64
+	FirstEpochStart   uint64
+	PoolsID           Address // ObjectTable {id, size}
+	PoolsSize         uint64
+	Epoch             uint32
+	ActiveSetID       Address
+	NextCommittee     []CommitteeEntry // nil: None
+	HasNextCommittee  bool
+	Committee         []CommitteeEntry
+	PreviousCommittee []CommitteeEntry
+	NextEpochParams   *EpochParams
+	EpochState        EpochState
+	NextKeysID        Address
+}
+
+func encodeCommittee(w *writer, es []CommitteeEntry) {
+	w.uleb(uint32(len(es)))
+	for _, e := range es {
+		w.addr(e.NodeID)
+		w.uleb(uint32(len(e.Shards)))
+		for _, sh := range e.Shards {
 			w.u16(sh)
 		}
 	}
 }
 
-// stakingInnerBCS renders staking_inner::StakingInnerV1.
-func (s *walrusState) stakingInnerBCS() []byte {
+// BCS is the struct's bytes.
+func (s StakingInner) BCS() []byte {
 	w := &writer{}
 	w.u16(s.NShards)
 	w.u64(s.EpochDuration)
-	w.u64(s.FirstEpochTime)
+	w.u64(s.FirstEpochStart)
 	w.addr(s.PoolsID)
-	w.u64(uint64(len(s.Members)))
+	w.u64(s.PoolsSize)
 	w.u32(s.Epoch)
 	w.addr(s.ActiveSetID)
-	w.u8(0) // next_committee: None
-	encodeCommittee(w, s.Members)
-	encodeCommittee(w, s.PrevMembers)
-	w.u8(0)   // next_epoch_params: None
-	w.uleb(1) // EpochState::EpochChangeDone(start of the epoch)
-	w.u64(s.epochStart(s.Epoch))
+	if s.HasNextCommittee {
+		w.u8(1)
+		encodeCommittee(w, s.NextCommittee)
+	} else {
+		w.u8(0)
+	}
+	encodeCommittee(w, s.Committee)
+	encodeCommittee(w, s.PreviousCommittee)
+	if s.NextEpochParams == nil {
+		w.u8(0)
+	} else {
+		w.u8(1)
+		w.u64(s.NextEpochParams.TotalCapacity)
+		w.u64(s.NextEpochParams.StoragePrice)
+		w.u64(s.NextEpochParams.WritePrice)
+	}
+	w.uleb(uint32(s.EpochState.Kind))
+	if s.EpochState.Kind == EpochChangeSync {
+		w.u16(uint16(s.EpochState.Value))
+	} else {
+		w.u64(s.EpochState.Value)
+	}
 	w.addr(s.NextKeysID)
 	return w.b
 }
@@ -215,6 +354,7 @@ func newCommittee(seed []byte, size int, nShards uint16) ([]member, []byte, erro
 	for sh := range nShards {
 		m := &ms[int(sh)%size]
 		m.Shards = append(m.Shards, sh)
+		m.Weight++
 	}
 	return ms, sum.BytesCompressed(), nil
 }
@@ -270,7 +410,7 @@ func (s *walrusState) verifyCertificate(sig, bitmap, msg []byte) *abortErr {
 			continue
 		}
 		if !signer {
-			nonWeight += uint64(s.Members[i].weight())
+			nonWeight += uint64(s.Members[i].Weight)
 			var p GG.G1
 			if err := p.SetBytes(s.Members[i].PublicKey); err != nil {
 				return abort("bls_aggregate", blsESigVerification, "member %d key: %v", i, err)
