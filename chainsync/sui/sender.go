@@ -40,9 +40,12 @@ type Sender struct {
 	// MaxGas bounds the gas budget of any one transaction, in MIST.
 	MaxGas uint64
 
-	mu    sync.Mutex
-	known map[Address]ObjectRef // newest references seen in effects
-	chain *Digest               // the genesis digest, for ValidDuring
+	// sendMu makes transactions one at a time; mu guards known, and is
+	// never held across a call.
+	sendMu sync.Mutex
+	mu     sync.Mutex
+	known  map[Address]ObjectRef // newest references seen in effects
+	chain  *Digest               // the genesis digest, for ValidDuring
 }
 
 // DefaultMaxGas is the most gas one transaction may use: 2 SUI.
@@ -102,8 +105,8 @@ type Compose func(ctx context.Context, b *Builder) error
 // effects of a transaction that executed, even when it failed on chain
 // (Effects.Success false, Effects.Failure says why; its gas was charged).
 func (s *Sender) Send(ctx context.Context, what string, compose Compose) (Effects, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
 	if err := s.settle(ctx); err != nil {
 		return Effects{}, err
 	}
@@ -182,7 +185,7 @@ func (s *Sender) gasCoins(ctx context.Context) ([]ObjectRef, error) {
 		if err != nil {
 			return fmt.Errorf("gas coin %s: %w", o.Ref.ID, err)
 		}
-		coins = append(coins, CoinObject{Ref: s.freshLocked(o.Ref), Balance: c.Balance})
+		coins = append(coins, CoinObject{Ref: s.Fresh(o.Ref), Balance: c.Balance})
 		return nil
 	})
 	if err != nil {
@@ -308,6 +311,8 @@ func (s *Sender) settle(ctx context.Context) error {
 
 // learn records the new references in a transaction's effects.
 func (s *Sender) learn(fx Effects) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, ch := range fx.Changed {
 		if ch.Deleted {
 			delete(s.known, ch.Ref.ID)
