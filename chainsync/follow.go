@@ -53,17 +53,22 @@ type FollowIndex interface {
 
 // FollowConfig tunes a [Follower].
 type FollowConfig struct {
-	// Interval between polls of the epoch and of blobs waiting for
-	// certification.
+	// Interval between polls of the epoch (and, at an epoch change, of
+	// every blob).
 	Interval time.Duration
+	// ConfirmInterval between looks for uploaded blobs waiting for their
+	// certification: fsync with --fsync=certified waits for it. The look
+	// reads the local index and asks the chain only when blobs wait.
+	ConfirmInterval time.Duration
 	// RenewBefore: a referenced blob ending within this many epochs is
 	// warned about.
 	RenewBefore uint32
 }
 
-// DefaultFollowConfig polls every minute and warns two epochs ahead.
+// DefaultFollowConfig polls the epoch every minute, confirms uploads
+// within two seconds, and warns two epochs ahead.
 func DefaultFollowConfig() FollowConfig {
-	return FollowConfig{Interval: time.Minute, RenewBefore: 2}
+	return FollowConfig{Interval: time.Minute, ConfirmInterval: 2 * time.Second, RenewBefore: 2}
 }
 
 // Follower keeps the index in step with the chain: it confirms each
@@ -78,6 +83,8 @@ type Follower struct {
 	cfg    FollowConfig
 	log    *slog.Logger
 	notify func() // called after blobs were confirmed
+	// OnEpoch, when set before Run, is called when the epoch changes.
+	OnEpoch func(epoch uint32)
 
 	mu     sync.Mutex
 	status FollowStatus
@@ -104,6 +111,9 @@ func NewFollower(chain Chain, idx FollowIndex, cfg FollowConfig, notify func(), 
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultFollowConfig().Interval
 	}
+	if cfg.ConfirmInterval <= 0 {
+		cfg.ConfirmInterval = DefaultFollowConfig().ConfirmInterval
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -122,29 +132,70 @@ func (f *Follower) Status() FollowStatus {
 
 // Run polls until ctx ends. A full reconciliation runs at the start and
 // whenever the epoch changes; in between, each poll reads the epoch and
-// the blobs waiting for certification.
+// the blobs waiting for certification, and every ConfirmInterval the
+// index is looked at for uploads to confirm.
 func (f *Follower) Run(ctx context.Context) {
 	t := time.NewTicker(f.cfg.Interval)
 	defer t.Stop()
+	confirm := time.NewTicker(f.cfg.ConfirmInterval)
+	defer confirm.Stop()
 	var lastEpoch uint32
 	full := true
-	for {
+	poll := func() {
 		epoch, err := f.Poll(ctx, full)
 		switch {
 		case ctx.Err() != nil:
-			return
 		case err != nil:
 			f.log.Warn("reading the chain failed; retrying", "retry_in", f.cfg.Interval, "err", err)
 		default:
 			full = epoch != lastEpoch && lastEpoch != 0
+			if full && f.OnEpoch != nil {
+				f.OnEpoch(epoch)
+			}
 			lastEpoch = epoch
 		}
+	}
+	poll()
+	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			poll()
+		case <-confirm.C:
+			if err := f.Confirm(ctx); err != nil && ctx.Err() == nil {
+				f.log.Debug("confirming uploads failed; retrying", "err", err)
+			}
 		}
 	}
+}
+
+// Confirm asks the chain about the uploaded blobs still waiting for
+// certification, if there are any.
+func (f *Follower) Confirm(ctx context.Context) error {
+	blobs, err := f.idx.Blobs()
+	if err != nil {
+		return fmt.Errorf("chainsync: blob records: %w", err)
+	}
+	var ask []index.Blob
+	for _, b := range blobs {
+		if b.ObjectID != "" && b.State < index.BlobCertified {
+			ask = append(ask, b)
+		}
+	}
+	if len(ask) == 0 {
+		return nil
+	}
+	var st FollowStatus
+	certified, err := f.reconcile(ctx, ask, &st)
+	if certified > 0 {
+		f.notify()
+		f.mu.Lock()
+		f.status.Certified += certified
+		f.status.Pending = st.Pending
+		f.mu.Unlock()
+	}
+	return err
 }
 
 // Poll runs one poll; full also reconciles every blob and counts orphans.

@@ -117,6 +117,7 @@ type Renewer struct {
 	idx    Index
 	cfg    Config
 	log    *slog.Logger
+	kick   chan struct{}
 }
 
 // NewRenewer returns a renewer; a nil logger discards logs.
@@ -127,7 +128,15 @@ func NewRenewer(ledger Ledger, idx Index, cfg Config, log *slog.Logger) (*Renewe
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Renewer{ledger: ledger, idx: idx, cfg: cfg, log: log}, nil
+	return &Renewer{ledger: ledger, idx: idx, cfg: cfg, log: log, kick: make(chan struct{}, 1)}, nil
+}
+
+// Kick asks for a pass now (the follower saw the epoch change).
+func (r *Renewer) Kick() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Pass is what one renewal pass did.
@@ -145,8 +154,9 @@ type Pass struct {
 	Discarded, DiscardFailed int
 }
 
-// Run renews at once and then every Config.Interval until ctx ends. A pass
-// that fails is logged and retried at the next interval.
+// Run renews at once, then every Config.Interval and whenever kicked,
+// until ctx ends. A pass that fails is logged and retried at the next
+// interval.
 func (r *Renewer) Run(ctx context.Context) {
 	t := time.NewTicker(r.cfg.Interval)
 	defer t.Stop()
@@ -164,6 +174,7 @@ func (r *Renewer) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-r.kick:
 		}
 	}
 }

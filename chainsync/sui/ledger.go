@@ -499,3 +499,11 @@ func (l *Ledger) Discard(ctx context.Context, objects []blobstore.Info) []error 
 	send(burn, "burn", func(b *Builder, refs []ObjectRef) { state.Calls.Burn(b, refs) })
 	return errs
 }
+
+// SUI returns the owner's SUI (coins and address balance), in MIST.
+func (l *Ledger) SUI(ctx context.Context) (uint64, error) {
+	if l.cfg.Owner.IsZero() {
+		return 0, nil
+	}
+	return l.w.c.Balance(ctx, l.cfg.Owner, MustTypeTag("0x2::sui::SUI"))
+}

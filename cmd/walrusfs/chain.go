@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/walrusfs/walrusfs/chainsync"
 	"github.com/walrusfs/walrusfs/chainsync/sui"
@@ -26,6 +27,7 @@ type chainFlags struct {
 	renewTarget uint
 	maxWAL      string
 	gcGrace     uint
+	poll        time.Duration
 }
 
 func (c *chainFlags) register(fl *flag.FlagSet) {
@@ -39,7 +41,8 @@ func (c *chainFlags) register(fl *flag.FlagSet) {
 	fl.UintVar(&c.renewBefore, "renew-before", uint(def.MinEpochsAhead), "extend a referenced blob's lease when it ends within this many epochs")
 	fl.UintVar(&c.renewTarget, "renew-target", uint(def.TargetEpochsAhead), "extend leases to end this many epochs ahead (at most 53)")
 	fl.StringVar(&c.maxWAL, "max-wal-per-epoch", "", "most WAL renewals may spend in one Walrus epoch, e.g. 5 or 0.25 (default: no cap)")
-	fl.UintVar(&c.gcGrace, "gc-grace", 2, "epochs a blob no file references is kept before it is deleted on Sui")
+	fl.UintVar(&c.gcGrace, "gc-grace", uint(def.GCGrace), "epochs a blob no file references is kept before it is deleted on Sui")
+	fl.DurationVar(&c.poll, "chain-poll", chainsync.DefaultFollowConfig().Interval, "how often the Walrus epoch is read (renewal passes run at every epoch change and hourly)")
 }
 
 func (c *chainFlags) enabled() bool { return c.network != "" }
@@ -117,6 +120,10 @@ func (c *chainFlags) build(ctx context.Context, stateDir string, log *slog.Logge
 	cp := &chainPlane{network: n, renew: chainsync.DefaultConfig(), follow: chainsync.DefaultFollowConfig()}
 	cp.renew.MinEpochsAhead, cp.renew.TargetEpochsAhead, cp.renew.GCGrace = uint32(c.renewBefore), uint32(c.renewTarget), uint32(c.gcGrace)
 	cp.follow.RenewBefore = uint32(c.renewBefore)
+	if c.poll <= 0 {
+		return nil, fmt.Errorf("--chain-poll must be positive: %w", errUsage)
+	}
+	cp.follow.Interval = c.poll
 	if err := cp.renew.Validate(); err != nil {
 		return nil, fmt.Errorf("--renew-before/--renew-target: %w: %w", err, errUsage)
 	}

@@ -45,6 +45,13 @@ type configSetting struct {
 // applyConfigFile sets every flag of fl that the file at path names and the
 // command line did not.
 func applyConfigFile(fl *flag.FlagSet, path string) error {
+	return applyConfigFileSkipping(fl, path, nil)
+}
+
+// applyConfigFileSkipping is applyConfigFile for a command that takes only
+// some of the settings: keys in skip that fl lacks are passed over (the
+// chain commands read a mount's file).
+func applyConfigFileSkipping(fl *flag.FlagSet, path string, skip map[string]bool) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
@@ -58,6 +65,9 @@ func applyConfigFile(fl *flag.FlagSet, path string) error {
 	for _, s := range settings {
 		name := strings.ReplaceAll(s.key, "_", "-")
 		f := fl.Lookup(name)
+		if f == nil && skip[name] {
+			continue
+		}
 		if f == nil || name == "config" {
 			return fmt.Errorf("%s:%d: unknown setting %q (run 'walrusfs mount -h' for the list)", path, s.line, s.key)
 		}

@@ -58,6 +58,7 @@ func commands() map[string]command {
 		"serve":   {"serve the Walrus publisher/aggregator HTTP API from a local store", runServe},
 		"blob-id": {"print the Walrus blob ID each file would get, computed offline", runBlobID},
 		"key":     {"show the volume's encryption key and fingerprint (key show), to back it up", runKey},
+		"chain":   {"Walrus on Sui: keygen, status, and fund/advance a local network", runChain},
 	}
 }
 

@@ -30,6 +30,49 @@ import (
 // live heap.
 const defaultMemoryLimit = 256 << 20
 
+// mountFlags are the mount's own flags (the data plane's are dataFlags,
+// chain sync's chainFlags).
+type mountFlags struct {
+	stateDir, logLevel, debugAddr, configPath *string
+	allowOther, readOnly                      *bool
+	commitInterval                            *time.Duration
+	chunkSize, readahead, memLimit            *sizeFlag
+}
+
+func registerMountFlags(fl *flag.FlagSet) *mountFlags {
+	m := &mountFlags{
+		chunkSize: &sizeFlag{v: uint64(filedata.DefaultConfig().ChunkSize)},
+		readahead: &sizeFlag{v: defaultReadahead},
+		memLimit:  &sizeFlag{v: defaultMemoryLimit},
+	}
+	m.stateDir = fl.String("state-dir", defaultStateDir(), "directory for the index and staged data")
+	m.allowOther = fl.Bool("allow-other", false, "let users other than the mounting one access the mount")
+	m.readOnly = fl.Bool("read-only", false, "mount read-only")
+	fl.Var(m.chunkSize, "chunk-size", "chunk size for new files, e.g. 8MiB (64KiB to 256MiB, a multiple of 4KiB)")
+	m.logLevel = fl.String("log-level", "info", "log level: debug, info, warn or error")
+	m.debugAddr = fl.String("debug-addr", "", "serve Go profiling (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
+	m.commitInterval = fl.Duration("commit-interval", index.DefaultConfig().CommitInterval,
+		"longest time an acknowledged metadata change waits for its disk flush (bounds what a power loss can lose)")
+	fl.Var(m.readahead, "readahead", "kernel readahead for sequential reads of the mount (Linux caps FUSE mounts at 128KiB unless told)")
+	fl.Var(m.memLimit, "memory-limit", "soft limit for the daemon's Go heap: garbage is collected harder near it (0: no limit)")
+	m.configPath = fl.String("config", os.Getenv(configEnv), "TOML file with mount settings (flag names as keys); flags given here win. Env: "+configEnv)
+	return m
+}
+
+// mountFlagNames are every flag of `walrusfs mount`: the keys a config
+// file may hold.
+func mountFlagNames() map[string]bool {
+	fl := flag.NewFlagSet("mount", flag.ContinueOnError)
+	registerMountFlags(fl)
+	var d dataFlags
+	d.register(fl)
+	var c chainFlags
+	c.register(fl)
+	names := map[string]bool{}
+	fl.VisitAll(func(f *flag.Flag) { names[f.Name] = true })
+	return names
+}
+
 func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("mount", flag.ContinueOnError)
 	fl.SetOutput(stderr)
@@ -40,21 +83,10 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "\nFlags:")
 		fl.PrintDefaults()
 	}
-	stateDir := fl.String("state-dir", defaultStateDir(), "directory for the index and staged data")
-	allowOther := fl.Bool("allow-other", false, "let users other than the mounting one access the mount")
-	readOnly := fl.Bool("read-only", false, "mount read-only")
+	mf := registerMountFlags(fl)
+	stateDir, allowOther, readOnly, logLevel, debugAddr, commitInterval, configPath := mf.stateDir, mf.allowOther, mf.readOnly, mf.logLevel, mf.debugAddr, mf.commitInterval, mf.configPath
+	chunkSize, readahead, memLimit := mf.chunkSize, mf.readahead, mf.memLimit
 	dataCfg := filedata.DefaultConfig()
-	chunkSize := sizeFlag{v: uint64(dataCfg.ChunkSize)}
-	fl.Var(&chunkSize, "chunk-size", "chunk size for new files, e.g. 8MiB (64KiB to 256MiB, a multiple of 4KiB)")
-	logLevel := fl.String("log-level", "info", "log level: debug, info, warn or error")
-	debugAddr := fl.String("debug-addr", "", "serve Go profiling (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
-	commitInterval := fl.Duration("commit-interval", index.DefaultConfig().CommitInterval,
-		"longest time an acknowledged metadata change waits for its disk flush (bounds what a power loss can lose)")
-	readahead := sizeFlag{v: defaultReadahead}
-	fl.Var(&readahead, "readahead", "kernel readahead for sequential reads of the mount (Linux caps FUSE mounts at 128KiB unless told)")
-	memLimit := sizeFlag{v: defaultMemoryLimit}
-	fl.Var(&memLimit, "memory-limit", "soft limit for the daemon's Go heap: garbage is collected harder near it (0: no limit)")
-	configPath := fl.String("config", os.Getenv(configEnv), "TOML file with mount settings (flag names as keys); flags given here win. Env: "+configEnv)
 	var data dataFlags
 	data.register(fl)
 	var chainFl chainFlags
@@ -199,15 +231,19 @@ func served(server interface{ Wait() }) <-chan struct{} {
 // the function that stops them and waits.
 func startRenewal(ctx context.Context, plane *dataPlane, idx *index.Index, certified func(), log *slog.Logger) (stop func(), err error) {
 	var workers []func(context.Context)
+	var renewer *chainsync.Renewer
 	if plane.ledger != nil {
-		r, err := chainsync.NewRenewer(plane.ledger, idx, plane.renew, log)
+		renewer, err = chainsync.NewRenewer(plane.ledger, idx, plane.renew, log)
 		if err != nil {
 			return nil, err
 		}
-		workers = append(workers, r.Run)
+		workers = append(workers, renewer.Run)
 	}
 	if plane.chain != nil {
 		f := chainsync.NewFollower(plane.chain.ledger, idx, plane.chain.follow, certified, log)
+		if renewer != nil {
+			f.OnEpoch = func(uint32) { renewer.Kick() }
+		}
 		workers = append(workers, f.Run)
 	}
 	rctx, cancel := context.WithCancel(ctx)

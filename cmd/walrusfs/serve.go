@@ -40,6 +40,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxQuilt := sizeFlag{v: uint64(httpserver.DefaultConfig().MaxQuiltBody)}
 	fl.Var(&maxQuilt, "max-quilt-body", "largest PUT /v1/quilts body")
 	logLevel := fl.String("log-level", "info", "log level: debug, info, warn or error")
+	withChain := fl.Bool("chain", false, "also run a local Sui chain holding the blobs' Walrus objects (a complete local Walrus on Sui); writes client.toml into the store directory")
+	epochDuration := fl.Duration("epoch-duration", 0, "with --chain, advance the Walrus epoch this often (0: only with 'walrusfs chain advance')")
 	if help, err := parseArgs(fl, args, 0, ""); help || err != nil {
 		return err
 	}
@@ -55,6 +57,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	scfg.Shards = *shards
 	scfg.QuiltShards = *quiltShards
+	if *epochDuration < 0 || (*epochDuration > 0 && !*withChain) {
+		return fmt.Errorf("--epoch-duration needs --chain and a positive duration: %w", errUsage)
+	}
+	if *withChain {
+		// The chain's epochs rule; the store's own leases never end.
+		scfg.EpochDuration = 100 * 365 * 24 * time.Hour
+	}
 	store, err := localstore.Open(ctx, scfg, log)
 	if err != nil {
 		return err
@@ -72,8 +81,30 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w (is another walrusfs serve or Walrus daemon running? pick another --listen)", *listen, err)
 	}
+	handler := httpserver.New(store, hcfg, log)
+	if *withChain {
+		chain, err := openLocalChain(ctx, scfg.Dirs[0], *shards, *epochDuration)
+		if err != nil {
+			return err
+		}
+		defer chain.Close()
+		mux := http.NewServeMux()
+		mux.Handle("/walrusfs/chain/", &chainAdmin{chain: chain, log: log})
+		mux.Handle("/", httpserver.New(&chainStore{inner: store, chain: chain}, hcfg, log))
+		handler = mux
+		httpURL := "http://" + ln.Addr().String()
+		cfgPath := filepath.Join(scfg.Dirs[0], "client.toml")
+		if err := writeClientConfig(cfgPath, httpURL, "http://"+chain.Addr(), chain, *quiltShards); err != nil {
+			return fmt.Errorf("writing %s: %w", cfgPath, err)
+		}
+		fmt.Fprintln(stdout, cfgPath)
+		log.Info("serving a local Sui chain", "sui_rpc", chain.Addr(), "epoch", chain.Epoch(), "client_config", cfgPath)
+		if *epochDuration > 0 {
+			go advanceEpochs(ctx, chain, *epochDuration, log)
+		}
+	}
 	srv := &http.Server{
-		Handler:           httpserver.New(store, hcfg, log),
+		Handler:           handler,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}

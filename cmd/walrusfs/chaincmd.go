@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/walrusfs/walrusfs/blobstore"
+	"github.com/walrusfs/walrusfs/chainsync/sui"
+)
+
+// chainCommands are the subcommands of `walrusfs chain`.
+var chainCommands = map[string]command{
+	"keygen":  {"make a Sui key file for the daemon (--out FILE) and print its address", runChainKeygen},
+	"status":  {"show the network, epoch, prices, the address's balances and Blob objects", runChainStatus},
+	"fund":    {"mint test WAL and SUI to an address (local network only)", runChainFund},
+	"advance": {"advance the Walrus epoch (local network only)", runChainAdvance},
+}
+
+func runChain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(stdout, "Usage: walrusfs chain COMMAND [flags]")
+		fmt.Fprintln(stdout, "\nCommands:")
+		names := make([]string, 0, len(chainCommands))
+		for n := range chainCommands {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(stdout, "  %-8s %s\n", n, chainCommands[n].summary)
+		}
+		fmt.Fprintln(stdout, "\nEvery command takes --config FILE and the network flags of 'walrusfs mount'.")
+		return nil
+	}
+	c, ok := chainCommands[args[0]]
+	if !ok {
+		return fmt.Errorf("unknown chain command %q; run 'walrusfs chain help': %w", args[0], errUsage)
+	}
+	return c.run(ctx, args[1:], stdout, stderr)
+}
+
+// chainCommandFlags registers what every chain command takes: the config
+// file and the network flags. The config file a mount uses works
+// unchanged: its other mount settings are passed over, but for the
+// publisher, which the local network's controls answer on.
+type chainCommandFlags struct {
+	fl        *flag.FlagSet
+	config    *string
+	chain     chainFlags
+	publisher *string
+}
+
+func newChainCommandFlags(name, usage string, stderr io.Writer) *chainCommandFlags {
+	c := &chainCommandFlags{fl: flag.NewFlagSet("chain "+name, flag.ContinueOnError)}
+	c.fl.SetOutput(stderr)
+	c.fl.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: walrusfs chain "+usage)
+		fmt.Fprintln(stderr, "\nFlags:")
+		c.fl.PrintDefaults()
+	}
+	c.config = c.fl.String("config", os.Getenv(configEnv), "TOML file with mount settings (client.toml from walrusfs serve --chain works); flags given here win")
+	c.chain.register(c.fl)
+	c.publisher = c.fl.String("publisher", "", "the local network's publisher URL (walrusfs serve), for fund and advance")
+	return c
+}
+
+// parse parses args and applies the config file.
+func (c *chainCommandFlags) parse(args []string, nargs int, what string) (help bool, err error) {
+	if help, err := parseArgs(c.fl, args, nargs, what); help || err != nil {
+		return help, err
+	}
+	if *c.config != "" {
+		if err := applyConfigFileSkipping(c.fl, *c.config, mountFlagNames()); err != nil {
+			return false, err
+		}
+	}
+	if !c.chain.enabled() {
+		return false, fmt.Errorf("no network: give --network (mainnet, testnet or local) or --config: %w", errUsage)
+	}
+	return false, nil
+}
+
+func runChainKeygen(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("chain keygen", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	out := fl.String("out", "", "file to write the new key to (mode 0600; an existing file is never overwritten)")
+	if help, err := parseArgs(fl, args, 0, ""); help || err != nil {
+		return err
+	}
+	if *out == "" {
+		return fmt.Errorf("--out FILE is required: %w", errUsage)
+	}
+	var seed [32]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return err
+	}
+	key := sui.NewSigner(seed[:])
+	clear(seed[:])
+	text, err := key.EncodePrivateKey()
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("key file: %w", err)
+	}
+	_, err = f.WriteString(text + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(*out)
+		return fmt.Errorf("key file: %w", err)
+	}
+	fmt.Fprintln(stdout, key.Address())
+	return nil
+}
+
+// localControl calls a control of the local network behind the
+// publisher named in the flags.
+func (c *chainCommandFlags) localControl(ctx context.Context, method, path string, q url.Values) error {
+	if c.chain.network != "local" {
+		return fmt.Errorf("--network %s: %w", c.chain.network, errNotLocal)
+	}
+	if *c.publisher == "" {
+		return fmt.Errorf("the local network's publisher URL is needed (--publisher, or --config client.toml): %w", errUsage)
+	}
+	u := strings.TrimRight(*c.publisher, "/") + path + "?" + q.Encode()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("the local network at %s does not answer: %w", *c.publisher, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the local network refused: %s", strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
+func runChainFund(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newChainCommandFlags("fund", "fund --config client.toml --address ADDR --wal N --sui N", stderr)
+	addr := c.fl.String("address", "", "address to fund (walrusfs chain keygen prints it)")
+	wal := c.fl.Uint("wal", 0, "whole WAL to mint")
+	suiAmount := c.fl.Uint("sui", 0, "whole SUI to mint (for gas)")
+	if help, err := c.parse(args, 0, ""); help || err != nil {
+		return err
+	}
+	if _, err := sui.ParseAddress(*addr); err != nil {
+		return fmt.Errorf("--address: %w: %w", err, errUsage)
+	}
+	if *wal == 0 && *suiAmount == 0 {
+		return fmt.Errorf("give --wal or --sui: %w", errUsage)
+	}
+	q := url.Values{"address": {*addr}, "wal": {fmt.Sprint(*wal)}, "sui": {fmt.Sprint(*suiAmount)}}
+	if err := c.localControl(ctx, http.MethodPost, "/walrusfs/chain/fund", q); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "funded %s with %d WAL and %d SUI\n", *addr, *wal, *suiAmount)
+	return nil
+}
+
+func runChainAdvance(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newChainCommandFlags("advance", "advance --config client.toml --epochs N", stderr)
+	n := c.fl.Uint("epochs", 1, "epochs to advance")
+	if help, err := c.parse(args, 0, ""); help || err != nil {
+		return err
+	}
+	if *n == 0 {
+		return fmt.Errorf("--epochs must be at least 1: %w", errUsage)
+	}
+	return c.localControl(ctx, http.MethodPost, "/walrusfs/chain/advance", url.Values{"epochs": {fmt.Sprint(*n)}})
+}
+
+// chainStatus is the documented `walrusfs chain status --json` schema.
+type chainStatus struct {
+	Network     string          `json:"network"`
+	ChainID     string          `json:"chain_id"`
+	Epoch       epochStatus     `json:"epoch"`
+	Prices      priceStatus     `json:"prices"`
+	Address     string          `json:"address,omitempty"`
+	Balances    *balanceStatus  `json:"balances,omitempty"`
+	Blobs       *ownedBlobCount `json:"blobs,omitempty"`
+	WALPerEpoch string          `json:"wal_per_epoch,omitempty"`
+	Warnings    []string        `json:"warnings"`
+}
+
+type epochStatus struct {
+	Number   uint32    `json:"number"`
+	Start    time.Time `json:"start"`
+	Next     time.Time `json:"next"`
+	Duration string    `json:"duration"`
+}
+
+type priceStatus struct {
+	StorageFrostPerMiBEpoch uint64 `json:"storage_frost_per_mib_epoch"`
+	WriteFrostPerMiB        uint64 `json:"write_frost_per_mib"`
+}
+
+// balanceStatus gives whole tokens as decimal strings (exact).
+type balanceStatus struct {
+	WAL string `json:"wal"`
+	SUI string `json:"sui"`
+}
+
+type ownedBlobCount struct {
+	Owned     int `json:"owned"`
+	Certified int `json:"certified"`
+	Expired   int `json:"expired"`
+}
+
+func runChainStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newChainCommandFlags("status", "status [--json] --config FILE | --network NET [--sui-key FILE]", stderr)
+	asJSON := c.fl.Bool("json", false, "print JSON (schema in the README)")
+	if help, err := c.parse(args, 0, ""); help || err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "walrusfs-chain-status-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cp, err := c.chain.build(ctx, dir, nil)
+	if err != nil {
+		return err
+	}
+	defer cp.closeRPC()
+	clock, err := cp.ledger.Clock(ctx)
+	if err != nil {
+		return err
+	}
+	st := chainStatus{
+		Network: cp.network.Name, ChainID: cp.network.ChainID,
+		Epoch:    epochStatus{Number: clock.Epoch, Start: clock.EpochStart.UTC(), Next: clock.EpochTime(clock.Epoch + 1).UTC(), Duration: clock.EpochDuration.String()},
+		Prices:   priceStatus{StorageFrostPerMiBEpoch: clock.StoragePrice, WriteFrostPerMiB: clock.WritePrice},
+		Warnings: []string{},
+	}
+	if cp.key != nil {
+		st.Address = cp.key.Address().String()
+		wal, err := cp.ledger.WAL(ctx)
+		if err != nil {
+			return err
+		}
+		suiBal, err := cp.ledger.SUI(ctx)
+		if err != nil {
+			return err
+		}
+		st.Balances = &balanceStatus{WAL: sui.FormatWAL(wal), SUI: sui.FormatWAL(suiBal)}
+		var count ownedBlobCount
+		var perEpoch uint64
+		err = cp.ledger.OwnedBlobs(ctx, func(b blobstore.Info) error {
+			count.Owned++
+			switch {
+			case b.EndEpoch <= clock.Epoch:
+				count.Expired++
+			case b.Certified:
+				count.Certified++
+				perEpoch += (uint64(b.EncodedSize) + 1<<20 - 1) >> 20 * clock.StoragePrice
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		st.Blobs = &count
+		st.WALPerEpoch = sui.FormatWAL(perEpoch)
+		if wal < perEpoch {
+			st.Warnings = append(st.Warnings, fmt.Sprintf("the address holds %s WAL, less than one epoch of its blobs' storage (%s WAL)", sui.FormatWAL(wal), sui.FormatWAL(perEpoch)))
+		}
+		if suiBal == 0 {
+			st.Warnings = append(st.Warnings, "the address holds no SUI to pay for gas")
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	fmt.Fprintf(stdout, "network   %s\n", st.Network)
+	fmt.Fprintf(stdout, "epoch     %d, started %s, next %s (every %s)\n", st.Epoch.Number, st.Epoch.Start.Format(time.DateTime), st.Epoch.Next.Format(time.DateTime), st.Epoch.Duration)
+	fmt.Fprintf(stdout, "prices    %d FROST per MiB per epoch, %d FROST per MiB written\n", clock.StoragePrice, clock.WritePrice)
+	if st.Address != "" {
+		fmt.Fprintf(stdout, "address   %s\n", st.Address)
+		fmt.Fprintf(stdout, "balances  %s WAL, %s SUI\n", st.Balances.WAL, st.Balances.SUI)
+		fmt.Fprintf(stdout, "blobs     %d owned, %d certified, %d expired; %s WAL per epoch to keep them\n", st.Blobs.Owned, st.Blobs.Certified, st.Blobs.Expired, st.WALPerEpoch)
+	} else {
+		fmt.Fprintln(stdout, "address   none (give --sui-key to see balances and Blob objects)")
+	}
+	for _, w := range st.Warnings {
+		fmt.Fprintf(stdout, "warning   %s\n", w)
+	}
+	return nil
+}
