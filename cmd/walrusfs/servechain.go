@@ -154,7 +154,9 @@ func (s *chainStore) Stat(ctx context.Context, id blobstore.ID) (blobstore.Info,
 	return info, err
 }
 
-func (s *chainStore) Delete(ctx context.Context, id blobstore.ID) error { return s.inner.Delete(ctx, id) }
+func (s *chainStore) Delete(ctx context.Context, id blobstore.ID) error {
+	return s.inner.Delete(ctx, id)
+}
 
 // chainAdmin serves the local network's controls under /walrusfs/chain/,
 // to clients on this machine only: `walrusfs chain advance` and
