@@ -1,6 +1,7 @@
 package suitest
 
 import (
+	"crypto/ecdh"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -40,6 +41,10 @@ type Config struct {
 	MaxEpochsAhead uint32
 	// ReferenceGasPrice is Sui's gas price in MIST per unit.
 	ReferenceGasPrice uint64
+	// NodeAddresses are the storage nodes' network addresses ("host:port")
+	// in their StakingPool objects; missing ones are 127.0.0.1:9185+i.
+	// This chain runs no storage nodes.
+	NodeAddresses []string
 	// StateFile, when set, keeps the chain across restarts: New loads it
 	// when it exists, and every commit rewrites it atomically.
 	StateFile string
@@ -275,9 +280,41 @@ func (c *Chain) genesis() error {
 	put(&Object{ID: c.ids.StakingInner, Version: 1, Owner: Owner{Kind: OwnerObject, Address: c.ids.Staking},
 		Type:     c.fieldType("staking_inner", "StakingInnerV1"),
 		Contents: fieldContents(c.ids.StakingInner, innerVersion, ws.stakingInnerBCS())})
+	for i, m := range members {
+		addr := fmt.Sprintf("127.0.0.1:%d", 9185+i)
+		if i < len(cfg.NodeAddresses) {
+			addr = cfg.NodeAddresses[i]
+		}
+		netKey, err := networkKey(cfg.Seed, i)
+		if err != nil {
+			return err
+		}
+		pool := StakingPoolFields{
+			ID: m.NodeID, State: PoolActive, StoragePrice: cfg.StoragePrice, WritePrice: cfg.WritePrice, NodeCapacity: cfg.TotalCapacity,
+			Node: StorageNodeInfo{Name: fmt.Sprintf("suitest-node-%d", i), NodeID: m.NodeID, NetworkAddress: addr,
+				PublicKey: m.PublicKey, NetworkPublicKey: netKey, MetadataID: c.seedID(fmt.Sprintf("node %d metadata", i))},
+			ExchangeRatesID:      c.seedID(fmt.Sprintf("node %d exchange rates", i)),
+			CommissionReceiver:   Authorized{Address: m.NodeID},
+			GovernanceAuthorized: Authorized{Address: m.NodeID},
+			ExtraFieldsID:        c.seedID(fmt.Sprintf("node %d extra fields", i)),
+		}
+		put(&Object{ID: m.NodeID, Version: 1, Owner: Owner{Kind: OwnerObject, Address: ws.PoolsID},
+			Type: structType(c.ids.WalrusOriginal, "staking_pool", "StakingPool"), PublicTransfer: true, Contents: pool.BCS()})
+	}
 	c.st = st
 	c.history = []*state{st}
 	return nil
+}
+
+// networkKey is node i's TLS public key: a compressed P-256 point.
+func networkKey(seed string, i int) ([]byte, error) {
+	k := sha256.Sum256([]byte(fmt.Sprintf("%s\x00network key %d", seed, i)))
+	priv, err := ecdh.P256().NewPrivateKey(k[:])
+	if err != nil {
+		return nil, fmt.Errorf("suitest: node %d network key: %w", i, err)
+	}
+	pub := priv.PublicKey().Bytes() // 0x04 || X || Y
+	return append([]byte{2 | pub[64]&1}, pub[1:33]...), nil
 }
 
 func (c *Chain) fieldType(module, name string) TypeTag {
