@@ -28,6 +28,9 @@ type Config struct {
 	CommitteeSize int
 	// Seed derives the committee's BLS keys and the chain's IDs.
 	Seed string
+	// ChainID is the genesis checkpoint digest clients put in ValidDuring
+	// expirations; zero derives one from Seed.
+	ChainID Digest
 	// StoragePrice and WritePrice are in FROST per 1 MiB unit.
 	StoragePrice uint64
 	WritePrice   uint64
@@ -225,7 +228,7 @@ func (c *Chain) seedID(label string) Address {
 func (c *Chain) genesis() error {
 	cfg := c.cfg
 	c.ids = ids{
-		ChainID:         Digest(c.seedID("genesis checkpoint")),
+		ChainID:         cfg.ChainID,
 		System:          c.seedID("system"),
 		SystemISV:       1,
 		Staking:         c.seedID("staking"),
@@ -233,6 +236,9 @@ func (c *Chain) genesis() error {
 		WalrusOriginal:  c.seedID("walrus v1"),
 		WalrusPublished: c.seedID("walrus v3"),
 		WALPackage:      c.seedID("wal"),
+	}
+	if c.ids.ChainID == (Digest{}) {
+		c.ids.ChainID = Digest(c.seedID("genesis checkpoint"))
 	}
 	const innerVersion = 3 // the deployed package version
 	key := binaryU64(innerVersion)

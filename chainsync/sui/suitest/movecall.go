@@ -217,6 +217,7 @@ func (p *ptb) registerBlob(args []Argument) ([]*slot, *abortErr, *execError) {
 	if derr != nil {
 		return nil, nil, &execError{Kind: pb.ExecutionError_INVARIANT_VIOLATION, Description: derr.Error()}
 	}
+	p.w.wrapped[st.ID] = true
 	ws := p.w.st.Walrus
 	p.w.walrusDirty = true
 	cur := ws.Epoch
@@ -377,6 +378,7 @@ func (p *ptb) deleteBlob(args []Argument) ([]*slot, *abortErr, *execError) {
 	p.w.emit(p.w.c.ids.WalrusPublished, "system", "BlobDeleted", BlobDeleted{
 		Epoch: ws.Epoch, BlobID: bf.BlobID, EndEpoch: bf.Storage.EndEpoch, ObjectID: bf.ID, WasCertified: bf.CertifiedEpoch != nil}.BCS())
 	st := &Object{ID: bf.Storage.ID, Type: p.w.c.storageType(), PublicTransfer: true, Contents: bf.Storage.BCS(), PrevTx: p.w.digest}
+	p.w.unwrapped[st.ID] = true
 	return []*slot{objSlot(st)}, nil, nil
 }
 
@@ -386,10 +388,18 @@ func (p *ptb) destroyStorage(args []Argument) ([]*slot, *abortErr, *execError) {
 	return nil, nil, err
 }
 
-// burnBlob is blob::burn(Blob).
+// burnBlob is blob::burn(Blob): the blob and its storage go.
 func (p *ptb) burnBlob(args []Argument) ([]*slot, *abortErr, *execError) {
-	_, err := p.objVal(args[0], p.w.c.blobType())
-	return nil, nil, err
+	o, err := p.objVal(args[0], p.w.c.blobType())
+	if err != nil {
+		return nil, nil, err
+	}
+	bf, derr := decodeBlob(o.Contents)
+	if derr != nil {
+		return nil, nil, &execError{Kind: pb.ExecutionError_INVARIANT_VIOLATION, Description: derr.Error()}
+	}
+	p.w.unwrapped[bf.Storage.ID] = true
+	return nil, nil, nil
 }
 
 // Framework functions.

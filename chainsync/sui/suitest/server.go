@@ -558,5 +558,5 @@ func (e *execSvc) SimulateTransaction(ctx context.Context, req *pb.SimulateTrans
 	if err != nil {
 		return nil, err
 	}
-	return &pb.SimulateTransactionResponse{Transaction: e.c.executedPB(rec, newMask(req.GetReadMask(), "effects", "events"))}, nil
+	return &pb.SimulateTransactionResponse{Transaction: e.c.executedPB(rec, newMask(req.GetReadMask(), "digest", "effects", "events"))}, nil
 }

@@ -346,6 +346,11 @@ func (c *Chain) finish(base *state, w *work, lamport uint64, success bool) []cha
 	for id := range w.deleted {
 		ids[id] = true
 	}
+	for id := range w.unwrapped {
+		if !w.wrapped[id] {
+			ids[id] = true
+		}
+	}
 	var out []changedObj
 	for id := range ids {
 		in, hadIn := base.Objects[id]
@@ -364,11 +369,16 @@ func (c *Chain) finish(base *state, w *work, lamport uint64, success bool) []cha
 				o.StorageRebate = in.StorageRebate
 			}
 			ch.OutputVersion, ch.OutputDigest, ch.OutputOwner, ch.Type = o.Version, o.Digest(), o.Owner, o.Type.String()
-			if !hadIn {
+			if !hadIn && !w.unwrapped[id] {
 				ch.IDOp = pb.ChangedObject_CREATED
 			}
-		} else if hadIn {
+		} else if (hadIn && !w.wrapped[id]) || (!hadIn && w.unwrapped[id]) {
+			// Deleted, or unwrapped then deleted (the Storage of a burnt
+			// blob). A wrapped object keeps ID operation NONE.
 			ch.IDOp = pb.ChangedObject_DELETED
+			if !hadIn {
+				ch.Type = w.c.storageType().String()
+			}
 		}
 		out = append(out, ch)
 	}
