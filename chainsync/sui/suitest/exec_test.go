@@ -589,6 +589,13 @@ func TestAddressBalance(t *testing.T) {
 	if want := e.coin(e.wal) + 10_000_000_000 - cost; r.GetBalance().GetBalance() != want {
 		t.Fatalf("GetBalance %d, want coins + address balance = %d", r.GetBalance().GetBalance(), want)
 	}
+	lb, err := e.state.ListBalances(t.Context(), &pb.ListBalancesRequest{Owner: ptr(e.addr.String())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lb.GetBalances()) != 2 || lb.GetBalances()[1].GetCoinType() != e.c.WALType() || lb.GetBalances()[1].GetBalance() != r.GetBalance().GetBalance() {
+		t.Fatalf("ListBalances %v", lb.GetBalances())
+	}
 	if end, _ := e.c.BlobLive(id); end != 5 {
 		t.Fatalf("end epoch %d, want 5", end)
 	}

@@ -14,10 +14,11 @@ func rejectf(code codes.Code, format string, args ...any) error {
 	return status.Errorf(code, format, args...)
 }
 
-// ExecuteSigned checks, executes and commits a signed transaction and
-// returns its record. An error is a rejection (nothing executed, nothing
-// charged) as a gRPC status; a failed execution is a record whose effects
-// report the failure. Executing a digest twice returns the first record.
+// executeSigned checks, executes and commits a signed transaction (only
+// checks and executes it when simulating) and returns its record. An error
+// is a rejection (nothing executed, nothing charged) as a gRPC status; a
+// failed execution is a record whose effects report the failure.
+// Executing a digest twice returns the first record, as Sui does.
 func (c *Chain) executeSigned(txBytes []byte, sigs [][]byte, simulate bool) (*txRecord, error) {
 	digest := TransactionDigest(txBytes)
 	tx, err := DecodeTransaction(txBytes)

@@ -263,8 +263,8 @@ type StakingInner struct {
 	PoolsSize         uint64
 	Epoch             uint32
 	ActiveSetID       Address
-	NextCommittee     []CommitteeEntry // nil: None
-	HasNextCommittee  bool
+	HasNextCommittee  bool             // false: next_committee is None
+	NextCommittee     []CommitteeEntry // when HasNextCommittee
 	Committee         []CommitteeEntry
 	PreviousCommittee []CommitteeEntry
 	NextEpochParams   *EpochParams
