@@ -749,13 +749,13 @@ func writeAtomic(path string, b []byte) error {
 	if err != nil {
 		return fmt.Errorf("suitest: write state: %w", err)
 	}
-	defer os.Remove(tmp.Name())
+	defer func() { _ = os.Remove(tmp.Name()) }() // fails harmlessly once renamed
 	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("suitest: write state: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("suitest: sync state: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
@@ -768,11 +768,11 @@ func writeAtomic(path string, b []byte) error {
 	if err != nil {
 		return fmt.Errorf("suitest: sync state directory: %w", err)
 	}
-	defer d.Close()
 	if err := d.Sync(); err != nil {
+		_ = d.Close()
 		return fmt.Errorf("suitest: sync state directory: %w", err)
 	}
-	return nil
+	return d.Close()
 }
 
 func (c *Chain) load() (bool, error) {

@@ -15,8 +15,8 @@ func (p *ptb) moveCall(mc *MoveCall) ([]*slot, *execError) {
 	var ab *abortErr
 	var err *execError
 	name := mc.Module + "::" + mc.Function
-	switch {
-	case mc.Package == ids.WalrusPublished:
+	switch mc.Package {
+	case ids.WalrusPublished:
 		if len(mc.TypeArgs) != 0 {
 			return nil, &execError{Kind: pb.ExecutionError_TYPE_ARITY_MISMATCH, Description: fmt.Sprintf("%s takes no type arguments", name)}
 		}
@@ -28,7 +28,7 @@ func (p *ptb) moveCall(mc *MoveCall) ([]*slot, *execError) {
 			return nil, &execError{Kind: pb.ExecutionError_ARITY_MISMATCH, Description: fmt.Sprintf("%s takes %d arguments, got %d", name, f.arity, len(mc.Args))}
 		}
 		out, ab, err = f.run(p, mc.Args)
-	case mc.Package == addrTwo:
+	case addrTwo:
 		f, ok := frameworkFuncs[name]
 		if !ok {
 			return nil, &execError{Kind: pb.ExecutionError_FUNCTION_NOT_FOUND, Description: fmt.Sprintf("FunctionNotFound: 0x2::%s is not modelled by this chain", name)}
@@ -40,7 +40,7 @@ func (p *ptb) moveCall(mc *MoveCall) ([]*slot, *execError) {
 			return nil, &execError{Kind: pb.ExecutionError_ARITY_MISMATCH, Description: fmt.Sprintf("0x2::%s takes %d arguments, got %d", name, f.arity, len(mc.Args))}
 		}
 		out, ab, err = f.run(p, mc.TypeArgs[0], mc.Args)
-	case mc.Package == ids.WalrusOriginal:
+	case ids.WalrusOriginal:
 		return nil, &execError{Kind: pb.ExecutionError_FUNCTION_NOT_FOUND,
 			Description: fmt.Sprintf("%s is the walrus package's original ID, an old version whose calls the System's version check rejects; call %s", mc.Package, ids.WalrusPublished)}
 	default:
