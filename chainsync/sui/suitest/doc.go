@@ -37,6 +37,12 @@
 // failure rolls back everything but the gas charge; effects then carry
 // the ExecutionError with its kind, Move abort location and command index.
 //
+// Executed transactions report balance changes (coins and address
+// balances netted per owner and coin type), and GetTransaction returns them
+// with effects and events. SimulateTransaction executes without committing
+// or a signature; with do_gas_selection it fills in the gas price, budget
+// and coins, and returns the completed transaction.
+//
 // Objects get Lamport versions (the highest input version plus one) and
 // digests computed as Sui does: BLAKE2b-256 of "Object::" and the BCS
 // Object. Created object IDs derive from the transaction digest.

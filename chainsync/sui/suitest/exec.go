@@ -96,8 +96,17 @@ type txRecord struct {
 	Sender      Address
 	Effects     effects
 	Events      []eventRec
+	Balances    []balanceChange
 	TimestampMs uint64
 	Checkpoint  uint64
+}
+
+// balanceChange is one owner's net change of one coin type, coins and
+// address balance together, as a signed decimal.
+type balanceChange struct {
+	Address  Address
+	CoinType string
+	Amount   string
 }
 
 // work is a transaction in progress: a copy of the state with

@@ -582,6 +582,16 @@ func TestAddressBalance(t *testing.T) {
 	if got, _ := e.c.AddressBalance(e.addr, "0x2::sui::SUI"); got != 1_000_000_000-net {
 		t.Fatalf("SUI address balance %d, want %d", got, 1_000_000_000-net)
 	}
+	bc := map[string]string{}
+	for _, ch := range tx.GetBalanceChanges() {
+		if ch.GetAddress() != e.addr.String() {
+			t.Fatalf("balance change of %s", ch.GetAddress())
+		}
+		bc[ch.GetCoinType()] = ch.GetAmount()
+	}
+	if bc[e.c.WALType()] != "-"+u64s(cost) || bc[suiType.String()] != "-"+u64s(net) || len(bc) != 2 {
+		t.Fatalf("balance changes %v, want WAL -%d and SUI -%d", bc, cost, net)
+	}
 	r, err := e.state.GetBalance(t.Context(), &pb.GetBalanceRequest{Owner: ptr(e.addr.String()), CoinType: ptr(e.c.WALType())})
 	if err != nil {
 		t.Fatal(err)

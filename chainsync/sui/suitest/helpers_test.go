@@ -183,7 +183,7 @@ func nested(a Argument, i uint16) Argument {
 	return Argument{Kind: ArgNestedResult, Index: a.Index, Sub: i}
 }
 
-var fullMask = &fieldmaskpb.FieldMask{Paths: []string{"digest", "effects", "events", "checkpoint"}}
+var fullMask = &fieldmaskpb.FieldMask{Paths: []string{"digest", "effects", "events", "checkpoint", "balance_changes"}}
 
 // run signs and executes the transaction.
 func (b *txb) run() (*pb.ExecutedTransaction, error) {

@@ -298,6 +298,11 @@ func (c *Chain) executedPB(rec *txRecord, m mask) *pb.ExecutedTransaction {
 		}
 		out.Events = ev
 	}
+	if m.has("balance_changes") {
+		for _, b := range rec.Balances {
+			out.BalanceChanges = append(out.BalanceChanges, &pb.BalanceChange{Address: ptr(b.Address.String()), CoinType: ptr(b.CoinType), Amount: ptr(b.Amount)})
+		}
+	}
 	if m.has("checkpoint") {
 		out.Checkpoint = ptr(rec.Checkpoint)
 	}
@@ -554,9 +559,15 @@ func (e *execSvc) SimulateTransaction(ctx context.Context, req *pb.SimulateTrans
 	if len(txBytes) == 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "transaction.bcs.value is required (this chain does not resolve unbuilt transactions)")
 	}
+	if req.GetDoGasSelection() {
+		var err error
+		if txBytes, err = e.c.selectGas(txBytes); err != nil {
+			return nil, err
+		}
+	}
 	rec, err := e.c.executeSigned(txBytes, nil, true)
 	if err != nil {
 		return nil, err
 	}
-	return &pb.SimulateTransactionResponse{Transaction: e.c.executedPB(rec, newMask(req.GetReadMask(), "digest", "effects", "events"))}, nil
+	return &pb.SimulateTransactionResponse{Transaction: e.c.executedPB(rec, newMask(req.GetReadMask(), "digest", "transaction", "effects", "events"))}, nil
 }

@@ -188,3 +188,26 @@ func systemHead(t *testing.T, c *Chain) (epoch uint32, storagePrice, writePrice 
 	}
 	return epoch, storagePrice, writePrice
 }
+
+// TestSimulateGasSelection: the chain picks gas coins, price and budget.
+func TestSimulateGasSelection(t *testing.T) {
+	e := newEnv(t, testConfig()).fund()
+	b := e.build()
+	b.tx.Gas = GasData{Owner: e.addr}
+	b.transfer(Address{1}, b.split(b.obj(e.wal), b.u64(1)))
+	r, err := e.exec.SimulateTransaction(t.Context(), &pb.SimulateTransactionRequest{
+		Transaction: &pb.Transaction{Bcs: &pb.Bcs{Value: b.tx.Encode()}}, DoGasSelection: ptr(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeTransaction(r.GetTransaction().GetTransaction().GetBcs().GetValue())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Gas.Payment) != 1 || got.Gas.Payment[0] != e.ref(e.gas) || got.Gas.Price != 1000 || got.Gas.Budget != maxBudget {
+		t.Fatalf("selected gas %+v", got.Gas)
+	}
+	if !r.GetTransaction().GetEffects().GetStatus().GetSuccess() {
+		t.Fatalf("simulation failed: %v", r.GetTransaction().GetEffects().GetStatus())
+	}
+}

@@ -2,7 +2,9 @@ package suitest
 
 import (
 	"fmt"
+	"math/big"
 	"sort"
+	"strings"
 
 	pb "github.com/block-vision/sui-go-sdk/pb/sui/rpc/v2"
 	"google.golang.org/grpc/codes"
@@ -298,7 +300,8 @@ func (c *Chain) execute(tx *Transaction, digest Digest) (*state, *txRecord) {
 			eff.Unchanged = append(eff.Unchanged, base.Objects[in.Object.Ref.ID].Ref())
 		}
 	}
-	rec := &txRecord{Digest: digest, Sender: tx.Sender, Effects: eff, TimestampMs: c.nowMs(), Checkpoint: base.Seq + 1}
+	rec := &txRecord{Digest: digest, Sender: tx.Sender, Effects: eff, TimestampMs: c.nowMs(), Checkpoint: base.Seq + 1,
+		Balances: balanceChanges(base, w)}
 	if xerr == nil {
 		rec.Events = w.events
 	}
@@ -385,4 +388,136 @@ func (c *Chain) finish(base *state, w *work, lamport uint64, success bool) []cha
 	}
 	sort.Slice(out, func(i, j int) bool { return string(out[i].ID[:]) < string(out[j].ID[:]) })
 	return out
+}
+
+// balanceChanges nets, per owner and coin type, the coins a transaction
+// wrote or deleted and the address balances it moved.
+func balanceChanges(base *state, w *work) []balanceChange {
+	type key struct {
+		owner Address
+		coin  string
+	}
+	sum := map[key]*big.Int{}
+	add := func(k key, v uint64, sign int) {
+		if sum[k] == nil {
+			sum[k] = new(big.Int)
+		}
+		d := new(big.Int).SetUint64(v)
+		if sign < 0 {
+			d.Neg(d)
+		}
+		sum[k].Add(sum[k], d)
+	}
+	coin := func(o *Object, sign int) {
+		ct, ok := o.coinType()
+		if !ok || o.Owner.Kind != OwnerAddress {
+			return
+		}
+		v, _ := coinValue(o)
+		add(key{o.Owner.Address, ct.String()}, v, sign)
+	}
+	seen := map[Address]bool{}
+	for _, set := range []map[Address]bool{w.dirty, w.deleted} {
+		for id := range set {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if o, ok := base.Objects[id]; ok {
+				coin(o, -1)
+			}
+			if o, ok := w.st.Objects[id]; ok {
+				coin(o, +1)
+			}
+		}
+	}
+	for k, v := range w.st.Balances {
+		if old := base.Balances[k]; old != v {
+			owner, ct, _ := strings.Cut(k, "|")
+			a, _ := ParseAddress(owner)
+			add(key{a, ct}, v, +1)
+			add(key{a, ct}, old, -1)
+		}
+	}
+	for k, old := range base.Balances {
+		if _, ok := w.st.Balances[k]; !ok && old != 0 {
+			owner, ct, _ := strings.Cut(k, "|")
+			a, _ := ParseAddress(owner)
+			add(key{a, ct}, old, -1)
+		}
+	}
+	var out []balanceChange
+	for k, v := range sum {
+		if v.Sign() != 0 {
+			out = append(out, balanceChange{Address: k.owner, CoinType: k.coin, Amount: v.String()})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Address != out[j].Address {
+			return string(out[i].Address[:]) < string(out[j].Address[:])
+		}
+		return out[i].CoinType < out[j].CoinType
+	})
+	return out
+}
+
+// selectGas fills in what a client left for the node to choose, as
+// SimulateTransaction's do_gas_selection does: a zero price becomes the
+// reference gas price, a zero budget the sender's SUI up to the maximum,
+// and an empty payment (without a ValidDuring expiration, which would
+// mean address-balance gas) the sender's largest SUI coins that cover the
+// budget. It returns the new transaction bytes.
+func (c *Chain) selectGas(txBytes []byte) ([]byte, error) {
+	tx, err := DecodeTransaction(txBytes)
+	if err != nil {
+		return nil, rejectf(codes.InvalidArgument, "invalid transaction: %v", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if tx.Gas.Price == 0 {
+		tx.Gas.Price = c.cfg.ReferenceGasPrice
+	}
+	if tx.Gas.Owner == (Address{}) {
+		tx.Gas.Owner = tx.Sender
+	}
+	if len(tx.Gas.Payment) > 0 || tx.Expiration.Kind == ExpireValidDuring {
+		return tx.Encode(), nil
+	}
+	used := map[Address]bool{}
+	for _, in := range tx.Inputs {
+		if in.Kind == ArgObject {
+			used[in.Object.Ref.ID] = true
+		}
+	}
+	var coins []*Object
+	var total uint64
+	for _, o := range c.st.Objects {
+		ct, ok := o.coinType()
+		if ok && sameType(ct, suiType) && o.Owner.Kind == OwnerAddress && o.Owner.Address == tx.Gas.Owner && !used[o.ID] {
+			coins = append(coins, o)
+			v, _ := coinValue(o)
+			total += v
+		}
+	}
+	sort.Slice(coins, func(i, j int) bool {
+		a, _ := coinValue(coins[i])
+		b, _ := coinValue(coins[j])
+		return a > b || a == b && string(coins[i].ID[:]) < string(coins[j].ID[:])
+	})
+	if tx.Gas.Budget == 0 {
+		tx.Gas.Budget = min(total, maxBudget)
+	}
+	var have uint64
+	for _, o := range coins {
+		if have >= tx.Gas.Budget && len(tx.Gas.Payment) > 0 {
+			break
+		}
+		tx.Gas.Payment = append(tx.Gas.Payment, o.Ref())
+		v, _ := coinValue(o)
+		have += v
+	}
+	if have < tx.Gas.Budget || len(tx.Gas.Payment) == 0 {
+		return nil, rejectf(codes.InvalidArgument, "gas selection: %s holds %d MIST in SUI coins, the budget is %d", tx.Gas.Owner, have, tx.Gas.Budget)
+	}
+	return tx.Encode(), nil
 }
