@@ -44,12 +44,15 @@ type Config struct {
 	MaxEpochsAhead uint32
 	// ReferenceGasPrice is Sui's gas price in MIST per unit.
 	ReferenceGasPrice uint64
+	// Port is the port Serve listens on at 127.0.0.1; 0 picks a free one.
+	Port int
 	// NodeAddresses are the storage nodes' network addresses ("host:port")
 	// in their StakingPool objects; missing ones are 127.0.0.1:9185+i.
 	// This chain runs no storage nodes.
 	NodeAddresses []string
 	// StateFile, when set, keeps the chain across restarts: New loads it
-	// when it exists, and every commit rewrites it atomically.
+	// when it exists (then only Port is taken from this Config), and every
+	// commit rewrites it atomically.
 	StateFile string
 }
 
@@ -790,9 +793,9 @@ func (c *Chain) load() (bool, error) {
 	if f.Format != stateFormat || f.State == nil || f.State.Walrus == nil {
 		return false, fmt.Errorf("suitest: state file %s: format %d, want %d", c.cfg.StateFile, f.Format, stateFormat)
 	}
-	path := c.cfg.StateFile
+	path, port := c.cfg.StateFile, c.cfg.Port
 	c.cfg = f.Config
-	c.cfg.StateFile = path
+	c.cfg.StateFile, c.cfg.Port = path, port
 	c.ids = f.IDs
 	c.st = f.State
 	if c.st.Balances == nil {

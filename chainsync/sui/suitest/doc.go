@@ -86,7 +86,7 @@
 //
 // With Config.StateFile the chain survives restarts: every commit rewrites
 // the file atomically (temporary file, fsync, rename), and New loads it
-// when it exists, ignoring the rest of the Config. The committee's keys are
+// when it exists, ignoring the rest of the Config but the Port. The committee's keys are
 // derived again from the stored seed.
 //
 // All methods of Chain are safe for concurrent use; transactions execute

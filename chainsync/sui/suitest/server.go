@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 
 	pb "github.com/block-vision/sui-go-sdk/pb/sui/rpc/v2"
@@ -16,10 +17,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// Serve starts the gRPC server on 127.0.0.1 at a free port and returns
-// once it listens; it stops when ctx ends or Close is called.
+// Serve starts the gRPC server on 127.0.0.1 at Config.Port (a free port
+// when 0) and returns once it listens; it stops when ctx ends or Close is
+// called. Connect without TLS.
 func (c *Chain) Serve(ctx context.Context) error {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	lis, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("suitest: listen: %w", err)
 	}
