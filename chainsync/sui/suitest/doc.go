@@ -86,8 +86,9 @@
 //
 // With Config.StateFile the chain survives restarts: every commit rewrites
 // the file atomically (temporary file, fsync, rename), and New loads it
-// when it exists, ignoring the rest of the Config but the Port. The committee's keys are
-// derived again from the stored seed.
+// when it exists, taking only the Port from the Config it is given. The
+// committee's keys are derived again from the stored seed; the snapshots
+// SetReadLag serves start again from the loaded state.
 //
 // All methods of Chain are safe for concurrent use; transactions execute
 // one at a time.
