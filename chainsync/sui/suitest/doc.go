@@ -21,7 +21,11 @@
 // the RPC with a gRPC status, executing nothing: the signature and sender,
 // each owned input's version and digest (the message names the object),
 // shared inputs' initial shared versions, locks (LockObject), the gas
-// price, budget and coins, and the expiration. Then it runs the commands:
+// price, budget and coins, and the expiration. Rejections are
+// INVALID_ARGUMENT with Sui's wording ("... is not available for
+// consumption, current version: ..."), except an equivocated object,
+// which is FAILED_PRECONDITION ("... equivocated until the next epoch").
+// Then it runs the commands:
 // SplitCoins, MergeCoins, TransferObjects, and Move calls of
 //
 //	system::reserve_space, register_blob, certify_blob, extend_blob, delete_blob

@@ -16,6 +16,12 @@ func rejectf(code codes.Code, format string, args ...any) error {
 	return status.Errorf(code, format, args...)
 }
 
+// inputError is a rejection for a bad input object or gas, worded as Sui
+// words them (UserInputError under the validators' summary line).
+func inputError(format string, args ...any) error {
+	return rejectf(codes.InvalidArgument, "Transaction validator signing failed due to issues with transaction inputs, please review the errors and try again:\n- "+format, args...)
+}
+
 // executeSigned checks, executes and commits a signed transaction (only
 // checks and executes it when simulating) and returns its record. An error
 // is a rejection (nothing executed, nothing charged) as a gRPC status; a
@@ -128,7 +134,7 @@ func (c *Chain) check(tx *Transaction) error {
 					return rejectf(codes.InvalidArgument, "input %d: object %s is not an owned or immutable object", i, a.Ref.ID)
 				}
 				if o.Version != a.Ref.Version || o.Digest() != a.Ref.Digest {
-					return rejectf(codes.InvalidArgument, "Object ID %s Version %d Digest %s is not available for consumption, current version: %d", a.Ref.ID, a.Ref.Version, a.Ref.Digest, o.Version)
+					return inputError("Object ID %s Version %#x Digest %s is not available for consumption, current version: %#x", a.Ref.ID, a.Ref.Version, a.Ref.Digest, o.Version)
 				}
 				if o.Owner.Kind == OwnerAddress && o.Owner.Address != tx.Sender {
 					return rejectf(codes.InvalidArgument, "Transaction was not signed by the correct sender: object %s is owned by account address %s, but given owner/signer address is %s", o.ID, o.Owner.Address, tx.Sender)
@@ -162,7 +168,7 @@ func (c *Chain) check(tx *Transaction) error {
 			return rejectf(codes.InvalidArgument, "Could not find the referenced gas object %s at version %d", ref.ID, ref.Version)
 		}
 		if o.Version != ref.Version || o.Digest() != ref.Digest {
-			return rejectf(codes.InvalidArgument, "Object ID %s Version %d Digest %s is not available for consumption, current version: %d", ref.ID, ref.Version, ref.Digest, o.Version)
+			return inputError("Object ID %s Version %#x Digest %s is not available for consumption, current version: %#x", ref.ID, ref.Version, ref.Digest, o.Version)
 		}
 		if ct, ok := o.coinType(); !ok || !sameType(ct, suiType) {
 			return rejectf(codes.InvalidArgument, "Gas object %s is not a Coin<0x2::sui::SUI>: %s", ref.ID, o.Type)
@@ -180,7 +186,7 @@ func (c *Chain) check(tx *Transaction) error {
 		gasTotal = st.Balances[balanceKey(tx.Gas.Owner, suiType)]
 	}
 	if gasTotal < tx.Gas.Budget {
-		return rejectf(codes.InvalidArgument, "Balance of gas object %s is lower than the needed amount: %d (it holds %d)", gasName(tx), tx.Gas.Budget, gasTotal)
+		return inputError("Balance of gas object %s is lower than the needed amount: %d (it holds %d)", gasName(tx), tx.Gas.Budget, gasTotal)
 	}
 	for i, cmd := range tx.Commands {
 		if cmd.Kind == CmdMoveCall {
