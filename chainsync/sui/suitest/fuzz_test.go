@@ -74,3 +74,24 @@ func TestDecodeRejects(t *testing.T) {
 		t.Errorf("MakeMoveVec: %v", err)
 	}
 }
+
+// FuzzSimulate: whatever transaction passes the checks, execution never
+// panics. The seeds are real transactions on a funded chain, so mutations
+// reach the executor with valid object references.
+func FuzzSimulate(f *testing.F) {
+	e := newEnvTB(f, testConfig()).fund()
+	obj, id := e.register(1000, 3, true)
+	seeds := []*txb{e.extendTx(obj, 1), e.deleteTx(obj), e.reserveTx(1<<20, 2), e.certTx(obj, id, &obj, []int{0, 1, 2, 3})}
+	b := e.build()
+	b.transfer(Address{1}, b.split(b.obj(e.wal), b.u64(1)), b.split(Argument{Kind: ArgGasCoin}, b.u64(2)))
+	seeds = append(seeds, b)
+	for _, s := range seeds {
+		f.Add(s.tx.Encode())
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := DecodeTransaction(data); err != nil {
+			return
+		}
+		_, _ = e.c.executeSigned(data, nil, true)
+	})
+}

@@ -65,7 +65,12 @@ func (c *Chain) Close() {
 	}
 }
 
-func (c *Chain) failInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+func (c *Chain) failInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			resp, err = nil, status.Errorf(codes.Internal, "suitest: %s panicked: %v", info.FullMethod, p)
+		}
+	}()
 	c.mu.Lock()
 	if c.failN > 0 {
 		c.failN--
