@@ -193,6 +193,9 @@ func New(cfg Config) (*Chain, error) {
 	if cfg.NShards < 4 {
 		return nil, fmt.Errorf("suitest: %d shards: RS2 needs at least 4", cfg.NShards)
 	}
+	if cfg.MaxEpochsAhead > 1000 {
+		return nil, fmt.Errorf("suitest: MaxEpochsAhead %d: Walrus allows at most 1000", cfg.MaxEpochsAhead)
+	}
 	c := &Chain{cfg: cfg, txs: map[Digest]*txRecord{}, done: make(chan struct{})}
 	if cfg.StateFile != "" {
 		ok, err := c.load()

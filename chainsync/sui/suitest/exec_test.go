@@ -646,3 +646,71 @@ func TestListOwnedObjects(t *testing.T) {
 		t.Fatalf("object type %q", ty)
 	}
 }
+
+// TestExecutionErrors covers the failures that are not Move aborts.
+func TestExecutionErrors(t *testing.T) {
+	cases := []struct {
+		name  string
+		kind  pb.ExecutionError_ExecutionErrorKind
+		build func(e *env) *txb
+	}{
+		{"SplitCoins of more than the coin holds", pb.ExecutionError_INSUFFICIENT_COIN_BALANCE, func(e *env) *txb {
+			b := e.build()
+			b.transfer(Address{1}, b.split(b.obj(e.wal), b.u64(e.coin(e.wal)+1)))
+			return b
+		}},
+		{"a Storage neither used nor transferred", pb.ExecutionError_UNUSED_VALUE_WITHOUT_DROP, func(e *env) *txb {
+			b := e.build()
+			b.walrus("system", "reserve_space", b.system(true), b.u64(1<<20), b.u32(1), b.obj(e.wal))
+			return b
+		}},
+		{"a function the package does not have", pb.ExecutionError_FUNCTION_NOT_FOUND, func(e *env) *txb {
+			b := e.build()
+			b.walrus("system", "no_such_function", b.system(false))
+			return b
+		}},
+		{"a call to the original package ID", pb.ExecutionError_FUNCTION_NOT_FOUND, func(e *env) *txb {
+			b := e.build()
+			st := b.call(e.c.WalrusTypePackage(), "system", "reserve_space", nil, b.system(true), b.u64(1<<20), b.u32(1), b.obj(e.wal))
+			b.transfer(e.addr, st)
+			return b
+		}},
+		{"a SUI coin where WAL is due", pb.ExecutionError_COMMAND_ARGUMENT_ERROR, func(e *env) *txb {
+			b := e.build()
+			st := b.walrus("system", "reserve_space", b.system(true), b.u64(1<<20), b.u32(1), Argument{Kind: ArgGasCoin})
+			b.transfer(e.addr, st)
+			return b
+		}},
+		{"a u32 where a u64 is due", pb.ExecutionError_COMMAND_ARGUMENT_ERROR, func(e *env) *txb {
+			b := e.build()
+			st := b.walrus("system", "reserve_space", b.system(true), b.u32(1<<20), b.u32(1), b.obj(e.wal))
+			b.transfer(e.addr, st)
+			return b
+		}},
+		{"a withdrawal beyond the address balance", pb.ExecutionError_INSUFFICIENT_COIN_BALANCE, func(e *env) *txb {
+			walType := e.c.walType()
+			b := e.build()
+			wd := b.input(CallArg{Kind: ArgFundsWithdrawal, Withdrawal: FundsWithdrawal{MaxAmount: 1, Type: walType}})
+			c := b.call(addrTwo, "coin", "redeem_funds", []TypeTag{walType}, wd)
+			b.transfer(e.addr, c)
+			return b
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, testConfig()).fund()
+			gasBefore := e.coin(e.gas)
+			tx, err := tc.build(e).run()
+			if err != nil {
+				t.Fatalf("rejected: %v", err)
+			}
+			xe := tx.GetEffects().GetStatus().GetError()
+			if xe.GetKind() != tc.kind {
+				t.Fatalf("error %v (%s), want %v", xe.GetKind(), xe.GetDescription(), tc.kind)
+			}
+			if e.coin(e.gas) >= gasBefore {
+				t.Fatal("no gas charged")
+			}
+		})
+	}
+}
