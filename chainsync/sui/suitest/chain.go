@@ -161,6 +161,10 @@ func balanceKey(owner Address, coin TypeTag) string { return owner.String() + "|
 // maxHistory bounds the snapshots kept for SetReadLag.
 const maxHistory = 64
 
+// maxTxRecords bounds the executed transactions kept for GetTransaction
+// (and in the state file); older ones are NotFound, as on a pruning node.
+const maxTxRecords = 1000
+
 // Chain is an in-memory Sui chain holding Walrus objects, served over
 // gRPC. All methods are safe for concurrent use.
 type Chain struct {
@@ -698,15 +702,25 @@ func (c *Chain) commit(next *state, rec *txRecord) error {
 	if len(c.history) > maxHistory {
 		c.history = c.history[len(c.history)-maxHistory:]
 	}
+	var dropped *txRecord
 	if rec != nil {
 		c.txs[rec.Digest] = rec
 		c.txOrder = append(c.txOrder, rec.Digest)
+		if len(c.txOrder) > maxTxRecords {
+			dropped = c.txs[c.txOrder[0]]
+			delete(c.txs, c.txOrder[0])
+			c.txOrder = c.txOrder[1:]
+		}
 	}
 	if err := c.persist(); err != nil {
 		c.st, c.history = prev, prevHist
 		if rec != nil {
 			delete(c.txs, rec.Digest)
 			c.txOrder = c.txOrder[:len(c.txOrder)-1]
+			if dropped != nil {
+				c.txs[dropped.Digest] = dropped
+				c.txOrder = append([]Digest{dropped.Digest}, c.txOrder...)
+			}
 		}
 		return err
 	}

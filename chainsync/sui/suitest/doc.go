@@ -53,7 +53,8 @@
 //
 // # What it does not model
 //
-// No consensus, checkpoints or object history: reads see the latest state
+// No consensus, checkpoints or object history: GetTransaction knows the
+// last 1000 transactions, and reads see the latest state
 // (or, with SetReadLag, a recent one), and GetObject at an older version is
 // NotFound. No storage nodes: certificates come from Chain.Certificate,
 // which signs with the committee's keys, or CreateBlob/CertifyBlob skip
