@@ -25,8 +25,8 @@
 // INVALID_ARGUMENT with Sui's wording ("... is not available for
 // consumption, current version: ..."), except an equivocated object,
 // which is FAILED_PRECONDITION ("... equivocated until the next epoch").
-// Then it runs the commands:
-// SplitCoins, MergeCoins, TransferObjects, and Move calls of
+// Then it runs the commands: SplitCoins, MergeCoins, TransferObjects, and
+// Move calls of
 //
 //	system::reserve_space, register_blob, certify_blob, extend_blob, delete_blob
 //	storage_resource::destroy, blob::burn
@@ -49,14 +49,19 @@
 //
 // Objects get Lamport versions (the highest input version plus one) and
 // digests computed as Sui does: BLAKE2b-256 of "Object::" and the BCS
-// Object. Created object IDs derive from the transaction digest.
+// Object. Created object IDs derive from the transaction digest. Effects
+// report a Storage wrapped into a Blob, and unwrapped by delete_blob or
+// blob::burn, the way Sui reports wrapping.
+//
+// The abort location's package is the walrus original ID (the runtime
+// ID of its modules) or 0x2, its module the module that aborts, and its
+// function name the entry function the transaction called.
 //
 // # What it does not model
 //
-// No consensus, checkpoints or object history: GetTransaction knows the
-// last 1000 transactions, and reads see the latest state
-// (or, with SetReadLag, a recent one), and GetObject at an older version is
-// NotFound. No storage nodes: certificates come from Chain.Certificate,
+// No consensus, checkpoints or object history: reads see the latest
+// state (or, with SetReadLag, a recent one), GetObject at an older version
+// is NotFound, and GetTransaction knows the last 1000 transactions. No storage nodes: certificates come from Chain.Certificate,
 // which signs with the committee's keys, or CreateBlob/CertifyBlob skip
 // them. No packages: only the functions above exist; other functions fail
 // with FUNCTION_NOT_FOUND, other packages are rejected. No sponsored
@@ -73,12 +78,17 @@
 //
 // # Using it
 //
-//	c, err := suitest.New(suitest.Config{NShards: 10})
+//	cfg := suitest.DefaultConfig()
+//	cfg.NShards = 10              // small encoded lengths, fast tests
+//	c, err := suitest.New(cfg)
 //	...
 //	if err := c.Serve(ctx); err != nil { ... }
 //	defer c.Close()
-//	c.Fund(addr, 100, 100)       // 100 WAL and 100 SUI
-//	dial(c.Addr())               // plaintext gRPC, "127.0.0.1:port"
+//	c.Fund(addr, 100, 100)        // 100 WAL and 100 SUI
+//	dial(c.Addr())                // plaintext gRPC, "127.0.0.1:port"
+//
+// The package's tests show the rest: helpers_test.go builds and signs
+// transactions, exec_test.go drives every abort and fault.
 //
 // Point the client at Addr with the System object (SystemObject), the
 // package (WalrusPackage) and the WAL type (WALType). Drive time with
