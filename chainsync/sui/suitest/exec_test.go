@@ -427,9 +427,34 @@ func TestReadLag(t *testing.T) {
 	b2 := e.build()
 	b2.transfer(Address{1}, b2.split(b2.obj(e.wal), b2.u64(1)))
 	b2.ok()
+	// Balances and listings lag too.
+	balance := func() uint64 {
+		r, err := e.state.GetBalance(t.Context(), &pb.GetBalanceRequest{Owner: ptr(e.addr.String()), CoinType: ptr(e.c.WALType())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.GetBalance().GetBalance()
+	}
+	coins := func() int {
+		r, err := e.state.ListOwnedObjects(t.Context(), &pb.ListOwnedObjectsRequest{Owner: ptr(e.addr.String()), ObjectType: ptr("0x2::coin::Coin")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(r.GetObjects())
+	}
+	walBefore, n := e.coin(e.wal), coins()
+	if _, err := e.c.Mint(e.addr, e.c.WALType(), 5); err != nil {
+		t.Fatal(err)
+	}
+	if balance() != walBefore || coins() != n {
+		t.Fatal("a lagging read saw the new coin")
+	}
 	e.c.SetReadLag(0)
 	if v := get(); v != e.ref(e.wal).Version {
 		t.Fatalf("read saw version %d, want %d", v, e.ref(e.wal).Version)
+	}
+	if balance() != walBefore+5 || coins() != n+1 {
+		t.Fatal("the read without lag misses the new coin")
 	}
 }
 
