@@ -70,30 +70,29 @@ type frameworkFunc struct {
 	run   func(p *ptb, t TypeTag, args []Argument) ([]*slot, *abortErr, *execError)
 }
 
-var walrusFuncs map[string]walrusFunc
-var frameworkFuncs map[string]frameworkFunc
+// walrusFuncs are the walrus functions this chain runs, by module::function.
+var walrusFuncs = map[string]walrusFunc{
+	"system::reserve_space":     {4, (*ptb).reserveSpace},
+	"system::register_blob":     {8, (*ptb).registerBlob},
+	"system::certify_blob":      {5, (*ptb).certifyBlob},
+	"system::extend_blob":       {4, (*ptb).extendBlob},
+	"system::delete_blob":       {2, (*ptb).deleteBlob},
+	"storage_resource::destroy": {1, (*ptb).destroyStorage},
+	"blob::burn":                {1, (*ptb).burnBlob},
+}
 
-func init() {
-	walrusFuncs = map[string]walrusFunc{
-		"system::reserve_space":     {4, (*ptb).reserveSpace},
-		"system::register_blob":     {8, (*ptb).registerBlob},
-		"system::certify_blob":      {5, (*ptb).certifyBlob},
-		"system::extend_blob":       {4, (*ptb).extendBlob},
-		"system::delete_blob":       {2, (*ptb).deleteBlob},
-		"storage_resource::destroy": {1, (*ptb).destroyStorage},
-		"blob::burn":                {1, (*ptb).burnBlob},
-	}
-	frameworkFuncs = map[string]frameworkFunc{
-		"coin::redeem_funds":    {1, (*ptb).redeemCoin},
-		"balance::redeem_funds": {1, (*ptb).redeemBalance},
-		"coin::send_funds":      {2, (*ptb).sendCoinFunds},
-		"balance::send_funds":   {2, (*ptb).sendBalanceFunds},
-		"coin::into_balance":    {1, (*ptb).intoBalance},
-		"coin::from_balance":    {1, (*ptb).fromBalance},
-		"coin::destroy_zero":    {1, (*ptb).destroyZero},
-		"coin::value":           {1, (*ptb).coinValueCall},
-		"coin::zero":            {0, (*ptb).zeroCoin},
-	}
+// frameworkFuncs are the 0x2 functions this chain runs, each with one type
+// argument: the coin type.
+var frameworkFuncs = map[string]frameworkFunc{
+	"coin::redeem_funds":    {1, (*ptb).redeemCoin},
+	"balance::redeem_funds": {1, (*ptb).redeemBalance},
+	"coin::send_funds":      {2, (*ptb).sendCoinFunds},
+	"balance::send_funds":   {2, (*ptb).sendBalanceFunds},
+	"coin::into_balance":    {1, (*ptb).intoBalance},
+	"coin::from_balance":    {1, (*ptb).fromBalance},
+	"coin::destroy_zero":    {1, (*ptb).destroyZero},
+	"coin::value":           {1, (*ptb).coinValueCall},
+	"coin::zero":            {0, (*ptb).zeroCoin},
 }
 
 // frameworkAbort is an abort in a 0x2 module.
