@@ -180,6 +180,8 @@ type Chain struct {
 	readLag  int
 	failCode codes.Code
 	failN    int
+	lostCode codes.Code
+	lostN    int
 
 	srv  *grpc.Server
 	lis  net.Listener
@@ -492,6 +494,16 @@ func (c *Chain) FailNext(code codes.Code, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.failCode, c.failN = code, n
+}
+
+// FailAfterExecute makes the next n ExecuteTransaction calls execute and
+// commit the transaction, then fail with code as if the reply had been
+// lost: the client cannot tell whether it ran, and must look (by digest,
+// GetTransaction) or resubmit (the same bytes return the first result).
+func (c *Chain) FailAfterExecute(code codes.Code, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lostCode, c.lostN = code, n
 }
 
 // LockObject equivocates object id: until the next Sui epoch, every

@@ -93,7 +93,8 @@
 // Point the client at Addr with the System object (SystemObject), the
 // package (WalrusPackage) and the WAL type (WALType). Drive time with
 // AdvanceEpoch and prices with SetPrices; inject faults with FailNext
-// (the next n RPCs fail with a code), SetReadLag (reads lag behind
+// (the next n RPCs fail with a code), FailAfterExecute (a transaction runs
+// but its reply is lost), SetReadLag (reads lag behind
 // execution, as a load-balanced full node does), LockObject (an
 // equivocated object, until the next epoch) and SetCapacity. For a
 // publisher double, CreateBlob, CertifyBlob and BlobLive work on the same

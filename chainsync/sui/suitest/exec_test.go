@@ -739,3 +739,34 @@ func TestExecutionErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestFailAfterExecute: the transaction runs though the reply is lost; the
+// client finds it by digest, and resubmitting returns the same result
+// without paying twice.
+func TestFailAfterExecute(t *testing.T) {
+	e := newEnv(t, testConfig()).fund()
+	obj, id := e.register(1000, 3, false)
+	e.certify(obj, id, false)
+	e.c.FailAfterExecute(codes.Unavailable, 1)
+	b := e.extendTx(obj, 2)
+	if _, err := b.run(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("first submission: %v, want UNAVAILABLE", err)
+	}
+	end, _ := e.c.BlobLive(id)
+	if end != 5 {
+		t.Fatalf("end epoch %d after the lost reply, want 5: the transaction did not run", end)
+	}
+	digest := TransactionDigest(b.tx.Encode()).String()
+	got, err := e.ledger.GetTransaction(t.Context(), &pb.GetTransactionRequest{Digest: &digest, ReadMask: fullMask})
+	if err != nil || !got.GetTransaction().GetEffects().GetStatus().GetSuccess() {
+		t.Fatalf("GetTransaction: %v %v", got, err)
+	}
+	wal := e.coin(e.wal)
+	tx, err := b.run()
+	if err != nil || tx.GetDigest() != digest {
+		t.Fatalf("resubmission: %v %v", tx, err)
+	}
+	if end, _ := e.c.BlobLive(id); end != 5 || e.coin(e.wal) != wal {
+		t.Fatalf("resubmission ran again: end %d, WAL %d → %d", end, wal, e.coin(e.wal))
+	}
+}

@@ -558,6 +558,16 @@ func (e *execSvc) ExecuteTransaction(ctx context.Context, req *pb.ExecuteTransac
 	if err != nil {
 		return nil, err
 	}
+	e.c.mu.Lock()
+	lost := e.c.lostN > 0
+	if lost {
+		e.c.lostN--
+	}
+	code := e.c.lostCode
+	e.c.mu.Unlock()
+	if lost {
+		return nil, status.Errorf(code, "suitest: injected loss of the reply to executed transaction %s", rec.Digest)
+	}
 	return &pb.ExecuteTransactionResponse{Transaction: e.c.executedPB(rec, newMask(req.GetReadMask(), "effects.status", "checkpoint"))}, nil
 }
 
