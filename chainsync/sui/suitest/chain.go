@@ -432,6 +432,7 @@ func (c *Chain) commitSystem(f func(w *work) error) error {
 		if o, ok := w.st.Objects[id]; ok {
 			o.Version = lamport + 1
 			o.PrevTx = w.digest
+			o.StorageRebate = storageCost(o) // as if its storage had been paid
 		}
 	}
 	return c.commit(w.st, nil)

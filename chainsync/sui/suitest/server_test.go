@@ -211,3 +211,33 @@ func TestSimulateGasSelection(t *testing.T) {
 		t.Fatalf("simulation failed: %v", r.GetTransaction().GetEffects().GetStatus())
 	}
 }
+
+// TestSDKMasks uses the read masks sui-go-sdk's gRPC client sends.
+func TestSDKMasks(t *testing.T) {
+	e := newEnv(t, testConfig()).fund()
+	b := e.build()
+	b.transfer(Address{1}, b.split(b.obj(e.wal), b.u64(1)))
+	r, err := e.exec.SimulateTransaction(t.Context(), &pb.SimulateTransactionRequest{
+		Transaction: &pb.Transaction{Bcs: &pb.Bcs{Value: b.tx.Encode()}},
+		ReadMask:    &fieldmaskpb.FieldMask{Paths: []string{"transaction.effects.status", "transaction.effects.gas_used", "transaction.balance_changes"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := r.GetTransaction()
+	if !tx.GetEffects().GetStatus().GetSuccess() || tx.GetEffects().GetGasUsed().GetComputationCost() == 0 || len(tx.GetBalanceChanges()) != 3 || tx.GetEffects().ChangedObjects != nil {
+		t.Fatalf("simulation under the SDK's mask: %v", tx)
+	}
+	sys, _ := e.c.SystemObject()
+	lf, err := e.state.ListDynamicFields(t.Context(), &pb.ListDynamicFieldsRequest{Parent: ptr(sys.String()),
+		ReadMask: &fieldmaskpb.FieldMask{Paths: []string{"field_id", "name", "value_type", "kind", "child_id", "field_object"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := lf.GetDynamicFields()
+	if len(fs) != 1 || fs[0].GetFieldId() != e.c.ids.SystemInner.String() || string(fs[0].GetName().GetValue()) != string(binaryU64(3)) ||
+		fs[0].GetValueType() != structType(e.c.WalrusTypePackage(), "system_state_inner", "SystemStateInnerV1").String() ||
+		fs[0].GetFieldObject().GetObjectId() != e.c.ids.SystemInner.String() {
+		t.Fatalf("dynamic fields of System: %v", fs)
+	}
+}
