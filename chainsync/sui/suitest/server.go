@@ -272,10 +272,13 @@ func (l *ledger) GetEpoch(ctx context.Context, req *pb.GetEpochRequest) (*pb.Get
 	if req.Epoch != nil && req.GetEpoch() != e {
 		return nil, status.Errorf(codes.NotFound, "epoch %d: this chain serves only the current epoch, %d", req.GetEpoch(), e)
 	}
+	start := c.nowMs()
 	return &pb.GetEpochResponse{Epoch: &pb.Epoch{
 		Epoch:             ptr(e),
 		ReferenceGasPrice: ptr(c.cfg.ReferenceGasPrice),
-		Start:             timestamppb.New(msTime(c.nowMs())),
+		Start:             timestamppb.New(msTime(start)),
+		SystemState: &pb.SystemState{Version: ptr(uint64(2)), Epoch: ptr(e), ProtocolVersion: ptr(uint64(1)),
+			ReferenceGasPrice: ptr(c.cfg.ReferenceGasPrice), EpochStartTimestampMs: ptr(start), SafeMode: ptr(false)},
 	}}, nil
 }
 
