@@ -275,7 +275,7 @@ func (c *Chain) genesis() error {
 		ActiveSetID:    c.seedID("active set"),
 		NextKeysID:     c.seedID("next epoch public keys"),
 	}
-	ws.Ring = make([]accounting, cfg.MaxEpochsAhead)
+	ws.Ring = make([]FutureAccounting, cfg.MaxEpochsAhead)
 	for i := range ws.Ring {
 		ws.Ring[i].Epoch = uint32(i)
 	}

@@ -387,7 +387,7 @@ func (j jsonSystemInner) fields() SystemStateInner {
 		s.Members = append(s.Members, BlsMember{PublicKey: ints(m.PublicKey.Bytes), Weight: m.Weight, NodeID: m.NodeID})
 	}
 	for _, a := range j.Account.Ring {
-		s.Ring = append(s.Ring, accounting{Epoch: a.Epoch, Used: uint64(a.Used), Rewards: uint64(a.Rewards.Value)})
+		s.Ring = append(s.Ring, FutureAccounting{Epoch: a.Epoch, Used: uint64(a.Used), Rewards: uint64(a.Rewards.Value)})
 	}
 	if l := j.EventBlobs.Latest; l != nil {
 		s.LatestEventBlob = &EventBlob{BlobID: l.BlobID, EndingCheckpoint: uint64(l.End)}
