@@ -244,12 +244,3 @@ func u256FromBig(v *big.Int) ([32]byte, bool) {
 	}
 	return le, true
 }
-
-// bigFromU256 is the inverse of u256FromBig.
-func bigFromU256(le [32]byte) *big.Int {
-	be := make([]byte, 32)
-	for i := range 32 {
-		be[i] = le[31-i]
-	}
-	return new(big.Int).SetBytes(be)
-}

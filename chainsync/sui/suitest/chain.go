@@ -1,6 +1,7 @@
 package suitest
 
 import (
+	"crypto/ecdh"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,9 @@ type Config struct {
 	CommitteeSize int
 	// Seed derives the committee's BLS keys and the chain's IDs.
 	Seed string
+	// ChainID is the genesis checkpoint digest clients put in ValidDuring
+	// expirations; zero derives one from Seed.
+	ChainID Digest
 	// StoragePrice and WritePrice are in FROST per 1 MiB unit.
 	StoragePrice uint64
 	WritePrice   uint64
@@ -40,8 +44,15 @@ type Config struct {
 	MaxEpochsAhead uint32
 	// ReferenceGasPrice is Sui's gas price in MIST per unit.
 	ReferenceGasPrice uint64
+	// Port is the port Serve listens on at 127.0.0.1; 0 picks a free one.
+	Port int
+	// NodeAddresses are the storage nodes' network addresses ("host:port")
+	// in their StakingPool objects; missing ones are 127.0.0.1:9185+i.
+	// This chain runs no storage nodes.
+	NodeAddresses []string
 	// StateFile, when set, keeps the chain across restarts: New loads it
-	// when it exists, and every commit rewrites it atomically.
+	// when it exists (then only Port is taken from this Config), and every
+	// commit rewrites it atomically.
 	StateFile string
 }
 
@@ -150,6 +161,10 @@ func balanceKey(owner Address, coin TypeTag) string { return owner.String() + "|
 // maxHistory bounds the snapshots kept for SetReadLag.
 const maxHistory = 64
 
+// maxTxRecords bounds the executed transactions kept for GetTransaction
+// (and in the state file); older ones are NotFound, as on a pruning node.
+const maxTxRecords = 1000
+
 // Chain is an in-memory Sui chain holding Walrus objects, served over
 // gRPC. All methods are safe for concurrent use.
 type Chain struct {
@@ -165,6 +180,8 @@ type Chain struct {
 	readLag  int
 	failCode codes.Code
 	failN    int
+	lostCode codes.Code
+	lostN    int
 
 	srv  *grpc.Server
 	lis  net.Listener
@@ -181,6 +198,9 @@ func New(cfg Config) (*Chain, error) {
 	}
 	if cfg.NShards < 4 {
 		return nil, fmt.Errorf("suitest: %d shards: RS2 needs at least 4", cfg.NShards)
+	}
+	if cfg.MaxEpochsAhead > 1000 {
+		return nil, fmt.Errorf("suitest: MaxEpochsAhead %d: Walrus allows at most 1000", cfg.MaxEpochsAhead)
 	}
 	c := &Chain{cfg: cfg, txs: map[Digest]*txRecord{}, done: make(chan struct{})}
 	if cfg.StateFile != "" {
@@ -220,7 +240,7 @@ func (c *Chain) seedID(label string) Address {
 func (c *Chain) genesis() error {
 	cfg := c.cfg
 	c.ids = ids{
-		ChainID:         Digest(c.seedID("genesis checkpoint")),
+		ChainID:         cfg.ChainID,
 		System:          c.seedID("system"),
 		SystemISV:       1,
 		Staking:         c.seedID("staking"),
@@ -228,6 +248,9 @@ func (c *Chain) genesis() error {
 		WalrusOriginal:  c.seedID("walrus v1"),
 		WalrusPublished: c.seedID("walrus v3"),
 		WALPackage:      c.seedID("wal"),
+	}
+	if c.ids.ChainID == (Digest{}) {
+		c.ids.ChainID = Digest(c.seedID("genesis checkpoint"))
 	}
 	const innerVersion = 3 // the deployed package version
 	key := binaryU64(innerVersion)
@@ -252,7 +275,7 @@ func (c *Chain) genesis() error {
 		ActiveSetID:    c.seedID("active set"),
 		NextKeysID:     c.seedID("next epoch public keys"),
 	}
-	ws.Ring = make([]accounting, cfg.MaxEpochsAhead)
+	ws.Ring = make([]FutureAccounting, cfg.MaxEpochsAhead)
 	for i := range ws.Ring {
 		ws.Ring[i].Epoch = uint32(i)
 	}
@@ -275,9 +298,41 @@ func (c *Chain) genesis() error {
 	put(&Object{ID: c.ids.StakingInner, Version: 1, Owner: Owner{Kind: OwnerObject, Address: c.ids.Staking},
 		Type:     c.fieldType("staking_inner", "StakingInnerV1"),
 		Contents: fieldContents(c.ids.StakingInner, innerVersion, ws.stakingInnerBCS())})
+	for i, m := range members {
+		addr := fmt.Sprintf("127.0.0.1:%d", 9185+i)
+		if i < len(cfg.NodeAddresses) {
+			addr = cfg.NodeAddresses[i]
+		}
+		netKey, err := networkKey(cfg.Seed, i)
+		if err != nil {
+			return err
+		}
+		pool := StakingPoolFields{
+			ID: m.NodeID, State: PoolActive, StoragePrice: cfg.StoragePrice, WritePrice: cfg.WritePrice, NodeCapacity: cfg.TotalCapacity,
+			Node: StorageNodeInfo{Name: fmt.Sprintf("suitest-node-%d", i), NodeID: m.NodeID, NetworkAddress: addr,
+				PublicKey: m.PublicKey, NetworkPublicKey: netKey, MetadataID: c.seedID(fmt.Sprintf("node %d metadata", i))},
+			ExchangeRatesID:      c.seedID(fmt.Sprintf("node %d exchange rates", i)),
+			CommissionReceiver:   Authorized{Address: m.NodeID},
+			GovernanceAuthorized: Authorized{Address: m.NodeID},
+			ExtraFieldsID:        c.seedID(fmt.Sprintf("node %d extra fields", i)),
+		}
+		put(&Object{ID: m.NodeID, Version: 1, Owner: Owner{Kind: OwnerObject, Address: ws.PoolsID},
+			Type: structType(c.ids.WalrusOriginal, "staking_pool", "StakingPool"), PublicTransfer: true, Contents: pool.BCS()})
+	}
 	c.st = st
 	c.history = []*state{st}
 	return nil
+}
+
+// networkKey is node i's TLS public key: a compressed P-256 point.
+func networkKey(seed string, i int) ([]byte, error) {
+	k := sha256.Sum256([]byte(fmt.Sprintf("%s\x00network key %d", seed, i)))
+	priv, err := ecdh.P256().NewPrivateKey(k[:])
+	if err != nil {
+		return nil, fmt.Errorf("suitest: node %d network key: %w", i, err)
+	}
+	pub := priv.PublicKey().Bytes() // 0x04 || X || Y
+	return append([]byte{2 | pub[64]&1}, pub[1:33]...), nil
 }
 
 func (c *Chain) fieldType(module, name string) TypeTag {
@@ -377,6 +432,7 @@ func (c *Chain) commitSystem(f func(w *work) error) error {
 		if o, ok := w.st.Objects[id]; ok {
 			o.Version = lamport + 1
 			o.PrevTx = w.digest
+			o.StorageRebate = storageCost(o) // as if its storage had been paid
 		}
 	}
 	return c.commit(w.st, nil)
@@ -439,6 +495,16 @@ func (c *Chain) FailNext(code codes.Code, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.failCode, c.failN = code, n
+}
+
+// FailAfterExecute makes the next n ExecuteTransaction calls execute and
+// commit the transaction, then fail with code as if the reply had been
+// lost: the client cannot tell whether it ran, and must look (by digest,
+// GetTransaction) or resubmit (the same bytes return the first result).
+func (c *Chain) FailAfterExecute(code codes.Code, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lostCode, c.lostN = code, n
 }
 
 // LockObject equivocates object id: until the next Sui epoch, every
@@ -649,15 +715,25 @@ func (c *Chain) commit(next *state, rec *txRecord) error {
 	if len(c.history) > maxHistory {
 		c.history = c.history[len(c.history)-maxHistory:]
 	}
+	var dropped *txRecord
 	if rec != nil {
 		c.txs[rec.Digest] = rec
 		c.txOrder = append(c.txOrder, rec.Digest)
+		if len(c.txOrder) > maxTxRecords {
+			dropped = c.txs[c.txOrder[0]]
+			delete(c.txs, c.txOrder[0])
+			c.txOrder = c.txOrder[1:]
+		}
 	}
 	if err := c.persist(); err != nil {
 		c.st, c.history = prev, prevHist
 		if rec != nil {
 			delete(c.txs, rec.Digest)
 			c.txOrder = c.txOrder[:len(c.txOrder)-1]
+			if dropped != nil {
+				c.txs[dropped.Digest] = dropped
+				c.txOrder = append([]Digest{dropped.Digest}, c.txOrder...)
+			}
 		}
 		return err
 	}
@@ -706,13 +782,13 @@ func writeAtomic(path string, b []byte) error {
 	if err != nil {
 		return fmt.Errorf("suitest: write state: %w", err)
 	}
-	defer os.Remove(tmp.Name())
+	defer func() { _ = os.Remove(tmp.Name()) }() // fails harmlessly once renamed
 	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("suitest: write state: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("suitest: sync state: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
@@ -725,11 +801,11 @@ func writeAtomic(path string, b []byte) error {
 	if err != nil {
 		return fmt.Errorf("suitest: sync state directory: %w", err)
 	}
-	defer d.Close()
 	if err := d.Sync(); err != nil {
+		_ = d.Close()
 		return fmt.Errorf("suitest: sync state directory: %w", err)
 	}
-	return nil
+	return d.Close()
 }
 
 func (c *Chain) load() (bool, error) {
@@ -747,9 +823,9 @@ func (c *Chain) load() (bool, error) {
 	if f.Format != stateFormat || f.State == nil || f.State.Walrus == nil {
 		return false, fmt.Errorf("suitest: state file %s: format %d, want %d", c.cfg.StateFile, f.Format, stateFormat)
 	}
-	path := c.cfg.StateFile
+	path, port := c.cfg.StateFile, c.cfg.Port
 	c.cfg = f.Config
-	c.cfg.StateFile = path
+	c.cfg.StateFile, c.cfg.Port = path, port
 	c.ids = f.IDs
 	c.st = f.State
 	if c.st.Balances == nil {

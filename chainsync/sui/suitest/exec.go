@@ -96,8 +96,17 @@ type txRecord struct {
 	Sender      Address
 	Effects     effects
 	Events      []eventRec
+	Balances    []balanceChange
 	TimestampMs uint64
 	Checkpoint  uint64
+}
+
+// balanceChange is one owner's net change of one coin type, coins and
+// address balance together, as a signed decimal.
+type balanceChange struct {
+	Address  Address
+	CoinType string
+	Amount   string
 }
 
 // work is a transaction in progress: a copy of the state with
@@ -109,6 +118,8 @@ type work struct {
 	created      uint64
 	dirty        map[Address]bool // written objects
 	deleted      map[Address]bool // removed from the state
+	wrapped      map[Address]bool // went into another object's contents
+	unwrapped    map[Address]bool // came out of another object's contents
 	walrusDirty  bool
 	stakingDirty bool
 	events       []eventRec
@@ -116,7 +127,8 @@ type work struct {
 }
 
 func (c *Chain) newWork(base *state, digest Digest) *work {
-	return &work{c: c, st: base.clone(), digest: digest, dirty: map[Address]bool{}, deleted: map[Address]bool{}}
+	return &work{c: c, st: base.clone(), digest: digest, dirty: map[Address]bool{}, deleted: map[Address]bool{},
+		wrapped: map[Address]bool{}, unwrapped: map[Address]bool{}}
 }
 
 // mut returns a private copy of a state object for writing.

@@ -427,9 +427,34 @@ func TestReadLag(t *testing.T) {
 	b2 := e.build()
 	b2.transfer(Address{1}, b2.split(b2.obj(e.wal), b2.u64(1)))
 	b2.ok()
+	// Balances and listings lag too.
+	balance := func() uint64 {
+		r, err := e.state.GetBalance(t.Context(), &pb.GetBalanceRequest{Owner: ptr(e.addr.String()), CoinType: ptr(e.c.WALType())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.GetBalance().GetBalance()
+	}
+	coins := func() int {
+		r, err := e.state.ListOwnedObjects(t.Context(), &pb.ListOwnedObjectsRequest{Owner: ptr(e.addr.String()), ObjectType: ptr("0x2::coin::Coin")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(r.GetObjects())
+	}
+	walBefore, n := e.coin(e.wal), coins()
+	if _, err := e.c.Mint(e.addr, e.c.WALType(), 5); err != nil {
+		t.Fatal(err)
+	}
+	if balance() != walBefore || coins() != n {
+		t.Fatal("a lagging read saw the new coin")
+	}
 	e.c.SetReadLag(0)
 	if v := get(); v != e.ref(e.wal).Version {
 		t.Fatalf("read saw version %d, want %d", v, e.ref(e.wal).Version)
+	}
+	if balance() != walBefore+5 || coins() != n+1 {
+		t.Fatal("the read without lag misses the new coin")
 	}
 }
 
@@ -582,12 +607,29 @@ func TestAddressBalance(t *testing.T) {
 	if got, _ := e.c.AddressBalance(e.addr, "0x2::sui::SUI"); got != 1_000_000_000-net {
 		t.Fatalf("SUI address balance %d, want %d", got, 1_000_000_000-net)
 	}
+	bc := map[string]string{}
+	for _, ch := range tx.GetBalanceChanges() {
+		if ch.GetAddress() != e.addr.String() {
+			t.Fatalf("balance change of %s", ch.GetAddress())
+		}
+		bc[ch.GetCoinType()] = ch.GetAmount()
+	}
+	if bc[e.c.WALType()] != "-"+u64s(cost) || bc[suiType.String()] != "-"+u64s(net) || len(bc) != 2 {
+		t.Fatalf("balance changes %v, want WAL -%d and SUI -%d", bc, cost, net)
+	}
 	r, err := e.state.GetBalance(t.Context(), &pb.GetBalanceRequest{Owner: ptr(e.addr.String()), CoinType: ptr(e.c.WALType())})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := e.coin(e.wal) + 10_000_000_000 - cost; r.GetBalance().GetBalance() != want {
 		t.Fatalf("GetBalance %d, want coins + address balance = %d", r.GetBalance().GetBalance(), want)
+	}
+	lb, err := e.state.ListBalances(t.Context(), &pb.ListBalancesRequest{Owner: ptr(e.addr.String())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lb.GetBalances()) != 2 || lb.GetBalances()[1].GetCoinType() != e.c.WALType() || lb.GetBalances()[1].GetBalance() != r.GetBalance().GetBalance() {
+		t.Fatalf("ListBalances %v", lb.GetBalances())
 	}
 	if end, _ := e.c.BlobLive(id); end != 5 {
 		t.Fatalf("end epoch %d, want 5", end)
@@ -627,5 +669,104 @@ func TestListOwnedObjects(t *testing.T) {
 	}
 	if ty := p1.GetObjects()[0].GetObjectType(); ty != coinOf(e.c.walType()).String() {
 		t.Fatalf("object type %q", ty)
+	}
+}
+
+// TestExecutionErrors covers the failures that are not Move aborts.
+func TestExecutionErrors(t *testing.T) {
+	cases := []struct {
+		name  string
+		kind  pb.ExecutionError_ExecutionErrorKind
+		build func(e *env) *txb
+	}{
+		{"SplitCoins of more than the coin holds", pb.ExecutionError_INSUFFICIENT_COIN_BALANCE, func(e *env) *txb {
+			b := e.build()
+			b.transfer(Address{1}, b.split(b.obj(e.wal), b.u64(e.coin(e.wal)+1)))
+			return b
+		}},
+		{"a Storage neither used nor transferred", pb.ExecutionError_UNUSED_VALUE_WITHOUT_DROP, func(e *env) *txb {
+			b := e.build()
+			b.walrus("system", "reserve_space", b.system(true), b.u64(1<<20), b.u32(1), b.obj(e.wal))
+			return b
+		}},
+		{"a function the package does not have", pb.ExecutionError_FUNCTION_NOT_FOUND, func(e *env) *txb {
+			b := e.build()
+			b.walrus("system", "no_such_function", b.system(false))
+			return b
+		}},
+		{"a call to the original package ID", pb.ExecutionError_FUNCTION_NOT_FOUND, func(e *env) *txb {
+			b := e.build()
+			st := b.call(e.c.WalrusTypePackage(), "system", "reserve_space", nil, b.system(true), b.u64(1<<20), b.u32(1), b.obj(e.wal))
+			b.transfer(e.addr, st)
+			return b
+		}},
+		{"a SUI coin where WAL is due", pb.ExecutionError_COMMAND_ARGUMENT_ERROR, func(e *env) *txb {
+			b := e.build()
+			st := b.walrus("system", "reserve_space", b.system(true), b.u64(1<<20), b.u32(1), Argument{Kind: ArgGasCoin})
+			b.transfer(e.addr, st)
+			return b
+		}},
+		{"a u32 where a u64 is due", pb.ExecutionError_COMMAND_ARGUMENT_ERROR, func(e *env) *txb {
+			b := e.build()
+			st := b.walrus("system", "reserve_space", b.system(true), b.u32(1<<20), b.u32(1), b.obj(e.wal))
+			b.transfer(e.addr, st)
+			return b
+		}},
+		{"a withdrawal beyond the address balance", pb.ExecutionError_INSUFFICIENT_COIN_BALANCE, func(e *env) *txb {
+			walType := e.c.walType()
+			b := e.build()
+			wd := b.input(CallArg{Kind: ArgFundsWithdrawal, Withdrawal: FundsWithdrawal{MaxAmount: 1, Type: walType}})
+			c := b.call(addrTwo, "coin", "redeem_funds", []TypeTag{walType}, wd)
+			b.transfer(e.addr, c)
+			return b
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, testConfig()).fund()
+			gasBefore := e.coin(e.gas)
+			tx, err := tc.build(e).run()
+			if err != nil {
+				t.Fatalf("rejected: %v", err)
+			}
+			xe := tx.GetEffects().GetStatus().GetError()
+			if xe.GetKind() != tc.kind {
+				t.Fatalf("error %v (%s), want %v", xe.GetKind(), xe.GetDescription(), tc.kind)
+			}
+			if e.coin(e.gas) >= gasBefore {
+				t.Fatal("no gas charged")
+			}
+		})
+	}
+}
+
+// TestFailAfterExecute: the transaction runs though the reply is lost; the
+// client finds it by digest, and resubmitting returns the same result
+// without paying twice.
+func TestFailAfterExecute(t *testing.T) {
+	e := newEnv(t, testConfig()).fund()
+	obj, id := e.register(1000, 3, false)
+	e.certify(obj, id, false)
+	e.c.FailAfterExecute(codes.Unavailable, 1)
+	b := e.extendTx(obj, 2)
+	if _, err := b.run(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("first submission: %v, want UNAVAILABLE", err)
+	}
+	end, _ := e.c.BlobLive(id)
+	if end != 5 {
+		t.Fatalf("end epoch %d after the lost reply, want 5: the transaction did not run", end)
+	}
+	digest := TransactionDigest(b.tx.Encode()).String()
+	got, err := e.ledger.GetTransaction(t.Context(), &pb.GetTransactionRequest{Digest: &digest, ReadMask: fullMask})
+	if err != nil || !got.GetTransaction().GetEffects().GetStatus().GetSuccess() {
+		t.Fatalf("GetTransaction: %v %v", got, err)
+	}
+	wal := e.coin(e.wal)
+	tx, err := b.run()
+	if err != nil || tx.GetDigest() != digest {
+		t.Fatalf("resubmission: %v %v", tx, err)
+	}
+	if end, _ := e.c.BlobLive(id); end != 5 || e.coin(e.wal) != wal {
+		t.Fatalf("resubmission ran again: end %d, WAL %d → %d", end, wal, e.coin(e.wal))
 	}
 }

@@ -14,7 +14,7 @@ import (
 
 // env is a served test chain with one funded account and gRPC clients.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	c      *Chain
 	ledger pb.LedgerServiceClient
 	state  pb.StateServiceClient
@@ -34,7 +34,9 @@ func testConfig() Config {
 	return cfg
 }
 
-func newEnv(t *testing.T, cfg Config) *env {
+func newEnv(t *testing.T, cfg Config) *env { return newEnvTB(t, cfg) }
+
+func newEnvTB(t testing.TB, cfg Config) *env {
 	t.Helper()
 	c, err := New(cfg)
 	if err != nil {
@@ -43,7 +45,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 	return serveEnv(t, c)
 }
 
-func serveEnv(t *testing.T, c *Chain) *env {
+func serveEnv(t testing.TB, c *Chain) *env {
 	t.Helper()
 	if err := c.Serve(t.Context()); err != nil {
 		t.Fatal(err)
@@ -183,7 +185,7 @@ func nested(a Argument, i uint16) Argument {
 	return Argument{Kind: ArgNestedResult, Index: a.Index, Sub: i}
 }
 
-var fullMask = &fieldmaskpb.FieldMask{Paths: []string{"digest", "effects", "events", "checkpoint"}}
+var fullMask = &fieldmaskpb.FieldMask{Paths: []string{"digest", "effects", "events", "checkpoint", "balance_changes"}}
 
 // run signs and executes the transaction.
 func (b *txb) run() (*pb.ExecutedTransaction, error) {

@@ -15,8 +15,8 @@ func (p *ptb) moveCall(mc *MoveCall) ([]*slot, *execError) {
 	var ab *abortErr
 	var err *execError
 	name := mc.Module + "::" + mc.Function
-	switch {
-	case mc.Package == ids.WalrusPublished:
+	switch mc.Package {
+	case ids.WalrusPublished:
 		if len(mc.TypeArgs) != 0 {
 			return nil, &execError{Kind: pb.ExecutionError_TYPE_ARITY_MISMATCH, Description: fmt.Sprintf("%s takes no type arguments", name)}
 		}
@@ -28,7 +28,7 @@ func (p *ptb) moveCall(mc *MoveCall) ([]*slot, *execError) {
 			return nil, &execError{Kind: pb.ExecutionError_ARITY_MISMATCH, Description: fmt.Sprintf("%s takes %d arguments, got %d", name, f.arity, len(mc.Args))}
 		}
 		out, ab, err = f.run(p, mc.Args)
-	case mc.Package == addrTwo:
+	case addrTwo:
 		f, ok := frameworkFuncs[name]
 		if !ok {
 			return nil, &execError{Kind: pb.ExecutionError_FUNCTION_NOT_FOUND, Description: fmt.Sprintf("FunctionNotFound: 0x2::%s is not modelled by this chain", name)}
@@ -40,7 +40,7 @@ func (p *ptb) moveCall(mc *MoveCall) ([]*slot, *execError) {
 			return nil, &execError{Kind: pb.ExecutionError_ARITY_MISMATCH, Description: fmt.Sprintf("0x2::%s takes %d arguments, got %d", name, f.arity, len(mc.Args))}
 		}
 		out, ab, err = f.run(p, mc.TypeArgs[0], mc.Args)
-	case mc.Package == ids.WalrusOriginal:
+	case ids.WalrusOriginal:
 		return nil, &execError{Kind: pb.ExecutionError_FUNCTION_NOT_FOUND,
 			Description: fmt.Sprintf("%s is the walrus package's original ID, an old version whose calls the System's version check rejects; call %s", mc.Package, ids.WalrusPublished)}
 	default:
@@ -70,30 +70,29 @@ type frameworkFunc struct {
 	run   func(p *ptb, t TypeTag, args []Argument) ([]*slot, *abortErr, *execError)
 }
 
-var walrusFuncs map[string]walrusFunc
-var frameworkFuncs map[string]frameworkFunc
+// walrusFuncs are the walrus functions this chain runs, by module::function.
+var walrusFuncs = map[string]walrusFunc{
+	"system::reserve_space":     {4, (*ptb).reserveSpace},
+	"system::register_blob":     {8, (*ptb).registerBlob},
+	"system::certify_blob":      {5, (*ptb).certifyBlob},
+	"system::extend_blob":       {4, (*ptb).extendBlob},
+	"system::delete_blob":       {2, (*ptb).deleteBlob},
+	"storage_resource::destroy": {1, (*ptb).destroyStorage},
+	"blob::burn":                {1, (*ptb).burnBlob},
+}
 
-func init() {
-	walrusFuncs = map[string]walrusFunc{
-		"system::reserve_space":     {4, (*ptb).reserveSpace},
-		"system::register_blob":     {8, (*ptb).registerBlob},
-		"system::certify_blob":      {5, (*ptb).certifyBlob},
-		"system::extend_blob":       {4, (*ptb).extendBlob},
-		"system::delete_blob":       {2, (*ptb).deleteBlob},
-		"storage_resource::destroy": {1, (*ptb).destroyStorage},
-		"blob::burn":                {1, (*ptb).burnBlob},
-	}
-	frameworkFuncs = map[string]frameworkFunc{
-		"coin::redeem_funds":    {1, (*ptb).redeemCoin},
-		"balance::redeem_funds": {1, (*ptb).redeemBalance},
-		"coin::send_funds":      {2, (*ptb).sendCoinFunds},
-		"balance::send_funds":   {2, (*ptb).sendBalanceFunds},
-		"coin::into_balance":    {1, (*ptb).intoBalance},
-		"coin::from_balance":    {1, (*ptb).fromBalance},
-		"coin::destroy_zero":    {1, (*ptb).destroyZero},
-		"coin::value":           {1, (*ptb).coinValueCall},
-		"coin::zero":            {0, (*ptb).zeroCoin},
-	}
+// frameworkFuncs are the 0x2 functions this chain runs, each with one type
+// argument: the coin type.
+var frameworkFuncs = map[string]frameworkFunc{
+	"coin::redeem_funds":    {1, (*ptb).redeemCoin},
+	"balance::redeem_funds": {1, (*ptb).redeemBalance},
+	"coin::send_funds":      {2, (*ptb).sendCoinFunds},
+	"balance::send_funds":   {2, (*ptb).sendBalanceFunds},
+	"coin::into_balance":    {1, (*ptb).intoBalance},
+	"coin::from_balance":    {1, (*ptb).fromBalance},
+	"coin::destroy_zero":    {1, (*ptb).destroyZero},
+	"coin::value":           {1, (*ptb).coinValueCall},
+	"coin::zero":            {0, (*ptb).zeroCoin},
 }
 
 // frameworkAbort is an abort in a 0x2 module.
@@ -217,6 +216,7 @@ func (p *ptb) registerBlob(args []Argument) ([]*slot, *abortErr, *execError) {
 	if derr != nil {
 		return nil, nil, &execError{Kind: pb.ExecutionError_INVARIANT_VIOLATION, Description: derr.Error()}
 	}
+	p.w.wrapped[st.ID] = true
 	ws := p.w.st.Walrus
 	p.w.walrusDirty = true
 	cur := ws.Epoch
@@ -377,6 +377,7 @@ func (p *ptb) deleteBlob(args []Argument) ([]*slot, *abortErr, *execError) {
 	p.w.emit(p.w.c.ids.WalrusPublished, "system", "BlobDeleted", BlobDeleted{
 		Epoch: ws.Epoch, BlobID: bf.BlobID, EndEpoch: bf.Storage.EndEpoch, ObjectID: bf.ID, WasCertified: bf.CertifiedEpoch != nil}.BCS())
 	st := &Object{ID: bf.Storage.ID, Type: p.w.c.storageType(), PublicTransfer: true, Contents: bf.Storage.BCS(), PrevTx: p.w.digest}
+	p.w.unwrapped[st.ID] = true
 	return []*slot{objSlot(st)}, nil, nil
 }
 
@@ -386,10 +387,18 @@ func (p *ptb) destroyStorage(args []Argument) ([]*slot, *abortErr, *execError) {
 	return nil, nil, err
 }
 
-// burnBlob is blob::burn(Blob).
+// burnBlob is blob::burn(Blob): the blob and its storage go.
 func (p *ptb) burnBlob(args []Argument) ([]*slot, *abortErr, *execError) {
-	_, err := p.objVal(args[0], p.w.c.blobType())
-	return nil, nil, err
+	o, err := p.objVal(args[0], p.w.c.blobType())
+	if err != nil {
+		return nil, nil, err
+	}
+	bf, derr := decodeBlob(o.Contents)
+	if derr != nil {
+		return nil, nil, &execError{Kind: pb.ExecutionError_INVARIANT_VIOLATION, Description: derr.Error()}
+	}
+	p.w.unwrapped[bf.Storage.ID] = true
+	return nil, nil, nil
 }
 
 // Framework functions.

@@ -354,3 +354,9 @@ func (e PricesUpdated) BCS() []byte {
 	w.u64(e.WritePrice)
 	return w.b
 }
+
+// EpochChangeDoneEvent is walrus events::EpochChangeDone.
+type EpochChangeDoneEvent struct{ Epoch uint32 }
+
+// BCS is the event's bytes.
+func (e EpochChangeDoneEvent) BCS() []byte { w := &writer{}; w.u32(e.Epoch); return w.b }

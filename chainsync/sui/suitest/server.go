@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 
 	pb "github.com/block-vision/sui-go-sdk/pb/sui/rpc/v2"
@@ -16,10 +17,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// Serve starts the gRPC server on 127.0.0.1 at a free port and returns
-// once it listens; it stops when ctx ends or Close is called.
+// Serve starts the gRPC server on 127.0.0.1 at Config.Port (a free port
+// when 0) and returns once it listens; it stops when ctx ends or Close is
+// called. Connect without TLS.
 func (c *Chain) Serve(ctx context.Context) error {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	lis, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("suitest: listen: %w", err)
 	}
@@ -63,7 +65,12 @@ func (c *Chain) Close() {
 	}
 }
 
-func (c *Chain) failInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+func (c *Chain) failInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			resp, err = nil, status.Errorf(codes.Internal, "suitest: %s panicked: %v", info.FullMethod, p)
+		}
+	}()
 	c.mu.Lock()
 	if c.failN > 0 {
 		c.failN--
@@ -265,10 +272,13 @@ func (l *ledger) GetEpoch(ctx context.Context, req *pb.GetEpochRequest) (*pb.Get
 	if req.Epoch != nil && req.GetEpoch() != e {
 		return nil, status.Errorf(codes.NotFound, "epoch %d: this chain serves only the current epoch, %d", req.GetEpoch(), e)
 	}
+	start := c.nowMs()
 	return &pb.GetEpochResponse{Epoch: &pb.Epoch{
 		Epoch:             ptr(e),
 		ReferenceGasPrice: ptr(c.cfg.ReferenceGasPrice),
-		Start:             timestamppb.New(msTime(c.nowMs())),
+		Start:             timestamppb.New(msTime(start)),
+		SystemState: &pb.SystemState{Version: ptr(uint64(2)), Epoch: ptr(e), ProtocolVersion: ptr(uint64(1)),
+			ReferenceGasPrice: ptr(c.cfg.ReferenceGasPrice), EpochStartTimestampMs: ptr(start), SafeMode: ptr(false)},
 	}}, nil
 }
 
@@ -297,6 +307,11 @@ func (c *Chain) executedPB(rec *txRecord, m mask) *pb.ExecutedTransaction {
 			})
 		}
 		out.Events = ev
+	}
+	if m.has("balance_changes") {
+		for _, b := range rec.Balances {
+			out.BalanceChanges = append(out.BalanceChanges, &pb.BalanceChange{Address: ptr(b.Address.String()), CoinType: ptr(b.CoinType), Amount: ptr(b.Amount)})
+		}
 	}
 	if m.has("checkpoint") {
 		out.Checkpoint = ptr(rec.Checkpoint)
@@ -462,6 +477,82 @@ func (s *stateSvc) ListOwnedObjects(ctx context.Context, req *pb.ListOwnedObject
 	return out, nil
 }
 
+// ListDynamicFields lists the dynamic fields (0x2::dynamic_field::Field
+// objects) of a parent, in ID order. Only u64 and vector<u8> keys occur on
+// this chain.
+func (s *stateSvc) ListDynamicFields(ctx context.Context, req *pb.ListDynamicFieldsRequest) (*pb.ListDynamicFieldsResponse, error) {
+	parent, err := ParseAddress(req.GetParent())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "invalid parent: %v", err)
+	}
+	start, err := pageStart(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var fields []*Object
+	for _, o := range c.readState().Objects {
+		st := o.Type.Struct
+		if o.Owner.Kind == OwnerObject && o.Owner.Address == parent && st.Address == addrTwo && st.Module == "dynamic_field" && st.Name == "Field" && len(st.Params) == 2 {
+			fields = append(fields, o)
+		}
+	}
+	sort.Slice(fields, func(i, j int) bool { return string(fields[i].ID[:]) < string(fields[j].ID[:]) })
+	m := newMask(req.GetReadMask(), "parent", "field_id")
+	out := &pb.ListDynamicFieldsResponse{}
+	end := min(start+pageSize(req.GetPageSize()), len(fields))
+	for i := start; i < end; i++ {
+		o := fields[i]
+		key, vt := o.Type.Struct.Params[0], o.Type.Struct.Params[1]
+		df := &pb.DynamicField{}
+		if m.has("kind") {
+			df.Kind = pb.DynamicField_FIELD.Enum()
+		}
+		if m.has("parent") {
+			df.Parent = ptr(parent.String())
+		}
+		if m.has("field_id") {
+			df.FieldId = ptr(o.ID.String())
+		}
+		if m.has("name") {
+			df.Name = &pb.Bcs{Name: ptr(key.String()), Value: fieldName(o.Contents, key)}
+		}
+		if m.has("value_type") {
+			df.ValueType = ptr(vt.String())
+		}
+		if m.has("field_object") {
+			df.FieldObject = objectPB(o, m.sub("field_object"))
+		}
+		out.DynamicFields = append(out.DynamicFields, df)
+	}
+	if end < len(fields) {
+		out.NextPageToken = binary.LittleEndian.AppendUint64(nil, uint64(end))
+	}
+	return out, nil
+}
+
+// fieldName cuts a Field's name, the BCS after its ID, for the key types
+// this chain uses.
+func fieldName(contents []byte, key TypeTag) []byte {
+	r := &reader{b: contents}
+	r.take(32)
+	from := r.off
+	switch key.Kind {
+	case tagU64:
+		r.u64()
+	case tagVector:
+		r.bytes()
+	default:
+		return nil
+	}
+	if r.err != nil {
+		return nil
+	}
+	return append([]byte{}, contents[from:r.off]...)
+}
+
 // balances sums owner's coins and address balance per coin type.
 func balances(st *state, owner Address) map[string]uint64 {
 	out := map[string]uint64{}
@@ -546,6 +637,16 @@ func (e *execSvc) ExecuteTransaction(ctx context.Context, req *pb.ExecuteTransac
 	if err != nil {
 		return nil, err
 	}
+	e.c.mu.Lock()
+	lost := e.c.lostN > 0
+	if lost {
+		e.c.lostN--
+	}
+	code := e.c.lostCode
+	e.c.mu.Unlock()
+	if lost {
+		return nil, status.Errorf(code, "suitest: injected loss of the reply to executed transaction %s", rec.Digest)
+	}
 	return &pb.ExecuteTransactionResponse{Transaction: e.c.executedPB(rec, newMask(req.GetReadMask(), "effects.status", "checkpoint"))}, nil
 }
 
@@ -554,9 +655,18 @@ func (e *execSvc) SimulateTransaction(ctx context.Context, req *pb.SimulateTrans
 	if len(txBytes) == 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "transaction.bcs.value is required (this chain does not resolve unbuilt transactions)")
 	}
+	if req.GetDoGasSelection() {
+		var err error
+		if txBytes, err = e.c.selectGas(txBytes); err != nil {
+			return nil, err
+		}
+	}
 	rec, err := e.c.executeSigned(txBytes, nil, true)
 	if err != nil {
 		return nil, err
 	}
-	return &pb.SimulateTransactionResponse{Transaction: e.c.executedPB(rec, newMask(req.GetReadMask(), "effects", "events"))}, nil
+	// The mask names fields of the response ("transaction.effects.status"),
+	// one level above ExecutedTransaction.
+	m := newMask(req.GetReadMask(), "transaction.digest", "transaction.transaction", "transaction.effects", "transaction.events")
+	return &pb.SimulateTransactionResponse{Transaction: e.c.executedPB(rec, m.sub("transaction"))}, nil
 }

@@ -2,7 +2,9 @@ package suitest
 
 import (
 	"fmt"
+	"math/big"
 	"sort"
+	"strings"
 
 	pb "github.com/block-vision/sui-go-sdk/pb/sui/rpc/v2"
 	"google.golang.org/grpc/codes"
@@ -14,10 +16,17 @@ func rejectf(code codes.Code, format string, args ...any) error {
 	return status.Errorf(code, format, args...)
 }
 
-// ExecuteSigned checks, executes and commits a signed transaction and
-// returns its record. An error is a rejection (nothing executed, nothing
-// charged) as a gRPC status; a failed execution is a record whose effects
-// report the failure. Executing a digest twice returns the first record.
+// inputError is a rejection for a bad input object or gas, worded as Sui
+// words them (UserInputError under the validators' summary line).
+func inputError(format string, args ...any) error {
+	return rejectf(codes.InvalidArgument, "Transaction validator signing failed due to issues with transaction inputs, please review the errors and try again:\n- "+format, args...)
+}
+
+// executeSigned checks, executes and commits a signed transaction (only
+// checks and executes it when simulating) and returns its record. An error
+// is a rejection (nothing executed, nothing charged) as a gRPC status; a
+// failed execution is a record whose effects report the failure.
+// Executing a digest twice returns the first record, as Sui does.
 func (c *Chain) executeSigned(txBytes []byte, sigs [][]byte, simulate bool) (*txRecord, error) {
 	digest := TransactionDigest(txBytes)
 	tx, err := DecodeTransaction(txBytes)
@@ -125,7 +134,7 @@ func (c *Chain) check(tx *Transaction) error {
 					return rejectf(codes.InvalidArgument, "input %d: object %s is not an owned or immutable object", i, a.Ref.ID)
 				}
 				if o.Version != a.Ref.Version || o.Digest() != a.Ref.Digest {
-					return rejectf(codes.InvalidArgument, "Object ID %s Version %d Digest %s is not available for consumption, current version: %d", a.Ref.ID, a.Ref.Version, a.Ref.Digest, o.Version)
+					return inputError("Object ID %s Version %#x Digest %s is not available for consumption, current version: %#x", a.Ref.ID, a.Ref.Version, a.Ref.Digest, o.Version)
 				}
 				if o.Owner.Kind == OwnerAddress && o.Owner.Address != tx.Sender {
 					return rejectf(codes.InvalidArgument, "Transaction was not signed by the correct sender: object %s is owned by account address %s, but given owner/signer address is %s", o.ID, o.Owner.Address, tx.Sender)
@@ -159,7 +168,7 @@ func (c *Chain) check(tx *Transaction) error {
 			return rejectf(codes.InvalidArgument, "Could not find the referenced gas object %s at version %d", ref.ID, ref.Version)
 		}
 		if o.Version != ref.Version || o.Digest() != ref.Digest {
-			return rejectf(codes.InvalidArgument, "Object ID %s Version %d Digest %s is not available for consumption, current version: %d", ref.ID, ref.Version, ref.Digest, o.Version)
+			return inputError("Object ID %s Version %#x Digest %s is not available for consumption, current version: %#x", ref.ID, ref.Version, ref.Digest, o.Version)
 		}
 		if ct, ok := o.coinType(); !ok || !sameType(ct, suiType) {
 			return rejectf(codes.InvalidArgument, "Gas object %s is not a Coin<0x2::sui::SUI>: %s", ref.ID, o.Type)
@@ -177,7 +186,7 @@ func (c *Chain) check(tx *Transaction) error {
 		gasTotal = st.Balances[balanceKey(tx.Gas.Owner, suiType)]
 	}
 	if gasTotal < tx.Gas.Budget {
-		return rejectf(codes.InvalidArgument, "Balance of gas object %s is lower than the needed amount: %d (it holds %d)", gasName(tx), tx.Gas.Budget, gasTotal)
+		return inputError("Balance of gas object %s is lower than the needed amount: %d (it holds %d)", gasName(tx), tx.Gas.Budget, gasTotal)
 	}
 	for i, cmd := range tx.Commands {
 		if cmd.Kind == CmdMoveCall {
@@ -297,7 +306,8 @@ func (c *Chain) execute(tx *Transaction, digest Digest) (*state, *txRecord) {
 			eff.Unchanged = append(eff.Unchanged, base.Objects[in.Object.Ref.ID].Ref())
 		}
 	}
-	rec := &txRecord{Digest: digest, Sender: tx.Sender, Effects: eff, TimestampMs: c.nowMs(), Checkpoint: base.Seq + 1}
+	rec := &txRecord{Digest: digest, Sender: tx.Sender, Effects: eff, TimestampMs: c.nowMs(), Checkpoint: base.Seq + 1,
+		Balances: balanceChanges(base, w)}
 	if xerr == nil {
 		rec.Events = w.events
 	}
@@ -346,6 +356,11 @@ func (c *Chain) finish(base *state, w *work, lamport uint64, success bool) []cha
 	for id := range w.deleted {
 		ids[id] = true
 	}
+	for id := range w.unwrapped {
+		if !w.wrapped[id] {
+			ids[id] = true
+		}
+	}
 	var out []changedObj
 	for id := range ids {
 		in, hadIn := base.Objects[id]
@@ -364,14 +379,151 @@ func (c *Chain) finish(base *state, w *work, lamport uint64, success bool) []cha
 				o.StorageRebate = in.StorageRebate
 			}
 			ch.OutputVersion, ch.OutputDigest, ch.OutputOwner, ch.Type = o.Version, o.Digest(), o.Owner, o.Type.String()
-			if !hadIn {
+			if !hadIn && !w.unwrapped[id] {
 				ch.IDOp = pb.ChangedObject_CREATED
 			}
-		} else if hadIn {
+		} else if (hadIn && !w.wrapped[id]) || (!hadIn && w.unwrapped[id]) {
+			// Deleted, or unwrapped then deleted (the Storage of a burnt
+			// blob). A wrapped object keeps ID operation NONE.
 			ch.IDOp = pb.ChangedObject_DELETED
+			if !hadIn {
+				ch.Type = w.c.storageType().String()
+			}
 		}
 		out = append(out, ch)
 	}
 	sort.Slice(out, func(i, j int) bool { return string(out[i].ID[:]) < string(out[j].ID[:]) })
 	return out
+}
+
+// balanceChanges nets, per owner and coin type, the coins a transaction
+// wrote or deleted and the address balances it moved.
+func balanceChanges(base *state, w *work) []balanceChange {
+	type key struct {
+		owner Address
+		coin  string
+	}
+	sum := map[key]*big.Int{}
+	add := func(k key, v uint64, sign int) {
+		if sum[k] == nil {
+			sum[k] = new(big.Int)
+		}
+		d := new(big.Int).SetUint64(v)
+		if sign < 0 {
+			d.Neg(d)
+		}
+		sum[k].Add(sum[k], d)
+	}
+	coin := func(o *Object, sign int) {
+		ct, ok := o.coinType()
+		if !ok || o.Owner.Kind != OwnerAddress {
+			return
+		}
+		v, _ := coinValue(o)
+		add(key{o.Owner.Address, ct.String()}, v, sign)
+	}
+	seen := map[Address]bool{}
+	for _, set := range []map[Address]bool{w.dirty, w.deleted} {
+		for id := range set {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if o, ok := base.Objects[id]; ok {
+				coin(o, -1)
+			}
+			if o, ok := w.st.Objects[id]; ok {
+				coin(o, +1)
+			}
+		}
+	}
+	for k, v := range w.st.Balances {
+		if old := base.Balances[k]; old != v {
+			owner, ct, _ := strings.Cut(k, "|")
+			a, _ := ParseAddress(owner)
+			add(key{a, ct}, v, +1)
+			add(key{a, ct}, old, -1)
+		}
+	}
+	for k, old := range base.Balances {
+		if _, ok := w.st.Balances[k]; !ok && old != 0 {
+			owner, ct, _ := strings.Cut(k, "|")
+			a, _ := ParseAddress(owner)
+			add(key{a, ct}, old, -1)
+		}
+	}
+	var out []balanceChange
+	for k, v := range sum {
+		if v.Sign() != 0 {
+			out = append(out, balanceChange{Address: k.owner, CoinType: k.coin, Amount: v.String()})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Address != out[j].Address {
+			return string(out[i].Address[:]) < string(out[j].Address[:])
+		}
+		return out[i].CoinType < out[j].CoinType
+	})
+	return out
+}
+
+// selectGas fills in what a client left for the node to choose, as
+// SimulateTransaction's do_gas_selection does: a zero price becomes the
+// reference gas price, a zero budget the sender's SUI up to the maximum,
+// and an empty payment (without a ValidDuring expiration, which would
+// mean address-balance gas) the sender's largest SUI coins that cover the
+// budget. It returns the new transaction bytes.
+func (c *Chain) selectGas(txBytes []byte) ([]byte, error) {
+	tx, err := DecodeTransaction(txBytes)
+	if err != nil {
+		return nil, rejectf(codes.InvalidArgument, "invalid transaction: %v", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if tx.Gas.Price == 0 {
+		tx.Gas.Price = c.cfg.ReferenceGasPrice
+	}
+	if tx.Gas.Owner == (Address{}) {
+		tx.Gas.Owner = tx.Sender
+	}
+	if len(tx.Gas.Payment) > 0 || tx.Expiration.Kind == ExpireValidDuring {
+		return tx.Encode(), nil
+	}
+	used := map[Address]bool{}
+	for _, in := range tx.Inputs {
+		if in.Kind == ArgObject {
+			used[in.Object.Ref.ID] = true
+		}
+	}
+	var coins []*Object
+	var total uint64
+	for _, o := range c.st.Objects {
+		ct, ok := o.coinType()
+		if ok && sameType(ct, suiType) && o.Owner.Kind == OwnerAddress && o.Owner.Address == tx.Gas.Owner && !used[o.ID] {
+			coins = append(coins, o)
+			v, _ := coinValue(o)
+			total += v
+		}
+	}
+	sort.Slice(coins, func(i, j int) bool {
+		a, _ := coinValue(coins[i])
+		b, _ := coinValue(coins[j])
+		return a > b || a == b && string(coins[i].ID[:]) < string(coins[j].ID[:])
+	})
+	if tx.Gas.Budget == 0 {
+		tx.Gas.Budget = min(total, maxBudget)
+	}
+	var have uint64
+	for _, o := range coins {
+		if have >= tx.Gas.Budget && len(tx.Gas.Payment) > 0 {
+			break
+		}
+		tx.Gas.Payment = append(tx.Gas.Payment, o.Ref())
+		v, _ := coinValue(o)
+		have += v
+	}
+	if have < tx.Gas.Budget || len(tx.Gas.Payment) == 0 {
+		return nil, rejectf(codes.InvalidArgument, "gas selection: %s holds %d MIST in SUI coins, the budget is %d", tx.Gas.Owner, have, tx.Gas.Budget)
+	}
+	return tx.Encode(), nil
 }

@@ -79,11 +79,8 @@ func ParseDigest(s string) (Digest, error) {
 	return d, nil
 }
 
-// The framework addresses.
-var (
-	addrOne = mustAddr("0x1")
-	addrTwo = mustAddr("0x2")
-)
+// addrTwo is the Sui framework package.
+var addrTwo = mustAddr("0x2")
 
 func mustAddr(s string) Address {
 	a, err := ParseAddress(s)

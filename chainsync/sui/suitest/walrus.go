@@ -50,8 +50,9 @@ type member struct {
 	Shards    []uint16
 }
 
-// accounting is one epoch's entry of the future-accounting ring buffer.
-type accounting struct {
+// FutureAccounting is storage_accounting::FutureAccounting: one epoch's
+// entry of the ring buffer (its rewards Balance<WAL> as a value).
+type FutureAccounting struct {
 	Epoch   uint32
 	Used    uint64
 	Rewards uint64
@@ -69,7 +70,7 @@ type walrusState struct {
 	StoragePrice   uint64
 	WritePrice     uint64
 	RingIndex      uint32
-	Ring           []accounting
+	Ring           []FutureAccounting
 	EpochDuration  uint64 // ms
 	FirstEpochTime uint64 // ms, the start of epoch 1
 	GenesisTime    uint64 // ms, the start of epoch 0
@@ -82,14 +83,14 @@ type walrusState struct {
 
 func (s *walrusState) clone() *walrusState {
 	c := *s
-	c.Ring = append([]accounting{}, s.Ring...)
+	c.Ring = append([]FutureAccounting{}, s.Ring...)
 	c.Members = append([]member{}, s.Members...)
 	c.PrevMembers = append([]member{}, s.PrevMembers...)
 	return &c
 }
 
 // ring returns the accounting entry i epochs ahead of the current one.
-func (s *walrusState) ring(i uint32) *accounting {
+func (s *walrusState) ring(i uint32) *FutureAccounting {
 	return &s.Ring[(s.RingIndex+i)%uint32(len(s.Ring))]
 }
 
@@ -109,7 +110,7 @@ func (s *walrusState) epochStart(e uint32) uint64 {
 // not model.
 func (s *walrusState) advance(capacity uint64) {
 	old := s.ring(0)
-	*old = accounting{Epoch: old.Epoch + uint32(len(s.Ring))}
+	*old = FutureAccounting{Epoch: old.Epoch + uint32(len(s.Ring))}
 	s.RingIndex = (s.RingIndex + 1) % uint32(len(s.Ring))
 	s.Epoch++
 	s.UsedCapacity = s.ring(0).Used
@@ -179,7 +180,7 @@ type SystemStateInner struct {
 	WritePrice       uint64
 	RingIndex        uint32
 	RingLength       uint32
-	Ring             []accounting
+	Ring             []FutureAccounting
 	LatestEventBlob  *EventBlob
 	EventBlobWeights []EventBlobWeight
 	DenyListID       Address // ExtendedField<VecMap<ID, u64>>
@@ -263,8 +264,8 @@ type StakingInner struct {
 	PoolsSize         uint64
 	Epoch             uint32
 	ActiveSetID       Address
-	NextCommittee     []CommitteeEntry // nil: None
-	HasNextCommittee  bool
+	HasNextCommittee  bool             // false: next_committee is None
+	NextCommittee     []CommitteeEntry // when HasNextCommittee
 	Committee         []CommitteeEntry
 	PreviousCommittee []CommitteeEntry
 	NextEpochParams   *EpochParams
