@@ -76,19 +76,30 @@ func (e *ExecutionError) Abort(module string, code uint64) bool {
 	return e != nil && e.IsAbort && e.Module == module && e.AbortCode == code
 }
 
+// effectsMask asks ExecuteTransaction and GetTransaction, whose masks
+// name fields of the ExecutedTransaction, for what Effects holds.
 var effectsMask = &fieldmaskpb.FieldMask{Paths: []string{"digest", "effects", "checkpoint"}}
+
+// simulateMask is relative to the SimulateTransactionResponse. A simulated
+// transaction has no digest or checkpoint, and a node answers a request
+// for them with no transaction at all.
+var simulateMask = &fieldmaskpb.FieldMask{Paths: []string{"transaction.effects"}}
 
 // Simulate runs a transaction without committing it: its gas use and
 // whether it would succeed. No signature is needed.
 func (c *Client) Simulate(ctx context.Context, txBytes []byte) (Effects, error) {
 	resp, err := c.exec.SimulateTransaction(ctx, &rpc.SimulateTransactionRequest{
 		Transaction: &rpc.Transaction{Bcs: &rpc.Bcs{Value: txBytes}},
-		ReadMask:    effectsMask,
+		ReadMask:    simulateMask,
 	})
 	if err != nil {
 		return Effects{}, fmt.Errorf("sui rpc: simulate: %w", err)
 	}
-	return convertExecuted(resp.GetTransaction())
+	fx, err := convertExecuted(resp.GetTransaction(), false)
+	if err == nil && fx.Digest == (Digest{}) {
+		fx.Digest = TransactionDigest(txBytes)
+	}
+	return fx, err
 }
 
 // ErrRejected means the node refused a transaction without executing it
@@ -113,7 +124,11 @@ func (c *Client) Execute(ctx context.Context, txBytes, signature []byte) (Effect
 		}
 		return Effects{}, fmt.Errorf("sui rpc: execute: %w", err)
 	}
-	return convertExecuted(resp.GetTransaction())
+	fx, err := convertExecuted(resp.GetTransaction(), true)
+	if err == nil && fx.Digest != TransactionDigest(txBytes) {
+		return Effects{}, fmt.Errorf("sui rpc: execute: the node answered for transaction %s, not %s", fx.Digest, TransactionDigest(txBytes))
+	}
+	return fx, err
 }
 
 // Transaction looks up an executed transaction's effects; found is false
@@ -126,11 +141,14 @@ func (c *Client) Transaction(ctx context.Context, digest Digest) (e Effects, fou
 	if err != nil {
 		return Effects{}, false, fmt.Errorf("sui rpc: transaction %s: %w", digest, err)
 	}
-	e, err = convertExecuted(resp.GetTransaction())
+	e, err = convertExecuted(resp.GetTransaction(), true)
+	if err == nil && e.Digest != digest {
+		return Effects{}, false, fmt.Errorf("sui rpc: asked for transaction %s, got %s", digest, e.Digest)
+	}
 	return e, err == nil, err
 }
 
-func convertExecuted(t *rpc.ExecutedTransaction) (Effects, error) {
+func convertExecuted(t *rpc.ExecutedTransaction, needDigest bool) (Effects, error) {
 	fx := t.GetEffects()
 	if fx == nil || fx.GetStatus() == nil {
 		return Effects{}, errors.New("sui rpc: answer carries no effects")
@@ -138,7 +156,7 @@ func convertExecuted(t *rpc.ExecutedTransaction) (Effects, error) {
 	var e Effects
 	var err error
 	if e.Digest, err = ParseDigest(t.GetDigest()); err != nil {
-		if e.Digest, err = ParseDigest(fx.GetTransactionDigest()); err != nil {
+		if e.Digest, err = ParseDigest(fx.GetTransactionDigest()); err != nil && needDigest {
 			return Effects{}, fmt.Errorf("sui rpc: effects: transaction digest: %w", err)
 		}
 	}

@@ -133,6 +133,10 @@ type state struct {
 	SuiEpoch uint64
 	Locks    map[Address]uint64 // object → the Sui epoch it is locked in
 	Seq      uint64             // committed transactions and knob changes
+	// Burned holds, for each certified blob whose object was burned, the
+	// latest end epoch a burned object had: burn drops the object, but
+	// the storage nodes keep the data until then.
+	Burned map[Address]uint32
 }
 
 func (s *state) clone() *state {
@@ -143,6 +147,10 @@ func (s *state) clone() *state {
 		SuiEpoch: s.SuiEpoch,
 		Locks:    make(map[Address]uint64, len(s.Locks)),
 		Seq:      s.Seq,
+		Burned:   make(map[Address]uint32, len(s.Burned)),
+	}
+	for k, v := range s.Burned {
+		c.Burned[k] = v
 	}
 	for k, v := range s.Objects {
 		c.Objects[k] = v
@@ -632,18 +640,24 @@ func (c *Chain) CertifyBlob(objectID Address) error {
 	})
 }
 
-// BlobLive reports whether some Blob object holds blobID certified and
-// unexpired, and the latest end epoch among those that do.
+// BlobLive reports whether blobID is stored: some Blob object holds it
+// certified and unexpired, or a burned one did until an end epoch still
+// ahead (burning lets go of the object, not of the data). It returns the
+// latest such end epoch.
 func (c *Chain) BlobLive(blobID [32]byte) (endEpoch uint32, live bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := c.st.Walrus.Epoch
+	if end, ok := c.st.Burned[Address(blobID)]; ok && now < end {
+		endEpoch, live = end, true
+	}
 	bt := c.blobType()
 	for _, o := range c.st.Objects {
 		if !sameType(o.Type, bt) {
 			continue
 		}
 		bf, err := decodeBlob(o.Contents)
-		if err != nil || bf.BlobID != blobID || bf.CertifiedEpoch == nil || c.st.Walrus.Epoch >= bf.Storage.EndEpoch {
+		if err != nil || bf.BlobID != blobID || bf.CertifiedEpoch == nil || now >= bf.Storage.EndEpoch {
 			continue
 		}
 		endEpoch, live = max(endEpoch, bf.Storage.EndEpoch), true
@@ -833,6 +847,9 @@ func (c *Chain) load() (bool, error) {
 	}
 	if c.st.Locks == nil {
 		c.st.Locks = map[Address]uint64{}
+	}
+	if c.st.Burned == nil {
+		c.st.Burned = map[Address]uint32{}
 	}
 	if c.st.Objects == nil {
 		c.st.Objects = map[Address]*Object{}

@@ -398,6 +398,13 @@ func (p *ptb) burnBlob(args []Argument) ([]*slot, *abortErr, *execError) {
 		return nil, nil, &execError{Kind: pb.ExecutionError_INVARIANT_VIOLATION, Description: derr.Error()}
 	}
 	p.w.unwrapped[bf.Storage.ID] = true
+	if bf.CertifiedEpoch != nil {
+		if p.w.st.Burned == nil {
+			p.w.st.Burned = map[Address]uint32{}
+		}
+		id := Address(bf.BlobID)
+		p.w.st.Burned[id] = max(p.w.st.Burned[id], bf.Storage.EndEpoch)
+	}
 	return nil, nil, nil
 }
 
