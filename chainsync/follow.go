@@ -140,7 +140,7 @@ func (f *Follower) Run(ctx context.Context) {
 	confirm := time.NewTicker(f.cfg.ConfirmInterval)
 	defer confirm.Stop()
 	var lastEpoch uint32
-	full := true
+	seen, full := false, true
 	poll := func() {
 		epoch, err := f.Poll(ctx, full)
 		switch {
@@ -148,11 +148,14 @@ func (f *Follower) Run(ctx context.Context) {
 		case err != nil:
 			f.log.Warn("reading the chain failed; retrying", "retry_in", f.cfg.Interval, "err", err)
 		default:
-			full = epoch != lastEpoch && lastEpoch != 0
-			if full && f.OnEpoch != nil {
+			changed := seen && epoch != lastEpoch
+			if changed && f.OnEpoch != nil {
 				f.OnEpoch(epoch)
 			}
-			lastEpoch = epoch
+			// The next poll reconciles everything when this one saw a
+			// new epoch.
+			full = changed
+			seen, lastEpoch = true, epoch
 		}
 	}
 	poll()

@@ -166,7 +166,9 @@ func (r *Renewer) Run(ctx context.Context) {
 				return
 			}
 			r.log.Error("lease renewal failed; retrying later", "retry_in", r.cfg.Interval, "err", err)
-		} else if p.Extended > 0 || p.Expired > 0 || p.Failed > 0 || p.Collected > 0 || p.Discarded > 0 || p.DiscardFailed > 0 {
+		} else if p.Extended == 0 && p.Expired == 0 && p.Failed == 0 && p.Collected == 0 && p.Discarded == 0 && p.DiscardFailed == 0 {
+			r.log.Debug("lease renewal: nothing due", "epoch", p.Epoch, "referenced_blobs", p.Checked)
+		} else {
 			r.log.Info("lease renewal", "epoch", p.Epoch, "referenced_blobs", p.Checked, "extended", p.Extended,
 				"expired", p.Expired, "failed", p.Failed, "collected", p.Collected, "discarded", p.Discarded, "discard_failed", p.DiscardFailed)
 		}

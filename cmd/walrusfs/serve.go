@@ -41,6 +41,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fl.Var(&maxQuilt, "max-quilt-body", "largest PUT /v1/quilts body")
 	logLevel := fl.String("log-level", "info", "log level: debug, info, warn or error")
 	withChain := fl.Bool("chain", false, "also run a local Sui chain holding the blobs' Walrus objects (a complete local Walrus on Sui); writes client.toml into the store directory")
+	chainPort := fl.Int("chain-port", 31416, "with --chain, the port of the Sui API on 127.0.0.1 (0 picks a free one)")
 	epochDuration := fl.Duration("epoch-duration", 0, "with --chain, advance the Walrus epoch this often (0: only with 'walrusfs chain advance')")
 	if help, err := parseArgs(fl, args, 0, ""); help || err != nil {
 		return err
@@ -83,7 +84,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	handler := httpserver.New(store, hcfg, log)
 	if *withChain {
-		chain, err := openLocalChain(ctx, scfg.Dirs[0], *shards, *epochDuration)
+		chain, err := openLocalChain(ctx, scfg.Dirs[0], *shards, *chainPort, *epochDuration)
 		if err != nil {
 			return err
 		}

@@ -205,6 +205,26 @@ func (a *chainAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		a.log.Info("funded an address on the local chain", "address", owner, "wal", wal, "sui", sui)
+	case r.Method == http.MethodPost && r.URL.Path == "/walrusfs/chain/prices":
+		storage, err1 := strconv.ParseUint(q.Get("storage"), 10, 64)
+		write, err2 := strconv.ParseUint(q.Get("write"), 10, 64)
+		if err1 != nil || err2 != nil {
+			http.Error(w, "storage and write: want FROST per MiB", http.StatusBadRequest)
+			return
+		}
+		if err := a.chain.SetPrices(storage, write); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		a.log.Info("changed the local chain's prices", "storage", storage, "write", write)
+	case r.Method == http.MethodPost && r.URL.Path == "/walrusfs/chain/fail":
+		// Tests: the next n calls to the Sui API fail with UNAVAILABLE.
+		n, err := strconv.Atoi(q.Get("n"))
+		if err != nil || n < 0 {
+			http.Error(w, "n: want a count", http.StatusBadRequest)
+			return
+		}
+		a.chain.FailUnavailable(n)
 	case r.Method == http.MethodGet && r.URL.Path == "/walrusfs/chain/info":
 	default:
 		http.Error(w, "unknown chain control", http.StatusNotFound)
@@ -237,9 +257,11 @@ network_shards = %d
 	return os.Rename(tmp, path)
 }
 
-// openLocalChain opens (or resumes) the chain kept in dir.
-func openLocalChain(ctx context.Context, dir string, shards int, epoch time.Duration) (*suitest.Chain, error) {
+// openLocalChain opens (or resumes) the chain kept in dir, serving it on
+// 127.0.0.1:port.
+func openLocalChain(ctx context.Context, dir string, shards, port int, epoch time.Duration) (*suitest.Chain, error) {
 	cfg := suitest.DefaultConfig()
+	cfg.Port = port
 	cfg.NShards = uint16(shards)
 	if epoch > 0 {
 		cfg.EpochDurationMs = uint64(epoch.Milliseconds())

@@ -505,6 +505,10 @@ func (c *Chain) FailNext(code codes.Code, n int) {
 	c.failCode, c.failN = code, n
 }
 
+// FailUnavailable is FailNext with UNAVAILABLE, the status of a node
+// restarting or overloaded, for callers that do not speak gRPC.
+func (c *Chain) FailUnavailable(n int) { c.FailNext(codes.Unavailable, n) }
+
 // FailAfterExecute makes the next n ExecuteTransaction calls execute and
 // commit the transaction, then fail with code as if the reply had been
 // lost: the client cannot tell whether it ran, and must look (by digest,

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// localChain is a `walrusfs serve --chain` process: a local Walrus on Sui.
+type localChain struct {
+	t         *testing.T
+	config    string // its client.toml
+	publisher string
+}
+
+func startChainServe(t *testing.T) *localChain {
+	t.Helper()
+	store := t.TempDir()
+	cmd := walrusfsCmd("serve", "--chain", "--chain-port", "0", "--listen", "127.0.0.1:0", "--store", store,
+		"--shards", fmt.Sprint(e2eShards), "--quilt-shards", fmt.Sprint(e2eShards))
+	stdout := &syncBuffer{}
+	cmd.Stdout = stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var logBuf bytes.Buffer
+	ready := make(chan string, 1)
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		re := regexp.MustCompile(`listen=(\S+)`)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			mu.Lock()
+			logBuf.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				ready <- m[1]
+			}
+		}
+	}()
+	logs := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return logBuf.String()
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		exited := make(chan error, 1)
+		go func() { <-scanned; exited <- cmd.Wait() }()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("serve --chain exit: %v\n%s", err, logs())
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Errorf("serve --chain did not stop\n%s", logs())
+		}
+		if strings.Contains(logs(), "panic:") || strings.Contains(logs(), "DATA RACE") {
+			t.Errorf("serve --chain reported a panic or a race:\n%s", logs())
+		}
+	})
+	select {
+	case addr := <-ready:
+		lc := &localChain{t: t, config: filepath.Join(store, "client.toml"), publisher: "http://" + addr}
+		for deadline := time.Now().Add(5 * time.Second); stdout.String() == "" && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := strings.TrimSpace(stdout.String()); got != lc.config {
+			t.Fatalf("serve --chain printed %q, want the path of its client.toml %s", got, lc.config)
+		}
+		return lc
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve --chain did not start\n%s", logs())
+	}
+	return nil
+}
+
+// run runs a walrusfs command and returns its standard output.
+func (lc *localChain) run(args ...string) string {
+	lc.t.Helper()
+	cmd := walrusfsCmd(args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		lc.t.Fatalf("walrusfs %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String()
+}
+
+// control calls one of the local network's test controls.
+func (lc *localChain) control(path string, q url.Values) {
+	lc.t.Helper()
+	resp, err := http.Post(lc.publisher+"/walrusfs/chain/"+path+"?"+q.Encode(), "", nil)
+	if err != nil {
+		lc.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		lc.t.Fatalf("chain control %s: %s", path, resp.Status)
+	}
+}
+
+type chainStatusJSON struct {
+	Epoch struct {
+		Number uint32 `json:"number"`
+	} `json:"epoch"`
+	Address  string `json:"address"`
+	Balances struct {
+		WAL string `json:"wal"`
+		SUI string `json:"sui"`
+	} `json:"balances"`
+	Blobs struct {
+		Owned, Certified, Expired int
+	} `json:"blobs"`
+	Warnings []string `json:"warnings"`
+}
+
+func (lc *localChain) status(key string) chainStatusJSON {
+	lc.t.Helper()
+	var st chainStatusJSON
+	out := lc.run("chain", "status", "--json", "--config", lc.config, "--sui-key", key)
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		lc.t.Fatalf("chain status --json: %v\n%s", err, out)
+	}
+	return st
+}
+
+func endEpochs(t *testing.T, root string, names []string) map[string]uint32 {
+	t.Helper()
+	out := map[string]uint32{}
+	buf := make([]byte, 32)
+	for _, name := range names {
+		n, err := unix.Getxattr(filepath.Join(root, name), "user.walrus.end_epoch", buf)
+		if err != nil {
+			t.Fatalf("%s: end epoch: %v", name, err)
+		}
+		e, err := strconv.ParseUint(string(buf[:n]), 10, 32)
+		if err != nil {
+			t.Fatalf("%s: end epoch %q", name, buf[:n])
+		}
+		out[name] = uint32(e)
+	}
+	return out
+}
+
+// TestChainEndToEnd runs a local Walrus on Sui and a mount with a funded
+// key: files are certified on chain; epochs advance through three times
+// the 53-epoch cap while the mount runs, with a price change, bursts of
+// UNAVAILABLE and a kill -9 in the middle; no referenced blob expires, no
+// lease is extended past its target (nothing paid twice), and every byte
+// reads back from Walrus with no local copy and no cache; a deleted file's
+// blob is deleted on chain after the grace period.
+func TestChainEndToEnd(t *testing.T) {
+	requireFuse(t)
+	lc := startChainServe(t)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "sui.key")
+	addr := strings.TrimSpace(lc.run("chain", "keygen", "--out", key))
+	lc.run("chain", "fund", "--config", lc.config, "--address", addr, "--wal", "1000", "--sui", "100")
+	if st := lc.status(key); st.Address != addr || st.Balances.WAL != "1000" || st.Balances.SUI != "100" {
+		t.Fatalf("after funding: %+v", st)
+	}
+
+	const before, target = 3, 12
+	state, mnt := filepath.Join(dir, "state"), filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	flags := uploadTestFlags("--config", lc.config, "--sui-key", key, "--chain-poll", "100ms",
+		"--renew-before", fmt.Sprint(before), "--renew-target", fmt.Sprint(target), "--gc-grace", "2",
+		"--local-copies", "0", "--cache-disk", "0", "--log-level", "debug")
+	d := startDaemon(t, state, mnt, flags...)
+	sums := map[string][32]byte{}
+	for name, sum := range writeTestFiles(t, mnt, 7) {
+		if strings.HasPrefix(name, "large") || name < "small040" {
+			sums[name] = sum
+		} else if err := os.Remove(filepath.Join(mnt, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCertified(t, mnt, sums, d)
+	st := lc.status(key)
+	if st.Blobs.Owned == 0 || st.Blobs.Certified != st.Blobs.Owned {
+		t.Fatalf("after upload: %+v", st.Blobs)
+	}
+	names := make([]string, 0, len(sums))
+	for n := range sums {
+		names = append(names, n)
+	}
+
+	// Three times the 53-epoch cap, a few epochs at a time: a lease more
+	// than `before` epochs from its end when a pass runs outlives the
+	// next step.
+	epoch := st.Epoch.Number
+	step := uint32(before)
+	killed, repriced := false, false
+	for epoch < 3*53 {
+		lc.control("advance", url.Values{"epochs": {fmt.Sprint(step)}})
+		epoch += step
+		switch {
+		case epoch > 53 && !repriced:
+			lc.control("prices", url.Values{"storage": {"150000"}, "write": {"20000"}})
+			repriced = true
+		case epoch > 80 && !killed:
+			// The pass for this epoch runs now: kill the daemon in it.
+			time.Sleep(50 * time.Millisecond)
+			d.kill9(t)
+			d = startDaemon(t, state, mnt, flags...)
+			killed = true
+		case epoch%3 == 0:
+			lc.control("fail", url.Values{"n": {"3"}})
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			ends := endEpochs(t, mnt, names)
+			renewed := true
+			for name, end := range ends {
+				if end > epoch+target {
+					t.Fatalf("epoch %d: %s ends at %d, past the target %d epochs ahead: a lease was extended twice", epoch, name, end, target)
+				}
+				if end <= epoch+before {
+					renewed = false
+				}
+			}
+			if renewed {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("epoch %d: leases not renewed: %v\n%s", epoch, ends, d.stderr.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if st := lc.status(key); st.Epoch.Number != epoch || st.Blobs.Expired != 0 {
+		t.Fatalf("at epoch %d: %+v", epoch, st)
+	}
+
+	// Every byte from Walrus: no staged copy and no cache to fall back on.
+	d.stop(t)
+	if err := os.RemoveAll(filepath.Join(state, "staging")); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.RemoveAll(filepath.Join(state, "cache"))
+	d = startDaemon(t, state, mnt, flags...)
+	checkFiles(t, mnt, sums)
+
+	// A deleted file's blob goes from the chain after the grace period.
+	owned := lc.status(key).Blobs.Owned
+	if err := os.Remove(filepath.Join(mnt, "large0")); err != nil {
+		t.Fatal(err)
+	}
+	delete(sums, "large0")
+	for range 4 {
+		lc.control("advance", url.Values{"epochs": {"1"}})
+		time.Sleep(300 * time.Millisecond)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for lc.status(key).Blobs.Owned >= owned {
+		if time.Now().After(deadline) {
+			t.Fatalf("the deleted file's Blob object is still owned\n%s", d.stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	checkFiles(t, mnt, sums)
+	d.stop(t)
+}
