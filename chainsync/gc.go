@@ -30,56 +30,81 @@ type Discarder interface {
 // grace gives an older index (a snapshot) time to still read the blob. A
 // record whose object is gone and which nothing references is dropped.
 
-// discard runs garbage collection for one pass.
-func (r *Renewer) discard(ctx context.Context, d Discarder, now uint32, p *Pass) error {
-	grace := r.cfg.GCGrace
-	blobs, err := r.idx.Blobs()
-	if err != nil {
-		return fmt.Errorf("chainsync: blob records: %w", err)
-	}
-	records := make(map[blobstore.ID]index.Blob, len(blobs))
+// markUnreferenced records, for each blob without references that has no
+// mark yet, that it has none from epoch now, and returns the records as
+// they are then.
+func (r *Renewer) markUnreferenced(blobs []index.Blob, now uint32) ([]index.Blob, error) {
+	out := make([]index.Blob, 0, len(blobs))
 	for _, b := range blobs {
 		if b.Refs == 0 && b.LiveBytes == 0 && b.UnreferencedSince == 0 {
 			marked, ok, err := r.idx.MarkUnreferenced(b.ID, now)
 			if err != nil {
-				return fmt.Errorf("chainsync: mark %s: %w", blobstore.ID(b.ID), err)
+				return nil, fmt.Errorf("chainsync: mark %s: %w", blobstore.ID(b.ID), err)
 			}
 			if ok {
 				b = marked
 			}
 		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// planGarbage picks the owned Blob objects that are garbage in epoch now
+// (see above). A record without references and without a mark counts as
+// unreferenced from now.
+func planGarbage(now, grace uint32, blobs []index.Blob, owned []blobstore.Info) []blobstore.Info {
+	records := make(map[blobstore.ID]index.Blob, len(blobs))
+	for _, b := range blobs {
 		records[b.ID] = b
 	}
 	old := func(e uint32) bool { return e+grace <= now }
-	owned := d.Owned()
-	live := make(map[string]bool, len(owned))
 	var garbage []blobstore.Info
 	for _, o := range owned {
 		rec, known := records[o.ID]
-		keeps := known && rec.ObjectID == o.ObjectID && (rec.Refs > 0 || rec.LiveBytes > 0 || !old(rec.UnreferencedSince))
+		since := rec.UnreferencedSince
+		if since == 0 {
+			since = now
+		}
+		keeps := known && rec.ObjectID == o.ObjectID && (rec.Refs > 0 || rec.LiveBytes > 0 || !old(since))
 		if keeps || !old(o.RegisteredEpoch) {
-			live[o.ObjectID] = true
 			continue
 		}
 		garbage = append(garbage, o)
 	}
+	return garbage
+}
+
+// discard deletes or burns the plan's garbage and drops the records of
+// unreferenced blobs whose object is gone.
+func (r *Renewer) discard(ctx context.Context, d Discarder, plan Plan, blobs []index.Blob, p *Pass) error {
+	old := func(e uint32) bool { return e != 0 && e+r.cfg.GCGrace <= plan.Epoch }
 	var errs []error
-	if len(garbage) > 0 {
-		errs = d.Discard(ctx, garbage)
+	if len(plan.Garbage) > 0 {
+		errs = d.Discard(ctx, plan.Garbage)
 	}
-	gone := map[string]bool{}
-	for i, o := range garbage {
+	live := map[string]bool{}
+	for _, o := range d.Owned() {
+		live[o.ObjectID] = true
+	}
+	var failed []blobstore.Info
+	var firstErr error
+	for i, o := range plan.Garbage {
 		if i < len(errs) && errs[i] != nil {
 			p.DiscardFailed++
-			r.log.Warn("discarding a garbage Blob object failed; retrying at the next pass", "blob", o.ID, "object", o.ObjectID, "err", errs[i])
-			live[o.ObjectID] = true
+			failed = append(failed, o)
+			if firstErr == nil {
+				firstErr = errs[i]
+			}
 			continue
 		}
 		p.Discarded++
-		gone[o.ObjectID] = true
+		delete(live, o.ObjectID)
 	}
-	// Drop the records of unreferenced blobs whose object is gone.
-	for _, rec := range records {
+	if len(failed) > 0 {
+		r.log.Warn("discarding garbage Blob objects failed; retrying at the next pass", "objects", len(failed), "first", failed[0].ObjectID, "err", firstErr)
+	}
+	for _, rec := range blobs {
 		if rec.Refs != 0 || rec.LiveBytes != 0 || !old(rec.UnreferencedSince) || live[rec.ObjectID] {
 			continue
 		}

@@ -181,75 +181,126 @@ func (r *Renewer) Run(ctx context.Context) {
 	}
 }
 
-// RenewOnce runs one pass: every referenced blob ending within
-// MinEpochsAhead epochs is extended to TargetEpochsAhead epochs from now,
-// and its new end recorded in the index; unreferenced blobs whose lease
-// has ended are collected (see [Collector]). It returns an error when the
-// epoch or the blob records cannot be read or the index cannot be
-// updated; failures of single extensions are counted and logged.
-func (r *Renewer) RenewOnce(ctx context.Context) (Pass, error) {
+// Plan is what a pass does, decided from one read of the index and the
+// chain.
+type Plan struct {
+	Epoch   uint32
+	Checked int   // referenced blobs looked at
+	Due     []Due // referenced blobs to extend
+	// Expired are referenced blobs whose lease has ended: nothing can
+	// extend them.
+	Expired []Due
+	// ChainEnds are records whose end the chain has moved past the
+	// recorded one (an extension whose record a crash lost).
+	ChainEnds map[blobstore.ID]uint32
+	// Garbage are Blob objects to delete or burn (a Discarder's).
+	Garbage []blobstore.Info
+}
+
+// Plan reads the epoch, the chain and the index and returns what a pass
+// would do now, changing nothing: the dry run of RenewOnce. Blobs that
+// lost their last reference since the last pass count as unreferenced
+// from now.
+func (r *Renewer) Plan(ctx context.Context) (Plan, error) {
+	plan, _, err := r.plan(ctx, false)
+	return plan, err
+}
+
+// plan reads and decides; with mark it first records which blobs have no
+// references (index.Index.MarkUnreferenced), as a pass does.
+func (r *Renewer) plan(ctx context.Context, mark bool) (Plan, []index.Blob, error) {
 	now, err := r.ledger.CurrentEpoch(ctx)
 	if err != nil {
-		return Pass{}, fmt.Errorf("chainsync: current epoch: %w", err)
+		return Plan{}, nil, fmt.Errorf("chainsync: current epoch: %w", err)
 	}
 	if ps, ok := r.ledger.(PassStarter); ok {
 		if err := ps.StartPass(ctx); err != nil {
-			return Pass{}, fmt.Errorf("chainsync: read the chain: %w", err)
+			return Plan{}, nil, fmt.Errorf("chainsync: read the chain: %w", err)
 		}
 	}
 	blobs, err := r.idx.Blobs()
 	if err != nil {
-		return Pass{}, fmt.Errorf("chainsync: blob records: %w", err)
+		return Plan{}, nil, fmt.Errorf("chainsync: blob records: %w", err)
 	}
-	p := Pass{Epoch: now}
-	var due []Due
+	plan := Plan{Epoch: now, ChainEnds: map[blobstore.ID]uint32{}}
+	ahead := func(end uint32) bool { return end > now && end-now > r.cfg.MinEpochsAhead }
 	for _, b := range blobs {
 		if b.Refs == 0 {
-			// Left to expire; once it has, a Collector drops it.
-			if b.EndEpoch <= now {
-				if err := r.collect(ctx, &p, b); err != nil {
-					return p, err
-				}
-			}
 			continue
 		}
-		p.Checked++
-		if b.EndEpoch > now && b.EndEpoch-now > r.cfg.MinEpochsAhead {
+		plan.Checked++
+		if ahead(b.EndEpoch) {
 			continue
 		}
 		id := blobstore.ID(b.ID)
 		// The chain is the truth: an extension whose end the index did
 		// not record (a crash in between) must not be paid twice.
 		if info, err := r.ledger.Stat(ctx, id); err == nil && info.EndEpoch > b.EndEpoch {
-			if _, err := r.idx.SetBlobEnd(b.ID, info.EndEpoch); err != nil {
-				return p, fmt.Errorf("chainsync: record the end of %s: %w", id, err)
-			}
+			plan.ChainEnds[id] = info.EndEpoch
 			b.EndEpoch = info.EndEpoch
-			if b.EndEpoch > now && b.EndEpoch-now > r.cfg.MinEpochsAhead {
+			if ahead(b.EndEpoch) {
 				continue
 			}
 		}
+		d := Due{ID: id, EndEpoch: b.EndEpoch, Epochs: now + r.cfg.TargetEpochsAhead - b.EndEpoch}
 		if b.EndEpoch <= now {
-			p.Expired++
-			r.log.Error("a referenced blob's lease has ended and cannot be extended; files that use it may no longer be readable from the store",
-				"blob", id, "end_epoch", b.EndEpoch, "epoch", now, "references", b.Refs)
+			plan.Expired = append(plan.Expired, d)
 			continue
 		}
-		due = append(due, Due{ID: id, EndEpoch: b.EndEpoch, Epochs: now + r.cfg.TargetEpochsAhead - b.EndEpoch})
+		plan.Due = append(plan.Due, d)
+	}
+	if d, ok := r.ledger.(Discarder); ok {
+		if mark {
+			if blobs, err = r.markUnreferenced(blobs, now); err != nil {
+				return plan, nil, err
+			}
+		}
+		plan.Garbage = planGarbage(now, r.cfg.GCGrace, blobs, d.Owned())
+	}
+	return plan, blobs, nil
+}
+
+// RenewOnce runs one pass: every referenced blob ending within
+// MinEpochsAhead epochs is extended to TargetEpochsAhead epochs from now,
+// and its new end recorded in the index; unreferenced blobs whose lease
+// has ended are collected (see [Collector]), and a [Discarder]'s garbage
+// is deleted or burned. It returns an error when the epoch or the blob
+// records cannot be read or the index cannot be updated; failures of
+// single extensions are counted and logged.
+func (r *Renewer) RenewOnce(ctx context.Context) (Pass, error) {
+	plan, blobs, err := r.plan(ctx, true)
+	if err != nil {
+		return Pass{}, err
+	}
+	now := plan.Epoch
+	p := Pass{Epoch: now, Checked: plan.Checked, Expired: len(plan.Expired)}
+	for id, end := range plan.ChainEnds {
+		if _, err := r.idx.SetBlobEnd(id, end); err != nil {
+			return p, fmt.Errorf("chainsync: record the end of %s: %w", id, err)
+		}
+	}
+	for _, b := range blobs {
+		// Unreferenced blobs are left to expire; once they have, a
+		// Collector drops them.
+		if b.Refs == 0 && b.EndEpoch <= now {
+			if err := r.collect(ctx, &p, b); err != nil {
+				return p, err
+			}
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return p, err
 	}
-	results, err := r.extend(ctx, due)
+	results, err := r.extend(ctx, plan.Due)
 	if err != nil {
-		p.Failed += len(due)
-		r.log.Warn("extending leases failed; retrying at the next pass", "blobs", len(due), "err", err)
+		p.Failed += len(plan.Due)
+		r.log.Warn("extending leases failed; retrying at the next pass", "blobs", len(plan.Due), "err", err)
 		results = nil
 	}
-	var expired, failed []Due
+	expired, failed := plan.Expired, []Due(nil)
 	var firstFailure error
 	for i, res := range results {
-		d := due[i]
+		d := plan.Due[i]
 		switch {
 		case errors.Is(res.Err, blobstore.ErrNotFound):
 			p.Expired++
@@ -268,7 +319,7 @@ func (r *Renewer) RenewOnce(ctx context.Context) (Pass, error) {
 		}
 	}
 	if len(expired) > 0 {
-		r.log.Error("referenced blobs can no longer be extended; files that use them may become unreadable",
+		r.log.Error("referenced blobs' leases have ended and cannot be extended; files that use them may no longer be readable from the store",
 			"blobs", len(expired), "first", expired[0].ID, "first_end_epoch", expired[0].EndEpoch, "epoch", now)
 	}
 	if len(failed) > 0 {
@@ -276,7 +327,7 @@ func (r *Renewer) RenewOnce(ctx context.Context) (Pass, error) {
 			"first_end_epoch", failed[0].EndEpoch, "epoch", now, "err", firstFailure)
 	}
 	if d, ok := r.ledger.(Discarder); ok {
-		if err := r.discard(ctx, d, now, &p); err != nil {
+		if err := r.discard(ctx, d, plan, blobs, &p); err != nil {
 			return p, err
 		}
 	}

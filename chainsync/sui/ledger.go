@@ -161,9 +161,34 @@ func units(n uint64) uint64 { return (n + 1<<20 - 1) >> 20 }
 // certified object owned, lease ended) fail alone; a batch whose
 // transaction fails fails as a whole and is retried at the next pass.
 func (l *Ledger) ExtendBatch(ctx context.Context, due []chainsync.Due) ([]chainsync.Extended, error) {
+	out, _, err := l.extend(ctx, due, false)
+	return out, err
+}
+
+// Planned is a transaction a dry run would send.
+type Planned struct {
+	Tx      *Transaction
+	Summary string
+	Objects []string // the Blob objects it touches
+	// MaxWAL is the most WAL it may spend (FROST); GasBudget the most gas
+	// (MIST).
+	MaxWAL    uint64
+	GasBudget uint64
+}
+
+// PlanExtensions returns the transactions ExtendBatch would send now for
+// due, without signing or sending them, and without counting against the
+// spending cap.
+func (l *Ledger) PlanExtensions(ctx context.Context, due []chainsync.Due) ([]Planned, []chainsync.Extended, error) {
+	out, planned, err := l.extend(ctx, due, true)
+	return planned, out, err
+}
+
+func (l *Ledger) extend(ctx context.Context, due []chainsync.Due, dry bool) ([]chainsync.Extended, []Planned, error) {
 	if l.sender == nil {
-		return nil, ErrNoKey
+		return nil, nil, ErrNoKey
 	}
+	var planned []Planned
 	l.mu.Lock()
 	state := l.state
 	l.mu.Unlock()
@@ -202,18 +227,25 @@ func (l *Ledger) ExtendBatch(ctx context.Context, due []chainsync.Due) ([]chains
 		for _, it := range batch {
 			cost += units(it.obj.Storage.StorageSize) * state.StoragePrice * uint64(it.by)
 		}
-		if err := l.reserveSpend(state.Epoch, cost); err != nil {
+		reserve := l.reserveSpend
+		if dry {
+			reserve = l.checkSpend
+		}
+		if err := reserve(state.Epoch, cost); err != nil {
 			for _, it := range batch {
 				out[it.i].Err = err
 			}
 			for _, it := range todo[start+len(batch):] {
 				out[it.i].Err = err
 			}
-			l.log.Error("lease renewal stopped: the spending cap would be exceeded", "err", err)
-			return out, nil
+			if !dry {
+				l.log.Error("lease renewal stopped: the spending cap would be exceeded", "err", err)
+			}
+			return out, planned, nil
 		}
 		payCap := cost + cost*paymentMargin/100
-		fx, err := l.sender.Send(ctx, fmt.Sprintf("extend %d blobs", len(batch)), func(ctx context.Context, b *Builder) error {
+		what := fmt.Sprintf("extend %d blobs", len(batch))
+		compose := func(ctx context.Context, b *Builder) error {
 			src, err := l.walSource(ctx, payCap)
 			if err != nil {
 				return err
@@ -224,7 +256,27 @@ func (l *Ledger) ExtendBatch(ctx context.Context, due []chainsync.Due) ([]chains
 			}
 			state.Calls.Extend(b, l.sender.Address(), src, payCap, exts)
 			return nil
-		})
+		}
+		if dry {
+			tx, err := l.sender.Build(ctx, what, compose)
+			if err != nil {
+				for _, it := range batch {
+					out[it.i].Err = err
+				}
+				continue
+			}
+			p := Planned{Tx: tx, MaxWAL: payCap, GasBudget: tx.Gas.Budget}
+			var minBy, maxBy uint32 = ^uint32(0), 0
+			for _, it := range batch {
+				p.Objects = append(p.Objects, it.obj.Ref.ID.String())
+				minBy, maxBy = min(minBy, it.by), max(maxBy, it.by)
+			}
+			p.Summary = fmt.Sprintf("extend %d blobs by %d to %d epochs, paying at most %s WAL (%s at the current price)",
+				len(batch), minBy, maxBy, FormatWAL(payCap), FormatWAL(cost))
+			planned = append(planned, p)
+			continue
+		}
+		fx, err := l.sender.Send(ctx, what, compose)
 		if err == nil && !fx.Success {
 			err = fx.Failure
 		}
@@ -241,7 +293,7 @@ func (l *Ledger) ExtendBatch(ctx context.Context, due []chainsync.Due) ([]chains
 			out[it.i].Info = blobInfo(obj)
 		}
 	}
-	return out, nil
+	return out, planned, nil
 }
 
 // walSource picks where a payment of amount FROST comes from: the WAL
@@ -298,6 +350,16 @@ type spendRecord struct {
 var ErrSpendCap = errors.New("sui: the WAL spending cap for this epoch would be exceeded")
 
 func (l *Ledger) reserveSpend(epoch uint32, cost uint64) error {
+	if err := l.checkSpend(epoch, cost); err != nil || l.cfg.MaxWALPerEpoch == 0 {
+		return err
+	}
+	rec := l.readSpend(epoch)
+	rec.Frost += cost
+	return l.writeSpend(rec)
+}
+
+// checkSpend is reserveSpend without recording anything.
+func (l *Ledger) checkSpend(epoch uint32, cost uint64) error {
 	if l.cfg.MaxWALPerEpoch == 0 {
 		return nil
 	}
@@ -306,8 +368,7 @@ func (l *Ledger) reserveSpend(epoch uint32, cost uint64) error {
 		return fmt.Errorf("%w: renewing needs %s WAL, %s of the %s WAL allowed in epoch %d is spent (raise --max-wal-per-epoch)",
 			ErrSpendCap, FormatWAL(cost), FormatWAL(rec.Frost), FormatWAL(l.cfg.MaxWALPerEpoch), epoch)
 	}
-	rec.Frost += cost
-	return l.writeSpend(rec)
+	return nil
 }
 
 func (l *Ledger) releaseSpend(epoch uint32, cost uint64) {
@@ -449,12 +510,24 @@ func (l *Ledger) ownedObject(id string) (BlobObject, bool) {
 // Discard deletes the deletable, unexpired objects (delete_blob, then the
 // Storage destroyed) and burns the others, in batched transactions.
 func (l *Ledger) Discard(ctx context.Context, objects []blobstore.Info) []error {
+	errs, _ := l.discard(ctx, objects, false)
+	return errs
+}
+
+// PlanDiscard returns the transactions Discard would send now.
+func (l *Ledger) PlanDiscard(ctx context.Context, objects []blobstore.Info) ([]Planned, []error) {
+	errs, planned := l.discard(ctx, objects, true)
+	return planned, errs
+}
+
+func (l *Ledger) discard(ctx context.Context, objects []blobstore.Info, dry bool) ([]error, []Planned) {
+	var planned []Planned
 	errs := make([]error, len(objects))
 	if l.sender == nil {
 		for i := range errs {
 			errs[i] = ErrNoKey
 		}
-		return errs
+		return errs, nil
 	}
 	l.mu.Lock()
 	state := l.state
@@ -479,14 +552,31 @@ func (l *Ledger) Discard(ctx context.Context, objects []blobstore.Info) []error 
 	send := func(items []item, what string, add func(b *Builder, refs []ObjectRef)) {
 		for start := 0; start < len(items); start += l.cfg.BatchSize {
 			batch := items[start:min(start+l.cfg.BatchSize, len(items))]
-			fx, err := l.sender.Send(ctx, fmt.Sprintf("%s %d blobs", what, len(batch)), func(ctx context.Context, b *Builder) error {
+			summary := fmt.Sprintf("%s %d blobs", what, len(batch))
+			compose := func(ctx context.Context, b *Builder) error {
 				refs := make([]ObjectRef, len(batch))
 				for j, it := range batch {
 					refs[j] = l.sender.Fresh(it.obj.Ref)
 				}
 				add(b, refs)
 				return nil
-			})
+			}
+			if dry {
+				tx, err := l.sender.Build(ctx, summary, compose)
+				if err != nil {
+					for _, it := range batch {
+						errs[it.i] = err
+					}
+					continue
+				}
+				p := Planned{Tx: tx, Summary: summary, GasBudget: tx.Gas.Budget}
+				for _, it := range batch {
+					p.Objects = append(p.Objects, it.obj.Ref.ID.String())
+				}
+				planned = append(planned, p)
+				continue
+			}
+			fx, err := l.sender.Send(ctx, summary, compose)
 			if err == nil && !fx.Success {
 				err = fx.Failure
 			}
@@ -497,7 +587,7 @@ func (l *Ledger) Discard(ctx context.Context, objects []blobstore.Info) []error 
 	}
 	send(del, "delete", func(b *Builder, refs []ObjectRef) { state.Calls.Delete(b, refs) })
 	send(burn, "burn", func(b *Builder, refs []ObjectRef) { state.Calls.Burn(b, refs) })
-	return errs
+	return errs, planned
 }
 
 // SUI returns the owner's SUI (coins and address balance), in MIST.

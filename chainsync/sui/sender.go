@@ -110,13 +110,44 @@ func (s *Sender) Send(ctx context.Context, what string, compose Compose) (Effect
 	if err := s.settle(ctx); err != nil {
 		return Effects{}, err
 	}
-	price, suiEpoch, err := s.c.ReferenceGasPrice(ctx)
+	tx, expires, err := s.prepare(ctx, what, compose)
 	if err != nil {
 		return Effects{}, err
 	}
-	gas, err := s.gasCoins(ctx)
+	entry := journalEntry{Digest: tx.Digest.String(), TxBytes: tx.Bytes, Signature: s.key.Sign(tx.Bytes), ExpiresAfter: expires, What: what}
+	if err := s.writeJournal(&entry); err != nil {
+		return Effects{}, err
+	}
+	fx, err := s.submit(ctx, entry)
 	if err != nil {
 		return Effects{}, err
+	}
+	if fx.Failure != nil {
+		s.log.Warn("a transaction failed on chain; its gas was charged", "what", what, "digest", fx.Digest, "err", fx.Failure)
+	}
+	return fx, nil
+}
+
+// Build builds the transaction Send would send now, with its gas budget
+// from a simulation, and neither signs nor sends it (dry runs).
+func (s *Sender) Build(ctx context.Context, what string, compose Compose) (*Transaction, error) {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	tx, _, err := s.prepare(ctx, what, compose)
+	return tx, err
+}
+
+// prepare builds a transaction: gas coins and price from the node, the
+// budget from a simulation. It returns the last Sui epoch in which the
+// transaction can execute.
+func (s *Sender) prepare(ctx context.Context, what string, compose Compose) (*Transaction, uint64, error) {
+	price, suiEpoch, err := s.c.ReferenceGasPrice(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	gas, err := s.gasCoins(ctx)
+	if err != nil {
+		return nil, 0, err
 	}
 	build := func(budget uint64) (*Transaction, error) {
 		b := NewBuilder()
@@ -137,35 +168,24 @@ func (s *Sender) Send(ctx context.Context, what string, compose Compose) (Effect
 	}
 	probe, err := build(s.MaxGas)
 	if err != nil {
-		return Effects{}, err
+		return nil, 0, err
 	}
 	sim, err := s.c.Simulate(ctx, probe.Bytes)
 	if err != nil {
-		return Effects{}, err
+		return nil, 0, err
 	}
 	if !sim.Success {
-		return Effects{}, fmt.Errorf("%s: simulation: %w", what, sim.Failure)
+		return nil, 0, fmt.Errorf("%s: simulation: %w", what, sim.Failure)
 	}
 	budget := gasBudget(sim.Gas, price)
 	if budget > s.MaxGas {
-		return Effects{}, fmt.Errorf("%s: needs %d MIST of gas, above the %d allowed per transaction", what, budget, s.MaxGas)
+		return nil, 0, fmt.Errorf("%s: needs %d MIST of gas, above the %d allowed per transaction", what, budget, s.MaxGas)
 	}
 	tx, err := build(budget)
 	if err != nil {
-		return Effects{}, err
+		return nil, 0, err
 	}
-	entry := journalEntry{Digest: tx.Digest.String(), TxBytes: tx.Bytes, Signature: s.key.Sign(tx.Bytes), ExpiresAfter: suiEpoch + 1, What: what}
-	if err := s.writeJournal(&entry); err != nil {
-		return Effects{}, err
-	}
-	fx, err := s.submit(ctx, entry)
-	if err != nil {
-		return Effects{}, err
-	}
-	if fx.Failure != nil {
-		s.log.Warn("a transaction failed on chain; its gas was charged", "what", what, "digest", fx.Digest, "err", fx.Failure)
-	}
-	return fx, nil
+	return tx, suiEpoch + 1, nil
 }
 
 // gasBudget is the simulated gross cost with room for the price and

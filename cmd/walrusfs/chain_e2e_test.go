@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -285,4 +286,135 @@ func TestChainEndToEnd(t *testing.T) {
 	}
 	checkFiles(t, mnt, sums)
 	d.stop(t)
+}
+
+// TestChainDryRuns: chain renew and chain gc --dry-run show the
+// transactions a pass would send, as base64 TransactionData with a
+// summary, and send nothing.
+func TestChainDryRuns(t *testing.T) {
+	requireFuse(t)
+	lc := startChainServe(t)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "sui.key")
+	addr := strings.TrimSpace(lc.run("chain", "keygen", "--out", key))
+	lc.run("chain", "fund", "--config", lc.config, "--address", addr, "--wal", "100", "--sui", "10")
+	state, mnt := filepath.Join(dir, "state"), filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	flags := uploadTestFlags("--config", lc.config, "--sui-key", key, "--chain-poll", "100ms", "--renew-before", "2", "--renew-target", "6")
+	d := startDaemon(t, state, mnt, flags...)
+	sums := map[string][32]byte{}
+	for name, sum := range writeTestFiles(t, mnt, 3) {
+		if strings.HasPrefix(name, "large") {
+			sums[name] = sum
+		} else if err := os.Remove(filepath.Join(mnt, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCertified(t, mnt, sums, d)
+	if err := os.Remove(filepath.Join(mnt, "large2")); err != nil {
+		t.Fatal(err)
+	}
+	delete(sums, "large2")
+	// An epoch change with the mount running: its pass marks the deleted
+	// file's blob as unreferenced.
+	lc.control("advance", url.Values{"epochs": {"1"}})
+	time.Sleep(time.Second)
+	d.stop(t)
+	lc.control("advance", url.Values{"epochs": {"4"}}) // epoch 5: leases ending at 6 are due; the grace has passed
+
+	before := lc.status(key)
+	var renew dryRunJSON
+	out := lc.run("chain", "renew", "--dry-run", "--json", "--config", lc.config, "--sui-key", key, "--state-dir", state)
+	if err := json.Unmarshal([]byte(out), &renew); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(renew.Transactions) != 1 || len(renew.Transactions[0].Objects) == 0 || renew.Transactions[0].MaxWAL == "" ||
+		!strings.HasPrefix(renew.Transactions[0].Summary, "extend ") {
+		t.Fatalf("renew --dry-run: %s", out)
+	}
+	var gc dryRunJSON
+	out = lc.run("chain", "gc", "--dry-run", "--json", "--config", lc.config, "--sui-key", key, "--state-dir", state)
+	if err := json.Unmarshal([]byte(out), &gc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(gc.Transactions) != 1 || len(gc.Transactions[0].Objects) == 0 || !strings.HasPrefix(gc.Transactions[0].Summary, "delete ") {
+		t.Fatalf("gc --dry-run: %s", out)
+	}
+	for _, tx := range append(renew.Transactions, gc.Transactions...) {
+		if _, err := base64.StdEncoding.DecodeString(tx.TxData); err != nil || tx.Digest == "" {
+			t.Fatalf("transaction %+v", tx)
+		}
+	}
+	if after := lc.status(key); after.Balances != before.Balances || after.Blobs != before.Blobs {
+		t.Fatalf("a dry run changed the chain: %+v, then %+v", before, after)
+	}
+	// Without a state directory, every owned blob counts as referenced.
+	out = lc.run("chain", "renew", "--dry-run", "--config", lc.config, "--sui-key", key)
+	if !strings.Contains(out, "extend ") {
+		t.Fatalf("renew --dry-run without a state directory: %s", out)
+	}
+}
+
+// TestChainEmptyWallet: with a key that holds nothing, uploads still work
+// (the publisher pays), renewal fails with one clear line naming the
+// address, and nothing local is lost.
+func TestChainEmptyWallet(t *testing.T) {
+	requireFuse(t)
+	lc := startChainServe(t)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "sui.key")
+	addr := strings.TrimSpace(lc.run("chain", "keygen", "--out", key))
+	state, mnt := filepath.Join(dir, "state"), filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, state, mnt, uploadTestFlags("--config", lc.config, "--sui-key", key, "--chain-poll", "100ms", "--renew-before", "2", "--renew-target", "6")...)
+	if err := os.WriteFile(filepath.Join(mnt, "f"), bytes.Repeat([]byte("walrus"), 100000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitCertified(t, mnt, map[string][32]byte{"f": {}}, d)
+	lc.control("advance", url.Values{"epochs": {"4"}})
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(d.stderr.String(), "no SUI to pay for gas") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no clear error about the empty wallet:\n%s", d.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(d.stderr.String(), addr) {
+		t.Fatalf("the error does not name the address %s:\n%s", addr, d.stderr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(mnt, "f"))
+	if err != nil || !bytes.Equal(b, bytes.Repeat([]byte("walrus"), 100000)) {
+		t.Fatalf("reading back: %v", err)
+	}
+	d.stop(t)
+}
+
+// TestChainWrongNetwork: a mount that names a network its full node does
+// not serve is refused with one line saying so.
+func TestChainWrongNetwork(t *testing.T) {
+	lc := startChainServe(t)
+	b, err := os.ReadFile(lc.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rpc := regexp.MustCompile(`sui_rpc = "([^"]+)"`).FindSubmatch(b)
+	cmd := walrusfsCmd("chain", "status", "--network", "testnet", "--sui-rpc", string(rpc[1]))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "not testnet") {
+		t.Fatalf("status against the wrong chain: %v\n%s", err, stderr.String())
+	}
+	if n := strings.Count(strings.TrimSpace(stderr.String()), "\n"); n != 0 {
+		t.Fatalf("more than one line:\n%s", stderr.String())
+	}
+	// The local network's controls refuse a public network.
+	cmd = walrusfsCmd("chain", "advance", "--network", "testnet", "--epochs", "1")
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil {
+		t.Fatal("chain advance against testnet was accepted")
+	}
 }

@@ -25,6 +25,8 @@ var chainCommands = map[string]command{
 	"status":  {"show the network, epoch, prices, the address's balances and Blob objects", runChainStatus},
 	"fund":    {"mint test WAL and SUI to an address (local network only)", runChainFund},
 	"advance": {"advance the Walrus epoch (local network only)", runChainAdvance},
+	"renew":   {"show the lease extensions a renewal pass would send now (--dry-run)", runChainRenew},
+	"gc":      {"show the deletions and burns of unreferenced blobs a pass would send now (--dry-run)", runChainGC},
 }
 
 func runChain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
