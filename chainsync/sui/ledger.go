@@ -597,3 +597,20 @@ func (l *Ledger) SUI(ctx context.Context) (uint64, error) {
 	}
 	return l.w.c.Balance(ctx, l.cfg.Owner, MustTypeTag("0x2::sui::SUI"))
 }
+
+// CoinTotal is what the owner's coin objects of coinType hold (the rest
+// of its balance is in its address balance).
+func (l *Ledger) CoinTotal(ctx context.Context, coinType TypeTag) (uint64, error) {
+	if l.cfg.Owner.IsZero() {
+		return 0, nil
+	}
+	coins, err := l.w.Coins(ctx, l.cfg.Owner, coinType)
+	if err != nil {
+		return 0, err
+	}
+	var total uint64
+	for _, c := range coins {
+		total += c.Balance
+	}
+	return total, nil
+}

@@ -129,8 +129,9 @@ type chainStatusJSON struct {
 	} `json:"epoch"`
 	Address  string `json:"address"`
 	Balances struct {
-		WAL string `json:"wal"`
-		SUI string `json:"sui"`
+		WAL      string `json:"wal"`
+		SUI      string `json:"sui"`
+		WALCoins string `json:"wal_coins"`
 	} `json:"balances"`
 	Blobs struct {
 		Owned, Certified, Expired int
@@ -180,7 +181,7 @@ func TestChainEndToEnd(t *testing.T) {
 	key := filepath.Join(dir, "sui.key")
 	addr := strings.TrimSpace(lc.run("chain", "keygen", "--out", key))
 	lc.run("chain", "fund", "--config", lc.config, "--address", addr, "--wal", "1000", "--sui", "100")
-	if st := lc.status(key); st.Address != addr || st.Balances.WAL != "1000" || st.Balances.SUI != "100" {
+	if st := lc.status(key); st.Address != addr || st.Balances.WAL != "1000" || st.Balances.SUI != "100" || st.Balances.WALCoins != "1000" {
 		t.Fatalf("after funding: %+v", st)
 	}
 

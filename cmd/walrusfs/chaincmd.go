@@ -218,10 +218,15 @@ type priceStatus struct {
 	WriteFrostPerMiB        uint64 `json:"write_frost_per_mib"`
 }
 
-// balanceStatus gives whole tokens as decimal strings (exact).
+// balanceStatus gives whole tokens as decimal strings (exact): totals,
+// and how much of each sits in coin objects and in the address balance.
 type balanceStatus struct {
-	WAL string `json:"wal"`
-	SUI string `json:"sui"`
+	WAL               string `json:"wal"`
+	SUI               string `json:"sui"`
+	WALCoins          string `json:"wal_coins"`
+	WALAddressBalance string `json:"wal_address_balance"`
+	SUICoins          string `json:"sui_coins"`
+	SUIAddressBalance string `json:"sui_address_balance"`
 }
 
 type ownedBlobCount struct {
@@ -266,7 +271,19 @@ func runChainStatus(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err != nil {
 			return err
 		}
-		st.Balances = &balanceStatus{WAL: sui.FormatWAL(wal), SUI: sui.FormatWAL(suiBal)}
+		walCoins, err := cp.ledger.CoinTotal(ctx, cp.network.WALType)
+		if err != nil {
+			return err
+		}
+		suiCoins, err := cp.ledger.CoinTotal(ctx, sui.MustTypeTag("0x2::sui::SUI"))
+		if err != nil {
+			return err
+		}
+		st.Balances = &balanceStatus{
+			WAL: sui.FormatWAL(wal), SUI: sui.FormatWAL(suiBal),
+			WALCoins: sui.FormatWAL(walCoins), WALAddressBalance: sui.FormatWAL(wal - min(wal, walCoins)),
+			SUICoins: sui.FormatWAL(suiCoins), SUIAddressBalance: sui.FormatWAL(suiBal - min(suiBal, suiCoins)),
+		}
 		var count ownedBlobCount
 		var perEpoch uint64
 		err = cp.ledger.OwnedBlobs(ctx, func(b blobstore.Info) error {
@@ -302,7 +319,8 @@ func runChainStatus(ctx context.Context, args []string, stdout, stderr io.Writer
 	fmt.Fprintf(stdout, "prices    %d FROST per MiB per epoch, %d FROST per MiB written\n", clock.StoragePrice, clock.WritePrice)
 	if st.Address != "" {
 		fmt.Fprintf(stdout, "address   %s\n", st.Address)
-		fmt.Fprintf(stdout, "balances  %s WAL, %s SUI\n", st.Balances.WAL, st.Balances.SUI)
+		fmt.Fprintf(stdout, "balances  %s WAL (%s in coins, %s in the address balance), %s SUI (%s in coins, %s in the address balance)\n",
+			st.Balances.WAL, st.Balances.WALCoins, st.Balances.WALAddressBalance, st.Balances.SUI, st.Balances.SUICoins, st.Balances.SUIAddressBalance)
 		fmt.Fprintf(stdout, "blobs     %d owned, %d certified, %d expired; %s WAL per epoch to keep them\n", st.Blobs.Owned, st.Blobs.Certified, st.Blobs.Expired, st.WALPerEpoch)
 	} else {
 		fmt.Fprintln(stdout, "address   none (give --sui-key to see balances and Blob objects)")
