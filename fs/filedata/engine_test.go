@@ -624,3 +624,63 @@ func TestWaitForRoomInterrupted(t *testing.T) {
 		t.Fatalf("interrupted wait for room: %v, want context.Canceled and no errno", err)
 	}
 }
+
+// TestCertifiedByChain: with certification left to the chain, an upload
+// the store calls certified stays "stored": its local copies stay and
+// fsync with FsyncCertified waits, until the index records the chain's
+// word (index.Index.RecordChain, as chain sync does).
+func TestCertifiedByChain(t *testing.T) {
+	te := openEngine(t, t.TempDir(), func(c *Config) { c.Upload.CertifiedByChain = true; c.FsyncCertified = true })
+	ino := te.create(t, "f")
+	f := te.open(t, ino)
+	defer func() { _ = f.Release() }()
+	data := randBytes(2, testChunk+100)
+	if err := f.Write(t.Context(), data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitUploaded(t, te)
+	st, err := te.Status(ino)
+	if err != nil || st.State != Stored {
+		t.Fatalf("status after upload: %+v, %v; want stored until the chain confirms", st, err)
+	}
+	if err := te.DropLocalCopies(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := countFiles(t, filepath.Join(te.dir, "staging")); n == 0 {
+		t.Fatal("local copies dropped before the chain confirmed the blobs")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if err := f.Fsync(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("fsync before the chain confirmed: %v, want it to wait", err)
+	}
+
+	blobs, err := te.idx.Blobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range blobs {
+		if _, err := te.idx.RecordChain(b.ID, index.ChainRecord{ObjectID: "0x1", Certified: true, CertifiedEpoch: 1, EndEpoch: b.EndEpoch}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	te.NoteCertified()
+	if err := f.Fsync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := te.Status(ino); st.State != Certified {
+		t.Fatalf("state after the chain confirmed: %v", st.State)
+	}
+	if err := te.DropLocalCopies(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := countFiles(t, filepath.Join(te.dir, "staging")); n != 0 {
+		t.Fatalf("%d staging files left once certified", n)
+	}
+	if got := readAll(t, f, len(data)); !bytes.Equal(got, data) {
+		t.Fatal("read from the store differs")
+	}
+}
