@@ -80,11 +80,16 @@ func (s *chainStore) register(info blobstore.Info, opts blobstore.PutOptions) (b
 	if err != nil {
 		return info, fmt.Errorf("registering the blob on the chain: %w: %w", err, blobstore.ErrInvalidArgument)
 	}
+	// The reply describes the object as the chain holds it.
+	b, ok := s.chain.Blob(obj)
+	if !ok || b.CertifiedEpoch == nil {
+		return info, fmt.Errorf("the chain lost Blob object %s as it was made: %w", obj, blobstore.ErrUnavailable)
+	}
 	info.ObjectID = obj.String()
-	info.RegisteredEpoch, info.EndEpoch = now, now+epochs
-	info.Certified, info.CertifiedEpoch = true, now
-	info.Deletable = !opts.Permanent
-	info.EncodedSize = int64(suitest.EncodedLength(uint64(info.Size), s.chain.NShards()))
+	info.RegisteredEpoch, info.EndEpoch = b.RegisteredEpoch, b.Storage.EndEpoch
+	info.Certified, info.CertifiedEpoch = true, *b.CertifiedEpoch
+	info.Deletable = b.Deletable
+	info.EncodedSize = int64(b.Storage.Size)
 	info.AlreadyCertified = false
 	return info, nil
 }

@@ -669,6 +669,18 @@ func (c *Chain) BlobLive(blobID [32]byte) (endEpoch uint32, live bool) {
 	return endEpoch, live
 }
 
+// Blob returns the fields of Blob object id, if it exists.
+func (c *Chain) Blob(id Address) (BlobFields, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o, ok := c.st.Objects[id]
+	if !ok || !sameType(o.Type, c.blobType()) {
+		return BlobFields{}, false
+	}
+	bf, err := decodeBlob(o.Contents)
+	return bf, err == nil
+}
+
 // BlobObjects returns owner's Blob objects, sorted by object ID.
 func (c *Chain) BlobObjects(owner Address) []BlobFields {
 	c.mu.Lock()
