@@ -299,7 +299,7 @@ func (s *Sender) settle(ctx context.Context) error {
 	}
 	var e journalEntry
 	if err := json.Unmarshal(b, &e); err != nil {
-		return fmt.Errorf("sui: transaction journal %s is damaged (%v); check the address's recent transactions, then remove it", s.journal, err)
+		return fmt.Errorf("sui: transaction journal %s is damaged (%w); check the address's recent transactions, then remove it", s.journal, err)
 	}
 	d, err := ParseDigest(e.Digest)
 	if err != nil || TransactionDigest(e.TxBytes) != d {
@@ -386,6 +386,6 @@ func syncDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	return d.Sync()
 }

@@ -151,7 +151,7 @@ func (c *chainCommandFlags) localControl(ctx context.Context, method, path strin
 	if err != nil {
 		return fmt.Errorf("the local network at %s does not answer: %w", *c.publisher, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("the local network refused: %s", strings.TrimSpace(string(body)))
@@ -245,7 +245,7 @@ func runChainStatus(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	cp, err := c.chain.build(ctx, dir, nil)
 	if err != nil {
 		return err

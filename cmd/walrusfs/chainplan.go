@@ -92,10 +92,10 @@ func openPlanner(ctx context.Context, c *chainCommandFlags, stateDir string) (*c
 	}
 	cp, err := c.chain.build(ctx, tmp, nil)
 	if err != nil {
-		os.RemoveAll(tmp)
+		_ = os.RemoveAll(tmp)
 		return nil, nil, nil, err
 	}
-	closeAll := func() { cp.closeRPC(); os.RemoveAll(tmp) }
+	closeAll := func() { cp.closeRPC(); _ = os.RemoveAll(tmp) }
 	var idx chainsync.Index
 	if stateDir != "" {
 		x, err := index.Open(ctx, stateDir, index.DefaultConfig(), nil)
