@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -13,8 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,71 +28,16 @@ type localChain struct {
 func startChainServe(t *testing.T) *localChain {
 	t.Helper()
 	store := t.TempDir()
-	cmd := walrusfsCmd("serve", "--chain", "--chain-port", "0", "--listen", "127.0.0.1:0", "--store", store,
+	addr, stdout := startServeProcess(t, "serve", "--chain", "--chain-port", "0", "--listen", "127.0.0.1:0", "--store", store,
 		"--shards", fmt.Sprint(e2eShards), "--quilt-shards", fmt.Sprint(e2eShards))
-	stdout := &syncBuffer{}
-	cmd.Stdout = stdout
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
+	lc := &localChain{t: t, config: filepath.Join(store, "client.toml"), publisher: "http://" + addr}
+	for deadline := time.Now().Add(5 * time.Second); stdout.String() == "" && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	if got := strings.TrimSpace(stdout.String()); got != lc.config {
+		t.Fatalf("serve --chain printed %q, want the path of its client.toml %s", got, lc.config)
 	}
-	var mu sync.Mutex
-	var logBuf bytes.Buffer
-	ready := make(chan string, 1)
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		re := regexp.MustCompile(`listen=(\S+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			mu.Lock()
-			logBuf.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				ready <- m[1]
-			}
-		}
-	}()
-	logs := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return logBuf.String()
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		exited := make(chan error, 1)
-		go func() { <-scanned; exited <- cmd.Wait() }()
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("serve --chain exit: %v\n%s", err, logs())
-			}
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("serve --chain did not stop\n%s", logs())
-		}
-		if strings.Contains(logs(), "panic:") || strings.Contains(logs(), "DATA RACE") {
-			t.Errorf("serve --chain reported a panic or a race:\n%s", logs())
-		}
-	})
-	select {
-	case addr := <-ready:
-		lc := &localChain{t: t, config: filepath.Join(store, "client.toml"), publisher: "http://" + addr}
-		for deadline := time.Now().Add(5 * time.Second); stdout.String() == "" && time.Now().Before(deadline); {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if got := strings.TrimSpace(stdout.String()); got != lc.config {
-			t.Fatalf("serve --chain printed %q, want the path of its client.toml %s", got, lc.config)
-		}
-		return lc
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve --chain did not start\n%s", logs())
-	}
-	return nil
+	return lc
 }
 
 // run runs a walrusfs command and returns its standard output.

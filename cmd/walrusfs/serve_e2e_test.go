@@ -34,7 +34,19 @@ const e2eShards = 20
 // must exit cleanly.
 func startServe(t *testing.T) string {
 	t.Helper()
-	cmd := walrusfsCmd("serve", "--listen", "127.0.0.1:0", "--store", t.TempDir(), "--shards", fmt.Sprint(e2eShards), "--quilt-shards", fmt.Sprint(e2eShards))
+	addr, _ := startServeProcess(t, "serve", "--listen", "127.0.0.1:0", "--store", t.TempDir(), "--shards", fmt.Sprint(e2eShards), "--quilt-shards", fmt.Sprint(e2eShards))
+	return "http://" + addr
+}
+
+// startServeProcess runs a `walrusfs serve` command and returns the
+// address it listens on and its standard output. At cleanup it is stopped
+// with SIGTERM, must exit cleanly, and must not have logged a panic or a
+// race.
+func startServeProcess(t *testing.T, args ...string) (string, *syncBuffer) {
+	t.Helper()
+	cmd := walrusfsCmd(args...)
+	stdout := &syncBuffer{}
+	cmd.Stdout = stdout
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -74,24 +86,24 @@ func startServe(t *testing.T) string {
 		select {
 		case err := <-exited:
 			if err != nil {
-				t.Errorf("serve exit after SIGTERM: %v\n%s", err, logs())
+				t.Errorf("%s exit after SIGTERM: %v\n%s", args[0], err, logs())
 			}
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
 			<-exited
-			t.Errorf("serve did not stop after SIGTERM\n%s", logs())
+			t.Errorf("%s did not stop after SIGTERM\n%s", args[0], logs())
 		}
 		if strings.Contains(logs(), "DATA RACE") || strings.Contains(logs(), "panic:") {
-			t.Errorf("serve reported a race or a panic:\n%s", logs())
+			t.Errorf("%s reported a race or a panic:\n%s", args[0], logs())
 		}
 	})
 	select {
 	case a := <-addr:
-		return "http://" + a
+		return a, stdout
 	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not report its address\n%s", logs())
+		t.Fatalf("%s did not report its address\n%s", args[0], logs())
 	}
-	return ""
+	return "", nil
 }
 
 // e2eClient returns a client with short delays: stalls are cut after
