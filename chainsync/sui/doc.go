@@ -26,4 +26,35 @@
 // A [Signer] holds one ed25519 key, loaded from a file only its owner
 // can read ([LoadKeyFile]); its printed forms name the address, never the
 // key.
+//
+// # Transactions
+//
+// A [Builder] assembles a programmable transaction the way the official
+// SDK does (inputs numbered by first use, objects deduplicated, a shared
+// object mutable if any use is, pure values never deduplicated), so the
+// same calls give the same bytes. [Calls] adds the Walrus calls walrusfs
+// makes: extensions paid from a capped split whose remainder is merged
+// back, delete_blob with the storage destroyed, burn.
+//
+// A [Sender] sends one address's transactions one at a time, with a
+// journal file: a transaction is written there before it is signed and
+// cleared once its effects are known; an unknown outcome is settled (looked
+// up by digest, or the same bytes sent again) before anything new is
+// built. Later transactions use the object versions the effects gave
+// ([Sender.Fresh]), so a node whose reads lag behind cannot make the
+// sender offer a spent coin, and no object is ever offered to two
+// transactions at once.
+//
+// # Reading Walrus
+//
+// [Walrus] reads a deployment's System and Staking objects, their state
+// in the dynamic field keyed by their version ([InnerStateID]), and Blob
+// and Coin objects; every object's type is checked before its bytes are
+// parsed. [Ledger] puts it together for chainsync: the epoch clock and
+// prices, the Blob objects an address owns, batched extensions within a
+// spending cap (recorded in a file so a restart does not reset it), and
+// deletion and burning of garbage, with dry runs of both.
+//
+// The double in suitest is a full node for tests and for `walrusfs serve
+// --chain`; it shares no code with this package.
 package sui
