@@ -268,8 +268,18 @@ func TestChainDryRuns(t *testing.T) {
 	lc.control("advance", url.Values{"epochs": {"4"}}) // epoch 5: leases ending at 6 are due; the grace has passed
 
 	before := lc.status(key)
+	var vol struct {
+		Volume struct {
+			Referenced, Unreferenced int
+			Next                     uint32 `json:"next_renewal_epoch"`
+		} `json:"volume"`
+	}
+	out := lc.run("chain", "status", "--json", "--config", lc.config, "--sui-key", key, "--state-dir", state)
+	if err := json.Unmarshal([]byte(out), &vol); err != nil || vol.Volume.Referenced == 0 || vol.Volume.Unreferenced == 0 || vol.Volume.Next == 0 {
+		t.Fatalf("status with the volume: %v\n%s", err, out)
+	}
 	var renew dryRunJSON
-	out := lc.run("chain", "renew", "--dry-run", "--json", "--config", lc.config, "--sui-key", key, "--state-dir", state)
+	out = lc.run("chain", "renew", "--dry-run", "--json", "--config", lc.config, "--sui-key", key, "--state-dir", state)
 	if err := json.Unmarshal([]byte(out), &renew); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/chainsync/sui"
+	"github.com/walrusfs/walrusfs/index"
 )
 
 // chainCommands are the subcommands of `walrusfs chain`.
@@ -203,7 +204,18 @@ type chainStatus struct {
 	Balances    *balanceStatus  `json:"balances,omitempty"`
 	Blobs       *ownedBlobCount `json:"blobs,omitempty"`
 	WALPerEpoch string          `json:"wal_per_epoch,omitempty"`
+	Volume      *volumeStatus   `json:"volume,omitempty"`
 	Warnings    []string        `json:"warnings"`
+}
+
+// volumeStatus is what the volume's index says (with --state-dir).
+type volumeStatus struct {
+	Referenced   int `json:"referenced"`
+	Unreferenced int `json:"unreferenced"`
+	// NextRenewal is the epoch in which the next referenced blob becomes
+	// due (its end less --renew-before), and its date.
+	NextRenewal     uint32     `json:"next_renewal_epoch,omitempty"`
+	NextRenewalDate *time.Time `json:"next_renewal_date,omitempty"`
 }
 
 type epochStatus struct {
@@ -236,8 +248,9 @@ type ownedBlobCount struct {
 }
 
 func runChainStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newChainCommandFlags("status", "status [--json] --config FILE | --network NET [--sui-key FILE]", stderr)
+	c := newChainCommandFlags("status", "status [--json] [--state-dir DIR] --config FILE | --network NET [--sui-key FILE]", stderr)
 	asJSON := c.fl.Bool("json", false, "print JSON (schema in the README)")
+	stateDir := c.fl.String("state-dir", "", "the volume's state directory, to count referenced and unreferenced blobs and date the next renewal (the volume must not be mounted)")
 	if help, err := c.parse(args, 0, ""); help || err != nil {
 		return err
 	}
@@ -309,6 +322,34 @@ func runChainStatus(ctx context.Context, args []string, stdout, stderr io.Writer
 			st.Warnings = append(st.Warnings, "the address holds no SUI to pay for gas")
 		}
 	}
+	if *stateDir != "" {
+		x, err := index.Open(ctx, absOrEmpty(*stateDir), index.DefaultConfig(), nil)
+		if err != nil {
+			return fmt.Errorf("%w (a mounted volume's index is locked: unmount it, or leave out --state-dir)", err)
+		}
+		blobs, err := x.Blobs()
+		_ = x.Close()
+		if err != nil {
+			return err
+		}
+		v := &volumeStatus{}
+		for _, b := range blobs {
+			if b.Refs == 0 {
+				v.Unreferenced++
+				continue
+			}
+			v.Referenced++
+			due := b.EndEpoch - min(b.EndEpoch, uint32(c.chain.renewBefore))
+			if v.NextRenewal == 0 || due < v.NextRenewal {
+				v.NextRenewal = due
+			}
+		}
+		if v.Referenced > 0 {
+			d := clock.EpochTime(max(v.NextRenewal, clock.Epoch)).UTC()
+			v.NextRenewalDate = &d
+		}
+		st.Volume = v
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -324,6 +365,13 @@ func runChainStatus(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "blobs     %d owned, %d certified, %d expired; %s WAL per epoch to keep them\n", st.Blobs.Owned, st.Blobs.Certified, st.Blobs.Expired, st.WALPerEpoch)
 	} else {
 		fmt.Fprintln(stdout, "address   none (give --sui-key to see balances and Blob objects)")
+	}
+	if v := st.Volume; v != nil {
+		fmt.Fprintf(stdout, "volume    %d blobs referenced, %d unreferenced", v.Referenced, v.Unreferenced)
+		if v.NextRenewalDate != nil {
+			fmt.Fprintf(stdout, "; next renewal in epoch %d (%s)", v.NextRenewal, v.NextRenewalDate.Format(time.DateOnly))
+		}
+		fmt.Fprintln(stdout)
 	}
 	for _, w := range st.Warnings {
 		fmt.Fprintf(stdout, "warning   %s\n", w)
