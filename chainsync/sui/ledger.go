@@ -71,6 +71,10 @@ func NewLedger(w *Walrus, sender *Sender, cfg LedgerConfig, log *slog.Logger) *L
 	return &Ledger{w: w, sender: sender, cfg: cfg, log: log, owned: map[blobstore.ID][]BlobObject{}}
 }
 
+// ErrNotOwned means a blob has no certified Blob object the ledger's
+// address owns, so walrusfs cannot extend it.
+var ErrNotOwned = errors.New("sui: blob not owned")
+
 // ErrNoKey means an operation needs to sign a transaction and no key was
 // given.
 var ErrNoKey = errors.New("sui: no key to sign with (--sui-key)")
@@ -203,7 +207,10 @@ func (l *Ledger) extend(ctx context.Context, due []chainsync.Due, dry bool) ([]c
 		b, ok := l.best(d.ID)
 		switch {
 		case !ok:
-			out[i].Err = fmt.Errorf("%w: %s has no certified Blob object owned by %s", blobstore.ErrNotFound, d.ID, l.cfg.Owner)
+			// Not necessarily gone: another address's object may keep it
+			// (a blob stored before this key, or by someone else), and
+			// only its owner can extend it.
+			out[i].Err = fmt.Errorf("%w: %s has no certified Blob object owned by %s", ErrNotOwned, d.ID, l.cfg.Owner)
 		case b.EndEpoch() <= state.Epoch:
 			out[i].Err = fmt.Errorf("%w: %s expired at epoch %d", blobstore.ErrNotFound, d.ID, b.EndEpoch())
 		default:
