@@ -86,6 +86,8 @@ type Follower struct {
 	// OnEpoch, when set before Run, is called when the epoch changes.
 	OnEpoch func(epoch uint32)
 
+	kick chan struct{}
+
 	mu     sync.Mutex
 	status FollowStatus
 }
@@ -120,7 +122,17 @@ func NewFollower(chain Chain, idx FollowIndex, cfg FollowConfig, notify func(), 
 	if notify == nil {
 		notify = func() {}
 	}
-	return &Follower{chain: chain, idx: idx, cfg: cfg, log: log, notify: notify}
+	return &Follower{chain: chain, idx: idx, cfg: cfg, log: log, notify: notify, kick: make(chan struct{}, 1)}
+}
+
+// Uploaded tells the follower that blobs were uploaded: it looks for their
+// objects at its next ConfirmInterval tick, and keeps looking while any
+// wait for certification. Without this it looks once a poll Interval.
+func (f *Follower) Uploaded() {
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Status returns what the last poll found.
@@ -159,26 +171,38 @@ func (f *Follower) Run(ctx context.Context) {
 		}
 	}
 	poll()
+	// waiting: uploads may wait for certification, so look every
+	// ConfirmInterval; once none does, only a poll or a kick looks again.
+	waiting := true
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			poll()
+			waiting = waiting || f.Status().Pending > 0
+		case <-f.kick:
+			waiting = true
 		case <-confirm.C:
-			if err := f.Confirm(ctx); err != nil && ctx.Err() == nil {
-				f.log.Debug("confirming uploads failed; retrying", "err", err)
+			if !waiting {
+				continue
 			}
+			pending, err := f.Confirm(ctx)
+			if err != nil && ctx.Err() == nil {
+				f.log.Debug("confirming uploads failed; retrying", "err", err)
+				continue
+			}
+			waiting = pending > 0
 		}
 	}
 }
 
 // Confirm asks the chain about the uploaded blobs still waiting for
-// certification, if there are any.
-func (f *Follower) Confirm(ctx context.Context) error {
+// certification, if there are any, and returns how many still wait.
+func (f *Follower) Confirm(ctx context.Context) (int, error) {
 	blobs, err := f.idx.Blobs()
 	if err != nil {
-		return fmt.Errorf("chainsync: blob records: %w", err)
+		return 0, fmt.Errorf("chainsync: blob records: %w", err)
 	}
 	var ask []index.Blob
 	for _, b := range blobs {
@@ -187,18 +211,21 @@ func (f *Follower) Confirm(ctx context.Context) error {
 		}
 	}
 	if len(ask) == 0 {
-		return nil
+		return 0, nil
 	}
 	var st FollowStatus
 	certified, err := f.reconcile(ctx, ask, &st)
 	if certified > 0 {
 		f.notify()
-		f.mu.Lock()
-		f.status.Certified += certified
-		f.status.Pending = st.Pending
-		f.mu.Unlock()
 	}
-	return err
+	f.mu.Lock()
+	f.status.Certified += certified
+	f.status.Pending = st.Pending
+	f.mu.Unlock()
+	if err != nil {
+		return len(ask), err
+	}
+	return st.Pending, nil
 }
 
 // Poll runs one poll; full also reconciles every blob and counts orphans.

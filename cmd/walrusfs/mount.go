@@ -180,7 +180,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fsys := fs.New(idx, engine, cfg, log)
-	stop, err := startRenewal(ctx, plane, idx, engine.NoteCertified, log)
+	stop, err := startRenewal(ctx, plane, idx, engine, log)
 	if err != nil {
 		closeAll()
 		return err
@@ -229,7 +229,7 @@ func served(server interface{ Wait() }) <-chan struct{} {
 // startRenewal runs lease renewal (chainsync) in the background when the
 // store has a ledger, and the chain follower with chain sync; it returns
 // the function that stops them and waits.
-func startRenewal(ctx context.Context, plane *dataPlane, idx *index.Index, certified func(), log *slog.Logger) (stop func(), err error) {
+func startRenewal(ctx context.Context, plane *dataPlane, idx *index.Index, engine *filedata.Engine, log *slog.Logger) (stop func(), err error) {
 	var workers []func(context.Context)
 	var renewer *chainsync.Renewer
 	if plane.ledger != nil {
@@ -240,11 +240,21 @@ func startRenewal(ctx context.Context, plane *dataPlane, idx *index.Index, certi
 		workers = append(workers, renewer.Run)
 	}
 	if plane.chain != nil {
-		f := chainsync.NewFollower(plane.chain.ledger, idx, plane.chain.follow, certified, log)
+		f := chainsync.NewFollower(plane.chain.ledger, idx, plane.chain.follow, engine.NoteCertified, log)
 		if renewer != nil {
 			f.OnEpoch = func(uint32) { renewer.Kick() }
 		}
-		workers = append(workers, f.Run)
+		workers = append(workers, f.Run, func(ctx context.Context) {
+			// New uploads: look for their Blob objects.
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-engine.Uploaded():
+					f.Uploaded()
+				}
+			}
+		})
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

@@ -315,3 +315,7 @@ func (q uploadQueue) CompleteUploads(b index.Blob, results []index.UploadResult)
 // certification look again (local copies of their chunks may go at the
 // sealer's next round).
 func (e *Engine) NoteCertified() { e.up.Changed() }
+
+// Uploaded returns a channel closed at the next completed upload (chain
+// sync then looks for the new blobs' objects).
+func (e *Engine) Uploaded() <-chan struct{} { return e.up.Progressed() }
