@@ -324,6 +324,36 @@ func (x *Index) PendingUploads(ino Ino) (int, error) {
 	return n, err
 }
 
+// Pending sums up the upload queue: chunks waiting, their bytes (as far
+// as entries record them) and the distinct files they belong to.
+type Pending struct {
+	Chunks int
+	Bytes  uint64
+	Files  int
+}
+
+// PendingSummary returns the upload queue's totals, in one read.
+func (x *Index) PendingSummary() (Pending, error) {
+	var p Pending
+	files := map[Ino]bool{}
+	err := x.view(func(w *wtx) error {
+		return w.bucket(bUploads).ForEach(func(k, v []byte) error {
+			u, err := decodeUpload(k, v)
+			if err != nil {
+				return err
+			}
+			p.Chunks++
+			if u.Size > 0 {
+				p.Bytes += uint64(u.Size)
+			}
+			files[u.Ino] = true
+			return nil
+		})
+	})
+	p.Files = len(files)
+	return p, err
+}
+
 // UploadCurrent reports whether u's chunk still refers to u's staging file
 // (so its bytes are still wanted).
 func (x *Index) UploadCurrent(u Upload) (bool, error) {

@@ -402,3 +402,23 @@ func TestVolumeKey(t *testing.T) {
 		t.Fatal("a blob record is not stored data")
 	}
 }
+
+// TestPendingSummary: the queue's chunks, bytes and files.
+func TestPendingSummary(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	for _, name := range []string{"a", "b"} {
+		f := must(x.Create(RootIno, name, file(0o644)))
+		must(x.NewStagedChunk(f.Ino, 0))
+		must(x.NewStagedChunk(f.Ino, 1))
+		sealAll(x, f.Ino, 2)
+	}
+	p := must(x.PendingSummary())
+	if p.Chunks != 4 || p.Files != 2 {
+		t.Fatalf("summary %+v, want 4 chunks of 2 files", p)
+	}
+	ups := must(x.Uploads(0, 10))
+	must(x.CompleteUploads(Blob{ID: [32]byte{1}, State: BlobStored}, []UploadResult{{Upload: ups[0], Stored: storedAt(100)}}))
+	if p := must(x.PendingSummary()); p.Chunks != 3 || p.Files != 2 {
+		t.Fatalf("after one upload: %+v", p)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/walrusfs/walrusfs/blobstore"
@@ -179,6 +180,11 @@ type Uploader struct {
 	// Only the scheduler goroutine uses it.
 	busySince time.Time
 	lastErr   error
+	// lastFailure stays after later successes, for status reports.
+	lastFailure   error
+	lastFailureAt time.Time
+
+	uploadedBytes, uploadedChunks, uploadedBlobs, uploadedQuilts, failedUploads atomic.Uint64
 }
 
 // New returns an uploader; Start sets it going.
@@ -529,6 +535,8 @@ func (u *Uploader) finished(err error, chunks int) {
 	}
 	backoff = min(backoff, u.cfg.RetryMax)
 	u.retryAt, u.lastErr = time.Now().Add(backoff), err
+	u.lastFailure, u.lastFailureAt = err, time.Now()
+	u.failedUploads.Add(1)
 	u.Log.Error("upload failed; the chunks stay queued and are retried", "chunks", chunks, "retry_in", backoff, "err", err, "hint", uploadHint(err))
 }
 
@@ -702,8 +710,37 @@ func (u *Uploader) complete(b index.Blob, results []index.UploadResult) error {
 		bytes += c.Ref.Stored.PlainLen
 	}
 	u.Log.Debug("uploaded", "blob", blobstore.ID(b.ID), "kind", b.Kind, "chunks", len(applied), "bytes", bytes, "state", b.State)
+	u.uploadedBytes.Add(bytes)
+	u.uploadedChunks.Add(uint64(len(applied)))
+	if b.Kind == index.BlobQuilt {
+		u.uploadedQuilts.Add(1)
+	} else {
+		u.uploadedBlobs.Add(1)
+	}
 	u.signal()
 	return nil
+}
+
+// Counters are the uploader's totals since it started.
+type Counters struct {
+	Bytes, Chunks, Blobs, Quilts uint64
+	Failures                     uint64 // failed store calls
+	// LastError is the last failure, kept after later successes
+	// (Retrying says whether uploads are failing now).
+	LastError   error
+	LastErrorAt time.Time
+	Retrying    bool
+}
+
+// Counters returns the totals since the uploader started.
+func (u *Uploader) Counters() Counters {
+	u.mu.Lock()
+	last, at, retrying := u.lastFailure, u.lastFailureAt, u.lastErr != nil
+	u.mu.Unlock()
+	return Counters{
+		Bytes: u.uploadedBytes.Load(), Chunks: u.uploadedChunks.Load(), Blobs: u.uploadedBlobs.Load(), Quilts: u.uploadedQuilts.Load(),
+		Failures: u.failedUploads.Load(), LastError: last, LastErrorAt: at, Retrying: retrying,
+	}
 }
 
 // Flushing asks for partial quilts to go now until the returned function
