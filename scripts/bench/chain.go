@@ -241,6 +241,7 @@ type renewResult struct {
 	elapsed time.Duration
 	pass    chainsync.Pass
 	epochs  uint32 // how far each lease was extended
+	price   uint64 // the storage price, FROST per unit and epoch
 	calls   map[string]int
 	gasMIST int64  // SUI spent on gas
 	wal     uint64 // WAL paid, FROST
@@ -317,8 +318,8 @@ func chainRenew(ctx context.Context, o chainOpts) (res renewResult, err error) {
 		}
 	}
 	res.epochs = want - chainRenewEpochs
-	storage, _ := b.chain.Prices()
-	if price := uint64(n) * chainUnits() * storage * uint64(res.epochs); res.wal != price {
+	res.price, _ = b.chain.Prices()
+	if price := uint64(n) * chainUnits() * res.price * uint64(res.epochs); res.wal != price {
 		return res, fmt.Errorf("paid %s WAL, Walrus's price is %s", sui.FormatWAL(res.wal), sui.FormatWAL(price))
 	}
 	return res, nil
@@ -503,7 +504,7 @@ const (
 )
 
 func chainRenewRow(ctx context.Context, s *side) (float64, string, error) {
-	return inProcess(s, func() (float64, string, error) {
+	return chargeProcess(s, func() (float64, string, error) {
 		res, err := chainRenew(ctx, chainOpts{dir: filepath.Join(s.env.dir, "chain-renew"), keep: s.cfg.keep, blobs: s.cfg.chainBlobs})
 		if err != nil {
 			return 0, "", err
@@ -514,19 +515,17 @@ func chainRenewRow(ctx context.Context, s *side) (float64, string, error) {
 }
 
 func (r renewResult) note(n int) string {
-	storage := suitest.DefaultConfig().StoragePrice
 	return fmt.Sprintf("%d transactions, %d RPCs (%s); gas %s SUI (the double's gas schedule, not Sui's); "+
-		"%s WAL paid, Walrus's price (%d storage units × %d epochs × %d FROST per blob, 8 MiB blobs at %d shards); extended %d of %d",
+		"%s WAL paid, Walrus's price (%d storage units × %d epochs × %d FROST per blob, blobs of %s at %d shards); extended %d of %d",
 		r.calls[rpcExecute], callTotal(r.calls), callSummary(r.calls), formatMIST(r.gasMIST),
-		sui.FormatWAL(r.wal), chainUnits(), r.epochs, storage,
-		chainShards, r.pass.Extended, n)
+		sui.FormatWAL(r.wal), chainUnits(), r.epochs, r.price, sizeString(chainBlobSize), chainShards, r.pass.Extended, n)
 }
 
 // formatMIST writes MIST as SUI with two decimals.
 func formatMIST(mist int64) string { return fmt.Sprintf("%.2f", float64(mist)/1e9) }
 
 func chainFollowIdleRow(ctx context.Context, s *side) (float64, string, error) {
-	return inProcess(s, func() (float64, string, error) {
+	return chargeProcess(s, func() (float64, string, error) {
 		o := chainOpts{dir: filepath.Join(s.env.dir, "chain-follow"), keep: s.cfg.keep, blobs: s.cfg.chainBlobs}
 		res, err := chainFollowIdle(ctx, o, cmp.Or(s.cfg.followSpeedup, followSpeedup), cmp.Or(s.cfg.followPolls, followPolls))
 		if err != nil {
@@ -548,12 +547,12 @@ func (r followResult) note(n int) string {
 		callTotal(r.epoch), callSummary(r.epoch), n, r.reconcile.Seconds(), r.cpuPerHour.Seconds())
 }
 
-// inProcess runs a row that works in this process and charges what the
+// chargeProcess runs a row that works in this process and charges what the
 // process used meanwhile to the measurement, in place of a daemon's
 // figures: CPU time, and the peak resident size (Linux resets the
 // high-water mark on a write of 5 to clear_refs; where it cannot, the
 // peak is the process's over its life).
-func inProcess(s *side, fn func() (float64, string, error)) (float64, string, error) {
+func chargeProcess(s *side, fn func() (float64, string, error)) (float64, string, error) {
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 	cpu0 := processCPU()
 	v, note, err := fn()
