@@ -108,6 +108,32 @@
 //     closed; then --size over the time from the first close until every
 //     file reads certified. At least 100 MB/s.
 //
+// The chain rows run walrusfs's chain sync (package chainsync over
+// chainsync/sui) in this process, against the Sui double
+// (chainsync/sui/suitest) served over gRPC on 127.0.0.1, and report
+// absolute figures (no loopback, no ratio). Each builds its world in the
+// run directory: a funded key owning --chain-blobs (10,000) certified Blob
+// objects of 8 MiB at 10 shards, and a bbolt index whose blob records,
+// each referenced by a file's chunk, point at them. They mount nothing:
+// run alone (--only chain) they need neither FUSE, root nor the walrusfs
+// binary. Their CPU and memory columns in the JSON are this process's
+// over the row (the double's work included). The note under each row
+// breaks the figure down by RPC method, as the double counted the calls.
+//
+//   - renewal pass: the chain moved on until every blob is due, one
+//     chainsync.Renewer pass (the default configuration) timed, through a
+//     sui.Ledger and Sender. The note gives the transactions sent, the gas
+//     (the double's schedule, not Sui's) and the WAL paid; every blob
+//     must be extended, on chain and in the index, at Walrus's price, or
+//     the row fails. Less than 60 s.
+//   - follower, idle: a chainsync.Follower runs with DefaultFollowConfig's
+//     intervals made 60 times shorter; the RPCs the double receives over
+//     10 polls after the first reconciliation, scaled to an hour of the
+//     default intervals. The note adds what an epoch change costs: the
+//     calls until the follower has reconciled every blob in the new
+//     epoch. At most 240 calls an hour (four a minute), whatever the
+//     number of blobs.
+//
 // Two rows cover each daemon over the whole run:
 //
 //   - daemon peak RSS: the highest resident size of each daemon over the
@@ -188,6 +214,7 @@ type config struct {
 	rssSize     int64 // the file written and read back in the memory row
 	seeks       int
 	files       int
+	chainBlobs  int // blobs the chain rows keep alive
 	randReads   int
 	seed        uint64
 	workdir     string
@@ -201,6 +228,10 @@ type config struct {
 
 	mountTimeout time.Duration
 	stopTimeout  time.Duration
+
+	// followSpeedup and followPolls, when set, replace the follower row's
+	// speed-up and window (tests make them short).
+	followSpeedup, followPolls int
 
 	// dropCachesFile is /proc/sys/vm/drop_caches; tests point it elsewhere
 	// to keep the machine's caches and exercise the fallback.
@@ -241,6 +272,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.Var(&subjectArgs, "mount-arg", "extra argument for 'walrusfs mount', before the mount point (repeatable)")
 	fl.IntVar(&c.files, "files", 10000, "number of files for the metadata workloads and the small-files rows")
 	fl.IntVar(&c.randReads, "rand-reads", 20000, "number of 4 KiB random reads")
+	fl.IntVar(&c.chainBlobs, "chain-blobs", 10000, "number of blobs the chain rows renew and follow")
 	fl.IntVar(&c.seeks, "seeks", 20, "number of random seeks timed to the first 64 KiB")
 	fl.Uint64Var(&c.seed, "seed", 1, "seed for the file content and the random offsets")
 	fl.StringVar(&c.workdir, "workdir", filepath.Join(tmp, "walrusfs-bench"), "work directory: run directories and the cached source tarball; put it on the disk to measure")
@@ -265,8 +297,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.rssSize, err = parseSize(*rssSize); err != nil {
 		return nil, fmt.Errorf("--rss-size: %w", err)
 	}
-	if c.files < 1 || c.randReads < 1 || c.repeat < 1 || c.seeks < 1 {
-		return nil, fmt.Errorf("--files, --rand-reads, --seeks and --repeat must be positive")
+	if c.files < 1 || c.randReads < 1 || c.repeat < 1 || c.seeks < 1 || c.chainBlobs < 1 {
+		return nil, fmt.Errorf("--files, --rand-reads, --seeks, --chain-blobs and --repeat must be positive")
 	}
 	if c.subject != "walrusfs" && c.subject != "loopback" {
 		return nil, fmt.Errorf("--subject %q: want walrusfs or loopback", c.subject)
@@ -372,7 +404,7 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 	logf := func(format string, args ...any) { fmt.Fprintf(logw, "bench: "+format+"\n", args...) }
 
 	var selected []workload
-	needTree := false
+	needTree, needMounts := false, false
 	for _, w := range workloads() {
 		if !cfg.only.MatchString(w.key) && !cfg.only.MatchString(w.label(cfg)) {
 			continue
@@ -383,6 +415,7 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 		}
 		selected = append(selected, w)
 		needTree = needTree || w.needsTree
+		needMounts = needMounts || !w.inProcess
 	}
 	if len(selected) == 0 {
 		return nil, fmt.Errorf("--only %q matches no workload (keys: %s)", cfg.only, strings.Join(workloadKeys(), ", "))
@@ -393,10 +426,12 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 	if err := cleanStaleRuns(cfg.workdir, logf); err != nil {
 		return nil, err
 	}
-	if err := checkSpace(cfg, selected); err != nil {
-		return nil, err
+	if needMounts {
+		if err := checkSpace(cfg, selected); err != nil {
+			return nil, err
+		}
 	}
-	if cfg.subject == "walrusfs" {
+	if needMounts && cfg.subject == "walrusfs" {
 		if err := prepareWalrusfs(ctx, cfg, logw); err != nil {
 			return nil, err
 		}
@@ -460,6 +495,9 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 		subjArgv = loopbackArgv(self, cfg, subj)
 	}
 	sides := []*side{loop, subj}
+	if !needMounts {
+		sides = nil // in-process rows only: nothing to mount
+	}
 	for _, s := range sides {
 		for _, d := range []string{s.mnt, s.backing} {
 			if err := os.Mkdir(d, 0o755); err != nil {
@@ -501,19 +539,17 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 	}()
 
 	start := time.Now()
-	for _, st := range []struct {
-		s    *side
-		argv []string
-	}{{loop, loopbackArgv(self, cfg, loop)}, {subj, subjArgv}} {
-		logf("mounting %s on %s", st.s.name, st.s.mnt)
-		d, err := startDaemon(ctx, st.s.name, st.s.mnt, filepath.Join(runDir, st.s.name+".log"), st.argv, cfg.mountTimeout)
+	argv := map[*side][]string{loop: loopbackArgv(self, cfg, loop), subj: subjArgv}
+	for _, s := range sides {
+		logf("mounting %s on %s", s.name, s.mnt)
+		d, err := startDaemon(ctx, s.name, s.mnt, filepath.Join(runDir, s.name+".log"), argv[s], cfg.mountTimeout)
 		if err != nil {
 			return rep, err
 		}
-		st.s.d = d
+		s.d = d
 		live.add(d)
-		if e, _ := mountAt(st.s.mnt); e != nil {
-			rep.Mounts[st.s.name] = fmt.Sprintf("%s %s %s", e.FSType, e.Source, e.Options)
+		if e, _ := mountAt(s.mnt); e != nil {
+			rep.Mounts[s.name] = fmt.Sprintf("%s %s %s", e.FSType, e.Source, e.Options)
 		}
 	}
 
@@ -531,6 +567,21 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 		rep.Errors = append(rep.Errors, err.Error())
 	}
 	rep.Duration = time.Since(start).Seconds()
+	if len(sides) > 0 {
+		rep.Rows = append(rep.Rows, wholeRunRows(loop, sides)...)
+	}
+	if runErr != nil {
+		return rep, runErr
+	}
+	if len(rep.Errors) > 0 {
+		return rep, errors.New(rep.Errors[0])
+	}
+	return rep, nil
+}
+
+// wholeRunRows are the rows about each daemon over the whole run: peak
+// memory and CPU time.
+func wholeRunRows(loop *side, sides []*side) []*row {
 	rss := &row{Key: "rss", Name: "daemon peak RSS over the run", Unit: "MiB", Target: &target{}}
 	*rss.Target = belowTarget(200)
 	cpu := &row{Key: "cpu", Name: "daemon CPU time over the run (user+system)", Unit: "s"}
@@ -549,14 +600,7 @@ func bench(ctx context.Context, cfg *config, logw io.Writer, live *liveDaemons) 
 	}
 	rss.finish()
 	cpu.finish()
-	rep.Rows = append(rep.Rows, rss, cpu)
-	if runErr != nil {
-		return rep, runErr
-	}
-	if len(rep.Errors) > 0 {
-		return rep, errors.New(rep.Errors[0])
-	}
-	return rep, nil
+	return []*row{rss, cpu}
 }
 
 func loopbackArgv(self string, cfg *config, s *side) []string {
@@ -582,12 +626,14 @@ func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side,
 			if w.subjectOnly && s == loop {
 				continue
 			}
-			if err := s.d.alive(); err != nil {
+			if err := s.alive(); err != nil {
 				results[s] = append(results[s], &measurement{Err: err.Error()})
 				r.Loopback, r.Subject = combine(results[loop]), combine(results[subj])
 				return r, err
 			}
-			settle(ctx, []*side{loop, subj}, logf)
+			if loop.d != nil && subj.d != nil {
+				settle(ctx, []*side{loop, subj}, logf)
+			}
 			run := w.run
 			if s == loop && w.loopbackRun != nil {
 				run = w.loopbackRun
@@ -600,7 +646,7 @@ func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side,
 			} else {
 				logf("%-14s %-10s %10s %s", w.key, s.name, formatIn(m.Value, w.unit), w.unit)
 			}
-			if err := s.d.alive(); err != nil {
+			if err := s.alive(); err != nil {
 				return r, err
 			}
 			if ctx.Err() != nil {
@@ -655,13 +701,22 @@ func settle(ctx context.Context, sides []*side, logf func(string, ...any)) {
 
 // measure runs one workload on one side, with the daemon's CPU time and
 // memory over that workload: the side's daemon, or the daemons the
-// workload started for the measurement.
+// workload started for the measurement, or this process for a row that
+// runs in it.
 func measure(ctx context.Context, run func(context.Context, *side) (float64, string, error), s *side) *measurement {
 	s.own, s.missed = nil, ""
-	cpu0 := s.d.resetWindow()
+	var cpu0 time.Duration
+	if s.d != nil {
+		cpu0 = s.d.resetWindow()
+	}
 	v, note, err := run(ctx, s)
-	peak, cpu1 := s.d.windowStats()
-	cpu := (cpu1 - cpu0).Seconds()
+	var peak uint64
+	var cpu float64
+	if s.d != nil {
+		var cpu1 time.Duration
+		peak, cpu1 = s.d.windowStats()
+		cpu = (cpu1 - cpu0).Seconds()
+	}
 	if s.own != nil {
 		peak, cpu = s.own.peak, s.own.cpu.Seconds()
 	}

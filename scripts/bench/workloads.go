@@ -36,6 +36,11 @@ type workload struct {
 	// needsTree asks for the Go source tarball to be prepared (once, in
 	// the work directory) before the mounts.
 	needsTree bool
+	// inProcess rows run walrusfs code in this process (chain sync
+	// against the Sui double) and use no mount: when only such rows are
+	// selected, nothing is mounted and no walrusfs binary is needed. Their
+	// CPU and memory figures are this process's over the row.
+	inProcess bool
 	// space is about how much disk the row needs, beyond the large file
 	// on both sides; rows that share a stored file name it in fixture,
 	// so that it is counted once.
@@ -237,6 +242,30 @@ func workloads() []workload {
 			space:       func(c *config) int64 { return 5 * c.size },
 			run:         uploadThroughput,
 		},
+		{
+			key: "chain-renew",
+			label: func(c *config) string {
+				return fmt.Sprintf("renewal pass over %d blobs against the Sui double", c.chainBlobs)
+			},
+			unit:        "s",
+			target:      belowTarget(60),
+			subjectOnly: true,
+			walrusOnly:  true,
+			inProcess:   true,
+			run:         chainRenewRow,
+		},
+		{
+			key: "chain-follow-idle",
+			label: func(c *config) string {
+				return fmt.Sprintf("the follower's RPC calls per hour for %d idle blobs", c.chainBlobs)
+			},
+			unit:        "calls/h",
+			target:      maxTarget(idleCallsPerHour),
+			subjectOnly: true,
+			walrusOnly:  true,
+			inProcess:   true,
+			run:         chainFollowIdleRow,
+		},
 	}
 }
 
@@ -272,6 +301,16 @@ type side struct {
 }
 
 func (s *side) path(name string) string { return filepath.Join(s.mnt, name) }
+
+// alive reports an error if the side's daemon has exited or its mount is
+// gone; a side whose daemon was not started (only in-process rows run) has
+// nothing to check.
+func (s *side) alive() error {
+	if s.d == nil {
+		return nil
+	}
+	return s.d.alive()
+}
 
 const (
 	bigName  = "big"

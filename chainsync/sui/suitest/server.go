@@ -20,12 +20,15 @@ import (
 // Serve starts the gRPC server on 127.0.0.1 at Config.Port (a free port
 // when 0) and returns once it listens; it stops when ctx ends or Close is
 // called. Connect without TLS.
-func (c *Chain) Serve(ctx context.Context) error {
+func (c *Chain) Serve(ctx context.Context) error { return c.serve(ctx) }
+
+// serve is Serve with interceptors that run before the fault injection.
+func (c *Chain) serve(ctx context.Context, first ...grpc.UnaryServerInterceptor) error {
 	lis, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("suitest: listen: %w", err)
 	}
-	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(c.failInterceptor))
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(append(first, c.failInterceptor)...))
 	pb.RegisterLedgerServiceServer(srv, &ledger{c: c})
 	pb.RegisterStateServiceServer(srv, &stateSvc{c: c})
 	pb.RegisterTransactionExecutionServiceServer(srv, &execSvc{c: c})
