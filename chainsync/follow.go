@@ -180,7 +180,6 @@ func (f *Follower) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			poll()
-			waiting = waiting || f.Status().Pending > 0
 		case <-f.kick:
 			waiting = true
 		case <-confirm.C:
@@ -228,13 +227,20 @@ func (f *Follower) Confirm(ctx context.Context) (int, error) {
 	return st.Pending, nil
 }
 
-// Poll runs one poll; full also reconciles every blob and counts orphans.
-// It returns the current epoch.
+// Poll runs one poll and returns the current epoch: it reads the epoch
+// clock (one call); with full, it also reads every recorded Blob object,
+// counts orphans, checks leases and the wallet, and warns.
 func (f *Follower) Poll(ctx context.Context, full bool) (uint32, error) {
 	clock, err := f.chain.Clock(ctx)
 	if err != nil {
 		f.setErr(err)
 		return 0, fmt.Errorf("chainsync: epoch: %w", err)
+	}
+	if !full {
+		f.mu.Lock()
+		f.status.Clock, f.status.Polled, f.status.LastErr = clock, time.Now(), nil
+		f.mu.Unlock()
+		return clock.Epoch, nil
 	}
 	blobs, err := f.idx.Blobs()
 	if err != nil {
@@ -243,10 +249,7 @@ func (f *Follower) Poll(ctx context.Context, full bool) (uint32, error) {
 	st := FollowStatus{Clock: clock, Polled: time.Now()}
 	var ask []index.Blob
 	for _, b := range blobs {
-		if b.ObjectID == "" {
-			continue
-		}
-		if full || b.State < index.BlobCertified {
+		if b.ObjectID != "" {
 			ask = append(ask, b)
 		}
 	}
@@ -258,20 +261,15 @@ func (f *Follower) Poll(ctx context.Context, full bool) (uint32, error) {
 	if certified > 0 {
 		f.notify()
 	}
-	if full {
-		if err := f.countOrphans(ctx, blobs, &st); err != nil {
-			f.setErr(err)
-			return 0, err
-		}
-	} else {
-		prev := f.Status()
-		st.Orphans = prev.Orphans
+	if err := f.countOrphans(ctx, blobs, &st); err != nil {
+		f.setErr(err)
+		return 0, err
 	}
 	blobs, err = f.idx.Blobs()
 	if err != nil {
 		return 0, fmt.Errorf("chainsync: blob records: %w", err)
 	}
-	f.checkLeases(ctx, blobs, &st, full)
+	f.checkLeases(ctx, blobs, &st)
 	f.mu.Lock()
 	st.Certified += f.status.Certified
 	f.status = st
@@ -354,8 +352,8 @@ func (f *Follower) countOrphans(ctx context.Context, blobs []index.Blob, st *Fol
 }
 
 // checkLeases counts referenced blobs near or past their end and warns
-// once per epoch (on full polls), with calendar dates.
-func (f *Follower) checkLeases(ctx context.Context, blobs []index.Blob, st *FollowStatus, warn bool) {
+// (once per epoch: full polls), with calendar dates.
+func (f *Follower) checkLeases(ctx context.Context, blobs []index.Blob, st *FollowStatus) {
 	now := st.Clock.Epoch
 	for _, b := range blobs {
 		if b.Refs == 0 || b.State < index.BlobCertified {
@@ -377,9 +375,6 @@ func (f *Follower) checkLeases(ctx context.Context, blobs []index.Blob, st *Foll
 		f.log.Debug("reading the WAL balance", "err", err)
 	}
 	st.WAL = wal
-	if !warn {
-		return
-	}
 	if st.Expired > 0 {
 		f.log.Error("referenced blobs have outlived their lease; their files can no longer be read from Walrus", "blobs", st.Expired, "epoch", now)
 	}
