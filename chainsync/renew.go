@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/walrusfs/walrusfs/blobstore"
@@ -118,6 +119,27 @@ type Renewer struct {
 	cfg    Config
 	log    *slog.Logger
 	kick   chan struct{}
+
+	mu      sync.Mutex
+	last    Pass
+	lastAt  time.Time
+	lastErr error
+	totals  Pass
+}
+
+// Totals returns the sums of every pass Run made (Epoch and Checked are
+// the last pass's).
+func (r *Renewer) Totals() Pass {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.totals
+}
+
+// Last returns the last pass Run made, when, and its error.
+func (r *Renewer) Last() (Pass, time.Time, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last, r.lastAt, r.lastErr
 }
 
 // NewRenewer returns a renewer; a nil logger discards logs.
@@ -161,7 +183,19 @@ func (r *Renewer) Run(ctx context.Context) {
 	t := time.NewTicker(r.cfg.Interval)
 	defer t.Stop()
 	for {
-		if p, err := r.RenewOnce(ctx); err != nil {
+		p, err := r.RenewOnce(ctx)
+		r.mu.Lock()
+		r.last, r.lastAt, r.lastErr = p, time.Now(), err
+		sum := &r.totals
+		sum.Epoch, sum.Checked = p.Epoch, p.Checked
+		sum.Extended += p.Extended
+		sum.Expired += p.Expired
+		sum.Failed += p.Failed
+		sum.Collected += p.Collected
+		sum.Discarded += p.Discarded
+		sum.DiscardFailed += p.DiscardFailed
+		r.mu.Unlock()
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}

@@ -26,6 +26,10 @@ type Config struct {
 	EntryTimeout    time.Duration
 	AttrTimeout     time.Duration
 	NegativeTimeout time.Duration
+	// Source is what the mount table shows as the mount's source: the
+	// state directory, so that tools find a mount's control socket from
+	// its mountpoint. Empty means "walrusfs".
+	Source string
 }
 
 // DefaultConfig returns the configuration walrusfs mounts with.
@@ -62,6 +66,13 @@ func RootStableAttr() *fusefs.StableAttr {
 }
 
 // Options returns the go-fuse options walrusfs mounts with.
+func (f *FS) source() string {
+	if f.cfg.Source != "" {
+		return f.cfg.Source
+	}
+	return "walrusfs"
+}
+
 func (f *FS) Options() *fusefs.Options {
 	et, at, nt := f.cfg.EntryTimeout, f.cfg.AttrTimeout, f.cfg.NegativeTimeout
 	opts := &fusefs.Options{
@@ -75,7 +86,7 @@ func (f *FS) Options() *fusefs.Options {
 		// user read it.
 		NullPermissions: true,
 		MountOptions: fuse.MountOptions{
-			FsName:        "walrusfs",
+			FsName:        f.source(),
 			Name:          "walrusfs",
 			Options:       []string{"default_permissions"},
 			MaxWrite:      MaxRequest,

@@ -33,10 +33,10 @@ const defaultMemoryLimit = 256 << 20
 // mountFlags are the mount's own flags (the data plane's are dataFlags,
 // chain sync's chainFlags).
 type mountFlags struct {
-	stateDir, logLevel, debugAddr, configPath *string
-	allowOther, readOnly                      *bool
-	commitInterval                            *time.Duration
-	chunkSize, readahead, memLimit            *sizeFlag
+	stateDir, logLevel, debugAddr, configPath, metricsAddr *string
+	allowOther, readOnly                                   *bool
+	commitInterval                                         *time.Duration
+	chunkSize, readahead, memLimit                         *sizeFlag
 }
 
 func registerMountFlags(fl *flag.FlagSet) *mountFlags {
@@ -55,6 +55,7 @@ func registerMountFlags(fl *flag.FlagSet) *mountFlags {
 		"longest time an acknowledged metadata change waits for its disk flush (bounds what a power loss can lose)")
 	fl.Var(m.readahead, "readahead", "kernel readahead for sequential reads of the mount (Linux caps FUSE mounts at 128KiB unless told)")
 	fl.Var(m.memLimit, "memory-limit", "soft limit for the daemon's Go heap: garbage is collected harder near it (0: no limit)")
+	m.metricsAddr = fl.String("metrics-addr", "", "also serve Prometheus metrics on this loopback address, e.g. 127.0.0.1:9464 (they are always on the control socket)")
 	m.configPath = fl.String("config", os.Getenv(configEnv), "TOML file with mount settings (flag names as keys); flags given here win. Env: "+configEnv)
 	return m
 }
@@ -179,13 +180,36 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		closeAll()
 		return err
 	}
+	cfg.Source = dir
 	fsys := fs.New(idx, engine, cfg, log)
-	stop, err := startRenewal(ctx, plane, idx, engine, log)
+	workers, stop, err := startRenewal(ctx, plane, idx, engine, log)
 	if err != nil {
 		closeAll()
 		return err
 	}
 	stopRenewal = stop
+	ctl := &control{mnt: mnt, stateDir: dir, backend: storeName(&data), engine: engine}
+	if plane.chain != nil {
+		ctl.chain, ctl.network = workers, plane.chain.network.Name
+	}
+	if workers != nil {
+		ctl.renewer = workers.renewer
+	}
+	reg := newRegistry(ctl)
+	stopControl, err := startControl(ctl, reg, log)
+	if err != nil {
+		closeAll()
+		return err
+	}
+	stopRenewal = func() { stopControl(); stop() }
+	if *mf.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(*mf.metricsAddr, reg, log)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		stopRenewal = func() { stopMetrics(); stopControl(); stop() }
+	}
 	opts := fsys.Options()
 	opts.AllowOther = *allowOther
 	server, err := fusefs.Mount(mnt, fsys.Root(), opts)
@@ -228,22 +252,24 @@ func served(server interface{ Wait() }) <-chan struct{} {
 
 // startRenewal runs lease renewal (chainsync) in the background when the
 // store has a ledger, and the chain follower with chain sync; it returns
-// the function that stops them and waits.
-func startRenewal(ctx context.Context, plane *dataPlane, idx *index.Index, engine *filedata.Engine, log *slog.Logger) (stop func(), err error) {
+// them (nil when neither runs) and the function that stops them and waits.
+func startRenewal(ctx context.Context, plane *dataPlane, idx *index.Index, engine *filedata.Engine, log *slog.Logger) (*chainWorkers, func(), error) {
 	var workers []func(context.Context)
-	var renewer *chainsync.Renewer
+	cw := &chainWorkers{}
 	if plane.ledger != nil {
-		renewer, err = chainsync.NewRenewer(plane.ledger, idx, plane.renew, log)
+		r, err := chainsync.NewRenewer(plane.ledger, idx, plane.renew, log)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		workers = append(workers, renewer.Run)
+		cw.renewer = r
+		workers = append(workers, r.Run)
 	}
 	if plane.chain != nil {
 		f := chainsync.NewFollower(plane.chain.ledger, idx, plane.chain.follow, engine.NoteCertified, log)
-		if renewer != nil {
-			f.OnEpoch = func(uint32) { renewer.Kick() }
+		if r := cw.renewer; r != nil {
+			f.OnEpoch = func(uint32) { r.Kick() }
 		}
+		cw.follower = f
 		workers = append(workers, f.Run, func(ctx context.Context) {
 			// New uploads: look for their Blob objects.
 			for {
@@ -261,7 +287,10 @@ func startRenewal(ctx context.Context, plane *dataPlane, idx *index.Index, engin
 	for _, run := range workers {
 		wg.Go(func() { run(rctx) })
 	}
-	return func() { cancel(); wg.Wait() }, nil
+	if cw.renewer == nil && cw.follower == nil {
+		cw = nil
+	}
+	return cw, func() { cancel(); wg.Wait() }, nil
 }
 
 // unmountUntilDone unmounts, retrying while the mount is busy. A lazy

@@ -107,23 +107,29 @@ func checkWalrusMount(mnt string) error {
 // mnt ("" when none is), from /proc/self/mountinfo; the last mount there
 // wins, as it hides the others.
 func mountType(mnt string) (string, error) {
+	fstype, _, err := mountEntry(mnt)
+	return fstype, err
+}
+
+// mountEntry returns the type and the source of the mount at mnt; a
+// walrusfs mount's source is its state directory.
+func mountEntry(mnt string) (fstype, source string, err error) {
 	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	fstype := ""
 	for _, line := range strings.Split(string(data), "\n") {
 		// id parent major:minor root mountpoint options [optional...] - type source superoptions
 		fields := strings.Fields(line)
 		sep := slices.Index(fields, "-")
-		if len(fields) < 5 || sep < 0 || sep+1 >= len(fields) {
+		if len(fields) < 5 || sep < 0 || sep+2 >= len(fields) {
 			continue
 		}
 		if unescapeMountinfo(fields[4]) == mnt {
-			fstype = fields[sep+1]
+			fstype, source = fields[sep+1], unescapeMountinfo(fields[sep+2])
 		}
 	}
-	return fstype, nil
+	return fstype, source, nil
 }
 
 // unescapeMountinfo undoes the octal escapes (\040 for a space) of a

@@ -316,6 +316,9 @@ func (q uploadQueue) CompleteUploads(b index.Blob, results []index.UploadResult)
 // sealer's next round).
 func (e *Engine) NoteCertified() { e.up.Changed() }
 
+// UploadCounters returns the uploader's totals.
+func (e *Engine) UploadCounters() upload.Counters { return e.up.Counters() }
+
 // Uploaded returns a channel closed at the next completed upload (chain
 // sync then looks for the new blobs' objects).
 func (e *Engine) Uploaded() <-chan struct{} { return e.up.Progressed() }
