@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -107,3 +109,58 @@ func newRegistry(c *control) *prometheus.Registry {
 	reg.MustRegister(metricsCollector{c}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }
+
+// fuseMetrics observes every FUSE request (fs.Observer).
+type fuseMetrics struct {
+	ops     map[string]opMetrics // fixed at construction: read without a lock
+	opCount *prometheus.CounterVec
+	opTime  *prometheus.HistogramVec
+	read    prometheus.Counter
+	written prometheus.Counter
+}
+
+type opMetrics struct {
+	ok, failed prometheus.Counter
+	time       prometheus.Observer
+}
+
+// fuseOps are the operations fs.Observer reports.
+var fuseOps = []string{"lookup", "getattr", "setattr", "mknod", "mkdir", "unlink", "rmdir", "rename", "link", "symlink",
+	"readlink", "access", "getxattr", "listxattr", "setxattr", "removexattr", "create", "open", "read", "write", "lseek",
+	"release", "copy_file_range", "flush", "fsync", "fallocate", "opendir", "readdir", "readdirplus", "fsyncdir", "statfs"}
+
+func newFuseMetrics(reg *prometheus.Registry) *fuseMetrics {
+	m := &fuseMetrics{
+		ops: map[string]opMetrics{},
+		opCount: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "walrusfs_fuse_operations_total", Help: "FUSE requests served, by operation and result (ok or error).",
+		}, []string{"op", "result"}),
+		opTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "walrusfs_fuse_operation_seconds", Help: "Time to serve FUSE requests, by operation.",
+			Buckets: prometheus.ExponentialBuckets(10e-6, 4, 11), // 10 µs to 10 s
+		}, []string{"op"}),
+		read:    prometheus.NewCounter(prometheus.CounterOpts{Name: "walrusfs_read_bytes_total", Help: "File bytes read through the mount."}),
+		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "walrusfs_written_bytes_total", Help: "File bytes written through the mount."}),
+	}
+	for _, op := range fuseOps {
+		m.ops[op] = opMetrics{ok: m.opCount.WithLabelValues(op, "ok"), failed: m.opCount.WithLabelValues(op, "error"), time: m.opTime.WithLabelValues(op)}
+	}
+	reg.MustRegister(m.opCount, m.opTime, m.read, m.written)
+	return m
+}
+
+func (m *fuseMetrics) Op(op string, d time.Duration, failed bool) {
+	o, ok := m.ops[op]
+	if !ok {
+		o = opMetrics{ok: m.opCount.WithLabelValues(op, "ok"), failed: m.opCount.WithLabelValues(op, "error"), time: m.opTime.WithLabelValues(op)}
+	}
+	if failed {
+		o.failed.Inc()
+	} else {
+		o.ok.Inc()
+	}
+	o.time.Observe(d.Seconds())
+}
+
+func (m *fuseMetrics) Read(n int)    { m.read.Add(float64(n)) }
+func (m *fuseMetrics) Written(n int) { m.written.Add(float64(n)) }

@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	fusefs "github.com/hanwen/go-fuse/v2/fs"
-
 	"github.com/walrusfs/walrusfs/chainsync"
 	"github.com/walrusfs/walrusfs/fs"
 	"github.com/walrusfs/walrusfs/fs/filedata"
@@ -196,6 +194,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ctl.renewer = workers.renewer
 	}
 	reg := newRegistry(ctl)
+	obs := newFuseMetrics(reg)
 	stopControl, err := startControl(ctl, reg, log)
 	if err != nil {
 		closeAll()
@@ -212,7 +211,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	opts := fsys.Options()
 	opts.AllowOther = *allowOther
-	server, err := fusefs.Mount(mnt, fsys.Root(), opts)
+	server, err := fsys.Mount(mnt, opts, obs)
 	if err != nil {
 		closeAll()
 		return fmt.Errorf("mounting %s: %w", mnt, explainMountError(err))

@@ -135,6 +135,20 @@ func TestStatusAndMetrics(t *testing.T) {
 			if v := metricValue(t, fams, "walrusfs_blobs", "state", "certified"); v != float64(s.Blobs.Certified) {
 				t.Fatalf("certified blobs %v, status says %d", v, s.Blobs.Certified)
 			}
+			if v := metricValue(t, fams, "walrusfs_written_bytes_total"); v < 3<<20 {
+				t.Fatalf("written bytes %v", v)
+			}
+			if v := fuseOpCount(t, fams, "write", "ok"); v == 0 {
+				t.Fatal("no write requests counted")
+			}
+			var timed uint64
+			for _, m := range fams["walrusfs_fuse_operation_seconds"].GetMetric() {
+				timed += m.GetHistogram().GetSampleCount()
+			}
+			if timed == 0 {
+				t.Fatal("no request latencies")
+			}
+			readBefore := metricValue(t, fams, "walrusfs_read_bytes_total")
 			missesBefore := metricValue(t, fams, "walrusfs_cache_misses_total")
 			checkFiles(t, mnt, sums) // read back: from the store (no local copies)
 			if err := dropPageCache(); err == nil {
@@ -144,12 +158,30 @@ func TestStatusAndMetrics(t *testing.T) {
 			if after := metricValue(t, fams, "walrusfs_cache_misses_total"); after <= missesBefore {
 				t.Fatalf("cache misses did not move with reads from the store: %v then %v", missesBefore, after)
 			}
+			if after := metricValue(t, fams, "walrusfs_read_bytes_total"); after-readBefore < 5<<20 {
+				t.Fatalf("read bytes moved by %v", after-readBefore)
+			}
 			d.stop(t)
 			if _, errOut, err := runCmd(t, "status", "--state-dir", state); err == nil || !strings.Contains(errOut, "no walrusfs mount is running") {
 				t.Fatalf("status of a stopped mount: %v %s", err, errOut)
 			}
 		})
 	}
+}
+
+// fuseOpCount is the count of FUSE requests op with result.
+func fuseOpCount(t *testing.T, fams map[string]*dto.MetricFamily, op, result string) float64 {
+	t.Helper()
+	for _, m := range fams["walrusfs_fuse_operations_total"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["op"] == op && labels["result"] == result {
+			return m.Counter.GetValue()
+		}
+	}
+	return 0
 }
 
 func dropPageCache() error {
