@@ -25,3 +25,9 @@ func (c clock) epoch() uint32 {
 	}
 	return uint32(e)
 }
+
+// EpochStart is when local epoch e starts (or started): what the store's
+// end epochs mean as dates.
+func (s *Store) EpochStart(e uint32) time.Time {
+	return s.clock.start.Add(time.Duration(e) * s.clock.d)
+}

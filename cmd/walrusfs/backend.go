@@ -178,6 +178,9 @@ type dataPlane struct {
 	renew  chainsync.Config
 	// chain is chain sync with Walrus on Sui; nil without --network.
 	chain *chainPlane
+	// epochStart dates the store's epochs (the local store's clock); nil
+	// when only the chain can.
+	epochStart func(uint32) (time.Time, bool)
 }
 
 func (p *dataPlane) close() {
@@ -353,6 +356,7 @@ func (d *dataFlags) openStore(ctx context.Context, stateDir string, log *slog.Lo
 		}
 		p.closers = append(p.closers, func() { _ = s.Close() })
 		p.ledger = s
+		p.epochStart = func(e uint32) (time.Time, bool) { return s.EpochStart(e), true }
 		return s, nil
 	}
 	if d.aggregators == "" {

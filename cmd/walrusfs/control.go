@@ -18,6 +18,7 @@ import (
 
 	"github.com/walrusfs/walrusfs/chainsync"
 	"github.com/walrusfs/walrusfs/fs/filedata"
+	"github.com/walrusfs/walrusfs/index"
 )
 
 // A running mount answers on a control socket in its state directory,
@@ -104,6 +105,9 @@ type control struct {
 	chain                  *chainWorkers      // nil without chain sync
 	renewer                *chainsync.Renewer // nil without a ledger
 	network                string
+	idx                    *index.Index
+	// epochStart dates epochs when the mount knows its store's clock.
+	epochStart func(uint32) (time.Time, bool)
 
 	mu      sync.Mutex
 	samples []rateSample // upload totals, one a second, the last minute
@@ -224,6 +228,15 @@ func startControl(c *control, reg *prometheus.Registry, log *slog.Logger) (stop 
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s)
+	})
+	mux.HandleFunc("GET /v1/info", func(w http.ResponseWriter, r *http.Request) {
+		fi, code, err := c.info(r.URL.Query().Get("path"))
+		if err != nil {
+			http.Error(w, err.Error(), code)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(fi)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

@@ -59,6 +59,7 @@ func commands() map[string]command {
 		"blob-id": {"print the Walrus blob ID each file would get, computed offline", runBlobID},
 		"key":     {"show the volume's encryption key and fingerprint (key show), to back it up", runKey},
 		"chain":   {"Walrus on Sui: keygen, status, and fund/advance a local network", runChain},
+		"info":    {"show where each file's data is: state and, per chunk, blob or patch, lease end, local copy", runInfo},
 		"status":  {"show a running mount's uploads, staging, blobs, cache and chain sync (--wait: until all is certified)", runStatus},
 	}
 }

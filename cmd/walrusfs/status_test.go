@@ -128,6 +128,30 @@ func TestStatusAndMetrics(t *testing.T) {
 			if s.Pending.Chunks != 0 || s.Blobs.Stored != 0 || s.Blobs.Certified == 0 || s.Upload.BytesTotal < 3<<20 {
 				t.Fatalf("status after --wait: %+v", s)
 			}
+			// info: per file and per chunk, from the mountpoint's path.
+			out, errOut, err = runCmd(t, "info", "--json", filepath.Join(mnt, "large0"), filepath.Join(mnt, "small001"))
+			if err != nil {
+				t.Fatalf("info: %v\n%s", err, errOut)
+			}
+			var infos []fileInfo
+			if err := json.Unmarshal([]byte(out), &infos); err != nil || len(infos) != 2 {
+				t.Fatalf("info --json: %v\n%s", err, out)
+			}
+			large := infos[0]
+			if large.State != "certified" || len(large.Chunks) < 5 || large.EndEpoch == 0 || (backend == "local" && large.EndDate == nil) {
+				t.Fatalf("info of a large file: %+v", large)
+			}
+			for _, ch := range large.Chunks {
+				if ch.ID == "" || ch.State != "certified" || ch.EndEpoch == 0 {
+					t.Fatalf("chunk %+v", ch)
+				}
+			}
+			if small := infos[1]; len(small.Chunks) != 1 || len(small.Chunks[0].ID) != 50 {
+				t.Fatalf("a small file is not a quilt patch: %+v", small)
+			}
+			if _, errOut, err := runCmd(t, "info", mnt); err == nil || !strings.Contains(errOut, "not a regular file") {
+				t.Fatalf("info of a directory: %v %s", err, errOut)
+			}
 			fams := scrape(t, state)
 			if v := metricValue(t, fams, "walrusfs_uploaded_bytes_total"); v < 3<<20 {
 				t.Fatalf("uploaded bytes %v", v)

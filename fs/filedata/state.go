@@ -45,6 +45,20 @@ type FileStatus struct {
 	// chunks; 0 when the file has no chunks or one is not yet Stored, or
 	// when a blob's record is missing.
 	EndEpoch uint32
+	// Detail describes every chunk.
+	Detail []ChunkStatus
+}
+
+// ChunkStatus is where one chunk of a file is.
+type ChunkStatus struct {
+	N     uint64 // the chunk's index in the file
+	State State
+	// Name is the quilt patch ID or blob ID once stored; ObjectID the
+	// blob's Sui object when known; EndEpoch its lease end (0: unknown).
+	Name      string
+	ObjectID  string
+	EndEpoch  uint32
+	LocalCopy bool // a staged file still holds the chunk's bytes
 }
 
 // Status reports where the data of the regular file ino is. Other types
@@ -80,9 +94,13 @@ func (e *Engine) Status(ino index.Ino) (FileStatus, error) {
 	st.State = Certified
 	names := make([]string, len(chunks))
 	endKnown := true
+	st.Detail = make([]ChunkStatus, len(chunks))
 	for i, c := range chunks {
+		d := &st.Detail[i]
+		d.N, d.LocalCopy = c.N, c.Ref.StagingID != 0
 		if c.Ref.Kind != index.ChunkStored {
-			st.State = min(st.State, refState(c.Ref, nil))
+			d.State = refState(c.Ref, nil)
+			st.State = min(st.State, d.State)
 			continue
 		}
 		names[i] = storedName(c.Ref.Stored)
@@ -90,7 +108,11 @@ func (e *Engine) Status(ino index.Ino) (FileStatus, error) {
 		if err != nil {
 			return st, err
 		}
-		st.State = min(st.State, refState(c.Ref, b))
+		d.State, d.Name = refState(c.Ref, b), names[i]
+		if b != nil {
+			d.ObjectID, d.EndEpoch = b.ObjectID, b.EndEpoch
+		}
+		st.State = min(st.State, d.State)
 		switch {
 		case b == nil:
 			endKnown = false
