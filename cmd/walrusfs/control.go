@@ -72,9 +72,11 @@ type copyStatus struct {
 }
 
 type cacheStatus struct {
-	MemoryHits int64 `json:"memory_hits"`
-	DiskHits   int64 `json:"disk_hits"`
-	Fetches    int64 `json:"fetches"`
+	MemoryBytes int64 `json:"memory_bytes"`
+	DiskBytes   int64 `json:"disk_bytes"`
+	MemoryHits  int64 `json:"memory_hits"`
+	DiskHits    int64 `json:"disk_hits"`
+	Fetches     int64 `json:"fetches"`
 	// HitRate is the share of block reads served without a fetch.
 	HitRate float64 `json:"hit_rate"`
 }
@@ -162,7 +164,8 @@ func (c *control) report() (statusReport, error) {
 		Upload:      uploadStatus{BytesTotal: r.Uploads.Bytes, Rate: c.rate()},
 		Blobs:       blobCounts{Stored: r.BlobsStored, Certified: r.BlobsCertified},
 		LocalCopies: copyStatus{Chunks: r.LocalCopies, Bytes: r.LocalCopyBytes},
-		Cache:       cacheStatus{MemoryHits: r.Cache.MemoryHits, DiskHits: r.Cache.DiskHits, Fetches: r.Cache.Fetches},
+		Cache: cacheStatus{MemoryBytes: r.Cache.MemoryBytes, DiskBytes: r.Cache.DiskBytes,
+			MemoryHits: r.Cache.MemoryHits, DiskHits: r.Cache.DiskHits, Fetches: r.Cache.Fetches},
 	}
 	if reads := r.Cache.MemoryHits + r.Cache.DiskHits + r.Cache.Fetches; reads > 0 {
 		s.Cache.HitRate = float64(r.Cache.MemoryHits+r.Cache.DiskHits) / float64(reads)

@@ -39,6 +39,7 @@ var (
 	mCacheHits     = desc("cache_hits_total", "Block reads served by the cache, by layer.", prometheus.CounterValue, "layer")
 	mCacheMisses   = desc("cache_misses_total", "Block reads that fetched from the store.", prometheus.CounterValue)
 	mCacheErrors   = desc("cache_fetch_errors_total", "Fetches from the store that failed.", prometheus.CounterValue)
+	mCacheBytes    = desc("cache_bytes", "Bytes the block cache holds, by layer.", prometheus.GaugeValue, "layer")
 	mEpoch         = desc("chain_epoch", "The current Walrus epoch.", prometheus.GaugeValue)
 	mUnconfirmed   = desc("chain_pending_certification", "Uploaded blobs the chain has not certified yet.", prometheus.GaugeValue)
 	mEndingSoon    = desc("chain_blobs_ending_soon", "Referenced blobs within --renew-before epochs of their end.", prometheus.GaugeValue)
@@ -49,7 +50,7 @@ var (
 )
 
 var allMetrics = []metricDesc{mPendingChunks, mPendingBytes, mPendingFiles, mStaged, mBudget, mCopies, mCopyBytes, mBlobs,
-	mUpBytes, mUpChunks, mUploads, mUpFailures, mUpRate, mCacheHits, mCacheMisses, mCacheErrors,
+	mUpBytes, mUpChunks, mUploads, mUpFailures, mUpRate, mCacheHits, mCacheMisses, mCacheErrors, mCacheBytes,
 	mEpoch, mUnconfirmed, mEndingSoon, mExpired, mRenewed, mDiscarded, mRenewFailures}
 
 func (m metricsCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -85,6 +86,8 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	put(mCacheHits, float64(r.Cache.DiskHits), "disk")
 	put(mCacheMisses, float64(r.Cache.Fetches))
 	put(mCacheErrors, float64(r.Cache.FetchErrors))
+	put(mCacheBytes, float64(r.Cache.MemoryBytes), "memory")
+	put(mCacheBytes, float64(r.Cache.DiskBytes), "disk")
 	if w := m.c.chain; w != nil && w.follower != nil {
 		f := w.follower.Status()
 		put(mEpoch, float64(f.Clock.Epoch))
