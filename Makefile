@@ -52,6 +52,11 @@ fuzz:
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/walrusfs
+	# mount(8) runs /sbin/mount.walrusfs for `mount -t walrusfs` and fstab.
+	install -d $(DESTDIR)/sbin
+	ln -sf $(PREFIX)/bin/walrusfs $(DESTDIR)/sbin/mount.walrusfs
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|@BINDIR@|$(PREFIX)/bin|' scripts/systemd/walrusfs.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/walrusfs.service
 
 # Long randomized runs kept out of `make test`.
 soak:

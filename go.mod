@@ -6,6 +6,7 @@ require (
 	github.com/block-vision/sui-go-sdk v1.2.1
 	github.com/btcsuite/btcd/btcutil v1.1.6
 	github.com/cloudflare/circl v1.6.5
+	github.com/coreos/go-systemd/v22 v22.6.0
 	github.com/dgraph-io/ristretto/v2 v2.2.0
 	github.com/hanwen/go-fuse/v2 v2.12.1
 	github.com/klauspost/cpuid/v2 v2.3.0

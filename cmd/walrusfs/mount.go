@@ -32,6 +32,7 @@ const defaultMemoryLimit = 256 << 20
 // chain sync's chainFlags).
 type mountFlags struct {
 	stateDir, logLevel, debugAddr, configPath, metricsAddr *string
+	logFile, logFormat                                     *string
 	allowOther, readOnly                                   *bool
 	commitInterval                                         *time.Duration
 	chunkSize, readahead, memLimit                         *sizeFlag
@@ -48,6 +49,8 @@ func registerMountFlags(fl *flag.FlagSet) *mountFlags {
 	m.readOnly = fl.Bool("read-only", false, "mount read-only")
 	fl.Var(m.chunkSize, "chunk-size", "chunk size for new files, e.g. 8MiB (64KiB to 256MiB, a multiple of 4KiB)")
 	m.logLevel = fl.String("log-level", "info", "log level: debug, info, warn or error")
+	m.logFile = fl.String("log-file", "", "write logs to this file instead of stderr (reopened on SIGHUP, for logrotate)")
+	m.logFormat = fl.String("log-format", "text", "log format: text (key=value) or json")
 	m.debugAddr = fl.String("debug-addr", "", "serve Go profiling (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	m.commitInterval = fl.Duration("commit-interval", index.DefaultConfig().CommitInterval,
 		"longest time an acknowledged metadata change waits for its disk flush (bounds what a power loss can lose)")
@@ -103,9 +106,21 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := data.check(chunkSize.v, given); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, *logLevel)
+	logw := stderr
+	if *mf.logFile != "" {
+		lf, err := openLogFile(*mf.logFile)
+		if err != nil {
+			return err
+		}
+		logw = lf
+		defer func() { _ = lf.f.Close() }()
+	}
+	log, err := newLogger(logw, *logLevel, *mf.logFormat)
 	if err != nil {
 		return err
+	}
+	if lf, ok := logw.(*logFile); ok {
+		defer lf.reopenOnHangup(log)()
 	}
 	if memLimit.v > 0 {
 		debug.SetMemoryLimit(int64(memLimit.v))
@@ -227,6 +242,9 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	log.Info("mounted", "mountpoint", mnt, "state_dir", dir, "read_only", *readOnly)
+	nctx, stopNotify := context.WithCancel(ctx)
+	defer stopNotify()
+	go notifyStatus(nctx, engine, 10*time.Second, log)
 
 	done := served(server)
 	select {
@@ -234,6 +252,10 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Info("unmounted from outside")
 	case <-ctx.Done():
 		unmountUntilDone(server, mnt, done, log)
+	}
+	stopNotify()
+	if os.Getenv("NOTIFY_SOCKET") != "" {
+		notifySystemd(log, "STOPPING=1\nSTATUS=unmounted; "+queueStatus(engine))
 	}
 	if data.drain > 0 {
 		engine.Drain(data.drain)
@@ -362,14 +384,6 @@ func explainMountError(err error) error {
 		return fmt.Errorf("%w (as a non-root user walrusfs needs fusermount3: apt-get install fuse3)", err)
 	}
 	return err
-}
-
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error: %w", level, errUsage)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
 // sizeFlag parses sizes such as 8MiB, 512KiB, 1G or 1048576.
