@@ -24,7 +24,7 @@ type Observer interface {
 // every request to obs when obs is not nil, and returns once the kernel
 // has the mount.
 func (f *FS) Mount(dir string, opts *fusefs.Options, obs Observer) (*fuse.Server, error) {
-	var raw fuse.RawFileSystem = fusefs.NewNodeFS(f.Root(), opts)
+	raw := fusefs.NewNodeFS(f.Root(), opts)
 	if obs != nil {
 		raw = &observedFS{RawFileSystem: raw, obs: obs}
 	}

@@ -457,7 +457,7 @@ func chainFollowIdle(ctx context.Context, o chainOpts, speedup, polls int) (res 
 	}
 	res.epoch = callDiff(before, b.calls.Calls())
 	if st := f.Status(); st.Clock.Epoch != 1 || st.LastErr != nil {
-		return res, fmt.Errorf("after the epoch change the follower is at epoch %d (%v)", st.Clock.Epoch, st.LastErr)
+		return res, fmt.Errorf("after the epoch change the follower is at epoch %d (%w)", st.Clock.Epoch, st.LastErr)
 	}
 	// One BatchGetObjects reads the clock; the reconciliation reads the
 	// blobs' objects with more, and lists the owned ones.
