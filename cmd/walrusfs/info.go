@@ -128,11 +128,8 @@ func runInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fl.PrintDefaults()
 	}
 	asJSON := fl.Bool("json", false, "print JSON (schema in the README)")
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return fmt.Errorf("%w: %w", err, errUsage)
+	if help, err := parseFlagsQuietly(fl, args); help || err != nil {
+		return err
 	}
 	if fl.NArg() == 0 {
 		fl.Usage()

@@ -34,11 +34,8 @@ var errUsage = errors.New("usage error")
 // positional arguments (described by what) follow. help reports that the
 // user asked for -h, which the flag set has answered.
 func parseArgs(fl *flag.FlagSet, args []string, nargs int, what string) (help bool, err error) {
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return true, nil
-		}
-		return false, fmt.Errorf("%w: %w", err, errUsage)
+	if help, err := parseFlagsQuietly(fl, args); help || err != nil {
+		return help, err
 	}
 	if fl.NArg() == nargs {
 		return false, nil
@@ -48,6 +45,26 @@ func parseArgs(fl *flag.FlagSet, args []string, nargs int, what string) (help bo
 		return false, fmt.Errorf("unexpected arguments %q: %w", fl.Args(), errUsage)
 	}
 	return false, fmt.Errorf("expected exactly one %s: %w", what, errUsage)
+}
+
+// parseFlagsQuietly parses flags; a bad flag or value is one line that
+// names the flag, the value and what it takes, without the flag list,
+// which -h prints.
+func parseFlagsQuietly(fl *flag.FlagSet, args []string) (help bool, err error) {
+	usage, out := fl.Usage, fl.Output()
+	fl.Usage = func() {}
+	fl.SetOutput(io.Discard)
+	err = fl.Parse(args)
+	fl.Usage = usage
+	fl.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) {
+		fl.Usage()
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w (run with -h for the flags): %w", err, errUsage)
+	}
+	return false, nil
 }
 
 func commands() map[string]command {

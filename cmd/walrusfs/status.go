@@ -84,8 +84,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fl.SetOutput(stderr)
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: walrusfs status [--json] [--wait [--timeout D]] [MOUNTPOINT | --state-dir DIR]")
-		fmt.Fprintln(stderr, "\\nShows a running mount's uploads, staging, blobs, cache and chain sync.")
-		fmt.Fprintln(stderr, "\\nFlags:")
+		fmt.Fprintln(stderr, "\nShows a running mount's uploads, staging, blobs, cache and chain sync.")
+		fmt.Fprintln(stderr, "\nFlags:")
 		fl.PrintDefaults()
 	}
 	stateDir := fl.String("state-dir", defaultStateDir(), "the mount's state directory (when no MOUNTPOINT is given)")
@@ -122,7 +122,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		done := s.Pending.Chunks == 0 && s.Blobs.Stored == 0
 		if term {
-			fmt.Fprintf(stdout, "\\r\\033[K%s", progressLine(s))
+			fmt.Fprintf(stdout, "\r\033[K%s", progressLine(s))
 		}
 		if done {
 			if term {
@@ -163,33 +163,34 @@ func printStatus(w io.Writer, s statusReport, asJSON bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(s)
 	}
-	fmt.Fprintf(w, "mount        %s (state %s)\\n", s.Mountpoint, s.StateDir)
-	fmt.Fprintf(w, "backend      %s\\n", s.Backend)
-	fmt.Fprintf(w, "pending      %d chunks (%s) in %d files\\n", s.Pending.Chunks, humanSize(s.Pending.Bytes), s.Pending.Files)
-	fmt.Fprintf(w, "staging      %s of %s\\n", humanSize(uint64(s.StagedBytes)), humanSize(uint64(s.Budget)))
+	fmt.Fprintf(w, "mount        %s (state %s)\n", s.Mountpoint, s.StateDir)
+	fmt.Fprintf(w, "backend      %s\n", s.Backend)
+	fmt.Fprintf(w, "pending      %d chunks (%s) in %d files\n", s.Pending.Chunks, humanSize(s.Pending.Bytes), s.Pending.Files)
+	fmt.Fprintf(w, "staging      %s of %s\n", humanSize(uint64(s.StagedBytes)), humanSize(uint64(s.Budget)))
 	up := fmt.Sprintf("%s uploaded, %s/s", humanSize(s.Upload.BytesTotal), humanSize(uint64(s.Upload.Rate)))
 	if s.Upload.ETASeconds != nil {
 		up += fmt.Sprintf(", about %v left", time.Duration(*s.Upload.ETASeconds*float64(time.Second)).Round(time.Second))
 	}
-	fmt.Fprintf(w, "uploads      %s\\n", up)
-	fmt.Fprintf(w, "blobs        %d certified, %d waiting for certification\\n", s.Blobs.Certified, s.Blobs.Stored)
-	fmt.Fprintf(w, "local copies %d chunks (%s)\\n", s.LocalCopies.Chunks, humanSize(uint64(s.LocalCopies.Bytes)))
-	fmt.Fprintf(w, "cache        %.0f%% hits (%d memory, %d disk, %d fetched)\\n", 100*s.Cache.HitRate, s.Cache.MemoryHits, s.Cache.DiskHits, s.Cache.Fetches)
+	fmt.Fprintf(w, "uploads      %s\n", up)
+	fmt.Fprintf(w, "blobs        %d certified, %d waiting for certification\n", s.Blobs.Certified, s.Blobs.Stored)
+	fmt.Fprintf(w, "local copies %d chunks (%s)\n", s.LocalCopies.Chunks, humanSize(uint64(s.LocalCopies.Bytes)))
+	fmt.Fprintf(w, "cache        %s in memory, %s on disk; %.0f%% hits (%d memory, %d disk, %d fetched)\n",
+		humanSize(uint64(s.Cache.MemoryBytes)), humanSize(uint64(s.Cache.DiskBytes)), 100*s.Cache.HitRate, s.Cache.MemoryHits, s.Cache.DiskHits, s.Cache.Fetches)
 	if e := s.LastError; e != nil {
 		state := "recovered"
 		if e.Retrying {
 			state = "retrying"
 		}
-		fmt.Fprintf(w, "last error   %s (%s, %s)\\n", e.Message, e.At.Local().Format(time.DateTime), state)
+		fmt.Fprintf(w, "last error   %s (%s, %s)\n", e.Message, e.At.Local().Format(time.DateTime), state)
 	}
 	if c := s.Chain; c != nil {
-		fmt.Fprintf(w, "chain        %s, epoch %d until %s; %d blobs waiting for certification, %d ending soon, %d expired\\n",
+		fmt.Fprintf(w, "chain        %s, epoch %d until %s; %d blobs waiting for certification, %d ending soon, %d expired\n",
 			c.Network, c.Epoch, c.EpochEnds.Local().Format(time.DateTime), c.Pending, c.EndSoon, c.Expired)
 		if c.LastPass != nil {
-			fmt.Fprintf(w, "renewal      last pass %s: %d extended, %d failed\\n", c.LastPass.Local().Format(time.DateTime), c.Extended, c.Failed)
+			fmt.Fprintf(w, "renewal      last pass %s: %d extended, %d failed\n", c.LastPass.Local().Format(time.DateTime), c.Extended, c.Failed)
 		}
 		if c.Error != "" {
-			fmt.Fprintf(w, "chain error  %s\\n", c.Error)
+			fmt.Fprintf(w, "chain error  %s\n", c.Error)
 		}
 	}
 	return nil
@@ -217,11 +218,5 @@ func parseOptionalArg(fl *flag.FlagSet, args []string) (arg string, help bool, e
 }
 
 func parseArgsAtMost(fl *flag.FlagSet, args []string) (bool, error) {
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return true, nil
-		}
-		return false, fmt.Errorf("%w: %w", err, errUsage)
-	}
-	return false, nil
+	return parseFlagsQuietly(fl, args)
 }

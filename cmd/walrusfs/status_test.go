@@ -124,6 +124,10 @@ func TestStatusAndMetrics(t *testing.T) {
 			if err != nil || !strings.Contains(out, "certified") {
 				t.Fatalf("status --wait: %v\n%s%s", err, out, errOut)
 			}
+			text, _, err := runCmd(t, "status", mnt)
+			if err != nil || strings.Count(text, "\n") < 8 || strings.Contains(text, `\n`) || !strings.Contains(text, "certified") {
+				t.Fatalf("status for people: %v\n%s", err, text)
+			}
 			s = statusOf(t, "--state-dir", state)
 			if s.Pending.Chunks != 0 || s.Blobs.Stored != 0 || s.Blobs.Certified == 0 || s.Upload.BytesTotal < 3<<20 {
 				t.Fatalf("status after --wait: %+v", s)
@@ -246,4 +250,23 @@ func TestStatusWaitTimesOut(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	d.kill9(t)
+}
+
+// TestBadFlagIsOneLine: a bad flag value gets one line naming the flag,
+// the value and what it takes; -h still lists the flags.
+func TestBadFlagIsOneLine(t *testing.T) {
+	for _, args := range [][]string{
+		{"mount", "--chunk-size", "lots", "/mnt/x"},
+		{"status", "--timeout", "soon"},
+		{"chain", "status", "--renew-before", "-1"},
+	} {
+		_, errOut, err := runCmd(t, args...)
+		if err == nil || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, args[len(args)-2]) && !strings.Contains(errOut, args[len(args)-1]) {
+			t.Errorf("%q: %v\n%s", args, err, errOut)
+		}
+	}
+	out, errOut, err := runCmd(t, "mount", "-h")
+	if err != nil || !strings.Contains(out+errOut, "--chunk-size") && !strings.Contains(out+errOut, "-chunk-size") {
+		t.Errorf("mount -h: %v\n%s%s", err, out, errOut)
+	}
 }
