@@ -455,6 +455,9 @@ func TestSyncCommandMakesEverythingDurable(t *testing.T) {
 	if out, err := walrusfsCmd("sync", mnt).CombinedOutput(); err != nil {
 		t.Fatalf("sync: %v: %s", err, out)
 	}
+	if out, err := walrusfsCmd("sync", state).CombinedOutput(); err == nil || !strings.Contains(string(out), "not mounted") {
+		t.Fatalf("sync of a directory that is no walrusfs mount: %v: %s", err, out)
+	}
 	d.kill9(t)
 	if err := os.Remove(filepath.Join(state, "index.journal")); err != nil {
 		t.Fatal(err)

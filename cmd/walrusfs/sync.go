@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 )
 
 // runSync makes everything written to a mount durable. Linux does not pass
@@ -21,7 +22,16 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if help, err := parseArgs(fl, args, 1, "MOUNTPOINT"); help || err != nil {
 		return err
 	}
-	d, err := os.Open(fl.Arg(0))
+	mnt, err := filepath.Abs(fl.Arg(0))
+	if err != nil {
+		return err
+	}
+	// The fsync below would flush any filesystem; a path that is not a
+	// walrusfs mount is a mistake worth saying so.
+	if err := checkWalrusMount(mnt); err != nil {
+		return err
+	}
+	d, err := os.Open(mnt)
 	if err != nil {
 		return err
 	}
