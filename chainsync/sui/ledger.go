@@ -252,16 +252,27 @@ func (l *Ledger) extend(ctx context.Context, due []chainsync.Due, dry bool) ([]c
 		}
 		payCap := cost + cost*paymentMargin/100
 		what := fmt.Sprintf("extend %d blobs", len(batch))
+		// The sender composes twice (a probe for the gas budget, then the
+		// transaction): the coins are listed once.
+		var src *WALSource
 		compose := func(ctx context.Context, b *Builder) error {
-			src, err := l.walSource(ctx, payCap)
-			if err != nil {
-				return err
+			if src == nil {
+				s, err := l.walSource(ctx, payCap)
+				if err != nil {
+					return err
+				}
+				src = &s
+			}
+			pay := *src
+			pay.Coins = make([]ObjectRef, len(src.Coins))
+			for j, c := range src.Coins {
+				pay.Coins[j] = l.sender.Fresh(c)
 			}
 			exts := make([]Extension, len(batch))
 			for j, it := range batch {
 				exts[j] = Extension{Blob: l.sender.Fresh(it.obj.Ref), Epochs: it.by}
 			}
-			state.Calls.Extend(b, l.sender.Address(), src, payCap, exts)
+			state.Calls.Extend(b, l.sender.Address(), pay, payCap, exts)
 			return nil
 		}
 		if dry {
