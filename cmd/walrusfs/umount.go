@@ -41,13 +41,16 @@ func runUmount(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	daemon := findDaemon(mnt)
+	// The control socket stays up while the daemon drains: the wait can
+	// say how much is left.
+	ctl, _ := findControl(mnt, "")
 	if err := unmount(ctx, mnt, *lazy, stdout, stderr); err != nil {
 		return err
 	}
 	if *noWait || daemon == 0 {
 		return nil
 	}
-	return waitForExit(ctx, daemon, mnt, stderr)
+	return waitForExit(ctx, daemon, mnt, ctl, stderr)
 }
 
 // unmount detaches the mount at mnt: with umount(2) as root, else through
@@ -201,7 +204,7 @@ func holdsFuseDevice(pid int) bool {
 
 // waitForExit waits until process pid has exited, saying on a terminal
 // what it waits for every few seconds.
-func waitForExit(ctx context.Context, pid int, mnt string, stderr io.Writer) error {
+func waitForExit(ctx context.Context, pid int, mnt string, ctl *controlClient, stderr io.Writer) error {
 	tty := isTerminal(stderr)
 	start := time.Now()
 	next := start.Add(2 * time.Second)
@@ -210,7 +213,16 @@ func waitForExit(ctx context.Context, pid int, mnt string, stderr io.Writer) err
 			return nil
 		}
 		if tty && time.Now().After(next) {
-			fmt.Fprintf(stderr, "\rwaiting for the walrusfs daemon of %s (pid %d) to finish its uploads and exit… %s", mnt, pid, time.Since(start).Round(time.Second))
+			left := ""
+			if ctl != nil {
+				var s statusReport
+				sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+				if ctl.get(sctx, "/v1/status", &s) == nil {
+					left = fmt.Sprintf(" (%d chunks, %s left)", s.Pending.Chunks, humanSize(s.Pending.Bytes))
+				}
+				cancel()
+			}
+			fmt.Fprintf(stderr, "\r\033[Kwaiting for the walrusfs daemon of %s (pid %d) to finish its uploads%s and exit… %s", mnt, pid, left, time.Since(start).Round(time.Second))
 			next = time.Now().Add(time.Second)
 		}
 		select {
