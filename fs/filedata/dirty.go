@@ -55,23 +55,11 @@ func (s *dirtySet) putBack(ino index.Ino, ids map[uint64]struct{}) {
 	}
 }
 
-// manyDirtyChunks is the number of dirty chunk files above which a flush
-// covers the whole staging filesystem: one journal commit instead of one
-// per file.
-const manyDirtyChunks = 8
-
 // syncInode flushes the chunk files d's inode wrote since its last flush.
 // The caller holds d.io, so no chunk file of the inode is closed meanwhile.
 func (e *Engine) syncInode(d *fileData) error {
 	ids := e.dirty.take(d.ino)
 	if len(ids) == 0 {
-		return nil
-	}
-	if len(ids) > manyDirtyChunks {
-		if err := e.syncStaging(); err != nil {
-			e.dirty.putBack(d.ino, ids)
-			return err
-		}
 		return nil
 	}
 	files := make([]*os.File, 0, len(ids))
@@ -111,15 +99,41 @@ func (e *Engine) syncInode(d *fileData) error {
 	return err
 }
 
-// syncStaging flushes every chunk file of the staging filesystem and forgets
-// what was dirty before it started.
+// syncStaging flushes every chunk file written since its last flush, and
+// nothing else: a directory fsync or `walrusfs sync` costs what walrusfs
+// wrote, not what other programs left dirty on the same filesystem (which
+// syncfs(2) would flush too). Files are flushed concurrently (syncFiles),
+// so the journal commits of a local filesystem group them.
 func (e *Engine) syncStaging() error {
 	before := e.dirty.takeAll()
-	if err := e.stage.syncAll(); err != nil {
+	var files []*os.File
+	var err error
+	for _, ids := range before {
+		for id := range ids {
+			c, oerr := e.stage.open(id, false)
+			if errors.Is(oerr, os.ErrNotExist) {
+				continue // released since: nothing to flush
+			}
+			if oerr != nil {
+				err = oerr
+				break
+			}
+			files = append(files, c)
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = syncFiles(files)
+	}
+	for _, c := range files {
+		_ = c.Close() // only flushed, not written
+	}
+	if err != nil {
 		for ino, ids := range before {
 			e.dirty.putBack(ino, ids)
 		}
-		return err
 	}
-	return nil
+	return err
 }

@@ -199,15 +199,6 @@ func (s *stagingArea) sweep(keep map[uint64]bool) (int, error) {
 	return removed, nil
 }
 
-// syncAll flushes every chunk file of the staging filesystem to disk.
-func (s *stagingArea) syncAll() error {
-	f, err := os.Open(s.dir)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = f.Close() }()
-	return unix.Syncfs(int(f.Fd()))
-}
 
 // statfs reports the staging filesystem's capacity.
 func (s *stagingArea) statfs() (unix.Statfs_t, error) {
