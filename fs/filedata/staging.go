@@ -199,7 +199,6 @@ func (s *stagingArea) sweep(keep map[uint64]bool) (int, error) {
 	return removed, nil
 }
 
-
 // statfs reports the staging filesystem's capacity.
 func (s *stagingArea) statfs() (unix.Statfs_t, error) {
 	var st unix.Statfs_t
