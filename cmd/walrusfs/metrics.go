@@ -34,7 +34,7 @@ var (
 	mUpBytes       = desc("uploaded_bytes_total", "Bytes of file data uploaded.", prometheus.CounterValue)
 	mUpChunks      = desc("uploaded_chunks_total", "Chunks uploaded.", prometheus.CounterValue)
 	mUploads       = desc("uploads_total", "Blobs and quilts uploaded.", prometheus.CounterValue, "kind")
-	mUpFailures    = desc("upload_failures_total", "Failed store calls of the uploader.", prometheus.CounterValue)
+	mUpFailures    = desc("upload_failures_total", "Failed uploads, by kind (unavailable, too_large, forbidden, integrity, invalid, not_found, local, other).", prometheus.CounterValue, "kind")
 	mUpRate        = desc("upload_rate_bytes_per_second", "Upload throughput over the last minute.", prometheus.GaugeValue)
 	mCacheHits     = desc("cache_hits_total", "Block reads served by the cache, by layer.", prometheus.CounterValue, "layer")
 	mCacheMisses   = desc("cache_misses_total", "Block reads that fetched from the store.", prometheus.CounterValue)
@@ -80,7 +80,9 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	put(mUpChunks, float64(r.Uploads.Chunks))
 	put(mUploads, float64(r.Uploads.Blobs), "blob")
 	put(mUploads, float64(r.Uploads.Quilts), "quilt")
-	put(mUpFailures, float64(r.Uploads.Failures))
+	for kind, n := range r.Uploads.FailuresByKind {
+		put(mUpFailures, float64(n), kind)
+	}
 	put(mUpRate, m.c.rate())
 	put(mCacheHits, float64(r.Cache.MemoryHits), "memory")
 	put(mCacheHits, float64(r.Cache.DiskHits), "disk")

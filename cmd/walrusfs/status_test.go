@@ -249,6 +249,9 @@ func TestStatusWaitTimesOut(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	if v := metricValue(t, scrape(t, state), "walrusfs_upload_failures_total", "kind", "unavailable"); v == 0 {
+		t.Fatal("no unavailable upload failures counted")
+	}
 	d.kill9(t)
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -181,8 +182,9 @@ type Uploader struct {
 	busySince time.Time
 	lastErr   error
 	// lastFailure stays after later successes, for status reports.
-	lastFailure   error
-	lastFailureAt time.Time
+	lastFailure    error
+	lastFailureAt  time.Time
+	failuresByKind map[string]uint64
 
 	uploadedBytes, uploadedChunks, uploadedBlobs, uploadedQuilts, failedUploads atomic.Uint64
 }
@@ -536,6 +538,10 @@ func (u *Uploader) finished(err error, chunks int) {
 	backoff = min(backoff, u.cfg.RetryMax)
 	u.retryAt, u.lastErr = time.Now().Add(backoff), err
 	u.lastFailure, u.lastFailureAt = err, time.Now()
+	if u.failuresByKind == nil {
+		u.failuresByKind = map[string]uint64{}
+	}
+	u.failuresByKind[FailureKind(err)]++
 	u.failedUploads.Add(1)
 	u.Log.Error("upload failed; the chunks stay queued and are retried", "chunks", chunks, "retry_in", backoff, "err", err, "hint", uploadHint(err))
 }
@@ -730,16 +736,43 @@ type Counters struct {
 	LastError   error
 	LastErrorAt time.Time
 	Retrying    bool
+	// FailuresByKind counts failures by FailureKind.
+	FailuresByKind map[string]uint64
+}
+
+// FailureKind names the kind of an upload failure for metrics: the store
+// sentinel it wraps ("unavailable", "too_large", "forbidden",
+// "integrity", "invalid", "not_found"), "local" for a failure on this
+// machine (reading a staged file, the index), else "other".
+func FailureKind(err error) string {
+	switch {
+	case errors.Is(err, blobstore.ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, blobstore.ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, blobstore.ErrForbidden):
+		return "forbidden"
+	case errors.Is(err, blobstore.ErrIntegrity):
+		return "integrity"
+	case errors.Is(err, blobstore.ErrInvalidArgument):
+		return "invalid"
+	case errors.Is(err, blobstore.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, os.ErrNotExist), errors.Is(err, index.ErrClosed):
+		return "local"
+	}
+	return "other"
 }
 
 // Counters returns the totals since the uploader started.
 func (u *Uploader) Counters() Counters {
 	u.mu.Lock()
 	last, at, retrying := u.lastFailure, u.lastFailureAt, u.lastErr != nil
+	kinds := maps.Clone(u.failuresByKind)
 	u.mu.Unlock()
 	return Counters{
 		Bytes: u.uploadedBytes.Load(), Chunks: u.uploadedChunks.Load(), Blobs: u.uploadedBlobs.Load(), Quilts: u.uploadedQuilts.Load(),
-		Failures: u.failedUploads.Load(), LastError: last, LastErrorAt: at, Retrying: retrying,
+		Failures: u.failedUploads.Load(), LastError: last, LastErrorAt: at, Retrying: retrying, FailuresByKind: kinds,
 	}
 }
 

@@ -2,6 +2,7 @@ package upload
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"testing"
@@ -147,4 +148,21 @@ func (a *fakeActivity) Tight() bool { return a.tight }
 
 func (a *fakeActivity) OpenSealed(uint64) (*os.File, error) {
 	return nil, errors.New("no staging files here")
+}
+
+func TestFailureKind(t *testing.T) {
+	for want, err := range map[string]error{
+		"unavailable": fmt.Errorf("put: %w", blobstore.ErrUnavailable),
+		"too_large":   blobstore.ErrTooLarge,
+		"forbidden":   blobstore.ErrForbidden,
+		"integrity":   blobstore.ErrIntegrity,
+		"invalid":     blobstore.ErrInvalidArgument,
+		"not_found":   blobstore.ErrNotFound,
+		"local":       fmt.Errorf("open staged chunk: %w", os.ErrNotExist),
+		"other":       errors.New("something else"),
+	} {
+		if got := FailureKind(err); got != want {
+			t.Errorf("%v: %s, want %s", err, got, want)
+		}
+	}
 }
