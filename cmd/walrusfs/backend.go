@@ -81,7 +81,8 @@ func (d *dataFlags) register(fl *flag.FlagSet) {
 	fl.Var(&d.quiltSize, "quilt-size", "largest quilt blob, as QuiltV1 lays it out (every chunk takes whole columns, so mixed sizes take more than their data); a quilt also holds at most 666 chunks")
 	fl.DurationVar(&d.quiltAge, "quilt-age", 0, fmt.Sprintf("longest a partly filled quilt waits for more chunks (default %v with the local store, %v with --publisher: every quilt on Walrus carries ~64 MB of metadata)", up.QuiltMaxAge, upload.NetworkQuiltMaxAge))
 	fl.DurationVar(&d.fgFirst, "foreground-first", up.ForegroundFirst, "while changes stream in (tar x, rsync), uploads wait for a 0.5 s pause for at most this long; 0 uploads at once")
-	fl.DurationVar(&d.sealDelay, "seal-delay", data.SealDelay, "a chunk unwritten this long is queued for upload even while its file is open")
+	fl.DurationVar(&d.sealDelay, "upload-delay", 0, fmt.Sprintf("a chunk not written for this long is sealed and queued for upload, whether its file is open or closed (default %v with the local store, %v with --publisher: every blob on Walrus is paid for, so a file rewritten within a minute is stored once)", data.SealDelay, networkUploadDelay))
+	fl.DurationVar(&d.sealDelay, "seal-delay", 0, "the old name of --upload-delay")
 	fl.Var(&d.budget, "staging-budget", "staged bytes before writers wait for uploads (default: half of the free space on the state directory's filesystem, counting what staging holds)")
 	fl.Var(&d.localCopies, "local-copies", "keep uploaded data as local copies while staging holds at most this much; 0 drops them once certified (default: half the staging budget)")
 	fl.DurationVar(&d.stagingWait, "staging-wait", data.StagingWait, "how long a writer waits for staging room before failing with ENOSPC")
@@ -155,6 +156,22 @@ func minShardsFor(size uint64) int {
 		}
 	}
 	return rs2.MaxShards
+}
+
+// networkUploadDelay is --upload-delay's default with --publisher: long
+// enough that a file saved again, or a database committing again, within
+// a minute is sealed and paid for once.
+const networkUploadDelay = time.Minute
+
+// uploadDelay is --upload-delay, or the backend's default when unset.
+func (d *dataFlags) uploadDelay() time.Duration {
+	switch {
+	case d.sealDelay > 0:
+		return d.sealDelay
+	case d.network():
+		return networkUploadDelay
+	}
+	return filedata.DefaultConfig().SealDelay
 }
 
 // quiltMaxAge is --quilt-age, or the backend's default when it is unset
@@ -256,7 +273,7 @@ func (d *dataFlags) build(ctx context.Context, stateDir string, keys volumeKeys,
 	up.QuiltMaxBytes = int64(d.quiltSize.v)
 	up.QuiltMaxAge = d.quiltMaxAge()
 	up.ForegroundFirst = d.fgFirst
-	cfg.SealDelay = d.sealDelay
+	cfg.SealDelay = d.uploadDelay()
 	cfg.StagingWait = d.stagingWait
 	up.Epochs = uint32(d.epochs)
 	switch {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +52,9 @@ type pendingStatus struct {
 	Chunks int    `json:"chunks"`
 	Bytes  uint64 `json:"bytes"`
 	Files  int    `json:"files"`
+	// Unsealed are written chunks that wait for --upload-delay of quiet
+	// before they join the queue.
+	Unsealed int `json:"unsealed_chunks"`
 }
 
 type uploadStatus struct {
@@ -113,6 +117,8 @@ type control struct {
 
 	mu      sync.Mutex
 	samples []rateSample // upload totals, one a second, the last minute
+
+	flushing atomic.Bool // a flush runs (one at a time)
 }
 
 type rateSample struct {
@@ -159,7 +165,7 @@ func (c *control) report() (statusReport, error) {
 	}
 	s := statusReport{
 		Mountpoint: c.mnt, StateDir: c.stateDir, Backend: c.backend,
-		Pending:     pendingStatus{Chunks: r.Pending.Chunks, Bytes: r.Pending.Bytes, Files: r.Pending.Files},
+		Pending:     pendingStatus{Chunks: r.Pending.Chunks, Bytes: r.Pending.Bytes, Files: r.Pending.Files, Unsealed: r.Unsealed},
 		StagedBytes: r.StagedBytes, Budget: r.StagingBudget,
 		Upload:      uploadStatus{BytesTotal: r.Uploads.Bytes, Rate: c.rate()},
 		Blobs:       blobCounts{Stored: r.BlobsStored, Certified: r.BlobsCertified},
@@ -231,6 +237,20 @@ func startControl(c *control, reg *prometheus.Registry, log *slog.Logger) (stop 
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s)
+	})
+	// POST /v1/flush: seal every written chunk and send partial quilts now,
+	// until everything is uploaded (or a day passes); status --wait asks
+	// for it.
+	mux.HandleFunc("POST /v1/flush", func(w http.ResponseWriter, r *http.Request) {
+		if c.flushing.CompareAndSwap(false, true) {
+			go func() {
+				defer c.flushing.Store(false)
+				fctx, cancel := context.WithTimeout(context.Background(), 24*time.Hour)
+				defer cancel()
+				_ = c.engine.WaitUploaded(fctx)
+			}()
+		}
+		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /v1/info", func(w http.ResponseWriter, r *http.Request) {
 		fi, code, err := c.info(r.URL.Query().Get("path"))

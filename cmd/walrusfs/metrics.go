@@ -26,6 +26,7 @@ var (
 	mPendingChunks = desc("upload_pending_chunks", "Chunks waiting for upload.", prometheus.GaugeValue)
 	mPendingBytes  = desc("upload_pending_bytes", "Bytes waiting for upload.", prometheus.GaugeValue)
 	mPendingFiles  = desc("upload_pending_files", "Files with chunks waiting for upload.", prometheus.GaugeValue)
+	mUnsealed      = desc("unsealed_chunks", "Written chunks not yet sealed for upload (waiting for --upload-delay of quiet).", prometheus.GaugeValue)
 	mStaged        = desc("staged_bytes", "Bytes in the staging area (not yet uploaded, and local copies).", prometheus.GaugeValue)
 	mBudget        = desc("staging_budget_bytes", "The staging budget.", prometheus.GaugeValue)
 	mCopies        = desc("local_copies", "Uploaded chunks that keep a local copy.", prometheus.GaugeValue)
@@ -49,7 +50,7 @@ var (
 	mRenewFailures = desc("renewal_failures_total", "Renewal and collection failures, by kind.", prometheus.CounterValue, "kind")
 )
 
-var allMetrics = []metricDesc{mPendingChunks, mPendingBytes, mPendingFiles, mStaged, mBudget, mCopies, mCopyBytes, mBlobs,
+var allMetrics = []metricDesc{mPendingChunks, mPendingBytes, mPendingFiles, mUnsealed, mStaged, mBudget, mCopies, mCopyBytes, mBlobs,
 	mUpBytes, mUpChunks, mUploads, mUpFailures, mUpRate, mCacheHits, mCacheMisses, mCacheErrors, mCacheBytes,
 	mEpoch, mUnconfirmed, mEndingSoon, mExpired, mRenewed, mDiscarded, mRenewFailures}
 
@@ -70,6 +71,7 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	put(mPendingChunks, float64(r.Pending.Chunks))
 	put(mPendingBytes, float64(r.Pending.Bytes))
 	put(mPendingFiles, float64(r.Pending.Files))
+	put(mUnsealed, float64(r.Unsealed))
 	put(mStaged, float64(r.StagedBytes))
 	put(mBudget, float64(r.StagingBudget))
 	put(mCopies, float64(r.LocalCopies))

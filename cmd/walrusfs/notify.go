@@ -46,8 +46,8 @@ func queueStatus(engine *filedata.Engine) string {
 	if err != nil {
 		return "mounted"
 	}
-	if r.Pending.Chunks == 0 {
+	if r.Pending.Chunks == 0 && r.Unsealed == 0 {
 		return fmt.Sprintf("mounted; all data uploaded; %d blobs waiting for certification", r.BlobsStored)
 	}
-	return fmt.Sprintf("mounted; %d chunks (%s) of %d files waiting for upload", r.Pending.Chunks, humanSize(r.Pending.Bytes), r.Pending.Files)
+	return fmt.Sprintf("mounted; %d chunks (%s) of %d files waiting for upload, %d more not yet sealed", r.Pending.Chunks, humanSize(r.Pending.Bytes), r.Pending.Files, r.Unsealed)
 }

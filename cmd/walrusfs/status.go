@@ -63,7 +63,11 @@ func findControl(mnt, stateDir string) (*controlClient, error) {
 }
 
 func (c *controlClient) get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://walrusfs"+path, nil)
+	return c.do(ctx, http.MethodGet, path, v)
+}
+
+func (c *controlClient) do(ctx context.Context, method, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://walrusfs"+path, nil)
 	if err != nil {
 		return err
 	}
@@ -72,9 +76,12 @@ func (c *controlClient) get(ctx context.Context, path string, v any) error {
 		return fmt.Errorf("the mount does not answer on %s: %w", c.socket, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("the mount answered %s: %s", resp.Status, b)
+	}
+	if v == nil {
+		return nil
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
 }
@@ -113,6 +120,11 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer cancel()
 	}
 	term := isTerminal(stdout) && !*asJSON
+	// Written chunks wait for --upload-delay before they are queued: ask
+	// the mount to seal and send everything now.
+	if err := c.do(ctx, http.MethodPost, "/v1/flush", nil); err != nil {
+		return err
+	}
 	for {
 		if err := c.get(ctx, "/v1/status", &s); err != nil {
 			if ctx.Err() != nil {
@@ -120,7 +132,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 			return err
 		}
-		done := s.Pending.Chunks == 0 && s.Blobs.Stored == 0
+		done := s.Pending.Chunks == 0 && s.Pending.Unsealed == 0 && s.Blobs.Stored == 0
 		if term {
 			fmt.Fprintf(stdout, "\r\033[K%s", progressLine(s))
 		}
@@ -147,7 +159,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // progressLine is the one line --wait redraws on a terminal.
 func progressLine(s statusReport) string {
-	line := fmt.Sprintf("pending: %d chunks (%s) in %d files; %d blobs waiting for certification", s.Pending.Chunks, humanSize(s.Pending.Bytes), s.Pending.Files, s.Blobs.Stored)
+	line := fmt.Sprintf("pending: %d chunks (%s) in %d files, %d not yet sealed; %d blobs waiting for certification", s.Pending.Chunks, humanSize(s.Pending.Bytes), s.Pending.Files, s.Pending.Unsealed, s.Blobs.Stored)
 	if s.Upload.Rate > 0 {
 		line += fmt.Sprintf("; %s/s", humanSize(uint64(s.Upload.Rate)))
 	}
@@ -165,7 +177,7 @@ func printStatus(w io.Writer, s statusReport, asJSON bool) error {
 	}
 	fmt.Fprintf(w, "mount        %s (state %s)\n", s.Mountpoint, s.StateDir)
 	fmt.Fprintf(w, "backend      %s\n", s.Backend)
-	fmt.Fprintf(w, "pending      %d chunks (%s) in %d files\n", s.Pending.Chunks, humanSize(s.Pending.Bytes), s.Pending.Files)
+	fmt.Fprintf(w, "pending      %d chunks (%s) in %d files; %d written chunks not yet sealed (--upload-delay)\n", s.Pending.Chunks, humanSize(s.Pending.Bytes), s.Pending.Files, s.Pending.Unsealed)
 	fmt.Fprintf(w, "staging      %s of %s\n", humanSize(uint64(s.StagedBytes)), humanSize(uint64(s.Budget)))
 	up := fmt.Sprintf("%s uploaded, %s/s", humanSize(s.Upload.BytesTotal), humanSize(uint64(s.Upload.Rate)))
 	if s.Upload.ETASeconds != nil {

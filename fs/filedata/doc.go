@@ -39,9 +39,11 @@
 //
 // # A seal
 //
-// A chunk stops changing when it is sealed: at close ([File.Flush]), at
-// fsync, when it has not been written for Config.SealDelay, or early when
-// staging runs out of room. Sealing takes the file's I/O lock (no write is
+// A chunk stops changing when it is sealed: when it has not been written
+// for Config.SealDelay (the file open or closed; neither close nor fsync
+// seals, so a file written again soon is uploaded once), at unmount
+// ([Engine.Drain]), for fsync with FsyncCertified, or early when staging
+// runs out of room. Sealing takes the file's I/O lock (no write is
 // half-way into a chunk file), and in one index operation flags each chunk
 // sealed and adds a queue entry with the chunk's staging file and its size.
 //

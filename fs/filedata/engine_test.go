@@ -684,3 +684,52 @@ func TestCertifiedByChain(t *testing.T) {
 		t.Fatal("read from the store differs")
 	}
 }
+
+// TestCloseAndFsyncDoNotSeal: a file closed and fsynced stays staged (a
+// database's next transaction, an editor's next save, writes the same
+// chunk again without a copy or a second upload) until it has been quiet
+// for SealDelay; then it is sealed and uploaded once.
+func TestCloseAndFsyncDoNotSeal(t *testing.T) {
+	const delay = 400 * time.Millisecond
+	te := openEngine(t, t.TempDir(), func(c *Config) { c.SealDelay = delay })
+	ino := te.create(t, "db")
+	for i := range 5 {
+		f := te.open(t, ino)
+		if err := f.Write(t.Context(), randBytes(uint64(i), 4096), int64(i)*4096); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Fsync(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Release(); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := te.Status(ino); err != nil || st.State != Staged {
+			t.Fatalf("after write %d, fsync and close: %v, %v; want staged", i, st.State, err)
+		}
+		if n, err := te.idx.PendingUploads(0); err != nil || n != 0 {
+			t.Fatalf("after write %d, fsync and close: %d queued", i, n)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := te.Status(ino)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State >= Uploading {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not sealed after the delay: %v", st.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitUploaded(t, te) // the partial quilt goes now
+	if r := te.UploadCounters(); r.Chunks != 1 {
+		t.Fatalf("%d chunks uploaded for one chunk written five times", r.Chunks)
+	}
+}

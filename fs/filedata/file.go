@@ -113,31 +113,23 @@ func (f *File) Release() error {
 	return f.e.idx.CloseInode(f.d.ino)
 }
 
-// Flush is called at every close(2): the chunks the file wrote are sealed
-// and queued for upload. The data itself is already staged.
-func (f *File) Flush() error {
-	if !f.e.writes.has(f.d.ino) {
-		return nil
-	}
-	return f.e.sealFile(f.d, nil)
-}
+// Flush is called at every close(2). It does nothing: the data is already
+// staged (a daemon crash loses nothing), and closing does not seal. A file
+// is often written again soon after a close (an editor's save, a
+// database's next transaction), and a sealed chunk that is written again
+// is copied and uploaded again. Chunks are sealed once they have not been
+// written for Config.SealDelay (--upload-delay), at unmount, or early when
+// staging needs room.
+func (f *File) Flush() error { return nil }
 
 // Fsync makes the file's staged data and all metadata durable on local
-// disk, then seals the file's written chunks for upload and, with
-// FsyncCertified, waits until the data is certified in the store.
-//
-// Sealing comes after the flush so that uploads of the file, which read
-// its chunks and write and flush slivers, do not compete for the disk with
-// the flush the caller waits for. A crash between the two loses nothing:
-// the data is durable, and mounting seals every unsealed chunk.
+// disk. It does not seal (see Flush): a database that fsyncs every
+// transaction would otherwise store a new blob per transaction. With
+// FsyncCertified it then seals the file's chunks and waits until the data
+// is certified in the store.
 func (f *File) Fsync(ctx context.Context) error {
 	if err := f.syncLocal(ctx); err != nil {
 		return err
-	}
-	if f.e.writes.has(f.d.ino) {
-		if err := f.e.sealFile(f.d, nil); err != nil {
-			return err
-		}
 	}
 	if f.e.cfg.FsyncCertified {
 		return f.e.waitCertified(ctx, f.d)

@@ -12,6 +12,9 @@ import (
 type Report struct {
 	// Pending is the upload queue.
 	Pending index.Pending
+	// Unsealed are written chunks not yet sealed for upload (waiting for
+	// Config.SealDelay of quiet).
+	Unsealed int
 	// StagedBytes is what the staging area holds (data not yet uploaded
 	// and local copies), against StagingBudget.
 	StagedBytes, StagingBudget int64
@@ -30,7 +33,7 @@ type Report struct {
 func (e *Engine) Report() (Report, error) {
 	r := Report{
 		StagedBytes: e.stage.usedBytes(), StagingBudget: e.cfg.StagingBudget, KeepLocalCopies: e.cfg.KeepLocalCopies,
-		Uploads: e.up.Counters(), Cache: e.cfg.Cache.Stats(),
+		Uploads: e.up.Counters(), Cache: e.cfg.Cache.Stats(), Unsealed: e.writes.count(),
 	}
 	var err error
 	if r.Pending, err = e.idx.PendingSummary(); err != nil {

@@ -14,8 +14,9 @@ import (
 )
 
 // Sealing decides when written chunks stop changing and go to the upload
-// queue: when their file is closed or fsynced, when they have not been
-// written for SealDelay, or sooner when the staging area runs out of room.
+// queue: when they have not been written for SealDelay (whether their file
+// is open or closed), at unmount, for fsync with FsyncCertified, or sooner
+// when the staging area runs out of room.
 // A write to a sealed chunk copies it first, so sealing early costs a copy
 // of a chunk that is written again, never correctness.
 
@@ -40,10 +41,15 @@ func (t *writeTracker) mark(ino index.Ino, n uint64, at time.Time) {
 	cs[n] = at
 }
 
-func (t *writeTracker) has(ino index.Ino) bool {
+// count is how many written chunks are not sealed yet.
+func (t *writeTracker) count() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.m[ino]) > 0
+	n := 0
+	for _, cs := range t.m {
+		n += len(cs)
+	}
+	return n
 }
 
 // idle returns, per inode, the chunks last written before cutoff.

@@ -381,12 +381,13 @@ func rssLoopback(ctx context.Context, s *side) (float64, string, error) {
 const uploadFiles = 8
 
 // uploadThroughput writes --size in uploadFiles files on a fresh
-// local-store mount, holding every file open until all are written, then
-// closes them and returns the bytes over the time from the first close
-// until every file reads certified. The mount's --seal-delay is an hour,
-// so nothing is sealed, and so nothing uploaded, before the close.
+// local-store mount, then fsyncs them all at once and returns the bytes
+// over the time from the fsyncs until every file reads certified. The
+// mount's --upload-delay is an hour, so nothing is sealed, and so nothing
+// uploaded, before the fsyncs; with --fsync certified an fsync seals the
+// file and returns once it is certified.
 func uploadThroughput(ctx context.Context, s *side) (float64, string, error) {
-	m, err := newWalrusMount(s.env, s.cfg, "upload", localBackend, "--seal-delay", "1h")
+	m, err := newWalrusMount(s.env, s.cfg, "upload", localBackend, "--upload-delay", "1h", "--fsync", "certified")
 	if err != nil {
 		return 0, "", err
 	}
@@ -434,20 +435,23 @@ func uploadThroughput(ctx context.Context, s *side) (float64, string, error) {
 				sealed++
 			}
 		}
-		closing := time.Now()
+		syncing := time.Now()
+		errs := make(chan error, len(files))
 		for _, f := range files {
-			if err := f.Close(); err != nil {
-				return 0, "", fmt.Errorf("close %s: %w", f.Name(), err)
+			go func() { errs <- f.Sync() }()
+		}
+		for range files {
+			if err := <-errs; err != nil {
+				return 0, "", fmt.Errorf("fsync: %w", err)
 			}
 		}
-		files = nil
 		if err := waitCertified(ctx, m.d, names, certifyTimeout(total, len(names))); err != nil {
 			return 0, "", err
 		}
-		el := time.Since(closing)
+		el := time.Since(syncing)
 		note := fmt.Sprintf("writing took %.1f s", wrote.Seconds())
 		if sealed > 0 {
-			note += fmt.Sprintf("; %d files were no longer staged before the close", sealed)
+			note += fmt.Sprintf("; %d files were no longer staged before the fsyncs", sealed)
 		}
 		return mbPerSec(total, el), note, nil
 	}()

@@ -103,10 +103,10 @@
 //     the kernel's high-water mark after each phase. A fresh loopback
 //     daemon does the same write and read. At most 300 MiB.
 //   - upload throughput: --size in 8 files on a fresh local-store mount
-//     with --seal-delay 1h, every file held open until all are written,
-//     so that nothing is sealed, and so nothing uploaded, before they are
-//     closed; then --size over the time from the first close until every
-//     file reads certified. At least 100 MB/s.
+//     with --upload-delay 1h and --fsync certified, so that nothing is
+//     sealed, and so nothing uploaded, before the files are fsynced all at
+//     once; then --size over the time from the fsyncs until every file
+//     reads certified. At least 100 MB/s.
 //
 // The chain rows run walrusfs's chain sync (package chainsync over
 // chainsync/sui) in this process, against the Sui double

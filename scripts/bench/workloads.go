@@ -232,7 +232,7 @@ func workloads() []workload {
 		{
 			key: "upload",
 			label: func(c *config) string {
-				return fmt.Sprintf("upload %s in %d files, local store: first close → all certified", sizeString(c.size), uploadFiles)
+				return fmt.Sprintf("upload %s in %d files, local store: fsync (--fsync certified) → all certified", sizeString(c.size), uploadFiles)
 			},
 			unit:        "MB/s",
 			higher:      true,
