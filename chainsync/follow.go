@@ -203,9 +203,9 @@ func (f *Follower) Confirm(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("chainsync: blob records: %w", err)
 	}
-	var ask []index.Blob
-	for _, b := range blobs {
-		if b.ObjectID != "" && b.State < index.BlobCertified {
+	var ask []*index.Blob
+	for i := range blobs {
+		if b := &blobs[i]; b.ObjectID != "" && b.State < index.BlobCertified {
 			ask = append(ask, b)
 		}
 	}
@@ -247,10 +247,10 @@ func (f *Follower) Poll(ctx context.Context, full bool) (uint32, error) {
 		return 0, fmt.Errorf("chainsync: blob records: %w", err)
 	}
 	st := FollowStatus{Clock: clock, Polled: time.Now()}
-	var ask []index.Blob
-	for _, b := range blobs {
-		if b.ObjectID != "" {
-			ask = append(ask, b)
+	var ask []*index.Blob
+	for i := range blobs {
+		if blobs[i].ObjectID != "" {
+			ask = append(ask, &blobs[i])
 		}
 	}
 	certified, err := f.reconcile(ctx, ask, &st)
@@ -265,11 +265,7 @@ func (f *Follower) Poll(ctx context.Context, full bool) (uint32, error) {
 		f.setErr(err)
 		return 0, err
 	}
-	blobs, err = f.idx.Blobs()
-	if err != nil {
-		return 0, fmt.Errorf("chainsync: blob records: %w", err)
-	}
-	f.checkLeases(ctx, blobs, &st)
+	f.checkLeases(ctx, blobs, &st) // the records as reconcile left them
 	f.mu.Lock()
 	st.Certified += f.status.Certified
 	f.status = st
@@ -284,8 +280,9 @@ func (f *Follower) setErr(err error) {
 }
 
 // reconcile reads the Blob objects of blobs and records what the chain
-// says; it returns how many became certified.
-func (f *Follower) reconcile(ctx context.Context, blobs []index.Blob, st *FollowStatus) (int, error) {
+// says, in the index and in the records given (so a caller holding them
+// need not read them again)// says; it returns how many became certified.
+func (f *Follower) reconcile(ctx context.Context, blobs []*index.Blob, st *FollowStatus) (int, error) {
 	if len(blobs) == 0 {
 		return 0, nil
 	}
@@ -324,6 +321,10 @@ func (f *Follower) reconcile(ctx context.Context, blobs []index.Blob, st *Follow
 		}); err != nil {
 			return certified, fmt.Errorf("chainsync: record %s: %w", id, err)
 		}
+		if o.Certified && b.State < index.BlobCertified {
+			b.State, b.CertifiedEpoch = index.BlobCertified, o.CertifiedEpoch
+		}
+		b.EndEpoch = o.EndEpoch
 	}
 	st.Certified += certified
 	return certified, nil

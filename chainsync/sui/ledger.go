@@ -48,9 +48,10 @@ type Ledger struct {
 	cfg    LedgerConfig
 	log    *slog.Logger
 
-	mu    sync.Mutex
-	state State
-	owned map[blobstore.ID][]BlobObject // from the last StartPass
+	mu       sync.Mutex
+	state    State
+	owned    map[blobstore.ID][]BlobObject // from the last StartPass
+	byObject map[string]BlobObject         // the same, by object ID
 }
 
 var (
@@ -85,29 +86,40 @@ func (l *Ledger) CurrentEpoch(ctx context.Context) (uint32, error) {
 	return c.Epoch, err
 }
 
-// StartPass lists the Blob objects the owner holds.
-func (l *Ledger) StartPass(ctx context.Context) error {
+// knownState returns the state last read, reading it first if none was.
+func (l *Ledger) knownState(ctx context.Context) (State, error) {
 	l.mu.Lock()
 	s := l.state
 	l.mu.Unlock()
-	if s.TypePackage.IsZero() {
-		if _, err := l.CurrentEpoch(ctx); err != nil {
-			return err
-		}
-		l.mu.Lock()
-		s = l.state
-		l.mu.Unlock()
+	if !s.TypePackage.IsZero() {
+		return s, nil
+	}
+	if _, err := l.Clock(ctx); err != nil {
+		return State{}, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state, nil
+}
+
+// StartPass lists the Blob objects the owner holds.
+func (l *Ledger) StartPass(ctx context.Context) error {
+	s, err := l.knownState(ctx)
+	if err != nil {
+		return err
 	}
 	owned := map[blobstore.ID][]BlobObject{}
-	err := l.w.OwnedBlobs(ctx, l.cfg.Owner, s.BlobType(), func(b BlobObject) error {
+	byObject := map[string]BlobObject{}
+	err = l.w.OwnedBlobs(ctx, l.cfg.Owner, s.BlobType(), func(b BlobObject) error {
 		owned[b.BlobID] = append(owned[b.BlobID], b)
+		byObject[b.Ref.ID.String()] = b
 		return nil
 	})
 	if err != nil {
 		return err
 	}
 	l.mu.Lock()
-	l.owned = owned
+	l.owned, l.byObject = owned, byObject
 	l.mu.Unlock()
 	return nil
 }
@@ -368,10 +380,13 @@ type spendRecord struct {
 var ErrSpendCap = errors.New("sui: the WAL spending cap for this epoch would be exceeded")
 
 func (l *Ledger) reserveSpend(epoch uint32, cost uint64) error {
-	if err := l.checkSpend(epoch, cost); err != nil || l.cfg.MaxWALPerEpoch == 0 {
+	if l.cfg.MaxWALPerEpoch == 0 {
+		return nil
+	}
+	rec, err := l.spendFor(epoch, cost)
+	if err != nil {
 		return err
 	}
-	rec := l.readSpend(epoch)
 	rec.Frost += cost
 	return l.writeSpend(rec)
 }
@@ -381,12 +396,19 @@ func (l *Ledger) checkSpend(epoch uint32, cost uint64) error {
 	if l.cfg.MaxWALPerEpoch == 0 {
 		return nil
 	}
+	_, err := l.spendFor(epoch, cost)
+	return err
+}
+
+// spendFor reads what epoch has spent and fails if cost more would pass
+// the cap.
+func (l *Ledger) spendFor(epoch uint32, cost uint64) (spendRecord, error) {
 	rec := l.readSpend(epoch)
 	if rec.Frost+cost > l.cfg.MaxWALPerEpoch {
-		return fmt.Errorf("%w: renewing needs %s WAL, %s of the %s WAL allowed in epoch %d is spent (raise --max-wal-per-epoch)",
+		return rec, fmt.Errorf("%w: renewing needs %s WAL, %s of the %s WAL allowed in epoch %d is spent (raise --max-wal-per-epoch)",
 			ErrSpendCap, FormatWAL(cost), FormatWAL(rec.Frost), FormatWAL(l.cfg.MaxWALPerEpoch), epoch)
 	}
-	return nil
+	return rec, nil
 }
 
 func (l *Ledger) releaseSpend(epoch uint32, cost uint64) {
@@ -474,16 +496,9 @@ func (l *Ledger) OwnedBlobs(ctx context.Context, fn func(blobstore.Info) error) 
 	if l.cfg.Owner.IsZero() {
 		return nil
 	}
-	l.mu.Lock()
-	s := l.state
-	l.mu.Unlock()
-	if s.TypePackage.IsZero() {
-		if _, err := l.Clock(ctx); err != nil {
-			return err
-		}
-		l.mu.Lock()
-		s = l.state
-		l.mu.Unlock()
+	s, err := l.knownState(ctx)
+	if err != nil {
+		return err
 	}
 	return l.w.OwnedBlobs(ctx, l.cfg.Owner, s.BlobType(), func(b BlobObject) error { return fn(blobInfo(b)) })
 }
@@ -515,14 +530,8 @@ func (l *Ledger) Owned() []blobstore.Info {
 func (l *Ledger) ownedObject(id string) (BlobObject, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, objs := range l.owned {
-		for _, o := range objs {
-			if o.Ref.ID.String() == id {
-				return o, true
-			}
-		}
-	}
-	return BlobObject{}, false
+	o, ok := l.byObject[id]
+	return o, ok
 }
 
 // Discard deletes the deletable, unexpired objects (delete_blob, then the

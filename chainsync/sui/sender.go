@@ -68,10 +68,6 @@ func (s *Sender) Address() Address { return s.key.Address() }
 func (s *Sender) Fresh(ref ObjectRef) ObjectRef {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.freshLocked(ref)
-}
-
-func (s *Sender) freshLocked(ref ObjectRef) ObjectRef {
 	if k, ok := s.known[ref.ID]; ok && k.Version > ref.Version {
 		return k
 	}

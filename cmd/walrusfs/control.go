@@ -108,10 +108,11 @@ type chainProgress struct {
 type control struct {
 	mnt, stateDir, backend string
 	engine                 *filedata.Engine
-	chain                  *chainWorkers      // nil without chain sync
-	renewer                *chainsync.Renewer // nil without a ledger
-	network                string
-	idx                    *index.Index
+	// workers are the renewer and, with chain sync, the follower (nil
+	// when neither runs).
+	workers *chainWorkers
+	network string
+	idx     *index.Index
 	// epochStart dates epochs when the mount knows its store's clock.
 	epochStart func(uint32) (time.Time, bool)
 
@@ -183,7 +184,7 @@ func (c *control) report() (statusReport, error) {
 	if r.Uploads.LastError != nil {
 		s.LastError = &errorStatus{Message: r.Uploads.LastError.Error(), At: r.Uploads.LastErrorAt.UTC(), Retrying: r.Uploads.Retrying}
 	}
-	if w := c.chain; w != nil && w.follower != nil {
+	if w := c.workers; w != nil && w.follower != nil {
 		f := w.follower.Status()
 		cp := &chainProgress{
 			Network: c.network, Epoch: f.Clock.Epoch, EpochEnds: f.Clock.EpochTime(f.Clock.Epoch + 1).UTC(),

@@ -9,9 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -95,20 +93,14 @@ func (c *control) date(e uint32) *time.Time {
 // findMountOf returns the walrusfs mount that holds path: the longest
 // walrusfs mountpoint that contains it.
 func findMountOf(path string) (string, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := mountTable()
 	if err != nil {
 		return "", err
 	}
 	best := ""
-	for _, line := range strings.Split(string(data), "\n") {
-		fields := strings.Fields(line)
-		sep := slices.Index(fields, "-")
-		if len(fields) < 5 || sep < 0 || sep+1 >= len(fields) || fields[sep+1] != "fuse.walrusfs" {
-			continue
-		}
-		mnt := unescapeMountinfo(fields[4])
-		if (path == mnt || strings.HasPrefix(path, strings.TrimSuffix(mnt, "/")+"/")) && len(mnt) > len(best) {
-			best = mnt
+	for _, m := range mounts {
+		if m.fstype == "fuse.walrusfs" && (path == m.point || strings.HasPrefix(path, strings.TrimSuffix(m.point, "/")+"/")) && len(m.point) > len(best) {
+			best = m.point
 		}
 	}
 	if best == "" {

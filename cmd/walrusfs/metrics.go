@@ -92,15 +92,15 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	put(mCacheErrors, float64(r.Cache.FetchErrors))
 	put(mCacheBytes, float64(r.Cache.MemoryBytes), "memory")
 	put(mCacheBytes, float64(r.Cache.DiskBytes), "disk")
-	if w := m.c.chain; w != nil && w.follower != nil {
+	if w := m.c.workers; w != nil && w.follower != nil {
 		f := w.follower.Status()
 		put(mEpoch, float64(f.Clock.Epoch))
 		put(mUnconfirmed, float64(f.Pending))
 		put(mEndingSoon, float64(f.EndingSoon))
 		put(mExpired, float64(f.Expired))
 	}
-	if m.c.renewer != nil {
-		t := m.c.renewer.Totals()
+	if w := m.c.workers; w != nil && w.renewer != nil {
+		t := w.renewer.Totals()
 		put(mRenewed, float64(t.Extended))
 		put(mDiscarded, float64(t.Discarded))
 		put(mRenewFailures, float64(t.Failed), "extend")

@@ -201,16 +201,13 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	stopRenewal = stop
-	ctl := &control{mnt: mnt, stateDir: dir, backend: storeName(&data), engine: engine, idx: idx, epochStart: plane.epochStart}
+	ctl := &control{mnt: mnt, stateDir: dir, backend: storeName(&data), engine: engine, idx: idx, epochStart: plane.epochStart, workers: workers}
 	if plane.chain != nil {
-		ctl.chain, ctl.network = workers, plane.chain.network.Name
+		ctl.network = plane.chain.network.Name
 		ctl.epochStart = func(e uint32) (time.Time, bool) {
 			c := workers.follower.Status().Clock
 			return c.EpochTime(e), !c.EpochStart.IsZero()
 		}
-	}
-	if workers != nil {
-		ctl.renewer = workers.renewer
 	}
 	reg := newRegistry(ctl)
 	obs := newFuseMetrics(reg)

@@ -212,14 +212,14 @@ func printStatus(w io.Writer, s statusReport, asJSON bool) error {
 // (flags may come before or after it) and returns the argument, "" when
 // there is none.
 func parseOptionalArg(fl *flag.FlagSet, args []string) (arg string, help bool, err error) {
-	if help, err := parseArgsAtMost(fl, args); help || err != nil {
+	if help, err := parseFlagsQuietly(fl, args); help || err != nil {
 		return "", help, err
 	}
 	if fl.NArg() == 0 {
 		return "", false, nil
 	}
 	arg = fl.Arg(0)
-	if help, err := parseArgsAtMost(fl, fl.Args()[1:]); help || err != nil {
+	if help, err := parseFlagsQuietly(fl, fl.Args()[1:]); help || err != nil {
 		return "", help, err
 	}
 	if fl.NArg() > 0 {
@@ -227,8 +227,4 @@ func parseOptionalArg(fl *flag.FlagSet, args []string) (arg string, help bool, e
 		return "", false, fmt.Errorf("unexpected arguments %q: %w", fl.Args(), errUsage)
 	}
 	return arg, false, nil
-}
-
-func parseArgsAtMost(fl *flag.FlagSet, args []string) (bool, error) {
-	return parseFlagsQuietly(fl, args)
 }

@@ -117,10 +117,26 @@ func mountType(mnt string) (string, error) {
 // mountEntry returns the type and the source of the mount at mnt; a
 // walrusfs mount's source is its state directory.
 func mountEntry(mnt string) (fstype, source string, err error) {
+	mounts, err := mountTable()
+	for _, m := range mounts {
+		if m.point == mnt {
+			fstype, source = m.fstype, m.source
+		}
+	}
+	return fstype, source, err
+}
+
+// mountInfo is one line of /proc/self/mountinfo.
+type mountInfo struct{ point, fstype, source string }
+
+// mountTable reads /proc/self/mountinfo in order (a later mount on the
+// same point hides an earlier one).
+func mountTable() ([]mountInfo, error) {
 	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
+	var out []mountInfo
 	for _, line := range strings.Split(string(data), "\n") {
 		// id parent major:minor root mountpoint options [optional...] - type source superoptions
 		fields := strings.Fields(line)
@@ -128,11 +144,9 @@ func mountEntry(mnt string) (fstype, source string, err error) {
 		if len(fields) < 5 || sep < 0 || sep+2 >= len(fields) {
 			continue
 		}
-		if unescapeMountinfo(fields[4]) == mnt {
-			fstype, source = fields[sep+1], unescapeMountinfo(fields[sep+2])
-		}
+		out = append(out, mountInfo{point: unescapeMountinfo(fields[4]), fstype: fields[sep+1], source: unescapeMountinfo(fields[sep+2])})
 	}
-	return fstype, source, nil
+	return out, nil
 }
 
 // unescapeMountinfo undoes the octal escapes (\040 for a space) of a
