@@ -12,7 +12,7 @@
 // ([Renewer.Plan], which changes nothing and is what `walrusfs chain renew
 // --dry-run` shows) from one read of the current epoch, the [Ledger] and
 // the blob records in the index: every blob that is still referenced
-// (index.Blob.Refs > 0) and ends within [Config.MinEpochsAhead] epochs is
+// (index.Blob.Referenced: a chunk refers to it or a kept snapshot pins it) and ends within [Config.MinEpochsAhead] epochs is
 // due, to end [Config.TargetEpochsAhead] epochs from now (never more than
 // the 53 Walrus allows). Then it acts: it extends the due blobs, in one
 // call when the ledger is a [BatchExtender] (on Sui, transactions of many

@@ -300,7 +300,7 @@ func (f *Follower) reconcile(ctx context.Context, blobs []*index.Blob, st *Follo
 		id := blobstore.ID(b.ID)
 		switch {
 		case o == nil:
-			if b.Refs > 0 {
+			if b.Referenced() {
 				f.log.Error("a referenced blob's object is gone from the chain (deleted or burned elsewhere); its data lives only until its lease ends",
 					"blob", id, "object", b.ObjectID, "end_epoch", b.EndEpoch)
 			}
@@ -357,7 +357,7 @@ func (f *Follower) countOrphans(ctx context.Context, blobs []index.Blob, st *Fol
 func (f *Follower) checkLeases(ctx context.Context, blobs []index.Blob, st *FollowStatus) {
 	now := st.Clock.Epoch
 	for _, b := range blobs {
-		if b.Refs == 0 || b.State < index.BlobCertified {
+		if !b.Referenced() || b.State < index.BlobCertified {
 			continue
 		}
 		switch {

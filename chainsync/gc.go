@@ -36,7 +36,7 @@ type Discarder interface {
 func (r *Renewer) markUnreferenced(blobs []index.Blob, now uint32) ([]index.Blob, error) {
 	out := make([]index.Blob, 0, len(blobs))
 	for _, b := range blobs {
-		if b.Refs == 0 && b.LiveBytes == 0 && b.UnreferencedSince == 0 {
+		if !b.Referenced() && b.UnreferencedSince == 0 {
 			marked, ok, err := r.idx.MarkUnreferenced(b.ID, now)
 			if err != nil {
 				return nil, fmt.Errorf("chainsync: mark %s: %w", blobstore.ID(b.ID), err)
@@ -66,7 +66,7 @@ func planGarbage(now, grace uint32, blobs []index.Blob, owned []blobstore.Info) 
 		if since == 0 {
 			since = now
 		}
-		keeps := known && rec.ObjectID == o.ObjectID && (rec.Refs > 0 || rec.LiveBytes > 0 || !old(since))
+		keeps := known && rec.ObjectID == o.ObjectID && (rec.Referenced() || !old(since))
 		if keeps || !old(o.RegisteredEpoch) {
 			continue
 		}
@@ -105,7 +105,7 @@ func (r *Renewer) discard(ctx context.Context, d Discarder, plan Plan, blobs []i
 		r.log.Warn("discarding garbage Blob objects failed; retrying at the next pass", "objects", len(failed), "first", failed[0].ObjectID, "err", firstErr)
 	}
 	for _, rec := range blobs {
-		if rec.Refs != 0 || rec.LiveBytes != 0 || !old(rec.UnreferencedSince) || live[rec.ObjectID] {
+		if rec.Referenced() || !old(rec.UnreferencedSince) || live[rec.ObjectID] {
 			continue
 		}
 		if _, err := r.idx.DropBlob(rec.ID); err != nil {

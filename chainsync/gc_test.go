@@ -32,6 +32,7 @@ func TestPlanGarbage(t *testing.T) {
 		{"a young orphan (an upload in flight)", nil, obj(2, "0xc", 19), false},
 		{"an orphan at exactly the grace", nil, obj(2, "0xc", 18), true},
 		{"unreferenced, young object", []index.Blob{rec(1, "0xa", 0, 10)}, obj(1, "0xa", 19), false},
+		{"pinned by a kept snapshot only", []index.Blob{{ID: id(1), ObjectID: "0xa", Pins: 1}}, obj(1, "0xa", 1), false},
 	} {
 		got := planGarbage(now, grace, tc.records, []blobstore.Info{tc.owned})
 		if (len(got) == 1) != tc.garbage {

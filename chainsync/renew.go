@@ -259,7 +259,7 @@ func (r *Renewer) plan(ctx context.Context, mark bool) (Plan, []index.Blob, erro
 	plan := Plan{Epoch: now, ChainEnds: map[blobstore.ID]uint32{}}
 	ahead := func(end uint32) bool { return end > now && end-now > r.cfg.MinEpochsAhead }
 	for _, b := range blobs {
-		if b.Refs == 0 {
+		if !b.Referenced() {
 			continue
 		}
 		plan.Checked++
@@ -316,7 +316,7 @@ func (r *Renewer) RenewOnce(ctx context.Context) (Pass, error) {
 	for _, b := range blobs {
 		// Unreferenced blobs are left to expire; once they have, a
 		// Collector drops them.
-		if b.Refs == 0 && b.EndEpoch <= now {
+		if !b.Referenced() && b.EndEpoch <= now {
 			if err := r.collect(ctx, &p, b); err != nil {
 				return p, err
 			}

@@ -272,3 +272,48 @@ func TestCollectsExpiredGarbage(t *testing.T) {
 		t.Fatalf("used blob ends %d/%d, want 5", i, s)
 	}
 }
+
+// TestSnapshotPinsKeepBlobsAlive: a blob no file refers to any more but a
+// kept snapshot pins (a data blob of its tree, or one of its own) is
+// renewed and never collected; once the snapshot is retired it expires
+// and is collected like any garbage.
+func TestSnapshotPinsKeepBlobsAlive(t *testing.T) {
+	w := newWorld(t)
+	data := w.blob(3, true)
+	part := w.blob(3, false)
+	root := index.Snapshot{Root: [32]byte{0xee}}
+	rootRec := index.Blob{ID: root.Root, Kind: index.BlobStandalone, State: index.BlobCertified, EndEpoch: 50}
+	partRec, _, err := w.idx.BlobInfo(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.idx.AddSnapshot(root, []index.Blob{rootRec, partRec}, [][32]byte{data}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.idx.Unlink(index.RootIno, "f1", 1); err != nil { // the data blob's only file
+		t.Fatal(err)
+	}
+	r := w.renewer(Config{MinEpochsAhead: 1, TargetEpochsAhead: 4, Interval: time.Hour, GCGrace: 1})
+	w.at(2)
+	p, err := r.RenewOnce(t.Context())
+	if err != nil || p.Extended != 2 || p.Collected != 0 {
+		t.Fatalf("epoch 2: %+v, %v; want the two pinned blobs extended", p, err)
+	}
+	for _, id := range []blobstore.ID{data, part} {
+		if i, s := w.ends(id); i != 6 || s != 6 {
+			t.Fatalf("pinned blob %s ends %d/%d, want 6", id, i, s)
+		}
+	}
+	if _, err := w.idx.RetireSnapshot(root.Root); err != nil {
+		t.Fatal(err)
+	}
+	w.at(6)
+	if p, err := r.RenewOnce(t.Context()); err != nil || p.Extended != 0 || p.Collected != 2 {
+		t.Fatalf("epoch 6, retired: %+v, %v; want both blobs collected", p, err)
+	}
+	for _, id := range []blobstore.ID{data, part} {
+		if _, err := w.store.Stat(t.Context(), id); !errors.Is(err, blobstore.ErrNotFound) {
+			t.Fatalf("blob %s of a retired snapshot still stored: %v", id, err)
+		}
+	}
+}

@@ -16,7 +16,8 @@ import (
 // link counts match the entries, directories have one parent, no inode is
 // unreachable unless it is an orphan, every chunk, xattr and symlink
 // record belongs to a live inode, and every blob's live-byte count matches
-// the chunk references into it. It commits pending operations first.
+// the chunk references into it, and its pin count the kept snapshots that
+// pin it. It commits pending operations first.
 func (x *Index) Check() error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -142,6 +143,27 @@ func checkTx(tx *bolt.Tx) error {
 			return nil
 		})
 	}
+	pins := map[[32]byte]uint64{}
+	_ = tx.Bucket(bucketSnapshots).ForEach(func(k, v []byte) error {
+		if _, err := decodeSnapshot(k, v); err != nil {
+			bad("%v", err)
+		}
+		return nil
+	})
+	_ = tx.Bucket(bucketSnapPins).ForEach(func(k, _ []byte) error {
+		if len(k) != 64 {
+			bad("snapshot pin %x: bad key", k)
+			return nil
+		}
+		if tx.Bucket(bucketSnapshots).Get(k[:32]) == nil {
+			bad("snapshot pin %x: no snapshot %x", k, k[:32])
+		}
+		if tx.Bucket(bucketBlobs).Get(k[32:]) == nil {
+			bad("snapshot pin %x: no blob record %x", k, k[32:])
+		}
+		pins[[32]byte(k[32:])]++
+		return nil
+	})
 	_ = tx.Bucket(bucketBlobs).ForEach(func(k, v []byte) error {
 		b, err := decodeBlob(k, v)
 		if err != nil {
@@ -150,6 +172,9 @@ func checkTx(tx *bolt.Tx) error {
 		}
 		if u := uses[b.ID]; u.live != b.LiveBytes || u.refs != b.Refs {
 			bad("blob %x: live bytes %d in %d references recorded, %d in %d found", b.ID, b.LiveBytes, b.Refs, u.live, u.refs)
+		}
+		if b.Pins != pins[b.ID] {
+			bad("blob %x: %d pins recorded, %d snapshots pin it", b.ID, b.Pins, pins[b.ID])
 		}
 		return nil
 	})

@@ -91,7 +91,7 @@ func Open(ctx context.Context, dir string, cfg Config, log *slog.Logger) (*Index
 		return nil, fmt.Errorf("index %s: %w", path, err)
 	}
 	x := &Index{cfg: cfg, log: log, db: db, open: map[Ino]int{}, rel: releasedSet{ready: make(chan struct{}, 1)}, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	if err := x.migrate(); err != nil {
+	if err := migrateDB(db); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -123,8 +123,8 @@ func Open(ctx context.Context, dir string, cfg Config, log *slog.Logger) (*Index
 	return x, nil
 }
 
-func (x *Index) migrate() error {
-	return x.db.Update(func(tx *bolt.Tx) error {
+func migrateDB(db *bolt.DB) error {
+	return db.Update(func(tx *bolt.Tx) error {
 		var version uint32
 		if m := tx.Bucket(bucketMeta); m != nil {
 			if v := m.Get(keySchema); len(v) == 4 {

@@ -9,7 +9,7 @@ import (
 )
 
 // SchemaVersion is the version of the on-disk layout this code writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Bucket names, declared once.
 var (
@@ -22,6 +22,9 @@ var (
 	bucketOrphans  = []byte("orphans")
 	bucketBlobs    = []byte("blobs")
 	bucketUploads  = []byte("uploads")
+	// Since version 2.
+	bucketSnapshots = []byte("snapshots")
+	bucketSnapPins  = []byte("snapshot_pins")
 )
 
 // bucketID is the one-byte name of a bucket inside journal records.
@@ -37,6 +40,8 @@ const (
 	bOrphans
 	bBlobs
 	bUploads
+	bSnapshots
+	bSnapPins
 )
 
 var bucketNames = map[bucketID][]byte{
@@ -49,27 +54,35 @@ var bucketNames = map[bucketID][]byte{
 	bOrphans:  bucketOrphans,
 	bBlobs:    bucketBlobs,
 	bUploads:  bucketUploads,
+	// Since version 2.
+	bSnapshots: bucketSnapshots,
+	bSnapPins:  bucketSnapPins,
 }
 
 var (
-	keySchema      = []byte("schema")
-	keyNextIno     = []byte("next_ino")
-	keyNextStaging = []byte("next_staging")
-	keyJournalSeq  = []byte("journal_seq")
-	keyInodeCount  = []byte("inode_count")
-	keyLastUpload  = []byte("last_upload")
-	keyVolumeKey   = []byte("volume_key")
+	keySchema       = []byte("schema")
+	keyNextIno      = []byte("next_ino")
+	keyNextStaging  = []byte("next_staging")
+	keyJournalSeq   = []byte("journal_seq")
+	keyInodeCount   = []byte("inode_count")
+	keyLastUpload   = []byte("last_upload")
+	keyVolumeKey    = []byte("volume_key")
+	keyRestoredFrom = []byte("restored_from")
 )
 
 // migrations[i] upgrades a file at schema version i to version i+1. Version
 // 0 is an empty file. Append to this list; never edit an entry.
 var migrations = []func(tx *bolt.Tx, now int64) error{
 	migrateCreateV1,
+	migrateSnapshotsV2,
 }
 
 // migrateCreateV1 creates the buckets and the root directory.
 func migrateCreateV1(tx *bolt.Tx, now int64) error {
-	for _, name := range bucketNames {
+	for id, name := range bucketNames {
+		if id >= bSnapshots {
+			continue // later versions' buckets come with their migrations
+		}
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
@@ -92,6 +105,17 @@ func migrateCreateV1(tx *bolt.Tx, now int64) error {
 		Atime: now, Mtime: now, Ctime: now,
 	}
 	return tx.Bucket(bucketInodes).Put(u64(uint64(RootIno)), encodeInode(&root))
+}
+
+// migrateSnapshotsV2 adds the snapshot buckets. Blob records need no
+// rewrite: records before v3 read as unpinned.
+func migrateSnapshotsV2(tx *bolt.Tx, _ int64) error {
+	for _, name := range [][]byte{bucketSnapshots, bucketSnapPins} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Ino is an inode number. Numbers are never reused.

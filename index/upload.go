@@ -123,17 +123,27 @@ type Blob struct {
 	// blob without references (MarkUnreferenced); 0 while it has some.
 	// Garbage collection waits a grace period from it.
 	UnreferencedSince uint32
+	// Pins counts the kept snapshots that need the blob: their own part
+	// blobs and every blob their trees refer to. A pinned blob is kept
+	// and renewed like a referenced one (see Referenced).
+	Pins uint64
 }
 
-// Blob record versions: v2 adds UnreferencedSince. Both are read; v2 is
-// written.
+// Referenced reports whether anything needs the blob: a chunk reference
+// or a kept snapshot. Renewal extends referenced blobs; garbage
+// collection takes only the others.
+func (b *Blob) Referenced() bool { return b.Refs > 0 || b.LiveBytes > 0 || b.Pins > 0 }
+
+// Blob record versions: v2 adds UnreferencedSince, v3 Pins. All are
+// read; v3 is written.
 const (
 	blobRecordV1 = 1
 	blobRecordV2 = 2
+	blobRecordV3 = 3
 )
 
 func encodeBlob(b *Blob) []byte {
-	out := []byte{blobRecordV2, byte(b.Kind), byte(b.State), 0}
+	out := []byte{blobRecordV3, byte(b.Kind), byte(b.State), 0}
 	if b.Deletable {
 		out[3] = 1
 	}
@@ -145,6 +155,7 @@ func encodeBlob(b *Blob) []byte {
 	out = binary.BigEndian.AppendUint64(out, b.LiveBytes)
 	out = binary.BigEndian.AppendUint64(out, b.Refs)
 	out = binary.BigEndian.AppendUint32(out, b.UnreferencedSince)
+	out = binary.BigEndian.AppendUint64(out, b.Pins)
 	out = append(out, byte(len(b.ObjectID)))
 	return append(out, b.ObjectID...)
 }
@@ -154,6 +165,7 @@ func encodeBlob(b *Blob) []byte {
 var blobRecordFixed = map[byte]int{
 	blobRecordV1: 4 + 8 + 8 + 4 + 4 + 4 + 8 + 8 + 1,
 	blobRecordV2: 4 + 8 + 8 + 4 + 4 + 4 + 8 + 8 + 4 + 1,
+	blobRecordV3: 4 + 8 + 8 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + 1,
 }
 
 func decodeBlob(k, v []byte) (Blob, error) {
@@ -175,6 +187,9 @@ func decodeBlob(k, v []byte) (Blob, error) {
 	b.LiveBytes, b.Refs = u64(), u64()
 	if v[0] >= blobRecordV2 {
 		b.UnreferencedSince = u32()
+	}
+	if v[0] >= blobRecordV3 {
+		b.Pins = u64()
 	}
 	b.ObjectID = string(p[1:])
 	return b, nil
@@ -414,7 +429,7 @@ func (x *Index) CompleteUploads(b Blob, results []UploadResult) ([]ChunkUpdate, 
 			if err != nil {
 				return err
 			}
-			rec.LiveBytes, rec.Refs, rec.UnreferencedSince = prev.LiveBytes, prev.Refs, prev.UnreferencedSince
+			rec.LiveBytes, rec.Refs, rec.UnreferencedSince, rec.Pins = prev.LiveBytes, prev.Refs, prev.UnreferencedSince, prev.Pins
 			if rec.ObjectID == "" {
 				// Stored again without a new object (already certified):
 				// the object on record still holds the blob.
@@ -549,7 +564,7 @@ func (x *Index) MarkUnreferenced(id [32]byte, now uint32) (b Blob, ok bool, err 
 		if b, err = decodeBlob(id[:], v); err != nil {
 			return err
 		}
-		if b.Refs != 0 || b.LiveBytes != 0 || b.UnreferencedSince != 0 {
+		if b.Referenced() || b.UnreferencedSince != 0 {
 			return nil
 		}
 		b.UnreferencedSince = max(now, 1)
@@ -558,8 +573,8 @@ func (x *Index) MarkUnreferenced(id [32]byte, now uint32) (b Blob, ok bool, err 
 	return b, ok, err
 }
 
-// DropBlob removes blob id's record if nothing references the blob (Refs
-// and LiveBytes zero), in one operation, and reports whether it did: the
+// DropBlob removes blob id's record if nothing references the blob (no
+// chunk reference and no kept snapshot: see Blob.Referenced), in one operation, and reports whether it did: the
 // record of a blob the store has dropped (its lease ended). A blob that
 // gained a reference meanwhile keeps its record.
 func (x *Index) DropBlob(id [32]byte) (dropped bool, err error) {
@@ -569,7 +584,7 @@ func (x *Index) DropBlob(id [32]byte) (dropped bool, err error) {
 			return nil
 		}
 		b, err := decodeBlob(id[:], v)
-		if err != nil || b.Refs != 0 || b.LiveBytes != 0 {
+		if err != nil || b.Referenced() {
 			return err
 		}
 		dropped = true

@@ -276,12 +276,19 @@ func TestRecordChain(t *testing.T) {
 	}
 }
 
-// TestBlobRecordV1: records written before UnreferencedSince existed
-// still read, with the mark unset.
+// TestBlobRecordV1: records written before UnreferencedSince and Pins
+// existed still read, with the mark and the pins unset.
 func TestBlobRecordV1(t *testing.T) {
 	want := Blob{ID: [32]byte{3}, Kind: BlobQuilt, State: BlobCertified, Deletable: true, Size: 1, EncodedSize: 2,
 		RegisteredEpoch: 3, CertifiedEpoch: 4, EndEpoch: 5, ObjectID: "0xab", LiveBytes: 6, Refs: 7}
-	v2 := encodeBlob(&want)
+	v3 := encodeBlob(&want)
+	// v2 is v3 without the eight bytes of the pins.
+	fixed3 := blobRecordFixed[blobRecordV3]
+	v2 := append([]byte{blobRecordV2}, v3[1:fixed3-9]...)
+	v2 = append(v2, v3[fixed3-1:]...)
+	if got, err := decodeBlob(want.ID[:], v2); err != nil || got != want {
+		t.Fatalf("v2 record: %+v, %v; want %+v", got, err, want)
+	}
 	// v1 is v2 without the four bytes of the mark.
 	fixed := blobRecordFixed[blobRecordV2]
 	v1 := append([]byte{blobRecordV1}, v2[1:fixed-5]...)
@@ -290,9 +297,9 @@ func TestBlobRecordV1(t *testing.T) {
 	if err != nil || got != want {
 		t.Fatalf("v1 record: %+v, %v; want %+v", got, err, want)
 	}
-	want.UnreferencedSince = 9
+	want.UnreferencedSince, want.Pins = 9, 10
 	if got, err := decodeBlob(want.ID[:], encodeBlob(&want)); err != nil || got != want {
-		t.Fatalf("v2 record: %+v, %v", got, err)
+		t.Fatalf("v3 record: %+v, %v", got, err)
 	}
 	for _, bad := range [][]byte{nil, {9}, v1[:len(v1)-1], append([]byte{blobRecordV2}, v1[1:]...)} {
 		if _, err := decodeBlob(want.ID[:], bad); !errors.Is(err, ErrCorrupt) {

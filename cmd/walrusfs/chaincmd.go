@@ -334,7 +334,7 @@ func runChainStatus(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		v := &volumeStatus{}
 		for _, b := range blobs {
-			if b.Refs == 0 {
+			if !b.Referenced() {
 				v.Unreferenced++
 				continue
 			}
