@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -254,7 +255,8 @@ const loadBatch = 100_000
 
 // Load writes a new index file into dir from a dump: next returns its
 // records in order and io.EOF at the end. dir must hold no index; Load
-// fails without touching an existing one. Each record is decoded before
+// fails without touching an existing one. The slices of a record next
+// returned need to stay valid only until the next call. Each record is decoded before
 // it is written, so a damaged dump fails with an error wrapping
 // ErrCorrupt; the file is then incomplete and the caller discards dir.
 // The blob records' reference counts, the inode count and the next
@@ -296,7 +298,8 @@ func Load(ctx context.Context, dir string, cfg Config, next func() (DumpRecord, 
 				}
 				bk := tx.Bucket(bucketNames[bucketID(r.Bucket)])
 				bk.FillPercent = 0.9 // records arrive in key order
-				if err := bk.Put(r.Key, r.Value); err != nil {
+				// bbolt keeps the slices until the commit.
+				if err := bk.Put(bytes.Clone(r.Key), bytes.Clone(r.Value)); err != nil {
 					return err
 				}
 				st.Records++
