@@ -120,6 +120,8 @@ type control struct {
 	samples []rateSample // upload totals, one a second, the last minute
 
 	flushing atomic.Bool // a flush runs (one at a time)
+
+	snapshots *snapshotter // nil on a read-only mount
 }
 
 type rateSample struct {
@@ -262,6 +264,7 @@ func startControl(c *control, reg *prometheus.Registry, log *slog.Logger) (stop 
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(fi)
 	})
+	registerSnapshotHandlers(mux, c)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -69,16 +69,18 @@ func parseFlagsQuietly(fl *flag.FlagSet, args []string) (help bool, err error) {
 
 func commands() map[string]command {
 	return map[string]command{
-		"version": {"print the version", runVersion},
-		"mount":   {"mount walrusfs on a directory and serve it in the foreground", runMount},
-		"umount":  {"unmount a walrusfs mount", runUmount},
-		"sync":    {"make everything written to a mount durable on local disk", runSync},
-		"serve":   {"serve the Walrus publisher/aggregator HTTP API from a local store", runServe},
-		"blob-id": {"print the Walrus blob ID each file would get, computed offline", runBlobID},
-		"key":     {"show the volume's encryption key and fingerprint (key show), to back it up", runKey},
-		"chain":   {"Walrus on Sui: keygen, status, and fund/advance a local network", runChain},
-		"info":    {"show where each file's data is: state and, per chunk, blob or patch, lease end, local copy", runInfo},
-		"status":  {"show a running mount's uploads, staging, blobs, cache and chain sync (--wait: until all is certified)", runStatus},
+		"version":  {"print the version", runVersion},
+		"mount":    {"mount walrusfs on a directory and serve it in the foreground", runMount},
+		"umount":   {"unmount a walrusfs mount", runUmount},
+		"sync":     {"make everything written to a mount durable on local disk", runSync},
+		"serve":    {"serve the Walrus publisher/aggregator HTTP API from a local store", runServe},
+		"blob-id":  {"print the Walrus blob ID each file would get, computed offline", runBlobID},
+		"key":      {"show the volume's encryption key and fingerprint (key show), to back it up", runKey},
+		"chain":    {"Walrus on Sui: keygen, status, and fund/advance a local network", runChain},
+		"info":     {"show where each file's data is: state and, per chunk, blob or patch, lease end, local copy", runInfo},
+		"snapshot": {"store a snapshot of a mount's tree in its store and print its ID (--list, --retire)", runSnapshot},
+		"restore":  {"build a new state directory from a snapshot (walrusfs restore --snapshot ID --key FILE --state-dir DIR)", runRestore},
+		"status":   {"show a running mount's uploads, staging, blobs, cache and chain sync (--wait: until all is certified)", runStatus},
 	}
 }
 

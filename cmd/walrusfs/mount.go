@@ -70,6 +70,8 @@ func mountFlagNames() map[string]bool {
 	d.register(fl)
 	var c chainFlags
 	c.register(fl)
+	var s snapshotFlags
+	s.register(fl)
 	names := map[string]bool{}
 	fl.VisitAll(func(f *flag.Flag) { names[f.Name] = true })
 	return names
@@ -93,6 +95,8 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	data.register(fl)
 	var chainFl chainFlags
 	chainFl.register(fl)
+	var snapFl snapshotFlags
+	snapFl.register(fl)
 	if help, err := parseArgs(fl, args, 1, "MOUNTPOINT"); help || err != nil {
 		return err
 	}
@@ -147,6 +151,20 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if err := snapFl.check(*readOnly); err != nil {
+		return err
+	}
+	if snapFl.id != "" {
+		// The snapshot is restored into a temporary state directory,
+		// removed at exit, and mounted read-only.
+		sdir, cleanup, err := prepareSnapshotMount(ctx, &snapFl, &data, dir, log)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		dir = sdir
+		*readOnly, cfg.ReadOnly = true, true
+	}
 	lock, err := lockStateDir(dir, mnt)
 	if err != nil {
 		return err
@@ -180,6 +198,9 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		plane.close()
 		return err
 	}
+	if snapFl.id != "" {
+		plane.ledger = nil // a snapshot's blobs are the volume's to renew
+	}
 	stopRenewal := func() {}
 	closeAll := func() {
 		stopRenewal()
@@ -202,6 +223,9 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	stopRenewal = stop
 	ctl := &control{mnt: mnt, stateDir: dir, backend: storeName(&data), engine: engine, idx: idx, epochStart: plane.epochStart, workers: workers}
+	if !*readOnly {
+		ctl.snapshots = &snapshotter{taker: newTaker(idx, engine, &dataCfg, dir, log), idx: idx, keep: snapFl.keep, log: log}
+	}
 	if plane.chain != nil {
 		ctl.network = plane.chain.network.Name
 		ctl.epochStart = func(e uint32) (time.Time, bool) {
@@ -224,6 +248,11 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		stopRenewal = func() { stopMetrics(); stopControl(); stop() }
+	}
+	if ctl.snapshots != nil && snapFl.every > 0 {
+		stopSnapshots := ctl.snapshots.start(ctx, snapFl.every)
+		prev := stopRenewal
+		stopRenewal = func() { stopSnapshots(); prev() }
 	}
 	opts := fsys.Options()
 	opts.AllowOther = *allowOther

@@ -130,7 +130,7 @@ func decodeRoot(id blobstore.ID, b []byte, key *blockcrypt.Key) (m *Manifest, se
 
 func decodeRootManifest(id blobstore.ID, b []byte, key *blockcrypt.Key) (*Manifest, error) {
 	if !bytes.HasPrefix(b, magic) {
-		return nil, fmt.Errorf("blob %s is %w: give the ID walrusfs snapshot printed", id, ErrNotSnapshot)
+		return nil, fmt.Errorf("blob %s is %w, or its first bytes are damaged: give the ID walrusfs snapshot printed", id, ErrNotSnapshot)
 	}
 	if len(b) < len(magic)+4+sha256.Size {
 		return nil, fmt.Errorf("snapshot %s: the root blob is cut short: %w", id, ErrDamaged)

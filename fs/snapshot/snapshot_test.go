@@ -328,3 +328,34 @@ func FuzzDecodeRoot(f *testing.F) {
 		}
 	})
 }
+
+// A root with any byte changed after its magic is refused as damaged; one
+// whose magic is changed is not taken for a snapshot.
+func TestDamagedRoot(t *testing.T) {
+	key := &blockcrypt.Key{3}
+	for _, k := range []*blockcrypt.Key{key, nil} {
+		m := Manifest{Format: Format, Parts: []Part{{ID: blobstore.ID{1}, Size: 5, SHA256: fmt.Sprintf("%064x", 1)}}}
+		if k != nil {
+			m.VolumeKey = k.Fingerprint()
+		}
+		b, err := encodeRoot(&m, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := decodeRoot(blobstore.ID{}, b, k); err != nil {
+			t.Fatal(err)
+		}
+		for i := range b {
+			bad := bytes.Clone(b)
+			bad[i] ^= 0x10
+			_, _, err := decodeRoot(blobstore.ID{}, bad, k)
+			want := ErrDamaged
+			if i < len(magic) {
+				want = ErrNotSnapshot
+			}
+			if !errors.Is(err, want) {
+				t.Fatalf("byte %d changed: %v, want %v", i, err, want)
+			}
+		}
+	}
+}
