@@ -95,6 +95,13 @@
 //     other counts), none standalone. A quilt holds at most Ks−1 patches,
 //     66 at 100 shards, 666 at 1000; the note gives the shard count the
 //     store was created with and the least number of quilts it allows.
+//   - snapshot of a tree of --snapshot-files (100,000) files of 1 KiB,
+//     written through a fresh local-store mount and certified: the time
+//     of `walrusfs snapshot` alone; the note gives the dump's size and the
+//     daemon's memory high-water mark before and after. Informational.
+//   - restore of that snapshot with `walrusfs restore` into a new state
+//     directory, timed; the note gives the restore process's peak RSS and
+//     the size of the index it built. Informational.
 //   - daemon peak RSS writing a file of --rss-size (4 GiB) and reading it
 //     back: a fresh local-store mount with --local-copies 0 writes it,
 //     uploads it until certified and reads it back cold from the store,
@@ -215,16 +222,19 @@ type config struct {
 	seeks       int
 	files       int
 	chainBlobs  int // blobs the chain rows keep alive
-	randReads   int
-	seed        uint64
-	workdir     string
-	keep        bool
-	only        *regexp.Regexp
-	json        bool
-	markdown    bool
-	strict      bool
-	repeat      int
-	passthrough bool // let the loopback use FUSE passthrough
+	// snapshotFiles is the size of the tree the snapshot rows snapshot
+	// and restore.
+	snapshotFiles int
+	randReads     int
+	seed          uint64
+	workdir       string
+	keep          bool
+	only          *regexp.Regexp
+	json          bool
+	markdown      bool
+	strict        bool
+	repeat        int
+	passthrough   bool // let the loopback use FUSE passthrough
 
 	mountTimeout time.Duration
 	stopTimeout  time.Duration
@@ -273,6 +283,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.IntVar(&c.files, "files", 10000, "number of files for the metadata workloads and the small-files rows")
 	fl.IntVar(&c.randReads, "rand-reads", 20000, "number of 4 KiB random reads")
 	fl.IntVar(&c.chainBlobs, "chain-blobs", 10000, "number of blobs the chain rows renew and follow")
+	fl.IntVar(&c.snapshotFiles, "snapshot-files", 100000, "number of files in the tree the snapshot rows snapshot and restore")
 	fl.IntVar(&c.seeks, "seeks", 20, "number of random seeks timed to the first 64 KiB")
 	fl.Uint64Var(&c.seed, "seed", 1, "seed for the file content and the random offsets")
 	fl.StringVar(&c.workdir, "workdir", filepath.Join(tmp, "walrusfs-bench"), "work directory: run directories and the cached source tarball; put it on the disk to measure")
@@ -297,8 +308,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.rssSize, err = parseSize(*rssSize); err != nil {
 		return nil, fmt.Errorf("--rss-size: %w", err)
 	}
-	if c.files < 1 || c.randReads < 1 || c.repeat < 1 || c.seeks < 1 || c.chainBlobs < 1 {
-		return nil, fmt.Errorf("--files, --rand-reads, --seeks, --chain-blobs and --repeat must be positive")
+	if c.files < 1 || c.randReads < 1 || c.repeat < 1 || c.seeks < 1 || c.chainBlobs < 1 || c.snapshotFiles < 1 {
+		return nil, fmt.Errorf("--files, --rand-reads, --seeks, --chain-blobs, --snapshot-files and --repeat must be positive")
 	}
 	if c.subject != "walrusfs" && c.subject != "loopback" {
 		return nil, fmt.Errorf("--subject %q: want walrusfs or loopback", c.subject)

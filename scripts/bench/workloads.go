@@ -218,6 +218,28 @@ func workloads() []workload {
 			run:         smallFileBlobs,
 		},
 		{
+			key: "snapshot",
+			label: func(c *config) string {
+				return fmt.Sprintf("snapshot of a %d-file tree, local store: walrusfs snapshot", c.snapshotFiles)
+			},
+			unit:        "s",
+			subjectOnly: true,
+			walrusOnly:  true,
+			space:       func(c *config) int64 { return int64(c.snapshotFiles) * 64 << 10 },
+			run:         snapshotTree,
+		},
+		{
+			key: "restore",
+			label: func(c *config) string {
+				return "restore of that snapshot into a new state directory: walrusfs restore"
+			},
+			unit:        "s",
+			subjectOnly: true,
+			walrusOnly:  true,
+			space:       func(c *config) int64 { return int64(c.snapshotFiles) * 64 << 10 },
+			run:         restoreTree,
+		},
+		{
 			key: "rss-write-read",
 			label: func(c *config) string {
 				return fmt.Sprintf("daemon peak RSS: write %s, then read it back cold (from the store)", sizeString(c.rssSize))
@@ -292,6 +314,7 @@ type side struct {
 	env      *runEnv
 	fixtures map[string]*walrusMount // backend → the large file, certified
 	small    *smallFilesResult
+	snap     *snapshotFixture
 
 	// Set by a workload for measure: what the daemons it started for the
 	// measurement used (instead of the shared daemon's figures), and a
