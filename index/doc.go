@@ -4,7 +4,7 @@
 // copy of the namespace; file bytes live elsewhere (staging files now, Walrus
 // blobs once uploaded) and are found through the chunk map.
 //
-// # Schema (version 1)
+// # Schema (version 2)
 //
 // All keys are fixed-width big-endian integers, optionally followed by a
 // name, so a cursor walks them in numeric order. Every bucket sits at the top
@@ -17,6 +17,7 @@
 //	           "inode_count"     → u64 live inodes (for statfs)
 //	           "last_upload"     → u64 last upload queue sequence number
 //	           "volume_key"      → fingerprint of the key file data is encrypted with
+//	           "restored_from"   → root blob ID of the snapshot the index was restored from
 //	inodes     ino               → inode record (see encodeInode)
 //	dirents    parent ‖ name     → child ino ‖ u32 file type (for readdir d_type)
 //	symlinks   ino               → target bytes
@@ -25,6 +26,8 @@
 //	orphans    ino               → 0x01: unlinked while open; purged at mount
 //	blobs      blob ID           → blob record (reserved for the uploader)
 //	uploads    u64 queue seq     → queued upload (reserved for the uploader)
+//	snapshots  root blob ID      → kept snapshot (since version 2; see snapshots.go)
+//	snapshot_pins root ‖ blob ID → empty: the snapshot pins the blob (since version 2)
 //
 // ino, parent and chunk numbers are u64; names are raw bytes (any byte but
 // '/' and NUL, at most 255).

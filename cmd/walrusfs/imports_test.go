@@ -123,6 +123,11 @@ var importRules = []importRule{
 		allow:  []pattern{"./blobstore", "./blobstore/quilt"},
 	},
 	{
+		text:   "`fs/snapshot` imports neither the file data engine (`fs/filedata`, whose flush it is handed) nor `fs` or go-fuse: a snapshot is the index and the store.",
+		from:   []pattern{"./fs/snapshot/..."},
+		forbid: []pattern{"./fs/filedata", "./fs/filedata/upload/...", "./fs/filedata/blockcache/...", "./fs", goFUSE},
+	},
+	{
 		text:   "`chainsync/...` sees stores only through its `Ledger`: it never imports `fs/...`, go-fuse or a concrete store.",
 		from:   []pattern{"./chainsync/..."},
 		forbid: append([]pattern{"./fs/...", goFUSE}, concreteStores...),

@@ -51,8 +51,8 @@ func (s *snapshotFlags) check(readOnly bool) error {
 	switch {
 	case s.every < 0 || s.keep < 0:
 		return fmt.Errorf("--snapshot-every and --snapshot-keep cannot be negative: %w", errUsage)
-	case s.every > 0 && s.every < time.Minute:
-		return fmt.Errorf("--snapshot-every %v: take snapshots at most once a minute: %w", s.every, errUsage)
+	case s.every > 0 && s.every < time.Second:
+		return fmt.Errorf("--snapshot-every %v: take snapshots at most once a second: %w", s.every, errUsage)
 	case s.id != "" && s.every > 0:
 		return fmt.Errorf("--snapshot mounts a snapshot read-only; it takes none (drop --snapshot-every): %w", errUsage)
 	case s.every > 0 && readOnly:

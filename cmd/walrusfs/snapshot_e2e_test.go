@@ -276,3 +276,37 @@ func TestSnapshotBadInput(t *testing.T) {
 		t.Fatal("a refused restore changed the index")
 	}
 }
+
+// TestSnapshotSchedule: --snapshot-every takes snapshots and
+// --snapshot-keep retires all but the newest; --retire retires one by
+// hand. The index's check at cleanup holds the pins to account.
+func TestSnapshotSchedule(t *testing.T) {
+	requireFuse(t)
+	state, mnt := t.TempDir(), t.TempDir()
+	d := startDaemon(t, state, mnt, uploadTestFlags("--snapshot-every", "1s", "--snapshot-keep", "2")...)
+	if err := os.WriteFile(filepath.Join(mnt, "f"), bytes.Repeat([]byte("x"), 100_000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for strings.Count(d.stderr.String(), "snapshot retired") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no two snapshots retired\n%s", d.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	d.stop(t)
+	// Without the schedule, the kept snapshots can be listed and retired.
+	d = startDaemon(t, state, mnt, uploadTestFlags()...)
+	list := strings.Fields(mustCLI(t, "snapshot", "--list", mnt))
+	if got := strings.Count(mustCLI(t, "snapshot", "--list", mnt), "\n"); got != 2 {
+		t.Fatalf("%d snapshots kept, want 2: %q", got, list)
+	}
+	mustCLI(t, "snapshot", "--retire", list[0], mnt)
+	if got := strings.Count(mustCLI(t, "snapshot", "--list", mnt), "\n"); got != 1 {
+		t.Fatalf("%d snapshots kept after retiring one, want 1", got)
+	}
+	if _, errOut, err := runCLI(t, "snapshot", "--retire", list[0], mnt); err == nil || !strings.Contains(errOut, "keeps no snapshot") {
+		t.Fatalf("retiring again: %v %s", err, errOut)
+	}
+	d.stop(t)
+}
