@@ -86,7 +86,10 @@ func (t *Taker) Take(ctx context.Context, progress func(Progress)) (Result, erro
 		return Result{}, err
 	}
 	defer func() { _ = d.Close() }()
-	fp := ""
+	// A volume in the clear may still hold chunks written encrypted
+	// before: the manifest names the key the index records, so a restore
+	// records it too and a mount asks for that key.
+	fp := d.VolumeKey
 	if t.Key != nil {
 		fp = t.Key.Fingerprint()
 	}
