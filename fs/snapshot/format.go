@@ -146,7 +146,7 @@ func decodeRootManifest(id blobstore.ID, b []byte, key *blockcrypt.Key) (*Manife
 	}
 	var h header
 	if err := json.Unmarshal(body[len(magic)+4:hdrEnd], &h); err != nil {
-		return nil, fmt.Errorf("snapshot %s: header: %v: %w", id, err, ErrDamaged)
+		return nil, fmt.Errorf("snapshot %s: header: %w: %w", id, err, ErrDamaged)
 	}
 	if h.Format != Format {
 		return nil, fmt.Errorf("snapshot %s has format %d; this walrusfs reads format %d: use a walrusfs that does", id, h.Format, Format)
@@ -167,7 +167,7 @@ func decodeRootManifest(id blobstore.ID, b []byte, key *blockcrypt.Key) (*Manife
 	}
 	m := Manifest{sealed: h.Encrypted}
 	if err := json.Unmarshal(mb, &m); err != nil {
-		return nil, fmt.Errorf("snapshot %s: manifest: %v: %w", id, err, ErrDamaged)
+		return nil, fmt.Errorf("snapshot %s: manifest: %w: %w", id, err, ErrDamaged)
 	}
 	if m.Format != h.Format || m.VolumeKey != h.VolumeKey {
 		return nil, fmt.Errorf("snapshot %s: the manifest does not match its header: %w", id, ErrDamaged)
