@@ -250,8 +250,9 @@ type LoadStats struct {
 	Records, Inodes, Blobs uint64
 }
 
-// loadBatch is how many records one load transaction writes.
-const loadBatch = 100_000
+// loadBatch is how many records one load transaction writes: bbolt holds
+// a transaction's pages in memory until it commits.
+const loadBatch = 20_000
 
 // Load writes a new index file into dir from a dump: next returns its
 // records in order and io.EOF at the end. dir must hold no index; Load

@@ -35,7 +35,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	keyFile := fl.String("key", "", "the volume's key file (needed when the volume is encrypted); copied into DIR")
 	stateDir := fl.String("state-dir", "", "the state directory to build (new, or without an index)")
 	var data dataFlags
-	data.register(fl)
+	registerStoreFlags(fl, &data)
 	if help, err := parseArgs(fl, args, 0, ""); help || err != nil {
 		return err
 	}
@@ -128,4 +128,19 @@ func openSnapshot(ctx context.Context, id, keyFile string, data *dataFlags, log 
 		return nil, nil, err
 	}
 	return s, p.close, nil
+}
+
+// storeFlagNames are the data flags that name and reach a store: all a
+// restore needs of them.
+var storeFlagNames = []string{"store", "shards", "publisher", "aggregator", "network-shards", "jwt-file"}
+
+// registerStoreFlags adds the store flags of d to fl, with the mount's
+// defaults and help.
+func registerStoreFlags(fl *flag.FlagSet, d *dataFlags) {
+	all := flag.NewFlagSet("data", flag.ContinueOnError)
+	d.register(all)
+	for _, name := range storeFlagNames {
+		f := all.Lookup(name)
+		fl.Var(f.Value, name, f.Usage)
+	}
 }

@@ -185,6 +185,7 @@ func decodeRootManifest(id blobstore.ID, b []byte, key *blockcrypt.Key) (*Manife
 // of bytes that do not match.
 func readBlob(ctx context.Context, store blobstore.Store, id blobstore.ID, size int64, want []byte) ([]byte, error) {
 	var buf bytes.Buffer
+	buf.Grow(int(size) + bytes.MinRead)
 	consume := func(r io.Reader) error {
 		buf.Reset()
 		if _, err := io.Copy(&buf, r); err != nil {
