@@ -87,22 +87,7 @@ func (x *Index) AddSnapshot(s Snapshot, own []Blob, tree [][32]byte) error {
 			return w.put(bSnapPins, k, []byte{})
 		}
 		for _, b := range own {
-			if old := w.get(bBlobs, b.ID[:]); old != nil {
-				prev, err := decodeBlob(b.ID[:], old)
-				if err != nil {
-					return err
-				}
-				b.LiveBytes, b.Refs, b.Pins = prev.LiveBytes, prev.Refs, prev.Pins
-				b.State, b.CertifiedEpoch = max(b.State, prev.State), max(b.CertifiedEpoch, prev.CertifiedEpoch)
-				b.EndEpoch = max(b.EndEpoch, prev.EndEpoch)
-				if b.ObjectID == "" {
-					b.ObjectID, b.Deletable = prev.ObjectID, prev.Deletable
-				}
-			} else {
-				b.LiveBytes, b.Refs, b.Pins = 0, 0, 0
-			}
-			b.UnreferencedSince = 0
-			if err := w.put(bBlobs, b.ID[:], encodeBlob(&b)); err != nil {
+			if err := w.recordBlob(b); err != nil {
 				return err
 			}
 			if err := pin(b.ID); err != nil {
@@ -117,6 +102,33 @@ func (x *Index) AddSnapshot(s Snapshot, own []Blob, tree [][32]byte) error {
 		s.Pinned = pinned
 		return w.put(bSnapshots, s.Root[:], encodeSnapshot(&s))
 	})
+}
+
+// RecordBlob records blob b, stored now and not referenced by anything
+// yet (a part of a snapshot being taken), in one operation: if the
+// snapshot is never recorded, garbage collection takes the blob like any
+// other unreferenced one. A record already there keeps its references and
+// object.
+func (x *Index) RecordBlob(b Blob) error {
+	return x.update(func(w *wtx) error { return w.recordBlob(b) })
+}
+
+func (w *wtx) recordBlob(b Blob) error {
+	if old := w.get(bBlobs, b.ID[:]); old != nil {
+		prev, err := decodeBlob(b.ID[:], old)
+		if err != nil {
+			return err
+		}
+		b.LiveBytes, b.Refs, b.Pins, b.UnreferencedSince = prev.LiveBytes, prev.Refs, prev.Pins, prev.UnreferencedSince
+		b.State, b.CertifiedEpoch = max(b.State, prev.State), max(b.CertifiedEpoch, prev.CertifiedEpoch)
+		b.EndEpoch = max(b.EndEpoch, prev.EndEpoch)
+		if b.ObjectID == "" {
+			b.ObjectID, b.Deletable = prev.ObjectID, prev.Deletable
+		}
+	} else {
+		b.LiveBytes, b.Refs, b.Pins, b.UnreferencedSince = 0, 0, 0, 0
+	}
+	return w.put(bBlobs, b.ID[:], encodeBlob(&b))
 }
 
 // Snapshots returns the kept snapshots, oldest first.

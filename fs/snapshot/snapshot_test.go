@@ -359,3 +359,48 @@ func TestDamagedRoot(t *testing.T) {
 		}
 	}
 }
+
+// rootRefused is the local store refusing the root blob: a snapshot that
+// fails after its parts are stored.
+type rootRefused struct{ *localstore.Store }
+
+func (s rootRefused) Put(ctx context.Context, r io.Reader, size int64, opts blobstore.PutOptions) (blobstore.Info, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return blobstore.Info{}, err
+	}
+	if bytes.HasPrefix(b, magic) {
+		return blobstore.Info{}, fmt.Errorf("refused: %w", blobstore.ErrUnavailable)
+	}
+	return s.Store.Put(ctx, bytes.NewReader(b), size, opts)
+}
+
+// A snapshot that fails leaves its stored parts recorded and unreferenced
+// (garbage for collection), and no snapshot.
+func TestFailedSnapshotLeavesGarbage(t *testing.T) {
+	dir := t.TempDir()
+	x := openIndex(t, dir)
+	tree(t, x, 200)
+	before, err := x.Blobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := taker(x, rootRefused{openStore(t)}, nil, dir).Take(t.Context(), nil); !errors.Is(err, blobstore.ErrUnavailable) {
+		t.Fatalf("take: %v, want the store's refusal", err)
+	}
+	after, err := x.Blobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) <= len(before) {
+		t.Fatalf("%d blob records after, %d before: the stored parts were not recorded", len(after), len(before))
+	}
+	for _, b := range after {
+		if b.Pins != 0 {
+			t.Fatalf("blob %x pinned by a failed snapshot", b.ID)
+		}
+	}
+	if s, _ := x.Snapshots(); len(s) != 0 {
+		t.Fatalf("snapshots %+v", s)
+	}
+}

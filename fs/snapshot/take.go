@@ -224,8 +224,14 @@ func (w *partWriter) flush() error {
 	if err != nil {
 		return fmt.Errorf("store part %d: %w", i, err)
 	}
+	// Recorded at once: should the snapshot fail, the part is garbage
+	// that collection takes, not a blob nobody knows of.
+	rec := w.t.record(info)
+	if err := w.t.Index.RecordBlob(rec); err != nil {
+		return fmt.Errorf("record part %d: %w", i, err)
+	}
 	w.m.Parts = append(w.m.Parts, Part{ID: info.ID, Size: int64(len(stored)), SHA256: hex.EncodeToString(sum[:])})
-	*w.own = append(*w.own, w.t.record(info))
+	*w.own = append(*w.own, rec)
 	w.buf = w.buf[:0]
 	return nil
 }
