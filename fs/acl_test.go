@@ -1,11 +1,11 @@
 package fs
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -54,7 +54,7 @@ func aclTree(t *testing.T, root string) string {
 			return err
 		}
 		st := lstat(t, p)
-		b.WriteString(rel + " " + strconvOct(st.Mode) + "\n")
+		fmt.Fprintf(&b, "%s %06o\n", rel, st.Mode)
 		if d.Type()&fs.ModeSymlink == 0 {
 			paths = append(paths, rel)
 		}
@@ -68,20 +68,6 @@ func aclTree(t *testing.T, root string) string {
 		t.Fatalf("getfacl in %s: %v\n%s", root, err, out)
 	}
 	return b.String() + string(out)
-}
-
-func strconvOct(mode uint32) string { return "0" + strings.TrimLeft(strings.Repeat("0", 6)+formatOct(mode), "0") }
-
-func formatOct(v uint32) string {
-	if v == 0 {
-		return "0"
-	}
-	var d []byte
-	for ; v > 0; v /= 8 {
-		d = append(d, byte('0'+v%8))
-	}
-	slices.Reverse(d)
-	return string(d)
 }
 
 // sameTree fails the test when the trees under a and b differ in modes or
