@@ -3,6 +3,7 @@ package index
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"syscall"
 	"testing"
 
@@ -29,7 +30,7 @@ const (
 func getACL(t *testing.T, x *Index, ino Ino, name string) posixacl.ACL {
 	t.Helper()
 	v, err := x.GetXattr(ino, name)
-	if err == syscall.ENODATA {
+	if errors.Is(err, syscall.ENODATA) {
 		return nil
 	}
 	noErr(t, err)
