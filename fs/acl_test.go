@@ -173,6 +173,35 @@ func TestACLGrantsAndDenies(t *testing.T) {
 	}
 }
 
+// TestACLClearsSetgid: an owner outside a setgid file's group who sets an
+// ACL on it loses the setgid bit, as chmod would take it; one inside keeps it.
+func TestACLClearsSetgid(t *testing.T) {
+	requireTools(t, "setfacl")
+	m := mountTest(t)
+	openToOthers(t, m)
+	for _, c := range []struct {
+		name     string
+		gid      uint32
+		wantSgid bool
+	}{
+		{"outside", 3000, false},
+		{"inside", 2001, true},
+	} {
+		p := m.path(c.name)
+		mustDo(t, os.WriteFile(p, nil, 0o644))
+		mustDo(t, os.Chown(p, 1001, int(c.gid)))
+		mustDo(t, unix.Chmod(p, 0o2775))
+		mustDo(t, asUser(t, 1001, 2001, "setfacl -m u:1002:r "+p))
+		st := lstat(t, p)
+		if got := st.Mode&syscall.S_ISGID != 0; got != c.wantSgid {
+			t.Errorf("owner %s the file's group: mode %o after setfacl, setgid kept %v, want %v", c.name, st.Mode&0o7777, got, c.wantSgid)
+		}
+		if st.Mode&0o777 != 0o775 {
+			t.Errorf("owner %s the file's group: permission bits %o after setfacl, want 775", c.name, st.Mode&0o777)
+		}
+	}
+}
+
 // TestACLErrnos: malformed ACLs, default ACLs on files, ACLs the mode says
 // all of.
 func TestACLErrnos(t *testing.T) {
