@@ -320,3 +320,23 @@ ln -s f644 link
 		}
 	}
 }
+
+// TestACLSurvivesRemount: ACLs and the modes that go with them are in the
+// index like any attribute, and the kernel enforces them after a remount.
+func TestACLSurvivesRemount(t *testing.T) {
+	requireTools(t, "setfacl", "getfacl")
+	state := t.TempDir()
+	m := mountAt(t, state)
+	shell(t, m.dir, "mkdir -m 750 d && setfacl -m u:1002:rx d && setfacl -d -m u:1002:r d && echo x > d/f && chmod 600 d/f && setfacl -m u:1002:r d/f")
+	before := aclTree(t, m.path("d"))
+	m.unmount(t)
+	m = mountAt(t, state)
+	openToOthers(t, m)
+	if after := aclTree(t, m.path("d")); after != before {
+		t.Fatalf("after a remount:\n%s\nbefore:\n%s", after, before)
+	}
+	mustDo(t, asUser(t, 1002, 2002, "cat "+m.path("d", "f")))
+	if err := asUser(t, 1003, 2003, "ls "+m.path("d")); err == nil {
+		t.Fatal("another user listed a 0750 directory after a remount")
+	}
+}
