@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	fusefs "github.com/hanwen/go-fuse/v2/fs"
-
 	"github.com/walrusfs/walrusfs/fs/filedata"
 	"github.com/walrusfs/walrusfs/fs/filedata/blockcache"
 	"github.com/walrusfs/walrusfs/fs/filedata/blockcrypt"
@@ -103,7 +101,7 @@ func mountAt(t *testing.T, stateDir string, opts ...mountOpt) *testMount {
 	mnt := t.TempDir()
 	fo := fsys.Options()
 	fo.AllowOther = true
-	server, err := fusefs.Mount(mnt, fsys.Root(), fo)
+	server, err := fsys.Mount(mnt, fo, nil)
 	if err != nil {
 		t.Fatalf("mount: %v", err)
 	}

@@ -20,7 +20,8 @@
 //	inodes     ino               → inode record (see encodeInode)
 //	dirents    parent ‖ name     → child ino ‖ u32 file type (for readdir d_type)
 //	symlinks   ino               → target bytes
-//	xattrs     ino ‖ name        → 0x00 ‖ value
+//	xattrs     ino ‖ name        → 0x00 ‖ value (POSIX ACLs among them, in
+//	                               step with the inode's mode: see acl.go)
 //	chunks     ino ‖ chunk no.   → chunk reference (staged or stored; see ChunkRef)
 //	orphans    ino               → 0x01: unlinked while open; purged at mount
 //	blobs      blob ID           → blob record (reserved for the uploader)
