@@ -8,7 +8,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/walrusfs/walrusfs/index"
-	"github.com/walrusfs/walrusfs/posixacl"
+	"github.com/walrusfs/walrusfs/index/posixacl"
 )
 
 // POSIX ACLs. The mount asks the kernel for FUSE_POSIX_ACL: the kernel then

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/walrusfs/walrusfs/posixacl"
+	"github.com/walrusfs/walrusfs/index/posixacl"
 )
 
 // requireTools skips the test when a command it runs is missing, or fails

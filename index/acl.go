@@ -3,7 +3,7 @@ package index
 import (
 	"syscall"
 
-	"github.com/walrusfs/walrusfs/posixacl"
+	"github.com/walrusfs/walrusfs/index/posixacl"
 )
 
 // POSIX ACLs are extended attributes (posixacl.XattrAccess and

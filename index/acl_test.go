@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/walrusfs/walrusfs/posixacl"
+	"github.com/walrusfs/walrusfs/index/posixacl"
 )
 
 // aclValue encodes entries given as {tag, perm, id}.

@@ -8,7 +8,7 @@ import (
 	"math"
 	"syscall"
 
-	"github.com/walrusfs/walrusfs/posixacl"
+	"github.com/walrusfs/walrusfs/index/posixacl"
 )
 
 // MaxNameLen is the longest name a directory entry may have, in bytes.

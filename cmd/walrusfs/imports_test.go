@@ -90,8 +90,8 @@ var importRules = []importRule{
 		stdOnly: true,
 	},
 	{
-		text:    "`posixacl` imports only the standard library: the index and the filesystem both apply it.",
-		from:    []pattern{"./posixacl"},
+		text:    "`index/posixacl` imports only the standard library: the index and the filesystem both apply it.",
+		from:    []pattern{"./index/posixacl"},
 		stdOnly: true,
 	},
 	{
