@@ -26,13 +26,16 @@ import (
 
 // aclCapabilities are the FUSE capabilities Mount asks for beyond go-fuse's
 // EnableAcl; they need aclRaw to pass the umask and setxattr flags on.
-const aclCapabilities = fuse.CAP_DONT_MASK | fuse.CAP_SETXATTR_EXT
+const aclCapabilities = fuse.CAP_DONT_MASK | fuse.CAP_SETXATTR_EXT | killPrivCapabilities
 
 // requestExtra is what go-fuse's node API drops from a request and the
 // nodes need: the caller's umask on a create, the setxattr flags.
 type requestExtra struct {
 	umask    uint32
 	killSgid bool
+	// killPriv: a write or truncate by a caller without CAP_FSETID, which
+	// must clear the setuid and setgid bits (see killpriv.go).
+	killPriv bool
 }
 
 // requestExtras holds the requestExtra of requests in flight, keyed by the

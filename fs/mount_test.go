@@ -53,6 +53,12 @@ func requireFuse(t *testing.T) {
 
 func mountAt(t *testing.T, stateDir string, opts ...mountOpt) *testMount {
 	t.Helper()
+	return mountObserved(t, stateDir, nil, opts...)
+}
+
+// mountObserved is mountAt with obs told of every request.
+func mountObserved(t *testing.T, stateDir string, obs Observer, opts ...mountOpt) *testMount {
+	t.Helper()
 	requireFuse(t)
 	cfg := filedata.DefaultConfig()
 	// As the daemon keeps them by default: uploaded data stays as local
@@ -101,7 +107,7 @@ func mountAt(t *testing.T, stateDir string, opts ...mountOpt) *testMount {
 	mnt := t.TempDir()
 	fo := fsys.Options()
 	fo.AllowOther = true
-	server, err := fsys.Mount(mnt, fo, nil)
+	server, err := fsys.Mount(mnt, fo, obs)
 	if err != nil {
 		t.Fatalf("mount: %v", err)
 	}

@@ -112,6 +112,7 @@ func (n *node) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAt
 		ch.Mtime = &ns
 	}
 	ch.Now = now()
+	ch.KillPrivileges = n.fs.killPriv(ctx)
 	var a index.Attr
 	var err error
 	if size, ok := in.GetSize(); ok {

@@ -618,3 +618,51 @@ func TestSyncLetsOperationsProceed(t *testing.T) {
 		}
 	}
 }
+
+// TestKillPrivileges: a write removes capabilities and, for a caller
+// without CAP_FSETID, setuid and group-executable setgid; it journals
+// nothing when there is nothing to clear; chown and truncate clear them
+// in the same operation, directories keep setgid through chown.
+func TestKillPrivileges(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	mode := func(ino Ino) uint32 { return must(x.GetAttr(ino)).Mode & 0o7777 }
+	hasCap := func(ino Ino) bool { _, err := x.GetXattr(ino, "security.capability"); return err == nil }
+	f := must(x.Create(RootIno, "f", file(0o6755)))
+	noErr(t, x.SetXattr(f.Ino, "security.capability", []byte("cap"), 0, 2))
+	noErr(t, x.KillPrivileges(f.Ino, false, 3))
+	if mode(f.Ino) != 0o6755 || hasCap(f.Ino) {
+		t.Fatalf("write by root: mode %o, capability %v; want 6755 and none", mode(f.Ino), hasCap(f.Ino))
+	}
+	seq := x.seq
+	noErr(t, x.KillPrivileges(must(x.Create(RootIno, "plain", file(0o644))).Ino, true, 4))
+	if x.seq != seq+1 {
+		t.Fatalf("a write with nothing to clear journaled %d records, want none", x.seq-seq-1)
+	}
+	noErr(t, x.KillPrivileges(f.Ino, true, 5))
+	if mode(f.Ino) != 0o755 {
+		t.Fatalf("write by a user: mode %o, want 755", mode(f.Ino))
+	}
+	g := must(x.Create(RootIno, "g", file(0o2745))) // setgid without group execute
+	noErr(t, x.KillPrivileges(g.Ino, true, 6))
+	if mode(g.Ino) != 0o2745 {
+		t.Fatalf("setgid without group execute after a write: %o, want 2745", mode(g.Ino))
+	}
+	h := must(x.Create(RootIno, "h", file(0o6775)))
+	noErr(t, x.SetXattr(h.Ino, "security.capability", []byte("cap"), 0, 2))
+	uid := uint32(7)
+	must(x.SetAttr(h.Ino, SetAttrIn{Uid: &uid, Now: 7}))
+	if mode(h.Ino) != 0o775 || hasCap(h.Ino) {
+		t.Fatalf("after chown: mode %o, capability %v; want 775 and none", mode(h.Ino), hasCap(h.Ino))
+	}
+	size := uint64(0)
+	k := must(x.Create(RootIno, "k", file(0o4755)))
+	must(x.SetAttr(k.Ino, SetAttrIn{Size: &size, KillPrivileges: true, Now: 8}))
+	if mode(k.Ino) != 0o755 {
+		t.Fatalf("after a user's truncate: mode %o, want 755", mode(k.Ino))
+	}
+	d := must(x.Create(RootIno, "d", NewNode{Mode: syscall.S_IFDIR | 0o2775, Now: 1}))
+	must(x.SetAttr(d.Ino, SetAttrIn{Uid: &uid, Now: 9}))
+	if mode(d.Ino) != 0o2775 {
+		t.Fatalf("a directory's setgid after chown: %o, want 2775", mode(d.Ino))
+	}
+}

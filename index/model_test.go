@@ -104,7 +104,7 @@ var (
 	modelNameLong  = strings.Repeat("L", MaxNameLen+1)
 	modelNames     = []string{"a", "b", "c", "sub", "with space", "new\nline", "\xff", "tab\t", modelName255, modelName255b}
 	modelXattrLong = "user." + strings.Repeat("k", MaxXattrNameLen-len("user."))
-	modelXattrs    = []string{"user.a", "user.b", "trusted.t", "security.s", "user.\xff\n", modelXattrLong}
+	modelXattrs    = []string{"user.a", "user.b", "trusted.t", "security.s", "security.capability", "user.\xff\n", modelXattrLong}
 	modelTargets   = []string{"a", "../up/\xff", "/abs path", strings.Repeat("t", 4095)}
 	modelChunkSize = []uint32{1, 7, 4096, 1 << 20}
 )
@@ -998,6 +998,18 @@ func (r *modelRun) opSetAttr() {
 	}
 	if in.Mode != nil {
 		n.mode = n.typ() | *in.Mode&0o7777
+	}
+	chown := (in.Uid != nil || in.Gid != nil) && !n.isDir()
+	if chown && in.Mode == nil {
+		// chown(2) of anything but a directory clears setuid, and setgid
+		// when group execute is on.
+		n.mode &^= syscall.S_ISUID
+		if n.mode&syscall.S_IXGRP != 0 {
+			n.mode &^= syscall.S_ISGID
+		}
+	}
+	if chown || in.Size != nil {
+		delete(n.xattrs, "security.capability")
 	}
 	if in.Uid != nil {
 		n.uid = *in.Uid

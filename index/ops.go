@@ -646,7 +646,64 @@ type SetAttrIn struct {
 	Size         *uint64
 	Atime, Mtime *int64
 	Now          int64 // becomes ctime
+	// KillPrivileges clears the setuid bit and the setgid bit when group
+	// execute is on, as Linux does when a caller without CAP_FSETID
+	// truncates a file. A change of owner or group of a file that is not
+	// a directory does the same by itself (unless it sets the mode too),
+	// as chown(2) does; a truncate or a chown also removes the file's
+	// capabilities (security.capability), whoever makes it.
+	KillPrivileges bool
 }
+
+// xattrCapability is the file capabilities attribute (setcap) that a
+// write, truncate or chown removes with the setuid bit.
+const xattrCapability = "security.capability"
+
+// KillPrivileges is what a write does to a file's privileges, as on any
+// Linux filesystem: it removes the file's capabilities
+// (security.capability), and when suidgid is set (the writer lacks
+// CAP_FSETID) it clears the setuid bit and the setgid bit when group
+// execute is on. When there is nothing to clear, as for almost every
+// write, it changes nothing and journals nothing.
+func (x *Index) KillPrivileges(ino Ino, suidgid bool, now int64) error {
+	return x.update(func(w *wtx) error {
+		a, err := w.inode(ino)
+		if err != nil {
+			return err
+		}
+		capKey := xattrKey(ino, xattrCapability)
+		hasCap := w.get(bXattrs, capKey) != nil
+		if !hasCap && !(suidgid && hasPrivilegeBits(a.Mode)) {
+			return nil
+		}
+		if hasCap {
+			if err := w.del(bXattrs, capKey); err != nil {
+				return err
+			}
+		}
+		if suidgid {
+			a.Mode = withoutPrivilegeBits(a.Mode)
+		}
+		a.Ctime = now
+		return w.putInode(&a)
+	})
+}
+
+// hasPrivilegeBits reports whether a write by a caller without CAP_FSETID
+// would change mode.
+func hasPrivilegeBits(mode uint32) bool { return withoutPrivilegeBits(mode) != mode }
+
+// withoutPrivilegeBits is mode without the setuid bit, and without the
+// setgid bit when group execute is on (setgid without it marks mandatory
+// locking, which a write leaves alone).
+func withoutPrivilegeBits(mode uint32) uint32 {
+	mode &^= syscall.S_ISUID
+	if mode&syscall.S_IXGRP != 0 {
+		mode &^= syscall.S_ISGID
+	}
+	return mode
+}
+
 
 // SetAttr changes attributes. Changing Size of a regular file drops the
 // chunk references wholly past the new end (their staging files are
@@ -672,6 +729,17 @@ func (x *Index) SetAttr(ino Ino, in SetAttrIn) (Attr, error) {
 			a.Mode = a.Type() | *in.Mode&^uint32(syscall.S_IFMT)
 			if err := w.chmodACL(ino, a.Mode); err != nil {
 				return err
+			}
+		}
+		chown := (in.Uid != nil || in.Gid != nil) && !a.IsDir()
+		if (in.KillPrivileges || chown) && in.Mode == nil {
+			a.Mode = withoutPrivilegeBits(a.Mode)
+		}
+		if chown || in.Size != nil {
+			if key := xattrKey(ino, xattrCapability); w.get(bXattrs, key) != nil {
+				if err := w.del(bXattrs, key); err != nil {
+					return err
+				}
 			}
 		}
 		if in.Uid != nil {
