@@ -673,7 +673,7 @@ func (x *Index) KillPrivileges(ino Ino, suidgid bool, now int64) error {
 		}
 		capKey := xattrKey(ino, xattrCapability)
 		hasCap := w.get(bXattrs, capKey) != nil
-		if !hasCap && !(suidgid && hasPrivilegeBits(a.Mode)) {
+		if !hasCap && (!suidgid || !hasPrivilegeBits(a.Mode)) {
 			return nil
 		}
 		if hasCap {
@@ -703,7 +703,6 @@ func withoutPrivilegeBits(mode uint32) uint32 {
 	}
 	return mode
 }
-
 
 // SetAttr changes attributes. Changing Size of a regular file drops the
 // chunk references wholly past the new end (their staging files are
