@@ -3,6 +3,7 @@
 #   make run    mount the embedded default at $(MOUNTPOINT) in the foreground
 #   make test   the full test suite (real FUSE mounts; run as root)
 #   make bench  walrusfs against a go-fuse loopback mount, as one table
+#   make man    the man pages, one per command, into man/
 
 GO          ?= go
 MOUNTPOINT  ?= /mnt/walrus
@@ -15,7 +16,7 @@ LDFLAGS     := -X main.version=$(VERSION)
 FUZZTIME    ?= 30s
 BENCH_FLAGS ?=
 
-.PHONY: all build run test test-short lint bench fuzz install soak tools clean
+.PHONY: all build run test test-short lint bench fuzz install soak tools clean man completion
 
 all: build
 
@@ -50,8 +51,23 @@ bench: build tools
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
-install: build
+# Man pages and shell completion come from the command definitions.
+man: build
+	./$(BIN) man --dir man
+
+completion: build
+	mkdir -p completion
+	./$(BIN) completion bash > completion/walrusfs.bash
+	./$(BIN) completion zsh > completion/_walrusfs
+	./$(BIN) completion fish > completion/walrusfs.fish
+
+install: build man completion
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/walrusfs
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -D -m 0644 completion/walrusfs.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/walrusfs
+	install -D -m 0644 completion/_walrusfs $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_walrusfs
+	install -D -m 0644 completion/walrusfs.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/walrusfs.fish
 	# mount(8) runs /sbin/mount.walrusfs for `mount -t walrusfs` and fstab.
 	install -d $(DESTDIR)/sbin
 	ln -sf $(PREFIX)/bin/walrusfs $(DESTDIR)/sbin/mount.walrusfs
@@ -68,4 +84,4 @@ tools:
 	@./scripts/install-tools.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin man completion

@@ -29,8 +29,10 @@
 // # Permissions
 //
 // The mount uses default_permissions: the kernel checks modes, owners and the
-// sticky bit from the attributes we report. New inodes get the caller's uid
-// and gid (the index applies setgid-directory inheritance).
+// sticky bit from the attributes we report, and with FUSE_POSIX_ACL the
+// POSIX ACLs it reads through getxattr (see acl.go). New inodes get the
+// caller's uid and gid (the index applies setgid-directory inheritance),
+// and the caller's umask or their directory's default ACL.
 //
 // # Caching
 //

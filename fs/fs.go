@@ -45,6 +45,9 @@ type FS struct {
 	idx  *index.Index
 	data *filedata.Engine
 
+	// extras carries request fields go-fuse's node API drops (see acl.go).
+	extras requestExtras
+
 	// stagedReads counts reads answered from a staged chunk file, and
 	// spliceFallbacks those of them go-fuse could not splice and copied
 	// through the daemon instead.
@@ -93,6 +96,8 @@ func (f *FS) Options() *fusefs.Options {
 			MaxReadAhead:  1 << 20,
 			MaxBackground: 64,
 			DirectMount:   true,
+			// The kernel enforces POSIX ACLs (see acl.go).
+			EnableAcl: true,
 			// go-fuse's own messages are per request (a failed splice, a
 			// reply to an interrupted request): debug level only.
 			Logger: slog.NewLogLogger(f.log.Handler(), slog.LevelDebug),

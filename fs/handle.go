@@ -10,6 +10,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/walrusfs/walrusfs/fs/filedata"
+	"github.com/walrusfs/walrusfs/index"
 )
 
 // handle is an open file: the FUSE face of a filedata.File.
@@ -59,6 +60,10 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	if h.fs.cfg.ReadOnly {
 		return 0, syscall.EROFS
+	}
+	// The kernel leaves this to the filesystem (see killpriv.go).
+	if err := h.fs.idx.KillPrivileges(index.Ino(h.ino), h.fs.killPriv(ctx), now()); err != nil {
+		return 0, h.errno("write", err)
 	}
 	if err := h.file.Write(ctx, data, off); err != nil {
 		return 0, h.errno("write", err)

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	fusefs "github.com/hanwen/go-fuse/v2/fs"
-
 	"github.com/walrusfs/walrusfs/fs/filedata"
 	"github.com/walrusfs/walrusfs/fs/filedata/blockcache"
 	"github.com/walrusfs/walrusfs/fs/filedata/blockcrypt"
@@ -54,6 +52,12 @@ func requireFuse(t *testing.T) {
 }
 
 func mountAt(t *testing.T, stateDir string, opts ...mountOpt) *testMount {
+	t.Helper()
+	return mountObserved(t, stateDir, nil, opts...)
+}
+
+// mountObserved is mountAt with obs told of every request.
+func mountObserved(t *testing.T, stateDir string, obs Observer, opts ...mountOpt) *testMount {
 	t.Helper()
 	requireFuse(t)
 	cfg := filedata.DefaultConfig()
@@ -103,7 +107,7 @@ func mountAt(t *testing.T, stateDir string, opts ...mountOpt) *testMount {
 	mnt := t.TempDir()
 	fo := fsys.Options()
 	fo.AllowOther = true
-	server, err := fusefs.Mount(mnt, fsys.Root(), fo)
+	server, err := fsys.Mount(mnt, fo, obs)
 	if err != nil {
 		t.Fatalf("mount: %v", err)
 	}

@@ -112,6 +112,7 @@ func (n *node) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAt
 		ch.Mtime = &ns
 	}
 	ch.Now = now()
+	ch.KillPrivileges = n.fs.killPriv(ctx)
 	var a index.Attr
 	var err error
 	if size, ok := in.GetSize(); ok {
@@ -144,6 +145,9 @@ func (n *node) Access(ctx context.Context, mask uint32) syscall.Errno {
 			return syscall.EACCES
 		}
 		return 0
+	}
+	if e, ok := n.aclAccess(&a, uid, gid, mask); ok {
+		return e
 	}
 	perm := a.Mode & 0o7
 	if uid == a.Uid {
@@ -203,6 +207,7 @@ func (n *node) create(ctx context.Context, name string, nn index.NewNode, out *f
 		return nil, index.Attr{}, e
 	}
 	nn.Uid, nn.Gid = caller(ctx)
+	nn.Umask = n.fs.umask(ctx)
 	nn.Now = now()
 	a, err := n.fs.idx.Create(n.ino, name, nn)
 	if err != nil {
@@ -356,6 +361,9 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 	if isWalrusXattr(attr) {
 		return syscall.EPERM
 	}
+	if isACLXattr(attr) {
+		return n.setACL(ctx, attr, data, flags)
+	}
 	return n.errno("setxattr", n.fs.idx.SetXattr(n.ino, attr, data, flags, now()))
 }
 
@@ -365,6 +373,11 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	}
 	if isWalrusXattr(attr) {
 		return syscall.EPERM
+	}
+	if isACLXattr(attr) {
+		if e := n.mayChangeACL(ctx); e != 0 {
+			return e
+		}
 	}
 	return n.errno("removexattr", n.fs.idx.RemoveXattr(n.ino, attr, now()))
 }

@@ -22,13 +22,17 @@ type Observer interface {
 
 // Mount mounts the filesystem on dir with opts (from Options), reporting
 // every request to obs when obs is not nil, and returns once the kernel
-// has the mount.
+// has the mount. Mount it this way, not with go-fuse's fs.Mount: only here
+// do new inodes get the caller's umask or their parent's default ACL
+// exactly as Linux gives them (see acl.go).
 func (f *FS) Mount(dir string, opts *fusefs.Options, obs Observer) (*fuse.Server, error) {
-	raw := fusefs.NewNodeFS(f.Root(), opts)
+	var raw fuse.RawFileSystem = &aclRaw{RawFileSystem: fusefs.NewNodeFS(f.Root(), opts), extras: &f.extras}
 	if obs != nil {
 		raw = &observedFS{RawFileSystem: raw, obs: obs}
 	}
-	server, err := fuse.NewServer(raw, dir, &opts.MountOptions)
+	mo := opts.MountOptions
+	mo.ExtraCapabilities |= aclCapabilities
+	server, err := fuse.NewServer(raw, dir, &mo)
 	if err != nil {
 		return nil, err
 	}

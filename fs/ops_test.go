@@ -220,7 +220,7 @@ func TestUnlinkOpenFileKeepsWorking(t *testing.T) {
 	}
 	mustDo(t, f.Close())
 	// The space comes back once the deletion is committed.
-	mustDo(t, m.data.Sync(t.Context()))
+	mustDo(t, m.idx.Commit(t.Context()))
 	waitFor(t, "staging file removed after last close", func() bool { return m.stagingFiles(t) == 0 })
 	s, err := m.idx.Stats()
 	mustDo(t, err)
@@ -562,7 +562,7 @@ func TestNoStagingFileOutlivesItsInode(t *testing.T) {
 	}
 	mustDo(t, os.Truncate(m.path("a"), 70<<10)) // keeps 2 chunks
 	mustDo(t, os.Remove(m.path("b")))
-	mustDo(t, m.data.Sync(t.Context()))
+	mustDo(t, m.idx.Commit(t.Context()))
 	waitFor(t, "staging files released", func() bool { return m.stagingFiles(t) == 2 })
 	m.unmount(t)
 

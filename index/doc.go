@@ -21,7 +21,8 @@
 //	inodes     ino               → inode record (see encodeInode)
 //	dirents    parent ‖ name     → child ino ‖ u32 file type (for readdir d_type)
 //	symlinks   ino               → target bytes
-//	xattrs     ino ‖ name        → 0x00 ‖ value
+//	xattrs     ino ‖ name        → 0x00 ‖ value (POSIX ACLs among them, in
+//	                               step with the inode's mode: see acl.go)
 //	chunks     ino ‖ chunk no.   → chunk reference (staged or stored; see ChunkRef)
 //	orphans    ino               → 0x01: unlinked while open; purged at mount
 //	blobs      blob ID           → blob record (reserved for the uploader)
@@ -45,18 +46,26 @@
 //     key/value mutations (CRC-protected, with a sequence number) to the
 //     journal file with a single write(2). The record is now in the kernel:
 //     a kill -9 of the daemon cannot lose it.
-//  3. A background committer commits the bbolt transaction (with bbolt's
-//     usual fdatasync) every CommitInterval, or sooner when many operations
-//     are pending, records the last folded sequence number in "journal_seq",
-//     and truncates the journal.
-//  4. Sync commits at once; fsync and directory fsync in the filesystem call
-//     it, so everything acknowledged before them is durable on disk.
+//  3. Every CommitInterval (default one second) the journal is flushed to
+//     disk (fdatasync); Sync does the same at once, and fsync and directory
+//     fsync in the filesystem call it. The flush runs without the index
+//     mutex, so operations go on meanwhile, and Syncs that arrive during a
+//     flush share the next one: an fsync costs one journal flush, as on a
+//     local filesystem, not a commit of the whole tree.
+//  4. A background checkpoint commits the bbolt transaction (with bbolt's
+//     usual fdatasyncs) every CheckpointInterval (default 30 s), or sooner
+//     when many operations are pending, records the last folded sequence
+//     number in "journal_seq", and truncates the journal. Commit does the
+//     same at once. A checkpoint holds the mutex through bbolt's flushes,
+//     which is why it is rare; staging files that operations stopped
+//     referring to are released only then.
 //
 // At open, journal records newer than "journal_seq" are replayed; a torn or
 // corrupt tail (a power loss in the middle of a write) ends the replay. So:
 // a daemon crash loses nothing; a power loss or kernel crash loses at most
-// the operations acknowledged since the last commit (at most CommitInterval,
-// default one second) and never leaves a half-applied operation.
+// the operations acknowledged since the last journal flush (at most
+// CommitInterval, default one second) and never leaves a half-applied
+// operation.
 //
 // If an operation fails half-way through its mutations, the transaction is
 // rolled back and the operations since the last commit are replayed from

@@ -12,8 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -34,19 +37,27 @@ var (
 // Config tunes the index. The zero value is not valid; start from
 // DefaultConfig.
 type Config struct {
-	// CommitInterval is the longest an acknowledged operation waits before
-	// it is committed to the bbolt file with a disk flush. It bounds what a
-	// power loss can take. A daemon crash loses nothing regardless.
+	// CommitInterval is the longest an acknowledged operation waits for
+	// its disk flush (an fdatasync of the journal). It bounds what a power
+	// loss can take. A daemon crash loses nothing regardless.
 	CommitInterval time.Duration
-	// CommitOps commits early once this many operations are pending.
+	// CheckpointInterval is how often the journal is folded into the
+	// bbolt file (a commit, which holds the index lock through bbolt's
+	// own flushes). It bounds the journal replayed at the next open.
+	CheckpointInterval time.Duration
+	// CommitOps checkpoints early once this many operations are pending.
 	CommitOps int
 	// OpenTimeout bounds the wait for bbolt's file lock.
 	OpenTimeout time.Duration
+
+	// flushJournal replaces the journal's fdatasync in tests that need a
+	// flush to take its time.
+	flushJournal func(*os.File) error
 }
 
 // DefaultConfig returns the configuration walrusfs uses.
 func DefaultConfig() Config {
-	return Config{CommitInterval: time.Second, CommitOps: 20000, OpenTimeout: time.Second}
+	return Config{CommitInterval: time.Second, CheckpointInterval: 30 * time.Second, CommitOps: 20000, OpenTimeout: time.Second}
 }
 
 // FileName and JournalName are the index's files inside the state directory.
@@ -61,6 +72,13 @@ type Index struct {
 	log     *slog.Logger
 	db      *bolt.DB
 	journal *os.File
+
+	// syncMu serializes journal flushes, which run without mu so that
+	// operations go on meanwhile. Lock order: syncMu, then mu.
+	syncMu sync.Mutex
+	// durableSeq is the last journal sequence number known to be on disk,
+	// through a journal flush or a commit.
+	durableSeq atomic.Uint64
 
 	mu      sync.Mutex
 	tx      *bolt.Tx // the open write transaction; nil once closed
@@ -118,6 +136,7 @@ func Open(ctx context.Context, dir string, cfg Config, log *slog.Logger) (*Index
 	// Sequence numbers continue after the last folded record: replay skips
 	// records at or below it, so restarting from zero would lose them.
 	x.seq = binary.BigEndian.Uint64(x.tx.Bucket(bucketMeta).Get(keyJournalSeq))
+	x.durableSeq.Store(x.seq)
 	x.wg.Add(1)
 	go x.committer()
 	return x, nil
@@ -397,6 +416,7 @@ func (x *Index) commitLocked() error {
 		return x.failCommitLocked(err)
 	}
 	x.pending = x.pending[:0]
+	x.noteDurable(x.seq)
 	if err := x.journal.Truncate(0); err != nil {
 		x.log.Warn("index: truncating journal", "err", err)
 	}
@@ -427,16 +447,29 @@ func (x *Index) failCommitLocked(err error) error {
 	return x.commitErr
 }
 
+// committer flushes the journal every CommitInterval and folds it into
+// the bbolt file every CheckpointInterval, or at once when CommitOps
+// operations are pending.
 func (x *Index) committer() {
 	defer x.wg.Done()
 	t := time.NewTicker(x.cfg.CommitInterval)
 	defer t.Stop()
+	checkpointed := time.Now()
 	for {
+		checkpoint := false
 		select {
 		case <-x.done:
 			return
 		case <-t.C:
+			checkpoint = time.Since(checkpointed) >= x.cfg.CheckpointInterval
 		case <-x.kick:
+			checkpoint = true
+		}
+		if !checkpoint {
+			if err := x.Sync(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
+				x.log.Error("index: background journal flush", "err", err)
+			}
+			continue
 		}
 		x.mu.Lock()
 		if x.tx != nil {
@@ -445,18 +478,84 @@ func (x *Index) committer() {
 			}
 		}
 		x.mu.Unlock()
+		checkpointed = time.Now()
 	}
 }
 
-// Sync makes every operation acknowledged so far durable on disk.
+// Sync makes every operation acknowledged so far durable on disk by
+// flushing the journal (fdatasync). The flush runs without the index
+// lock, so other operations go on meanwhile, and callers that arrive
+// during a flush share the next one. Folding the journal into the bbolt
+// file is left to the background checkpoint (see Commit).
 func (x *Index) Sync(ctx context.Context) error {
 	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.tx == nil {
-		if x.commitErr != nil {
-			return x.commitErr
+	want, err := x.seq, x.usableLocked()
+	x.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if x.durableSeq.Load() >= want {
+		return nil
+	}
+	x.syncMu.Lock()
+	defer x.syncMu.Unlock()
+	if x.durableSeq.Load() >= want {
+		return nil // a flush or a commit covered it while we waited
+	}
+	// Everything written so far is covered by the flush below.
+	x.mu.Lock()
+	upto, err := x.seq, x.usableLocked()
+	x.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := x.flushJournal(x.journal); err != nil {
+		// The kernel may have dropped the pages it failed to write: what
+		// the journal holds can no longer be trusted to be on disk.
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		return x.failCommitLocked(fmt.Errorf("journal flush: %w", err))
+	}
+	x.noteDurable(upto)
+	return nil
+}
+
+// flushJournal is fdatasync of the journal file.
+func (x *Index) flushJournal(f *os.File) error {
+	if x.cfg.flushJournal != nil {
+		return x.cfg.flushJournal(f)
+	}
+	return unix.Fdatasync(int(f.Fd()))
+}
+
+// usableLocked reports why the index takes no operations, or nil.
+func (x *Index) usableLocked() error {
+	if x.tx != nil {
+		return nil
+	}
+	if x.commitErr != nil {
+		return x.commitErr
+	}
+	return ErrClosed
+}
+
+// noteDurable records that every operation up to seq is on disk.
+func (x *Index) noteDurable(seq uint64) {
+	for {
+		cur := x.durableSeq.Load()
+		if cur >= seq || x.durableSeq.CompareAndSwap(cur, seq) {
+			return
 		}
-		return ErrClosed
+	}
+}
+
+// Commit folds every acknowledged operation into the bbolt file now (a
+// checkpoint) and releases the staging files they stopped referring to.
+func (x *Index) Commit(ctx context.Context) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err := x.usableLocked(); err != nil {
+		return err
 	}
 	return x.commitLocked()
 }
@@ -465,6 +564,8 @@ func (x *Index) Sync(ctx context.Context) error {
 func (x *Index) Close() error {
 	close(x.done)
 	x.wg.Wait()
+	x.syncMu.Lock()
+	defer x.syncMu.Unlock()
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var err error
@@ -489,6 +590,8 @@ func (x *Index) Close() error {
 func (x *Index) Abandon() {
 	close(x.done)
 	x.wg.Wait()
+	x.syncMu.Lock()
+	defer x.syncMu.Unlock()
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.tx != nil {

@@ -2,11 +2,13 @@ package index
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 func testConfig() Config {
 	c := DefaultConfig()
 	c.CommitInterval = time.Hour // tests commit explicitly or not at all
+	c.CheckpointInterval = time.Hour
 	return c
 }
 
@@ -171,7 +174,7 @@ func TestHardLinksAndOrphans(t *testing.T) {
 	if released := x.TakeReleased(); len(released) != 0 {
 		t.Fatalf("staging released before the commit: %v", released)
 	}
-	noErr(t, x.Sync(t.Context()))
+	noErr(t, x.Commit(t.Context()))
 	select {
 	case <-x.Released():
 	default:
@@ -310,7 +313,7 @@ func TestTruncateDropsChunks(t *testing.T) {
 	if len(chunks) != 2 || chunks[1].N != 1 {
 		t.Fatalf("chunks after truncate: %+v", chunks)
 	}
-	noErr(t, x.Sync(t.Context()))
+	noErr(t, x.Commit(t.Context()))
 	if released := x.TakeReleased(); len(released) != 2 || released[0] != refs[2].StagingID || released[1] != refs[3].StagingID {
 		t.Fatalf("released %v", released)
 	}
@@ -320,7 +323,7 @@ func TestJournalReplayAfterCrash(t *testing.T) {
 	dir := t.TempDir()
 	x := openTest(t, dir)
 	f := must(x.Create(RootIno, "committed", file(0o644)))
-	noErr(t, x.Sync(t.Context()))
+	noErr(t, x.Commit(t.Context()))
 	g := must(x.Create(RootIno, "journaled", file(0o600)))
 	noErr(t, x.SetXattr(g.Ino, "user.k", []byte("v"), 0, 2))
 	noErr(t, x.Rename(RootIno, "committed", RootIno, "renamed", 0, 3))
@@ -542,11 +545,124 @@ func TestPunchChunks(t *testing.T) {
 	if released := x.TakeReleased(); len(released) != 0 {
 		t.Fatalf("released before the commit: %v", released)
 	}
-	noErr(t, x.Sync(t.Context()))
+	noErr(t, x.Commit(t.Context()))
 	if released := x.TakeReleased(); !slices.Equal(released, []uint64{refs[1].StagingID, refs[2].StagingID}) {
 		t.Fatalf("released %v, want the staging files of chunks 1 and 2", released)
 	}
 	d := must(x.Create(RootIno, "d", dirNode()))
 	_, err := x.PunchChunks(d.Ino, 0, 1, 8)
 	wantErr(t, err, syscall.EINVAL)
+}
+
+// TestSyncLetsOperationsProceed: while Sync waits for the journal's disk
+// flush, other operations run; callers that arrive meanwhile share the
+// next flush; and an operation acknowledged before Sync returned is
+// durable without a commit of the bbolt file.
+func TestSyncLetsOperationsProceed(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig()
+	entered, release := make(chan struct{}, 16), make(chan struct{})
+	var flushes atomic.Int32
+	cfg.flushJournal = func(f *os.File) error {
+		flushes.Add(1)
+		entered <- struct{}{}
+		<-release
+		return f.Sync()
+	}
+	x, err := Open(t.Context(), dir, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(x.Create(RootIno, "before", file(0o644)))
+	synced := make(chan error, 3)
+	go func() { synced <- x.Sync(t.Context()) }()
+	<-entered
+	// The flush is under way: metadata operations must not wait for it.
+	done := make(chan error, 1)
+	go func() {
+		for i := range 200 {
+			if _, err := x.Create(RootIno, fmt.Sprintf("during-%d", i), file(0o644)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("operations waited for the journal flush")
+	}
+	// Two more callers while the first flush is still blocked: they
+	// share one flush after it.
+	go func() { synced <- x.Sync(t.Context()) }()
+	go func() { synced <- x.Sync(t.Context()) }()
+	close(release)
+	for range 3 {
+		if err := <-synced; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := flushes.Load(); n != 2 {
+		t.Errorf("%d journal flushes for three Syncs, want 2 (the last two shared one)", n)
+	}
+	// A crash now (nothing committed to the bbolt file) keeps everything.
+	x.Abandon()
+	x = openTest(t, dir)
+	for _, name := range []string{"before", "during-0", "during-199"} {
+		if _, err := x.Lookup(RootIno, name); err != nil {
+			t.Errorf("%s after a crash: %v", name, err)
+		}
+	}
+}
+
+// TestKillPrivileges: a write removes capabilities and, for a caller
+// without CAP_FSETID, setuid and group-executable setgid; it journals
+// nothing when there is nothing to clear; chown and truncate clear them
+// in the same operation, directories keep setgid through chown.
+func TestKillPrivileges(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	mode := func(ino Ino) uint32 { return must(x.GetAttr(ino)).Mode & 0o7777 }
+	hasCap := func(ino Ino) bool { _, err := x.GetXattr(ino, "security.capability"); return err == nil }
+	f := must(x.Create(RootIno, "f", file(0o6755)))
+	noErr(t, x.SetXattr(f.Ino, "security.capability", []byte("cap"), 0, 2))
+	noErr(t, x.KillPrivileges(f.Ino, false, 3))
+	if mode(f.Ino) != 0o6755 || hasCap(f.Ino) {
+		t.Fatalf("write by root: mode %o, capability %v; want 6755 and none", mode(f.Ino), hasCap(f.Ino))
+	}
+	seq := x.seq
+	noErr(t, x.KillPrivileges(must(x.Create(RootIno, "plain", file(0o644))).Ino, true, 4))
+	if x.seq != seq+1 {
+		t.Fatalf("a write with nothing to clear journaled %d records, want none", x.seq-seq-1)
+	}
+	noErr(t, x.KillPrivileges(f.Ino, true, 5))
+	if mode(f.Ino) != 0o755 {
+		t.Fatalf("write by a user: mode %o, want 755", mode(f.Ino))
+	}
+	g := must(x.Create(RootIno, "g", file(0o2745))) // setgid without group execute
+	noErr(t, x.KillPrivileges(g.Ino, true, 6))
+	if mode(g.Ino) != 0o2745 {
+		t.Fatalf("setgid without group execute after a write: %o, want 2745", mode(g.Ino))
+	}
+	h := must(x.Create(RootIno, "h", file(0o6775)))
+	noErr(t, x.SetXattr(h.Ino, "security.capability", []byte("cap"), 0, 2))
+	uid := uint32(7)
+	must(x.SetAttr(h.Ino, SetAttrIn{Uid: &uid, Now: 7}))
+	if mode(h.Ino) != 0o775 || hasCap(h.Ino) {
+		t.Fatalf("after chown: mode %o, capability %v; want 775 and none", mode(h.Ino), hasCap(h.Ino))
+	}
+	size := uint64(0)
+	k := must(x.Create(RootIno, "k", file(0o4755)))
+	must(x.SetAttr(k.Ino, SetAttrIn{Size: &size, KillPrivileges: true, Now: 8}))
+	if mode(k.Ino) != 0o755 {
+		t.Fatalf("after a user's truncate: mode %o, want 755", mode(k.Ino))
+	}
+	d := must(x.Create(RootIno, "d", NewNode{Mode: syscall.S_IFDIR | 0o2775, Now: 1}))
+	must(x.SetAttr(d.Ino, SetAttrIn{Uid: &uid, Now: 9}))
+	if mode(d.Ino) != 0o2775 {
+		t.Fatalf("a directory's setgid after chown: %o, want 2775", mode(d.Ino))
+	}
 }

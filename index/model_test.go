@@ -80,7 +80,7 @@ func TestModel(t *testing.T) {
 		{name: "explicit-commits-2", seed: 0x5eed0002, tune: explicit},
 		{name: "explicit-commits-3", seed: 977, tune: explicit},
 		{name: "early-commits", seed: 7, tune: func(c *Config) { c.CommitOps = 3 }},
-		{name: "timed-commits", seed: 11, tune: func(c *Config) { c.CommitInterval = time.Millisecond }},
+		{name: "timed-commits", seed: 11, tune: func(c *Config) { c.CommitInterval, c.CheckpointInterval = time.Millisecond, 5*time.Millisecond }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			seed := tc.seed
@@ -104,7 +104,7 @@ var (
 	modelNameLong  = strings.Repeat("L", MaxNameLen+1)
 	modelNames     = []string{"a", "b", "c", "sub", "with space", "new\nline", "\xff", "tab\t", modelName255, modelName255b}
 	modelXattrLong = "user." + strings.Repeat("k", MaxXattrNameLen-len("user."))
-	modelXattrs    = []string{"user.a", "user.b", "trusted.t", "security.s", "user.\xff\n", modelXattrLong}
+	modelXattrs    = []string{"user.a", "user.b", "trusted.t", "security.s", "security.capability", "user.\xff\n", modelXattrLong}
 	modelTargets   = []string{"a", "../up/\xff", "/abs path", strings.Repeat("t", 4095)}
 	modelChunkSize = []uint32{1, 7, 4096, 1 << 20}
 )
@@ -302,10 +302,13 @@ type modelRun struct {
 	explicit    bool
 	durable     *model
 	durableRefs map[uint64]bool
-	now         int64
-	step        int
-	hist        []string
-	touched     []Ino
+	// durableJournal is the journal's length at the last flush: a power
+	// loss keeps that much of it.
+	durableJournal int64
+	now            int64
+	step           int
+	hist           []string
+	touched        []Ino
 
 	// lastX is the index most recently opened, kept after a close or
 	// crash so that its last releases can still be taken.
@@ -540,7 +543,8 @@ func (r *modelRun) randomOp() {
 		{6, r.opOpen},
 		{4, r.opClose},
 		{1, r.opPurgeOrphans},
-		{3, r.opSync},
+		{2, r.opSync},
+		{2, r.opCommit},
 		{1, r.opCrash},
 		{1, r.opReopen},
 		{1, r.opPowerLoss},
@@ -995,6 +999,18 @@ func (r *modelRun) opSetAttr() {
 	if in.Mode != nil {
 		n.mode = n.typ() | *in.Mode&0o7777
 	}
+	chown := (in.Uid != nil || in.Gid != nil) && !n.isDir()
+	if chown && in.Mode == nil {
+		// chown(2) of anything but a directory clears setuid, and setgid
+		// when group execute is on.
+		n.mode &^= syscall.S_ISUID
+		if n.mode&syscall.S_IXGRP != 0 {
+			n.mode &^= syscall.S_ISGID
+		}
+	}
+	if chown || in.Size != nil {
+		delete(n.xattrs, "security.capability")
+	}
 	if in.Uid != nil {
 		n.uid = *in.Uid
 	}
@@ -1324,12 +1340,22 @@ func (r *modelRun) opPurgeOrphans() {
 	}
 }
 
+// opSync flushes the journal: everything so far is durable, but the
+// bbolt file is not written and no staging file is released.
 func (r *modelRun) opSync() {
 	r.logf("sync")
 	r.expect("sync", r.x.Sync(r.t.Context()), 0)
 	r.committed()
+}
+
+// opCommit folds the journal into the bbolt file, which releases the
+// staging files nothing refers to any more.
+func (r *modelRun) opCommit() {
+	r.logf("commit")
+	r.expect("commit", r.x.Commit(r.t.Context()), 0)
+	r.committed()
 	r.drainReleased()
-	r.allReleased("sync")
+	r.allReleased("commit")
 }
 
 // opCrash stops the index the way kill -9 would and opens it again: every
@@ -1372,7 +1398,8 @@ func (r *modelRun) opPowerLoss() {
 	r.x.Abandon()
 	r.x = nil
 	r.drainReleased()
-	if err := os.Truncate(filepath.Join(r.dir, JournalName), 0); err != nil {
+	// The journal keeps what was flushed: a power loss takes the rest.
+	if err := os.Truncate(filepath.Join(r.dir, JournalName), r.durableJournal); err != nil {
 		r.fatalf("power loss: %v", err)
 	}
 	m := r.durable.clone()
@@ -1425,6 +1452,11 @@ func (r *modelRun) committed() {
 	}
 	r.durable = r.m.clone()
 	r.durableRefs = r.durable.referenced()
+	fi, err := os.Stat(filepath.Join(r.dir, JournalName))
+	if err != nil {
+		r.fatalf("journal: %v", err)
+	}
+	r.durableJournal = fi.Size()
 }
 
 func (r *modelRun) drainReleased() {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"syscall"
+
+	"github.com/walrusfs/walrusfs/index/posixacl"
 )
 
 // MaxNameLen is the longest name a directory entry may have, in bytes.
@@ -33,7 +35,8 @@ const (
 
 // NewNode describes an inode to create.
 type NewNode struct {
-	Mode      uint32 // type and permission bits, after the caller's umask
+	Mode      uint32 // type and permission bits, as the creating call asked
+	Umask     uint32 // applied to Mode unless the parent has a default ACL
 	Uid, Gid  uint32
 	Rdev      uint32
 	ChunkSize uint32 // regular files only
@@ -185,7 +188,9 @@ func checkNewNode(n *NewNode) error {
 // Create makes a new inode of any type named name in parent and returns
 // its attributes. A name that exists gives EEXIST; a parent that has been
 // removed gives ENOENT. New inodes in a setgid directory take the
-// directory's group, and new directories there are setgid too.
+// directory's group, and new directories there are setgid too. A parent
+// with a default ACL gives the new inode its ACLs and limits its mode (see
+// acl.go); otherwise the umask applies.
 func (x *Index) Create(parent Ino, name string, n NewNode) (Attr, error) {
 	var a Attr
 	err := x.update(func(w *wtx) error {
@@ -196,12 +201,13 @@ func (x *Index) Create(parent Ino, name string, n NewNode) (Attr, error) {
 		if err != nil {
 			return err
 		}
+		mode, access, dflt := w.inheritACL(parent, n.Mode, n.Umask)
 		ino, err := w.bump(keyNextIno, 1)
 		if err != nil {
 			return err
 		}
 		a = Attr{
-			Ino: Ino(ino), Mode: n.Mode, Uid: n.Uid, Gid: n.Gid, Rdev: n.Rdev, Nlink: 1,
+			Ino: Ino(ino), Mode: mode, Uid: n.Uid, Gid: n.Gid, Rdev: n.Rdev, Nlink: 1,
 			Atime: n.Now, Mtime: n.Now, Ctime: n.Now,
 		}
 		if p.Mode&syscall.S_ISGID != 0 {
@@ -225,6 +231,16 @@ func (x *Index) Create(parent Ino, name string, n NewNode) (Attr, error) {
 		}
 		if err := w.putInode(&a); err != nil {
 			return err
+		}
+		for _, acl := range []struct {
+			name  string
+			value []byte
+		}{{posixacl.XattrAccess, access}, {posixacl.XattrDefault, dflt}} {
+			if acl.value != nil {
+				if err := w.put(bXattrs, xattrKey(a.Ino, acl.name), append([]byte{0}, acl.value...)); err != nil {
+					return err
+				}
+			}
 		}
 		if err := w.put(bDirents, direntKey(parent, name), encodeDirent(a.Ino, a.Type())); err != nil {
 			return err
@@ -630,6 +646,62 @@ type SetAttrIn struct {
 	Size         *uint64
 	Atime, Mtime *int64
 	Now          int64 // becomes ctime
+	// KillPrivileges clears the setuid bit and the setgid bit when group
+	// execute is on, as Linux does when a caller without CAP_FSETID
+	// truncates a file. A change of owner or group of a file that is not
+	// a directory does the same by itself (unless it sets the mode too),
+	// as chown(2) does; a truncate or a chown also removes the file's
+	// capabilities (security.capability), whoever makes it.
+	KillPrivileges bool
+}
+
+// xattrCapability is the file capabilities attribute (setcap) that a
+// write, truncate or chown removes with the setuid bit.
+const xattrCapability = "security.capability"
+
+// KillPrivileges is what a write does to a file's privileges, as on any
+// Linux filesystem: it removes the file's capabilities
+// (security.capability), and when suidgid is set (the writer lacks
+// CAP_FSETID) it clears the setuid bit and the setgid bit when group
+// execute is on. When there is nothing to clear, as for almost every
+// write, it changes nothing and journals nothing.
+func (x *Index) KillPrivileges(ino Ino, suidgid bool, now int64) error {
+	return x.update(func(w *wtx) error {
+		a, err := w.inode(ino)
+		if err != nil {
+			return err
+		}
+		capKey := xattrKey(ino, xattrCapability)
+		hasCap := w.get(bXattrs, capKey) != nil
+		if !hasCap && (!suidgid || !hasPrivilegeBits(a.Mode)) {
+			return nil
+		}
+		if hasCap {
+			if err := w.del(bXattrs, capKey); err != nil {
+				return err
+			}
+		}
+		if suidgid {
+			a.Mode = withoutPrivilegeBits(a.Mode)
+		}
+		a.Ctime = now
+		return w.putInode(&a)
+	})
+}
+
+// hasPrivilegeBits reports whether a write by a caller without CAP_FSETID
+// would change mode.
+func hasPrivilegeBits(mode uint32) bool { return withoutPrivilegeBits(mode) != mode }
+
+// withoutPrivilegeBits is mode without the setuid bit, and without the
+// setgid bit when group execute is on (setgid without it marks mandatory
+// locking, which a write leaves alone).
+func withoutPrivilegeBits(mode uint32) uint32 {
+	mode &^= syscall.S_ISUID
+	if mode&syscall.S_IXGRP != 0 {
+		mode &^= syscall.S_ISGID
+	}
+	return mode
 }
 
 // SetAttr changes attributes. Changing Size of a regular file drops the
@@ -654,6 +726,20 @@ func (x *Index) SetAttr(ino Ino, in SetAttrIn) (Attr, error) {
 		}
 		if in.Mode != nil {
 			a.Mode = a.Type() | *in.Mode&^uint32(syscall.S_IFMT)
+			if err := w.chmodACL(ino, a.Mode); err != nil {
+				return err
+			}
+		}
+		chown := (in.Uid != nil || in.Gid != nil) && !a.IsDir()
+		if (in.KillPrivileges || chown) && in.Mode == nil {
+			a.Mode = withoutPrivilegeBits(a.Mode)
+		}
+		if chown || in.Size != nil {
+			if key := xattrKey(ino, xattrCapability); w.get(bXattrs, key) != nil {
+				if err := w.del(bXattrs, key); err != nil {
+					return err
+				}
+			}
 		}
 		if in.Uid != nil {
 			a.Uid = *in.Uid
@@ -793,6 +879,7 @@ func (x *Index) ListXattr(ino Ino) ([]string, error) {
 
 // SetXattr sets an extended attribute. flags may be XattrCreate (fail with
 // EEXIST if it exists) or XattrReplace (fail with ENODATA if it does not).
+// ACLs are validated and kept in step with the mode (see acl.go).
 func (x *Index) SetXattr(ino Ino, name string, value []byte, flags uint32, now int64) error {
 	return x.update(func(w *wtx) error {
 		if err := checkXattrName(name); err != nil {
@@ -813,6 +900,13 @@ func (x *Index) SetXattr(ino Ino, name string, value []byte, flags uint32, now i
 		if flags&XattrReplace != 0 && !exists {
 			return syscall.ENODATA
 		}
+		if isACLName(name) {
+			if err := w.setACL(&a, name, value, flags); err != nil {
+				return err
+			}
+			a.Ctime = now
+			return w.putInode(&a)
+		}
 		// A leading zero byte keeps empty values distinguishable from
 		// absent ones (bbolt returns nil for both).
 		if err := w.put(bXattrs, key, append([]byte{0}, value...)); err != nil {
@@ -824,6 +918,8 @@ func (x *Index) SetXattr(ino Ino, name string, value []byte, flags uint32, now i
 }
 
 // RemoveXattr removes an extended attribute, or fails with ENODATA.
+// Removing an ACL that is not there succeeds, as on Linux; removing one
+// leaves the mode as it is.
 func (x *Index) RemoveXattr(ino Ino, name string, now int64) error {
 	return x.update(func(w *wtx) error {
 		if err := checkXattrName(name); err != nil {
@@ -835,6 +931,9 @@ func (x *Index) RemoveXattr(ino Ino, name string, now int64) error {
 		}
 		key := xattrKey(ino, name)
 		if w.get(bXattrs, key) == nil {
+			if isACLName(name) {
+				return nil
+			}
 			return syscall.ENODATA
 		}
 		if err := w.del(bXattrs, key); err != nil {

@@ -139,7 +139,7 @@ func TestCompleteUploadsSwapsReferencesAndCountsLiveBytes(t *testing.T) {
 	if again := must(x.CompleteUploads(blob, res)); len(again) != 0 {
 		t.Fatalf("second completion applied %+v", again)
 	}
-	noErr(t, x.Sync(t.Context()))
+	noErr(t, x.Commit(t.Context()))
 	if !rel.has(ra.StagingID) || !rel.has(rb.StagingID) {
 		t.Fatalf("certified staging files not released: %v", rel.ids)
 	}
@@ -165,7 +165,7 @@ func TestUncertifiedBlobKeepsTheStagedCopy(t *testing.T) {
 	ups := must(x.Uploads(0, 10))
 	blob := Blob{ID: [32]byte{9}, Kind: BlobStandalone, State: BlobStored, Size: 50}
 	must(x.CompleteUploads(blob, []UploadResult{{Upload: ups[0], Stored: storedAt(50)}}))
-	noErr(t, x.Sync(t.Context()))
+	noErr(t, x.Commit(t.Context()))
 	ref, _ := must2(x.Chunk(f.Ino, 0))
 	if ref.Kind != ChunkStored || ref.StagingID != r.StagingID {
 		t.Fatalf("stored reference of an uncertified blob dropped its local copy: %+v", ref)
@@ -182,7 +182,7 @@ func TestUncertifiedBlobKeepsTheStagedCopy(t *testing.T) {
 	}
 	// Unlinking the file releases it and the live bytes.
 	noErr(t, x.Unlink(RootIno, "f", 2))
-	noErr(t, x.Sync(t.Context()))
+	noErr(t, x.Commit(t.Context()))
 	if !rel.has(r.StagingID) {
 		t.Fatal("local copy not released with its file")
 	}

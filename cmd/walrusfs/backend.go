@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/spf13/pflag"
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/blobstore/localstore"
 	"github.com/walrusfs/walrusfs/blobstore/rs2"
@@ -53,7 +53,7 @@ type dataFlags struct {
 }
 
 // register adds the data flags to fl, with the packages' defaults.
-func (d *dataFlags) register(fl *flag.FlagSet) {
+func (d *dataFlags) register(fl *pflag.FlagSet) {
 	data := filedata.DefaultConfig()
 	up := data.Upload
 	cache := blockcache.DefaultConfig()
@@ -83,6 +83,7 @@ func (d *dataFlags) register(fl *flag.FlagSet) {
 	fl.DurationVar(&d.fgFirst, "foreground-first", up.ForegroundFirst, "while changes stream in (tar x, rsync), uploads wait for a 0.5 s pause for at most this long; 0 uploads at once")
 	fl.DurationVar(&d.sealDelay, "upload-delay", 0, fmt.Sprintf("a chunk not written for this long is sealed and queued for upload, whether its file is open or closed (default %v with the local store, %v with --publisher: every blob on Walrus is paid for, so a file rewritten within a minute is stored once)", data.SealDelay, networkUploadDelay))
 	fl.DurationVar(&d.sealDelay, "seal-delay", 0, "the old name of --upload-delay")
+	_ = fl.MarkHidden("seal-delay") // still accepted, and in config files
 	fl.Var(&d.budget, "staging-budget", "staged bytes before writers wait for uploads (default: half of the free space on the state directory's filesystem, counting what staging holds)")
 	fl.Var(&d.localCopies, "local-copies", "keep uploaded data as local copies while staging holds at most this much; 0 drops them once certified (default: half the staging budget)")
 	fl.DurationVar(&d.stagingWait, "staging-wait", data.StagingWait, "how long a writer waits for staging room before failing with ENOSPC")

@@ -2,13 +2,13 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 )
 
@@ -90,7 +90,7 @@ func TestParseSize(t *testing.T) {
 // TestCheckRefusesImpossibleSettings: settings that cannot work together
 // are refused before anything opens, naming the flag the user gave.
 func TestCheckRefusesImpossibleSettings(t *testing.T) {
-	fl := flag.NewFlagSet("mount", flag.ContinueOnError)
+	fl := pflag.NewFlagSet("mount", pflag.ContinueOnError)
 	var defaults dataFlags
 	defaults.register(fl)
 	const chunk = 8 << 20

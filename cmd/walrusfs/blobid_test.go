@@ -54,7 +54,7 @@ func TestRunBlobID(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			err := runBlobID(t.Context(), tc.args, &stdout, &stderr)
+			err := runForTest(t.Context(), append([]string{"blob-id"}, tc.args...), &stdout, &stderr)
 			switch {
 			case tc.wantUsage:
 				if !errors.Is(err, errUsage) {
@@ -92,7 +92,7 @@ func TestRunBlobIDTooLarge(t *testing.T) {
 	}
 	f.Close()
 	var stdout, stderr bytes.Buffer
-	err = runBlobID(t.Context(), []string{"--shards", "4", p}, &stdout, &stderr)
+	err = runForTest(t.Context(), append([]string{"blob-id"}, []string{"--shards", "4", p}...), &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "393205") || !strings.Contains(err.Error(), "393204") {
 		t.Fatalf("err = %v, want a too-large error naming size and limit", err)
 	}
@@ -114,7 +114,7 @@ func TestRunBlobIDMemoryBudget(t *testing.T) {
 	run := func(args ...string) string {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
-		if err := runBlobID(t.Context(), append(args, name), &stdout, &stderr); err != nil {
+		if err := runForTest(t.Context(), append([]string{"blob-id"}, append(args, name)...), &stdout, &stderr); err != nil {
 			t.Fatal(err)
 		}
 		return stdout.String()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/walrusfs/walrusfs/chainsync"
 	"github.com/walrusfs/walrusfs/chainsync/sui"
 )
@@ -30,7 +30,7 @@ type chainFlags struct {
 	poll        time.Duration
 }
 
-func (c *chainFlags) register(fl *flag.FlagSet) {
+func (c *chainFlags) register(fl *pflag.FlagSet) {
 	def := chainsync.DefaultConfig()
 	fl.StringVar(&c.network, "network", "", "Walrus network to follow on Sui: mainnet, testnet or local (walrusfs serve --chain); enables chain sync")
 	fl.StringVar(&c.rpc, "sui-rpc", "", "Sui full node gRPC URL (default: the network's public full node; http:// only for 127.0.0.1)")

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/chainsync"
 	"github.com/walrusfs/walrusfs/chainsync/sui"
@@ -132,73 +134,91 @@ func openPlanner(ctx context.Context, c *chainCommandFlags, stateDir string) (*c
 	return cp, r, closeAll, nil
 }
 
-func runChainRenew(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newChainCommandFlags("renew", "renew --dry-run [--json] [--state-dir DIR] --config FILE --sui-key FILE", stderr)
-	dry := c.fl.Bool("dry-run", false, "show the transactions a renewal pass would send now, and send nothing (the mount renews by itself)")
-	asJSON := c.fl.Bool("json", false, "print JSON (schema in the README)")
-	stateDir := c.fl.String("state-dir", "", "the volume's state directory, to renew only blobs its files reference (the volume must not be mounted)")
-	if help, err := c.parse(args, 0, ""); help || err != nil {
-		return err
-	}
-	if !*dry {
-		return fmt.Errorf("only --dry-run: a running mount renews its blobs itself: %w", errUsage)
-	}
-	cp, r, closeAll, err := openPlanner(ctx, c, absOrEmpty(*stateDir))
-	if err != nil {
-		return err
-	}
-	defer closeAll()
-	plan, err := r.Plan(ctx)
-	if err != nil {
-		return err
-	}
-	planned, results, err := cp.ledger.PlanExtensions(ctx, plan.Due)
-	if err != nil {
-		return err
-	}
-	out := dryRunJSON{Epoch: plan.Epoch, Transactions: plannedOut(planned), Skipped: []skippedJSON{}}
-	for _, d := range plan.Expired {
-		out.Skipped = append(out.Skipped, skippedJSON{Blob: d.ID.String(), Reason: fmt.Sprintf("its lease ended at epoch %d", d.EndEpoch)})
-	}
-	for i, res := range results {
-		if res.Err != nil {
-			out.Skipped = append(out.Skipped, skippedJSON{Blob: plan.Due[i].ID.String(), Reason: res.Err.Error()})
-		}
-	}
-	return printDryRun(stdout, *asJSON, out)
+func chainRenewCommand() *cobra.Command {
+	return newCommand(commandSpec{
+		use:   "renew --dry-run [--json] [--state-dir DIR] --config FILE --sui-key FILE",
+		short: "show the lease extensions a renewal pass would send now (--dry-run)",
+		args:  exactArgs(0, ""),
+		setup: func(fl *pflag.FlagSet) runFunc {
+			c := newChainCommandFlags(fl)
+			dry := c.fl.Bool("dry-run", false, "show the transactions a renewal pass would send now, and send nothing (the mount renews by itself)")
+			asJSON := c.fl.Bool("json", false, "print JSON (schema in the README)")
+			stateDir := c.fl.String("state-dir", "", "the volume's state directory, to renew only blobs its files reference (the volume must not be mounted)")
+			return func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+				if err := c.prepare(); err != nil {
+					return err
+				}
+				if !*dry {
+					return fmt.Errorf("only --dry-run: a running mount renews its blobs itself: %w", errUsage)
+				}
+				cp, r, closeAll, err := openPlanner(ctx, c, absOrEmpty(*stateDir))
+				if err != nil {
+					return err
+				}
+				defer closeAll()
+				plan, err := r.Plan(ctx)
+				if err != nil {
+					return err
+				}
+				planned, results, err := cp.ledger.PlanExtensions(ctx, plan.Due)
+				if err != nil {
+					return err
+				}
+				out := dryRunJSON{Epoch: plan.Epoch, Transactions: plannedOut(planned), Skipped: []skippedJSON{}}
+				for _, d := range plan.Expired {
+					out.Skipped = append(out.Skipped, skippedJSON{Blob: d.ID.String(), Reason: fmt.Sprintf("its lease ended at epoch %d", d.EndEpoch)})
+				}
+				for i, res := range results {
+					if res.Err != nil {
+						out.Skipped = append(out.Skipped, skippedJSON{Blob: plan.Due[i].ID.String(), Reason: res.Err.Error()})
+					}
+				}
+				return printDryRun(stdout, *asJSON, out)
+			}
+		},
+	})
 }
 
-func runChainGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newChainCommandFlags("gc", "gc --dry-run [--json] --state-dir DIR --config FILE --sui-key FILE", stderr)
-	dry := c.fl.Bool("dry-run", false, "show the delete and burn transactions a pass would send now, and send nothing (the mount collects by itself)")
-	asJSON := c.fl.Bool("json", false, "print JSON (schema in the README)")
-	stateDir := c.fl.String("state-dir", "", "the volume's state directory: which blobs its files still reference (the volume must not be mounted)")
-	if help, err := c.parse(args, 0, ""); help || err != nil {
-		return err
-	}
-	if !*dry {
-		return fmt.Errorf("only --dry-run: a running mount collects its garbage itself: %w", errUsage)
-	}
-	if *stateDir == "" {
-		return fmt.Errorf("--state-dir is needed: garbage is what the volume's files no longer reference: %w", errUsage)
-	}
-	cp, r, closeAll, err := openPlanner(ctx, c, absOrEmpty(*stateDir))
-	if err != nil {
-		return err
-	}
-	defer closeAll()
-	plan, err := r.Plan(ctx)
-	if err != nil {
-		return err
-	}
-	planned, errs := cp.ledger.PlanDiscard(ctx, plan.Garbage)
-	out := dryRunJSON{Epoch: plan.Epoch, Transactions: plannedOut(planned), Skipped: []skippedJSON{}}
-	for i, err := range errs {
-		if err != nil {
-			out.Skipped = append(out.Skipped, skippedJSON{Object: plan.Garbage[i].ObjectID, Reason: err.Error()})
-		}
-	}
-	return printDryRun(stdout, *asJSON, out)
+func chainGCCommand() *cobra.Command {
+	return newCommand(commandSpec{
+		use:   "gc --dry-run [--json] --state-dir DIR --config FILE --sui-key FILE",
+		short: "show the deletions and burns of unreferenced blobs a pass would send now (--dry-run)",
+		args:  exactArgs(0, ""),
+		setup: func(fl *pflag.FlagSet) runFunc {
+			c := newChainCommandFlags(fl)
+			dry := c.fl.Bool("dry-run", false, "show the delete and burn transactions a pass would send now, and send nothing (the mount collects by itself)")
+			asJSON := c.fl.Bool("json", false, "print JSON (schema in the README)")
+			stateDir := c.fl.String("state-dir", "", "the volume's state directory: which blobs its files still reference (the volume must not be mounted)")
+			return func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+				if err := c.prepare(); err != nil {
+					return err
+				}
+				if !*dry {
+					return fmt.Errorf("only --dry-run: a running mount collects its garbage itself: %w", errUsage)
+				}
+				if *stateDir == "" {
+					return fmt.Errorf("--state-dir is needed: garbage is what the volume's files no longer reference: %w", errUsage)
+				}
+				cp, r, closeAll, err := openPlanner(ctx, c, absOrEmpty(*stateDir))
+				if err != nil {
+					return err
+				}
+				defer closeAll()
+				plan, err := r.Plan(ctx)
+				if err != nil {
+					return err
+				}
+				planned, errs := cp.ledger.PlanDiscard(ctx, plan.Garbage)
+				out := dryRunJSON{Epoch: plan.Epoch, Transactions: plannedOut(planned), Skipped: []skippedJSON{}}
+				for i, err := range errs {
+					if err != nil {
+						out.Skipped = append(out.Skipped, skippedJSON{Object: plan.Garbage[i].ObjectID, Reason: err.Error()})
+					}
+				}
+				return printDryRun(stdout, *asJSON, out)
+			}
+		},
+	})
 }
 
 func absOrEmpty(p string) string {

@@ -2,15 +2,14 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
+	"github.com/spf13/pflag"
 )
 
 // Mount settings can live in a TOML file (--config FILE, or the
@@ -44,14 +43,14 @@ type configSetting struct {
 
 // applyConfigFile sets every flag of fl that the file at path names and the
 // command line did not.
-func applyConfigFile(fl *flag.FlagSet, path string) error {
+func applyConfigFile(fl *pflag.FlagSet, path string) error {
 	return applyConfigFileSkipping(fl, path, nil)
 }
 
 // applyConfigFileSkipping is applyConfigFile for a command that takes only
 // some of the settings: keys in skip that fl lacks are passed over (the
 // chain commands read a mount's file).
-func applyConfigFileSkipping(fl *flag.FlagSet, path string, skip map[string]bool) error {
+func applyConfigFileSkipping(fl *pflag.FlagSet, path string, skip map[string]bool) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
@@ -61,7 +60,7 @@ func applyConfigFileSkipping(fl *flag.FlagSet, path string, skip map[string]bool
 		return fmt.Errorf("%s:%w", path, err)
 	}
 	given := map[string]bool{}
-	fl.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	fl.Visit(func(f *pflag.Flag) { given[f.Name] = true })
 	for _, s := range settings {
 		name := strings.ReplaceAll(s.key, "_", "-")
 		f := fl.Lookup(name)
@@ -148,7 +147,7 @@ func keyOf(p *unstable.Parser, e *unstable.Node) (string, int) {
 
 // flagText checks that v has the type flag f takes and returns it as the
 // flag's text.
-func flagText(f *flag.Flag, v any) (string, error) {
+func flagText(f *pflag.Flag, v any) (string, error) {
 	wrong := func(want string) error {
 		return fmt.Errorf("want %s, got %s", want, tomlType(v))
 	}
@@ -164,24 +163,18 @@ func flagText(f *flag.Flag, v any) (string, error) {
 		}
 		return "", wrong(`a size: a string such as "8MiB", or a number of bytes`)
 	}
-	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+	switch f.Value.Type() {
+	case "bool":
 		if x, ok := v.(bool); ok {
 			return strconv.FormatBool(x), nil
 		}
 		return "", wrong("true or false")
-	}
-	getter, _ := f.Value.(flag.Getter)
-	var current any
-	if getter != nil {
-		current = getter.Get()
-	}
-	switch current.(type) {
-	case int, int64, uint, uint64:
+	case "int", "int64", "uint", "uint64":
 		if x, ok := v.(int64); ok {
 			return strconv.FormatInt(x, 10), nil
 		}
 		return "", wrong("an integer")
-	case time.Duration:
+	case "duration":
 		if x, ok := v.(string); ok {
 			return x, nil
 		}

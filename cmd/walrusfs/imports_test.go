@@ -90,6 +90,11 @@ var importRules = []importRule{
 		stdOnly: true,
 	},
 	{
+		text:    "`index/posixacl` imports only the standard library: the index and the filesystem both apply it.",
+		from:    []pattern{"./index/posixacl"},
+		stdOnly: true,
+	},
+	{
 		text:   "`blobstore/...` never imports `index`, `fs/...`, `chainsync/...`, go-fuse or the Sui SDK.",
 		from:   []pattern{"./blobstore/..."},
 		forbid: []pattern{"./index/...", "./fs/...", "./chainsync/...", goFUSE, suiSDK},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/walrusfs/walrusfs/index"
 )
 
@@ -109,26 +110,25 @@ func findMountOf(path string) (string, error) {
 	return best, nil
 }
 
-func runInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("info", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: walrusfs info [--json] PATH...")
-		fmt.Fprintln(stderr, "\nShows where each file's data is: its state and, per chunk, the blob or quilt patch,")
-		fmt.Fprintln(stderr, "its state, the end of its lease and whether a local copy exists.")
-		fmt.Fprintln(stderr, "\nFlags:")
-		fl.PrintDefaults()
-	}
-	asJSON := fl.Bool("json", false, "print JSON (schema in the README)")
-	if help, err := parseFlagsQuietly(fl, args); help || err != nil {
-		return err
-	}
-	if fl.NArg() == 0 {
-		fl.Usage()
-		return fmt.Errorf("give at least one PATH: %w", errUsage)
-	}
+func infoCommand() *cobra.Command {
+	return newCommand(commandSpec{
+		use:   "info [--json] PATH...",
+		short: "show where each file's data is: state and, per chunk, blob or patch, lease end, local copy",
+		long: `Shows where each file's data is: its state and, per chunk, the blob or quilt
+patch, its state, the end of its lease and whether a local copy exists.`,
+		args: atLeastArgs("PATH"),
+		setup: func(fl *pflag.FlagSet) runFunc {
+			asJSON := fl.Bool("json", false, "print JSON (schema in the README)")
+			return func(ctx context.Context, paths []string, stdout, _ io.Writer) error {
+				return runInfo(ctx, paths, *asJSON, stdout)
+			}
+		},
+	})
+}
+
+func runInfo(ctx context.Context, paths []string, asJSON bool, stdout io.Writer) error {
 	var out []fileInfo
-	for _, p := range fl.Args() {
+	for _, p := range paths {
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			return err
@@ -147,7 +147,7 @@ func runInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		out = append(out, fi)
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)

@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/walrusfs/walrusfs/fs/filedata/blockcrypt"
 	"github.com/walrusfs/walrusfs/index"
 )
@@ -85,30 +86,31 @@ func openKey(stateDir string, idx volumeKeys, encrypt, newKey bool, log *slog.Lo
 
 var _ volumeKeys = (*index.Index)(nil)
 
-// runKey runs 'walrusfs key show'.
-func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("key", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	stateDir := fl.String("state-dir", defaultStateDir(), "state directory of the volume")
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: walrusfs key show [--state-dir DIR]")
-		fmt.Fprintln(stderr, "\nPrints the volume's encryption key and its fingerprint, to write down or print and")
-		fmt.Fprintln(stderr, "keep apart from the machine: without the key, data stored in Walrus cannot be read.")
-		fmt.Fprintln(stderr, "\nFlags:")
-		fl.PrintDefaults()
-	}
-	if len(args) == 0 || args[0] != "show" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fl.Usage()
-			return nil
-		}
-		fl.Usage()
-		return fmt.Errorf("want a subcommand: show: %w", errUsage)
-	}
-	if help, err := parseArgs(fl, args[1:], 0, ""); help || err != nil {
-		return err
-	}
-	path := filepath.Join(*stateDir, keyFileName)
+// keyCommand is `walrusfs key show`.
+func keyCommand() *cobra.Command {
+	show := newCommand(commandSpec{
+		use:   "show [--state-dir DIR]",
+		short: "print the volume's encryption key and fingerprint, to back them up",
+		long: `Prints the volume's encryption key and its fingerprint, to write down or print and
+keep apart from the machine: without the key, data stored in Walrus cannot be read.`,
+		args: exactArgs(0, ""),
+		setup: func(fl *pflag.FlagSet) runFunc {
+			stateDir := fl.String("state-dir", defaultStateDir(), "state directory of the volume")
+			return func(_ context.Context, _ []string, stdout, _ io.Writer) error {
+				return runKeyShow(*stateDir, stdout)
+			}
+		},
+	})
+	return newCommand(commandSpec{
+		use:         "key",
+		short:       "show the volume's encryption key and fingerprint (key show), to back it up",
+		subcommands: []*cobra.Command{show},
+	})
+}
+
+// runKeyShow prints the key of the volume in stateDir.
+func runKeyShow(stateDir string, stdout io.Writer) error {
+	path := filepath.Join(stateDir, keyFileName)
 	k, err := blockcrypt.LoadKey(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("no key file at %s: the volume has no encryption key there (pass --state-dir for another volume)", path)
@@ -117,7 +119,7 @@ func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	groups, file := k.Printable()
-	fmt.Fprintf(stdout, "volume key of %s\n", *stateDir)
+	fmt.Fprintf(stdout, "volume key of %s\n", stateDir)
 	fmt.Fprintf(stdout, "fingerprint  %s\n", k.Fingerprint())
 	fmt.Fprintf(stdout, "key          %s\n", groups)
 	fmt.Fprintf(stdout, "\nKeep this secret and apart from this machine. To restore it, write these two lines\nto %s (mode 0600):\n\n%s", path, file)

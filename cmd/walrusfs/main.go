@@ -4,85 +4,197 @@
 //
 // This package is the only place that chooses concrete implementations and
 // wires them together; every other package receives its collaborators.
+//
+// The command line is built with spf13/cobra and pflag: each command is a
+// commandSpec whose flags are registered on the cobra command's own flag
+// set, so help, shell completion and the man pages (`make man`) all come
+// from the same definitions.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
+	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-// command is one subcommand: run gets the arguments after its name and the
-// streams to talk on. A returned error is printed as one line; errors that
-// wrap errUsage also print the command's usage.
-type command struct {
-	summary string
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-}
-
-// errUsage marks an error caused by bad command-line arguments.
+// errUsage marks an error caused by bad command-line arguments (exit
+// status 2).
 var errUsage = errors.New("usage error")
 
-// parseArgs parses a command's flags and checks that exactly nargs
-// positional arguments (described by what) follow. help reports that the
-// user asked for -h, which the flag set has answered.
-func parseArgs(fl *flag.FlagSet, args []string, nargs int, what string) (help bool, err error) {
-	if help, err := parseFlagsQuietly(fl, args); help || err != nil {
-		return help, err
-	}
-	if fl.NArg() == nargs {
-		return false, nil
-	}
-	fl.Usage()
-	if nargs == 0 {
-		return false, fmt.Errorf("unexpected arguments %q: %w", fl.Args(), errUsage)
-	}
-	return false, fmt.Errorf("expected exactly one %s: %w", what, errUsage)
+// runFunc does a command's work once its flags are parsed; args are the
+// positional arguments.
+type runFunc func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+
+// commandSpec describes one command. setup registers the command's flags
+// on fl and returns what runs once they are parsed; a command with
+// subcommands has no setup.
+type commandSpec struct {
+	use, short, long string
+	args             cobra.PositionalArgs
+	setup            func(fl *pflag.FlagSet) runFunc
+	subcommands      []*cobra.Command
+	hidden           bool
 }
 
-// parseFlagsQuietly parses flags; a bad flag or value is one line that
-// names the flag, the value and what it takes, without the flag list,
-// which -h prints.
-func parseFlagsQuietly(fl *flag.FlagSet, args []string) (help bool, err error) {
-	usage, out := fl.Usage, fl.Output()
-	fl.Usage = func() {}
-	fl.SetOutput(io.Discard)
-	err = fl.Parse(args)
-	fl.Usage = usage
-	fl.SetOutput(out)
-	if errors.Is(err, flag.ErrHelp) {
-		fl.Usage()
-		return true, nil
+// newCommand turns a spec into a cobra command.
+func newCommand(s commandSpec) *cobra.Command {
+	c := &cobra.Command{
+		Use:    s.use,
+		Short:  s.short,
+		Long:   strings.TrimSpace(s.long),
+		Args:   s.args,
+		Hidden: s.hidden,
 	}
-	if err != nil {
-		return false, fmt.Errorf("%w (run with -h for the flags): %w", err, errUsage)
+	if c.Long == "" {
+		c.Long = s.short
 	}
-	return false, nil
+	if s.setup != nil {
+		run := s.setup(c.Flags())
+		c.RunE = func(c *cobra.Command, args []string) error {
+			return run(c.Context(), args, c.OutOrStdout(), c.ErrOrStderr())
+		}
+	}
+	c.AddCommand(s.subcommands...)
+	return c
 }
 
-func commands() map[string]command {
-	return map[string]command{
-		"version":  {"print the version", runVersion},
-		"mount":    {"mount walrusfs on a directory and serve it in the foreground", runMount},
-		"umount":   {"unmount a walrusfs mount", runUmount},
-		"sync":     {"make everything written to a mount durable on local disk", runSync},
-		"serve":    {"serve the Walrus publisher/aggregator HTTP API from a local store", runServe},
-		"blob-id":  {"print the Walrus blob ID each file would get, computed offline", runBlobID},
-		"key":      {"show the volume's encryption key and fingerprint (key show), to back it up", runKey},
-		"chain":    {"Walrus on Sui: keygen, status, and fund/advance a local network", runChain},
-		"info":     {"show where each file's data is: state and, per chunk, blob or patch, lease end, local copy", runInfo},
-		"snapshot": {"store a snapshot of a mount's tree in its store and print its ID (--list, --retire)", runSnapshot},
-		"restore":  {"build a new state directory from a snapshot (walrusfs restore --snapshot ID --key FILE --state-dir DIR)", runRestore},
-		"status":   {"show a running mount's uploads, staging, blobs, cache and chain sync (--wait: until all is certified)", runStatus},
+// exactArgs accepts exactly n positional arguments, each a what.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		switch {
+		case len(args) == n:
+			return nil
+		case n == 0:
+			return fmt.Errorf("unexpected arguments %q: %w", args, errUsage)
+		case n == 1:
+			return fmt.Errorf("expected exactly one %s: %w", what, errUsage)
+		}
+		return fmt.Errorf("expected %d arguments (%s): %w", n, what, errUsage)
 	}
 }
+
+// atLeastArgs accepts one or more positional arguments, each a what.
+func atLeastArgs(what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return fmt.Errorf("no %s given: %w", what, errUsage)
+		}
+		return nil
+	}
+}
+
+// atMostOneArg accepts zero or one positional argument.
+func atMostOneArg(what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) > 1 {
+			return fmt.Errorf("expected at most one %s, got %q: %w", what, args, errUsage)
+		}
+		return nil
+	}
+}
+
+// rootCommand is the whole command tree.
+func rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "walrusfs",
+		Short: "Walrus as a POSIX filesystem",
+		Long: `walrusfs mounts Walrus, the decentralized blob store on Sui, as a plain
+directory: files written into it are packed, erasure-coded and stored as
+Walrus blobs, and read back with seeks that fetch only what they need.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.AddCommand(
+		versionCommand(), mountCommand(), umountCommand(), syncCommand(),
+		serveCommand(), blobIDCommand(), keyCommand(), chainCommand(),
+		infoCommand(), statusCommand(), snapshotCommand(), restoreCommand(), manCommand(),
+	)
+	setupHelp(root)
+	return root
+}
+
+// setupHelp makes every command of the tree answer -h with its flags in
+// the README's groups, and a bad flag with one line.
+func setupHelp(root *cobra.Command) {
+	cobra.AddTemplateFunc("groupedFlags", groupedFlagUsages)
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+			return fmt.Errorf("%w (run with -h for the flags): %w", err, errUsage)
+		})
+		c.SetUsageTemplate(usageTemplate)
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+// flagGroupKey is the pflag annotation naming the help group of a flag.
+const flagGroupKey = "walrusfs_group"
+
+// addFlagGroup registers a group of flags on fl under a heading.
+func addFlagGroup(fl *pflag.FlagSet, heading string, register func(*pflag.FlagSet)) {
+	group := pflag.NewFlagSet(heading, pflag.ContinueOnError)
+	register(group)
+	group.VisitAll(func(f *pflag.Flag) {
+		f.Annotations = map[string][]string{flagGroupKey: {heading}}
+	})
+	fl.AddFlagSet(group)
+}
+
+// The help groups, in the order help shows them (the README's order).
+const (
+	groupMount = "Mount"
+	groupData  = "Data plane (which store, encryption, cache, uploads)"
+	groupChain = "Chain sync with Walrus on Sui"
+)
+
+var flagGroupOrder = []string{"Flags", groupMount, groupData, groupChain}
+
+// groupedFlagUsages prints a command's flags by group, ungrouped flags
+// first.
+func groupedFlagUsages(c *cobra.Command) string {
+	groups := map[string]*pflag.FlagSet{}
+	c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+		heading := "Flags"
+		if h := f.Annotations[flagGroupKey]; len(h) == 1 {
+			heading = h[0]
+		}
+		if groups[heading] == nil {
+			groups[heading] = pflag.NewFlagSet(heading, pflag.ContinueOnError)
+		}
+		groups[heading].AddFlag(f)
+	})
+	var b strings.Builder
+	for _, h := range flagGroupOrder {
+		if g := groups[h]; g != nil {
+			fmt.Fprintf(&b, "\n%s:\n%s", h, g.FlagUsages())
+		}
+	}
+	return b.String()
+}
+
+const usageTemplate = `Usage:{{if .Runnable}}
+  {{.UseLine}}{{end}}{{if .HasAvailableSubCommands}}
+  {{.CommandPath}} COMMAND{{end}}{{if .HasAvailableSubCommands}}
+
+Commands:{{range .Commands}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
+{{groupedFlags .}}{{end}}{{if .HasAvailableInheritedFlags}}
+Global flags:
+{{.InheritedFlags.FlagUsages}}{{end}}{{if .HasAvailableSubCommands}}
+Run '{{.CommandPath}} COMMAND -h' for a command's flags.{{end}}
+`
 
 func main() {
 	if filepath.Base(os.Args[0]) == mountHelperName {
@@ -91,43 +203,36 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// run executes the command line args and returns the exit status: 0, 1
+// for a failure, 2 for a usage error. Errors are printed as one line.
 func run(args []string, stdout, stderr io.Writer) int {
-	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		printHelp(stdout, cmds)
-		return 0
-	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "walrusfs: unknown command %q; run 'walrusfs help' for the list\n", args[0])
-		return 2
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
-		fmt.Fprintf(stderr, "walrusfs %s: %v\n", args[0], err)
-		if errors.Is(err, errUsage) {
-			return 2
-		}
-		return 1
+	path, err := execute(ctx, args, stdout, stderr)
+	if err == nil {
+		return 0
 	}
-	return 0
+	fmt.Fprintf(stderr, "%s: %v\n", path, err)
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	return 1
 }
 
-func printHelp(w io.Writer, cmds map[string]command) {
-	fmt.Fprintln(w, "walrusfs: Walrus as a POSIX filesystem")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Usage: walrusfs COMMAND [flags] [args]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Commands:")
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
+// execute runs the command line args and returns the path of the command
+// that ran ("walrusfs mount") with its error.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (string, error) {
+	root := rootCommand()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	c, err := root.ExecuteContextC(ctx)
+	path := "walrusfs"
+	if c != nil {
+		path = c.CommandPath()
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
+		err = fmt.Errorf("%w; run 'walrusfs help' for the list: %w", err, errUsage)
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'walrusfs COMMAND -h' for a command's flags.")
+	return path, err
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/walrusfs/walrusfs/chainsync"
 	"github.com/walrusfs/walrusfs/fs"
 	"github.com/walrusfs/walrusfs/fs/filedata"
@@ -36,9 +37,10 @@ type mountFlags struct {
 	allowOther, readOnly                                   *bool
 	commitInterval                                         *time.Duration
 	chunkSize, readahead, memLimit                         *sizeFlag
+	snap                                                   snapshotFlags
 }
 
-func registerMountFlags(fl *flag.FlagSet) *mountFlags {
+func registerMountFlags(fl *pflag.FlagSet) *mountFlags {
 	m := &mountFlags{
 		chunkSize: &sizeFlag{v: uint64(filedata.DefaultConfig().ChunkSize)},
 		readahead: &sizeFlag{v: defaultReadahead},
@@ -58,55 +60,64 @@ func registerMountFlags(fl *flag.FlagSet) *mountFlags {
 	fl.Var(m.memLimit, "memory-limit", "soft limit for the daemon's Go heap: garbage is collected harder near it (0: no limit)")
 	m.metricsAddr = fl.String("metrics-addr", "", "also serve Prometheus metrics on this loopback address, e.g. 127.0.0.1:9464 (they are always on the control socket)")
 	m.configPath = fl.String("config", os.Getenv(configEnv), "TOML file with mount settings (flag names as keys); flags given here win. Env: "+configEnv)
+	m.snap.register(fl)
 	return m
 }
 
 // mountFlagNames are every flag of `walrusfs mount`: the keys a config
 // file may hold.
 func mountFlagNames() map[string]bool {
-	fl := flag.NewFlagSet("mount", flag.ContinueOnError)
-	registerMountFlags(fl)
+	fl := pflag.NewFlagSet("mount", pflag.ContinueOnError)
 	var d dataFlags
-	d.register(fl)
 	var c chainFlags
-	c.register(fl)
-	var s snapshotFlags
-	s.register(fl)
+	registerAllMountFlags(fl, &d, &c)
 	names := map[string]bool{}
-	fl.VisitAll(func(f *flag.Flag) { names[f.Name] = true })
+	fl.VisitAll(func(f *pflag.Flag) { names[f.Name] = true })
 	return names
 }
 
-func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("mount", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: walrusfs mount [flags] MOUNTPOINT")
-		fmt.Fprintln(stderr, "\nMounts walrusfs on MOUNTPOINT (an existing empty directory) and serves it")
-		fmt.Fprintln(stderr, "in the foreground until interrupted (Ctrl-C, SIGTERM) or unmounted.")
-		fmt.Fprintln(stderr, "\nFlags:")
-		fl.PrintDefaults()
-	}
-	mf := registerMountFlags(fl)
+// registerAllMountFlags registers the flags of `walrusfs mount` on fl in
+// the groups the README uses.
+func registerAllMountFlags(fl *pflag.FlagSet, data *dataFlags, chain *chainFlags) *mountFlags {
+	var m *mountFlags
+	addFlagGroup(fl, groupMount, func(g *pflag.FlagSet) { m = registerMountFlags(g) })
+	addFlagGroup(fl, groupData, data.register)
+	addFlagGroup(fl, groupChain, chain.register)
+	return m
+}
+
+func mountCommand() *cobra.Command {
+	return newCommand(commandSpec{
+		use:   "mount [flags] MOUNTPOINT",
+		short: "mount walrusfs on a directory and serve it in the foreground",
+		long: `Mounts walrusfs on MOUNTPOINT (an existing empty directory) and serves it
+in the foreground until interrupted (Ctrl-C, SIGTERM) or unmounted.
+Every flag can also come from a TOML file (--config); a flag given here wins.`,
+		args: exactArgs(1, "MOUNTPOINT"),
+		setup: func(fl *pflag.FlagSet) runFunc {
+			var data dataFlags
+			var chainFl chainFlags
+			mf := registerAllMountFlags(fl, &data, &chainFl)
+			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+				return runMount(ctx, fl, mf, &data, &chainFl, args[0], stdout, stderr)
+			}
+		},
+	})
+}
+
+// runMount mounts walrusfs on mountpoint with the flags parsed into fl
+// (mf, data and chainFl are registered on it).
+func runMount(ctx context.Context, fl *pflag.FlagSet, mf *mountFlags, data *dataFlags, chainFl *chainFlags, mountpoint string, stdout, stderr io.Writer) error {
 	stateDir, allowOther, readOnly, logLevel, debugAddr, commitInterval, configPath := mf.stateDir, mf.allowOther, mf.readOnly, mf.logLevel, mf.debugAddr, mf.commitInterval, mf.configPath
 	chunkSize, readahead, memLimit := mf.chunkSize, mf.readahead, mf.memLimit
 	dataCfg := filedata.DefaultConfig()
-	var data dataFlags
-	data.register(fl)
-	var chainFl chainFlags
-	chainFl.register(fl)
-	var snapFl snapshotFlags
-	snapFl.register(fl)
-	if help, err := parseArgs(fl, args, 1, "MOUNTPOINT"); help || err != nil {
-		return err
-	}
 	if *configPath != "" {
 		if err := applyConfigFile(fl, *configPath); err != nil {
 			return err
 		}
 	}
 	given := map[string]bool{}
-	fl.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	fl.Visit(func(f *pflag.Flag) { given[f.Name] = true })
 	if err := data.check(chunkSize.v, given); err != nil {
 		return err
 	}
@@ -134,7 +145,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	mnt, err := filepath.Abs(fl.Arg(0))
+	mnt, err := filepath.Abs(mountpoint)
 	if err != nil {
 		return err
 	}
@@ -151,13 +162,14 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	snapFl := &mf.snap
 	if err := snapFl.check(*readOnly); err != nil {
 		return err
 	}
 	if snapFl.id != "" {
 		// The snapshot is restored into a temporary state directory,
 		// removed at exit, and mounted read-only.
-		sdir, cleanup, err := prepareSnapshotMount(ctx, &snapFl, &data, dir, log)
+		sdir, cleanup, err := prepareSnapshotMount(ctx, snapFl, data, dir, log)
 		if err != nil {
 			return err
 		}
@@ -222,7 +234,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	stopRenewal = stop
-	ctl := &control{mnt: mnt, stateDir: dir, backend: storeName(&data), engine: engine, idx: idx, epochStart: plane.epochStart, workers: workers}
+	ctl := &control{mnt: mnt, stateDir: dir, backend: storeName(data), engine: engine, idx: idx, epochStart: plane.epochStart, workers: workers}
 	if !*readOnly {
 		ctl.snapshots = &snapshotter{taker: newTaker(idx, engine, &dataCfg, dir, log), idx: idx, keep: snapFl.keep, log: log}
 	}
@@ -419,6 +431,9 @@ type sizeFlag struct {
 }
 
 func (s *sizeFlag) String() string { return formatSize(s.v) }
+
+// Type names the value in help: pflag shows it after the flag.
+func (s *sizeFlag) Type() string { return "size" }
 
 func (s *sizeFlag) Set(text string) error {
 	v, err := parseSize(text)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,7 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/fs/filedata/blockcrypt"
@@ -20,30 +20,40 @@ import (
 	"github.com/walrusfs/walrusfs/index"
 )
 
+// restoreOptions are walrusfs restore's flags.
+type restoreOptions struct {
+	id, keyFile, stateDir string
+	data                  dataFlags
+}
+
+func restoreCommand() *cobra.Command {
+	return newCommand(commandSpec{
+		use:   "restore --snapshot ID [--key FILE] --state-dir DIR (--store DIR[,DIR…] | --publisher URL --aggregator URL)",
+		short: "build a new state directory from a snapshot (walrusfs restore --snapshot ID --key FILE --state-dir DIR)",
+		long: `Builds a new state directory DIR from a snapshot in the store, on any machine
+that reaches the store; mounting it gives back the tree as it was (a progress
+bar on a terminal). A DIR that holds an index is refused, and a failed
+restore changes nothing on disk.`,
+		args: exactArgs(0, ""),
+		setup: func(fl *pflag.FlagSet) runFunc {
+			var o restoreOptions
+			fl.StringVar(&o.id, "snapshot", "", "the snapshot ID walrusfs snapshot printed")
+			fl.StringVar(&o.keyFile, "key", "", "the volume's key file (needed when the volume is encrypted); copied into DIR")
+			fl.StringVar(&o.stateDir, "state-dir", "", "the state directory to build (new, or without an index)")
+			registerStoreFlags(fl, &o.data)
+			return func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+				return runRestore(ctx, &o, stdout, stderr)
+			}
+		},
+	})
+}
+
 // runRestore builds a new state directory from a snapshot.
-func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("restore", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: walrusfs restore --snapshot ID [--key FILE] --state-dir DIR (--store DIR | --publisher URL --aggregator URL)")
-		fmt.Fprintln(stderr, "\nBuilds a new state directory DIR from a snapshot in the store; mounting it")
-		fmt.Fprintln(stderr, "gives back the tree as it was. A DIR that holds an index is refused.")
-		fmt.Fprintln(stderr, "\nFlags:")
-		fl.PrintDefaults()
-	}
-	id := fl.String("snapshot", "", "the snapshot ID walrusfs snapshot printed")
-	keyFile := fl.String("key", "", "the volume's key file (needed when the volume is encrypted); copied into DIR")
-	stateDir := fl.String("state-dir", "", "the state directory to build (new, or without an index)")
-	var data dataFlags
-	registerStoreFlags(fl, &data)
-	if help, err := parseArgs(fl, args, 0, ""); help || err != nil {
-		return err
-	}
-	if *id == "" || *stateDir == "" {
-		fl.Usage()
+func runRestore(ctx context.Context, o *restoreOptions, stdout, stderr io.Writer) error {
+	if o.id == "" || o.stateDir == "" {
 		return fmt.Errorf("--snapshot and --state-dir are required: %w", errUsage)
 	}
-	dir, err := filepath.Abs(*stateDir)
+	dir, err := filepath.Abs(o.stateDir)
 	if err != nil {
 		return err
 	}
@@ -51,33 +61,27 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("%s already holds an index; restore into a new state directory (nothing was changed)", dir)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, closeStore, err := openSnapshot(ctx, *id, *keyFile, &data, log)
+	s, closeStore, err := openSnapshot(ctx, o.id, o.keyFile, &o.data, log)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	if *keyFile != "" {
+	if o.keyFile != "" {
 		if b, err := os.ReadFile(filepath.Join(dir, keyFileName)); err == nil {
-			if k, _ := os.ReadFile(*keyFile); string(k) != string(b) {
-				return fmt.Errorf("%s holds another key file than %s; remove it or give that key (nothing was changed)", filepath.Join(dir, keyFileName), *keyFile)
+			if k, _ := os.ReadFile(o.keyFile); string(k) != string(b) {
+				return fmt.Errorf("%s holds another key file than %s; remove it or give that key (nothing was changed)", filepath.Join(dir, keyFileName), o.keyFile)
 			}
 		}
 	}
-	var bar *progressbar.ProgressBar
-	var progress func(treesnap.Progress)
-	if isTerminal(stderr) {
-		bar = newBar(stderr, "restoring the index")
-		progress = func(p treesnap.Progress) { showProgress(bar, p) }
-	}
-	st, err := s.RestoreTo(ctx, dir, index.DefaultConfig(), progress)
-	if bar != nil {
-		_ = bar.Finish()
-	}
+	bar := newProgress(stderr, int64(s.Manifest.Bytes), true, phaseWords["restore"])
+	st, err := s.RestoreTo(ctx, dir, index.DefaultConfig(), func(p treesnap.Progress) { showProgress(bar, p) })
 	if err != nil {
+		bar.stop()
 		return fmt.Errorf("restore failed, nothing was changed: %w", err)
 	}
-	if *keyFile != "" {
-		if err := copyKeyFile(*keyFile, dir); err != nil {
+	bar.finish()
+	if o.keyFile != "" {
+		if err := copyKeyFile(o.keyFile, dir); err != nil {
 			return fmt.Errorf("the index is restored in %s, but the key file could not be copied there: %w; copy it to %s by hand", dir, err, filepath.Join(dir, keyFileName))
 		}
 	}
@@ -136,8 +140,8 @@ var storeFlagNames = []string{"store", "shards", "publisher", "aggregator", "net
 
 // registerStoreFlags adds the store flags of d to fl, with the mount's
 // defaults and help.
-func registerStoreFlags(fl *flag.FlagSet, d *dataFlags) {
-	all := flag.NewFlagSet("data", flag.ContinueOnError)
+func registerStoreFlags(fl *pflag.FlagSet, d *dataFlags) {
+	all := pflag.NewFlagSet("data", pflag.ContinueOnError)
 	d.register(all)
 	for _, name := range storeFlagNames {
 		f := all.Lookup(name)

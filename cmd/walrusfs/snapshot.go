@@ -5,16 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/fs/filedata"
@@ -39,7 +40,7 @@ type snapshotFlags struct {
 	id, key string
 }
 
-func (s *snapshotFlags) register(fl *flag.FlagSet) {
+func (s *snapshotFlags) register(fl *pflag.FlagSet) {
 	fl.DurationVar(&s.every, "snapshot-every", 0, "take a snapshot of the tree this often (e.g. 24h); 0: only by hand (walrusfs snapshot)")
 	fl.IntVar(&s.keep, "snapshot-keep", 0, "keep this many snapshots, the newest (by hand or scheduled); older ones are retired and their blobs become garbage; 0 keeps all")
 	fl.StringVar(&s.id, "snapshot", "", "mount this snapshot (the ID walrusfs snapshot printed) read-only instead of the volume; needs the store flags and, for an encrypted volume, --key")
@@ -250,28 +251,33 @@ func (s *snapshotter) schedule(ctx context.Context, every time.Duration) {
 	}
 }
 
-func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("snapshot", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: walrusfs snapshot [--list | --retire ID] MOUNTPOINT")
-		fmt.Fprintln(stderr, "\nStores a point-in-time snapshot of the mount's tree in its store and prints")
-		fmt.Fprintln(stderr, "its ID; with the ID and the key, walrusfs restore or mount --snapshot gives")
-		fmt.Fprintln(stderr, "the tree back on any machine that reaches the store.")
-		fmt.Fprintln(stderr, "\nFlags:")
-		fl.PrintDefaults()
-	}
-	list := fl.Bool("list", false, "list the snapshots the volume keeps (ID, date, inodes)")
-	retire := fl.String("retire", "", "retire the snapshot ID: its blobs become garbage unless something else needs them")
-	if help, err := parseArgs(fl, args, 1, "MOUNTPOINT"); help || err != nil {
-		return err
-	}
-	c, err := findControl(fl.Arg(0), "")
+func snapshotCommand() *cobra.Command {
+	return newCommand(commandSpec{
+		use:   "snapshot [--list | --retire ID] MOUNTPOINT",
+		short: "store a snapshot of a mount's tree in its store and print its ID (--list, --retire)",
+		long: `Stores a point-in-time snapshot of the mount's tree in its store, once
+everything written before is uploaded, and prints its ID (a progress bar on a
+terminal). With the ID and the key file, walrusfs restore or mount --snapshot
+gives the tree back on any machine that reaches the store. --list prints the
+snapshots the volume keeps; --retire retires one.`,
+		args: exactArgs(1, "MOUNTPOINT"),
+		setup: func(fl *pflag.FlagSet) runFunc {
+			list := fl.Bool("list", false, "list the snapshots the volume keeps (ID, date, inodes, size)")
+			retire := fl.String("retire", "", "retire the snapshot ID: its blobs become garbage unless something else needs them")
+			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+				return runSnapshot(ctx, args[0], *list, *retire, stdout, stderr)
+			}
+		},
+	})
+}
+
+func runSnapshot(ctx context.Context, mnt string, list bool, retire string, stdout, stderr io.Writer) error {
+	c, err := findControl(mnt, "")
 	if err != nil {
 		return err
 	}
 	switch {
-	case *list:
+	case list:
 		var snaps []snapshotInfo
 		if err := c.get(ctx, "/v1/snapshots", &snaps); err != nil {
 			return err
@@ -280,11 +286,11 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintf(stdout, "%s  %s  %d inodes  %s\n", s.ID, s.Created.Format(time.RFC3339), s.Inodes, humanSize(s.Bytes))
 		}
 		return nil
-	case *retire != "":
-		if _, err := blobstore.ParseID(*retire); err != nil {
-			return fmt.Errorf("--retire %q: %w: %w", *retire, err, errUsage)
+	case retire != "":
+		if _, err := blobstore.ParseID(retire); err != nil {
+			return fmt.Errorf("--retire %q: %w: %w", retire, err, errUsage)
 		}
-		return c.do(ctx, http.MethodPost, "/v1/snapshot/retire?id="+*retire, nil)
+		return c.do(ctx, http.MethodPost, "/v1/snapshot/retire?id="+retire, nil)
 	}
 	c.http.Timeout = 0 // a snapshot of a large tree takes a while
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://walrusfs/v1/snapshot", nil)
@@ -298,58 +304,41 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("the mount answered %s: %s", resp.Status, b)
+		return fmt.Errorf("the mount answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
-	var bar *progressbar.ProgressBar
-	if isTerminal(stderr) {
-		bar = newBar(stderr, "uploading what is written")
-		defer func() { _ = bar.Finish() }()
-	}
+	bar := newProgress(stderr, 0, true, phaseWords["flush"])
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		var r snapshotReply
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			bar.stop()
 			return fmt.Errorf("the mount answered a line that is not JSON: %w", err)
 		}
 		switch {
 		case r.Error != "":
+			bar.stop()
 			return errors.New(r.Error)
 		case r.ID != "":
-			if bar != nil {
-				_ = bar.Finish()
-				fmt.Fprintln(stderr)
-			}
+			bar.finish()
 			fmt.Fprintln(stdout, r.ID)
 			return nil
-		case bar != nil:
+		default:
 			showProgress(bar, treesnap.Progress{Phase: r.Phase, Done: r.Done, Total: r.Total})
 		}
 	}
+	bar.stop()
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("the mount stopped answering: %w", err)
 	}
 	return errors.New("the mount ended its reply without a snapshot ID; see its log")
 }
 
-// newBar is a progress bar of bytes on w (a terminal).
-func newBar(w io.Writer, what string) *progressbar.ProgressBar {
-	return progressbar.NewOptions64(-1,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription(what),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-	)
-}
-
 var phaseWords = map[string]string{"flush": "uploading what is written", "dump": "storing the snapshot", "restore": "restoring the index"}
 
-func showProgress(bar *progressbar.ProgressBar, p treesnap.Progress) {
-	bar.Describe(phaseWords[p.Phase])
-	if p.Total > 0 {
-		bar.ChangeMax64(p.Total)
-	}
-	_ = bar.Set64(p.Done)
+// showProgress moves bar (nil off a terminal) to p.
+func showProgress(bar *progress, p treesnap.Progress) {
+	bar.describe(phaseWords[p.Phase])
+	bar.set(p.Done, max(p.Total, p.Done))
 }
 
 // copyKeyFile puts the key file at src into stateDir as the volume's key,

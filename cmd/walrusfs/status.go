@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +12,9 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // controlClient talks to a running mount's control socket.
@@ -86,61 +88,79 @@ func (c *controlClient) do(ctx context.Context, method, path string, v any) erro
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("status", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: walrusfs status [--json] [--wait [--timeout D]] [MOUNTPOINT | --state-dir DIR]")
-		fmt.Fprintln(stderr, "\nShows a running mount's uploads, staging, blobs, cache and chain sync.")
-		fmt.Fprintln(stderr, "\nFlags:")
-		fl.PrintDefaults()
-	}
-	stateDir := fl.String("state-dir", defaultStateDir(), "the mount's state directory (when no MOUNTPOINT is given)")
-	asJSON := fl.Bool("json", false, "print JSON (schema in the README)")
-	wait := fl.Bool("wait", false, "wait until nothing is pending and every blob is certified")
-	timeout := fl.Duration("timeout", 0, "with --wait, give up after this long (exit status 1); 0 waits for ever")
-	mnt, help, err := parseOptionalArg(fl, args)
-	if help || err != nil {
-		return err
-	}
-	c, err := findControl(mnt, *stateDir)
+func statusCommand() *cobra.Command {
+	return newCommand(commandSpec{
+		use:   "status [--json] [--wait [--timeout D]] [MOUNTPOINT | --state-dir DIR]",
+		short: "show a running mount's uploads, staging, blobs, cache and chain sync (--wait: until all is certified)",
+		long: `Shows a running mount's uploads, staging, blobs, cache and chain sync. With
+--wait it asks the mount to seal and send everything now and blocks until
+nothing is pending and every blob is certified (a progress bar on a
+terminal; exit status 1 after --timeout).`,
+		args: atMostOneArg("MOUNTPOINT"),
+		setup: func(fl *pflag.FlagSet) runFunc {
+			var o statusOptions
+			fl.StringVar(&o.stateDir, "state-dir", defaultStateDir(), "the mount's state directory (when no MOUNTPOINT is given)")
+			fl.BoolVar(&o.asJSON, "json", false, "print JSON (schema in the README)")
+			fl.BoolVar(&o.wait, "wait", false, "wait until nothing is pending and every blob is certified")
+			fl.DurationVar(&o.timeout, "timeout", 0, "with --wait, give up after this long (exit status 1); 0 waits for ever")
+			return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+				if len(args) == 1 {
+					o.mountpoint = args[0]
+				}
+				return runStatus(ctx, o, stdout)
+			}
+		},
+	})
+}
+
+// statusOptions are the flags of `walrusfs status`.
+type statusOptions struct {
+	mountpoint, stateDir string
+	asJSON, wait         bool
+	timeout              time.Duration
+}
+
+func runStatus(ctx context.Context, o statusOptions, stdout io.Writer) error {
+	c, err := findControl(o.mountpoint, o.stateDir)
 	if err != nil {
 		return err
 	}
 	var s statusReport
-	if !*wait {
+	if !o.wait {
 		if err := c.get(ctx, "/v1/status", &s); err != nil {
 			return err
 		}
-		return printStatus(stdout, s, *asJSON)
+		return printStatus(stdout, s, o.asJSON)
 	}
-	if *timeout > 0 {
+	if o.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 	}
-	term := isTerminal(stdout) && !*asJSON
+	var bar *progress
+	if !o.asJSON {
+		bar = newProgress(stdout, 0, true, "uploading")
+	}
 	// Written chunks wait for --upload-delay before they are queued: ask
 	// the mount to seal and send everything now.
 	if err := c.do(ctx, http.MethodPost, "/v1/flush", nil); err != nil {
 		return err
 	}
+	var first uint64
 	for {
 		if err := c.get(ctx, "/v1/status", &s); err != nil {
+			bar.stop()
 			if ctx.Err() != nil {
-				return fmt.Errorf("gave up after %v: %d chunks (%s) still pending, %d blobs not yet certified", *timeout, s.Pending.Chunks, humanSize(s.Pending.Bytes), s.Blobs.Stored)
+				return fmt.Errorf("gave up after %v: %d chunks (%s) still pending, %d blobs not yet certified", o.timeout, s.Pending.Chunks, humanSize(s.Pending.Bytes), s.Blobs.Stored)
 			}
 			return err
 		}
-		done := s.Pending.Chunks == 0 && s.Pending.Unsealed == 0 && s.Blobs.Stored == 0
-		if term {
-			fmt.Fprintf(stdout, "\r\033[K%s", progressLine(s))
-		}
-		if done {
-			if term {
-				fmt.Fprintln(stdout)
-			}
-			if *asJSON {
+		first = max(first, s.Pending.Bytes)
+		bar.describe(progressLine(s))
+		bar.set(int64(first-s.Pending.Bytes), int64(first))
+		if s.Pending.Chunks == 0 && s.Pending.Unsealed == 0 && s.Blobs.Stored == 0 {
+			bar.finish()
+			if o.asJSON {
 				return printStatus(stdout, s, true)
 			}
 			fmt.Fprintln(stdout, "everything is uploaded and certified")
@@ -148,10 +168,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		select {
 		case <-ctx.Done():
-			if term {
-				fmt.Fprintln(stdout)
-			}
-			return fmt.Errorf("gave up after %v: %d chunks (%s) still pending, %d blobs not yet certified", *timeout, s.Pending.Chunks, humanSize(s.Pending.Bytes), s.Blobs.Stored)
+			bar.stop()
+			return fmt.Errorf("gave up after %v: %d chunks (%s) still pending, %d blobs not yet certified", o.timeout, s.Pending.Chunks, humanSize(s.Pending.Bytes), s.Blobs.Stored)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
@@ -159,14 +177,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // progressLine is the one line --wait redraws on a terminal.
 func progressLine(s statusReport) string {
-	line := fmt.Sprintf("pending: %d chunks (%s) in %d files, %d not yet sealed; %d blobs waiting for certification", s.Pending.Chunks, humanSize(s.Pending.Bytes), s.Pending.Files, s.Pending.Unsealed, s.Blobs.Stored)
-	if s.Upload.Rate > 0 {
-		line += fmt.Sprintf("; %s/s", humanSize(uint64(s.Upload.Rate)))
-	}
-	if s.Upload.ETASeconds != nil {
-		line += fmt.Sprintf(", about %v left", time.Duration(*s.Upload.ETASeconds*float64(time.Second)).Round(time.Second))
-	}
-	return line
+	return fmt.Sprintf("%d chunks in %d files pending, %d not yet sealed, %d blobs awaiting certification", s.Pending.Chunks, s.Pending.Files, s.Pending.Unsealed, s.Blobs.Stored)
 }
 
 func printStatus(w io.Writer, s statusReport, asJSON bool) error {
@@ -206,25 +217,4 @@ func printStatus(w io.Writer, s statusReport, asJSON bool) error {
 		}
 	}
 	return nil
-}
-
-// parseOptionalArg parses flags around at most one positional argument
-// (flags may come before or after it) and returns the argument, "" when
-// there is none.
-func parseOptionalArg(fl *flag.FlagSet, args []string) (arg string, help bool, err error) {
-	if help, err := parseFlagsQuietly(fl, args); help || err != nil {
-		return "", help, err
-	}
-	if fl.NArg() == 0 {
-		return "", false, nil
-	}
-	arg = fl.Arg(0)
-	if help, err := parseFlagsQuietly(fl, fl.Args()[1:]); help || err != nil {
-		return "", help, err
-	}
-	if fl.NArg() > 0 {
-		fl.Usage()
-		return "", false, fmt.Errorf("unexpected arguments %q: %w", fl.Args(), errUsage)
-	}
-	return arg, false, nil
 }

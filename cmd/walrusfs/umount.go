@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,25 +14,31 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 )
 
-func runUmount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("umount", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	lazy := fl.Bool("lazy", false, "detach now and finish unmounting once the mount is no longer busy")
-	noWait := fl.Bool("no-wait", false, "return once unmounted, without waiting for the daemon to finish its uploads and exit")
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: walrusfs umount [--lazy] [--no-wait] MOUNTPOINT")
-		fmt.Fprintln(stderr, "\nUnmounts a walrusfs mount and waits until its daemon has drained its uploads")
-		fmt.Fprintln(stderr, "(up to its --drain-timeout) and exited.")
-		fmt.Fprintln(stderr, "\nFlags:")
-		fl.PrintDefaults()
-	}
-	if help, err := parseArgs(fl, args, 1, "MOUNTPOINT"); help || err != nil {
-		return err
-	}
-	mnt, err := filepath.Abs(fl.Arg(0))
+func umountCommand() *cobra.Command {
+	return newCommand(commandSpec{
+		use:   "umount [--lazy] [--no-wait] MOUNTPOINT",
+		short: "unmount a walrusfs mount and wait for its daemon to drain and exit",
+		long: `Unmounts a walrusfs mount and waits until its daemon has drained its uploads
+(up to its --drain-timeout) and exited, with the drain's progress on a
+terminal. A path that is not a walrusfs mount is refused.`,
+		args: exactArgs(1, "MOUNTPOINT"),
+		setup: func(fl *pflag.FlagSet) runFunc {
+			lazy := fl.Bool("lazy", false, "detach now and finish unmounting once the mount is no longer busy")
+			noWait := fl.Bool("no-wait", false, "return once unmounted, without waiting for the daemon to finish its uploads and exit")
+			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+				return runUmount(ctx, args[0], *lazy, *noWait, stdout, stderr)
+			}
+		},
+	})
+}
+
+func runUmount(ctx context.Context, mountpoint string, lazy, noWait bool, stdout, stderr io.Writer) error {
+	mnt, err := filepath.Abs(mountpoint)
 	if err != nil {
 		return err
 	}
@@ -44,10 +49,10 @@ func runUmount(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// The control socket stays up while the daemon drains: the wait can
 	// say how much is left.
 	ctl, _ := findControl(mnt, "")
-	if err := unmount(ctx, mnt, *lazy, stdout, stderr); err != nil {
+	if err := unmount(ctx, mnt, lazy, stdout, stderr); err != nil {
 		return err
 	}
-	if *noWait || daemon == 0 {
+	if noWait || daemon == 0 {
 		return nil
 	}
 	return waitForExit(ctx, daemon, mnt, ctl, stderr)
@@ -219,31 +224,33 @@ func holdsFuseDevice(pid int) bool {
 // waitForExit waits until process pid has exited, saying on a terminal
 // what it waits for every few seconds.
 func waitForExit(ctx context.Context, pid int, mnt string, ctl *controlClient, stderr io.Writer) error {
-	tty := isTerminal(stderr)
 	start := time.Now()
+	var bar *progress
+	var first uint64
 	next := start.Add(2 * time.Second)
 	for {
 		if exited(pid) {
+			bar.finish()
 			return nil
 		}
-		if tty && time.Now().After(next) {
-			left := ""
-			if ctl != nil {
+		if time.Now().After(next) {
+			if bar == nil {
+				bar = newProgress(stderr, 0, true, fmt.Sprintf("draining %s (pid %d)", mnt, pid))
+			}
+			if bar != nil && ctl != nil {
 				var s statusReport
 				sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 				if ctl.get(sctx, "/v1/status", &s) == nil {
-					left = fmt.Sprintf(" (%d chunks, %s left)", s.Pending.Chunks, humanSize(s.Pending.Bytes))
+					first = max(first, s.Pending.Bytes)
+					bar.set(int64(first-s.Pending.Bytes), int64(first))
 				}
 				cancel()
 			}
-			fmt.Fprintf(stderr, "\r\033[Kwaiting for the walrusfs daemon of %s (pid %d) to finish its uploads%s and exit… %s", mnt, pid, left, time.Since(start).Round(time.Second))
 			next = time.Now().Add(time.Second)
 		}
 		select {
 		case <-ctx.Done():
-			if tty {
-				fmt.Fprintln(stderr)
-			}
+			bar.stop()
 			return fmt.Errorf("%s is unmounted; its daemon (pid %d) is still finishing its uploads", mnt, pid)
 		case <-time.After(50 * time.Millisecond):
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -15,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/spf13/pflag"
 	"github.com/walrusfs/walrusfs/chainsync"
 	"github.com/walrusfs/walrusfs/fs/filedata/blockcrypt"
 )
@@ -212,7 +212,7 @@ cache-disk = "1GiB"
 		{"aggregator = [\"http://a\", 2]", ":1: aggregator: want an array of strings, item 2 is an integer"},
 		{"new_key = \"yes\"", ":1: new_key: want true or false, got a string"},
 		{"quilt_age = 10", `:1: quilt_age: want a duration: a string such as "10s" or "5m", got an integer`},
-		{"block_size = \"lots\"", ":1: block_size: size"},
+		{"block_size = \"lots\"", `:1: block_size: invalid argument "lots" for "--block-size" flag: size "lots": want a number`},
 	} {
 		if err := os.WriteFile(path, []byte(tc.text+"\n"), 0o644); err != nil {
 			t.Fatal(err)
@@ -233,8 +233,8 @@ cache-disk = "1GiB"
 	}
 }
 
-func newMountFlagsForTest() (*flag.FlagSet, *dataFlags) {
-	fl := flag.NewFlagSet("mount", flag.ContinueOnError)
+func newMountFlagsForTest() (*pflag.FlagSet, *dataFlags) {
+	fl := pflag.NewFlagSet("mount", pflag.ContinueOnError)
 	fl.SetOutput(io.Discard)
 	fl.String("config", "", "")
 	var d dataFlags

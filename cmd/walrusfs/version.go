@@ -6,15 +6,24 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-func runVersion(_ context.Context, args []string, stdout, _ io.Writer) error {
-	if len(args) != 0 {
-		return fmt.Errorf("takes no arguments: %w", errUsage)
-	}
+func versionCommand() *cobra.Command {
+	return newCommand(commandSpec{
+		use:   "version",
+		short: "print the version",
+		args:  exactArgs(0, ""),
+		setup: func(*pflag.FlagSet) runFunc { return runVersion },
+	})
+}
+
+func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
 	rev := ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {

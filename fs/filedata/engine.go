@@ -161,7 +161,7 @@ func (e *Engine) Recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("purge orphans: %w", err)
 	}
-	if err := e.idx.Sync(ctx); err != nil {
+	if err := e.idx.Commit(ctx); err != nil {
 		return err
 	}
 	keep, err := e.idx.StagingIDs()
@@ -245,7 +245,7 @@ func (e *Engine) Close() {
 	e.up.Stop()
 	// Commit, so the staging files that uploads released are removed now
 	// rather than swept at the next mount.
-	if err := e.idx.Sync(context.Background()); err != nil && !errors.Is(err, index.ErrClosed) {
+	if err := e.idx.Commit(context.Background()); err != nil && !errors.Is(err, index.ErrClosed) {
 		e.log.Warn("final index commit", "err", err)
 	}
 	e.stage.close()
@@ -261,7 +261,7 @@ func (e *Engine) Deleted(victim index.Attr) {
 	if victim.Type() != syscall.S_IFREG || victim.Nlink != 1 || victim.Size < releaseNowSize {
 		return
 	}
-	if err := e.idx.Sync(context.Background()); err != nil {
+	if err := e.idx.Commit(context.Background()); err != nil {
 		if !errors.Is(err, index.ErrClosed) {
 			e.log.Warn("committing a large deletion", "err", err)
 		}

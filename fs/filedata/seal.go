@@ -351,7 +351,10 @@ func (e *Engine) evictLocalCopies(keep int64) {
 // go to the store: what the staging area does under pressure, all at once.
 func (e *Engine) DropLocalCopies(ctx context.Context) error {
 	e.evictLocalCopies(0)
-	if err := e.Sync(ctx); err != nil {
+	if err := e.syncStaging(); err != nil {
+		return err
+	}
+	if err := e.idx.Commit(ctx); err != nil {
 		return err
 	}
 	e.stage.removeDoomed()

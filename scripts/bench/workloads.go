@@ -149,6 +149,62 @@ func workloads() []workload {
 			run:       removeTree,
 		},
 		{
+			key:         "status",
+			label:       func(c *config) string { return "`walrusfs status --json` of the mount, process start included" },
+			unit:        "ms",
+			target:      maxTarget(100),
+			subjectOnly: true,
+			walrusOnly:  true,
+			run:         statusLatency,
+		},
+		{
+			key: "fsync-heavy",
+			label: func(c *config) string {
+				return fmt.Sprintf("fsync-heavy metadata mix, fsstress-like (%d workers × %d operations)", fsyncWorkers, fsyncOpsEach)
+			},
+			unit:   "s",
+			target: ratioTarget(1 / 1.5),
+			run:    fsyncHeavy,
+		},
+		{
+			key: "sqlite-rollback",
+			label: func(c *config) string {
+				return fmt.Sprintf("sqlite: %d rows in %d transactions, rollback journal", sqliteRows, sqliteTxns)
+			},
+			unit:   "s",
+			target: ratioTarget(1.0),
+			run:    sqliteTimed("DELETE"),
+		},
+		{
+			key: "sqlite-wal",
+			label: func(c *config) string {
+				return fmt.Sprintf("sqlite: %d rows in %d transactions, WAL", sqliteRows, sqliteTxns)
+			},
+			unit:   "s",
+			target: ratioTarget(1.0),
+			run:    sqliteTimed("WAL"),
+		},
+		{
+			key:         "sqlite-blobs",
+			label:       func(c *config) string { return "sqlite, local store: blobs and quilt patches stored per database" },
+			unit:        "blobs",
+			target:      maxTarget(2),
+			subjectOnly: true,
+			walrusOnly:  true,
+			space:       func(c *config) int64 { return 1 << 30 },
+			run:         sqliteBlobsPerDatabase,
+		},
+		{
+			key:         "sqlite-bytes",
+			label:       func(c *config) string { return "sqlite, local store: bytes uploaded ÷ final database bytes" },
+			unit:        "×",
+			target:      maxTarget(2),
+			subjectOnly: true,
+			walrusOnly:  true,
+			space:       func(c *config) int64 { return 1 << 30 },
+			run:         sqliteStoredRatio,
+		},
+		{
 			key: "store-read-local",
 			label: func(c *config) string {
 				return fmt.Sprintf("sequential read %s, cold, from the local store (certified, nothing cached)", sizeString(c.size))
@@ -315,6 +371,7 @@ type side struct {
 	fixtures map[string]*walrusMount // backend → the large file, certified
 	small    *smallFilesResult
 	snap     *snapshotFixture
+	sqlite   *sqliteStorageResult
 
 	// Set by a workload for measure: what the daemons it started for the
 	// measurement used (instead of the shared daemon's figures), and a
