@@ -65,8 +65,9 @@ func (s *snapshotFlags) check(readOnly bool) error {
 }
 
 // prepareSnapshotMount restores snapshot s.id into a temporary state
-// directory for a read-only mount and returns it, with the function that
-// removes it. The local store defaults to the one of stateDir.
+// directory inside stateDir for a read-only mount and returns it, with the
+// function that removes it. The local store defaults to the one of
+// stateDir.
 func prepareSnapshotMount(ctx context.Context, s *snapshotFlags, data *dataFlags, stateDir string, log *slog.Logger) (string, func(), error) {
 	if !data.network() && data.store == "" {
 		data.store = filepath.Join(stateDir, "store")
@@ -76,7 +77,12 @@ func prepareSnapshotMount(ctx context.Context, s *snapshotFlags, data *dataFlags
 		return "", nil, err
 	}
 	defer closeStore()
-	tmp, err := os.MkdirTemp("", "walrusfs-snapshot-")
+	// Next to the volume's own state (not in /tmp, often memory): the
+	// index of a large tree is hundreds of megabytes.
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return "", nil, fmt.Errorf("cannot create state directory: %w", err)
+	}
+	tmp, err := os.MkdirTemp(stateDir, ".snapshot-mount-")
 	if err != nil {
 		return "", nil, err
 	}
