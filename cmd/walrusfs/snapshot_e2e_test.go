@@ -87,6 +87,16 @@ func buildMixedTree(t *testing.T, root string) {
 	if err := os.Lchown(filepath.Join(root, "dir", "symlink"), 77, 88); err != nil {
 		t.Fatal(err)
 	}
+	// POSIX ACLs, an access ACL on a file and a default ACL on a
+	// directory (stored as system.posix_acl_* xattrs).
+	for _, args := range [][]string{
+		{"-m", "u:1234:rw-,g:100:r--", filepath.Join(root, "size-4097")},
+		{"-d", "-m", "g:100:r-x", filepath.Join(root, "src", "cmd")},
+	} {
+		if out, err := exec.Command("setfacl", args...).CombinedOutput(); err != nil {
+			t.Fatalf("setfacl %q: %v: %s", args, err, out)
+		}
+	}
 	ts := []unix.Timespec{{Sec: 100, Nsec: 5}, {Sec: 2000000000, Nsec: 999999999}}
 	if err := unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(root, "size-0"), ts, 0); err != nil {
 		t.Fatal(err)
@@ -125,6 +135,9 @@ func TestSnapshotDisasterRecovery(t *testing.T) {
 			d := startDaemon(t, state, mnt, b.mount...)
 			buildMixedTree(t, mnt)
 			want := snapshot(t, mnt)
+			if !strings.Contains(want, "system.posix_acl_access") || !strings.Contains(want, "system.posix_acl_default") {
+				t.Fatalf("the manifest does not show the ACLs:\n%s", want)
+			}
 			id := strings.TrimSpace(mustCLI(t, "snapshot", mnt))
 			if len(id) != 43 {
 				t.Fatalf("snapshot printed %q, want a blob ID", id)
