@@ -27,6 +27,7 @@ import (
 //
 //	GET /v1/status  the mount's state (statusReport, documented in the README)
 //	GET /metrics    Prometheus metrics
+//	… /v1/snapshot… snapshots (snapshot.go)
 //
 // `walrusfs status` and `walrusfs info` are its clients.
 
