@@ -3,7 +3,6 @@ package snapshot
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -63,59 +62,108 @@ const maxRecordPart = 16 << 20
 // before use. A record's slices are valid until the next call.
 func (s *Snapshot) records(ctx context.Context, progress func(Progress)) (next func() (index.DumpRecord, error)) {
 	pr := &partReader{ctx: ctx, s: s}
-	r := bufio.NewReaderSize(pr, 1<<20)
-	var key, val []byte
-	var n uint64
-	ended := false
+	d := &streamReader{r: bufio.NewReaderSize(pr, 1<<20)}
 	total := int64(s.Manifest.Bytes)
-	readPart := func(dst []byte) ([]byte, error) {
-		l, err := binary.ReadUvarint(r)
-		if err != nil {
-			return nil, err
+	return func() (index.DumpRecord, error) {
+		rec, err := d.next()
+		switch {
+		case errors.Is(err, io.EOF):
+			if d.n != s.Manifest.Records {
+				return index.DumpRecord{}, fmt.Errorf("snapshot %s: %d records, the manifest says %d: %w", s.ID, d.n, s.Manifest.Records, ErrDamaged)
+			}
+			progress(Progress{Phase: "restore", Done: total, Total: total})
+			return rec, err
+		case err != nil:
+			return rec, fmt.Errorf("snapshot %s: %w", s.ID, err)
 		}
-		if l > maxRecordPart {
-			return nil, fmt.Errorf("record of %d bytes: %w", l, ErrDamaged)
+		if d.n%4096 == 0 {
+			progress(Progress{Phase: "restore", Done: pr.done, Total: total})
 		}
-		dst = append(dst[:0], make([]byte, l)...)
-		_, err = io.ReadFull(r, dst)
-		return dst, err
+		return rec, nil
+	}
+}
+
+// streamReader decodes the dump stream (see the package doc). next
+// returns the records in order and io.EOF once it has read the end marker
+// and found nothing after it; a stream that ends early or holds an
+// impossible length fails with ErrDamaged. A record's slices are valid
+// until the next call.
+type streamReader struct {
+	r        *bufio.Reader
+	key, val []byte
+	n        uint64 // records read
+	ended    bool
+}
+
+func (d *streamReader) next() (index.DumpRecord, error) {
+	if d.ended {
+		return index.DumpRecord{}, io.EOF
 	}
 	fail := func(err error) (index.DumpRecord, error) {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			err = fmt.Errorf("the dump ends early: %w", ErrDamaged)
 		}
-		return index.DumpRecord{}, fmt.Errorf("snapshot %s: %w", s.ID, err)
+		return index.DumpRecord{}, err
 	}
-	return func() (index.DumpRecord, error) {
-		if ended {
-			return index.DumpRecord{}, io.EOF
+	b, err := d.r.ReadByte()
+	if err != nil {
+		return fail(err)
+	}
+	if b == 0 {
+		d.ended = true
+		if _, err := d.r.ReadByte(); !errors.Is(err, io.EOF) {
+			if err == nil {
+				err = fmt.Errorf("bytes after the end of the dump: %w", ErrDamaged)
+			}
+			return index.DumpRecord{}, err
 		}
-		b, err := r.ReadByte()
+		return index.DumpRecord{}, io.EOF
+	}
+	if d.key, err = d.readPart(d.key); err != nil {
+		return fail(err)
+	}
+	if d.val, err = d.readPart(d.val); err != nil {
+		return fail(err)
+	}
+	d.n++
+	return index.DumpRecord{Bucket: index.DumpBucket(b), Key: d.key, Value: d.val}, nil
+}
+
+// uvarint reads a length: errors of the reader pass through, a length
+// that overflows 64 bits is damage.
+func (d *streamReader) uvarint() (uint64, error) {
+	var v uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		b, err := d.r.ReadByte()
 		if err != nil {
-			return fail(err)
+			return 0, err
 		}
-		if b == 0 {
-			ended = true
-			if _, err := r.ReadByte(); !errors.Is(err, io.EOF) {
-				return fail(fmt.Errorf("bytes after the end of the dump: %w", ErrDamaged))
-			}
-			if n != s.Manifest.Records {
-				return fail(fmt.Errorf("%d records, the manifest says %d: %w", n, s.Manifest.Records, ErrDamaged))
-			}
-			progress(Progress{Phase: "restore", Done: total, Total: total})
-			return index.DumpRecord{}, io.EOF
+		if shift == 63 && b > 1 {
+			break
 		}
-		if key, err = readPart(key); err != nil {
-			return fail(err)
+		v |= uint64(b&0x7f) << shift
+		if b < 0x80 {
+			return v, nil
 		}
-		if val, err = readPart(val); err != nil {
-			return fail(err)
-		}
-		if n++; n%4096 == 0 {
-			progress(Progress{Phase: "restore", Done: pr.done, Total: total})
-		}
-		return index.DumpRecord{Bucket: index.DumpBucket(b), Key: key, Value: val}, nil
 	}
+	return 0, fmt.Errorf("a length overflows 64 bits: %w", ErrDamaged)
+}
+
+// readPart reads one length-prefixed key or value into dst's storage.
+func (d *streamReader) readPart(dst []byte) ([]byte, error) {
+	l, err := d.uvarint()
+	if err != nil {
+		return nil, err
+	}
+	if l > maxRecordPart {
+		return nil, fmt.Errorf("record of %d bytes: %w", l, ErrDamaged)
+	}
+	if uint64(cap(dst)) < l {
+		dst = make([]byte, l)
+	}
+	dst = dst[:l]
+	_, err = io.ReadFull(d.r, dst)
+	return dst, err
 }
 
 // partReader reads the dump stream part by part, each read whole,

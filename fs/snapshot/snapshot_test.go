@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -403,4 +404,32 @@ func TestFailedSnapshotLeavesGarbage(t *testing.T) {
 	if s, _ := x.Snapshots(); len(s) != 0 {
 		t.Fatalf("snapshots %+v", s)
 	}
+}
+
+// FuzzDumpStream: the dump stream decoder never panics, and a stream it
+// accepts in full has its end marker and nothing after it.
+func FuzzDumpStream(f *testing.F) {
+	f.Add([]byte{0})
+	f.Add([]byte{1, 8, 0, 0, 0, 0, 0, 0, 0, 1, 1, 9, 0})
+	f.Add([]byte{5, 1, 'k', 0, 0, 7})
+	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d := &streamReader{r: bufio.NewReader(bytes.NewReader(b))}
+		for range len(b) + 1 {
+			_, err := d.next()
+			if errors.Is(err, io.EOF) {
+				if !d.ended || b[len(b)-1] != 0 {
+					t.Fatalf("EOF without the end marker last: %x", b)
+				}
+				return
+			}
+			if err != nil {
+				if !errors.Is(err, ErrDamaged) {
+					t.Fatalf("error %v does not wrap ErrDamaged", err)
+				}
+				return
+			}
+		}
+		t.Fatalf("more records than bytes: %x", b)
+	})
 }
