@@ -506,3 +506,24 @@ func (x *Index) Requeue(ino Ino, n uint64, blob [32]byte, stagingID uint64, size
 	})
 	return ref, ok, err
 }
+
+// Referenced returns which of the blobs ids some chunk reference points
+// into, from the chunk map itself rather than the records' counts (which
+// fsck checks), read on a committed snapshot.
+func (x *Index) Referenced(ids [][32]byte) (map[[32]byte]bool, error) {
+	want := map[[32]byte]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	out := map[[32]byte]bool{}
+	err := x.snapshot(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketChunks).ForEach(func(_, v []byte) error {
+			r, err := decodeChunkRef(v)
+			if err == nil && r.Kind == ChunkStored && want[r.Stored.BlobID] {
+				out[r.Stored.BlobID] = true
+			}
+			return nil
+		})
+	})
+	return out, err
+}
