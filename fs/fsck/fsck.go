@@ -127,9 +127,9 @@ type Finding struct {
 
 // Report is what a run found.
 type Report struct {
-	Chunks       int64  `json:"chunks"`
-	StoredChunks int64  `json:"stored_chunks"`
-	Blobs        int    `json:"blobs"`
+	Chunks       int64 `json:"chunks"`
+	StoredChunks int64 `json:"stored_chunks"`
+	Blobs        int   `json:"blobs"`
 	// BlocksVerified and BytesVerified count what VerifyData read.
 	BlocksVerified int64 `json:"blocks_verified"`
 	BytesVerified  int64 `json:"bytes_verified"`
