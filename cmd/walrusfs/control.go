@@ -27,6 +27,7 @@ import (
 //
 //	GET /v1/status  the mount's state (statusReport, documented in the README)
 //	GET /metrics    Prometheus metrics
+//	POST /v1/fsck, POST /v1/gc  (fsckctl.go)
 //
 // `walrusfs status` and `walrusfs info` are its clients.
 
@@ -120,7 +121,12 @@ type control struct {
 	samples []rateSample // upload totals, one a second, the last minute
 
 	flushing atomic.Bool // a flush runs (one at a time)
+
+	// parts are what fsck and gc need beyond the index and the engine.
+	parts volumeParts
 }
+
+func (c *control) stagingDir() string { return filepath.Join(c.stateDir, "staging") }
 
 type rateSample struct {
 	at    time.Time
@@ -262,6 +268,8 @@ func startControl(c *control, reg *prometheus.Registry, log *slog.Logger) (stop 
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(fi)
 	})
+	registerFsck(mux, c)
+	registerGC(mux, c)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	ctx, cancel := context.WithCancel(context.Background())
