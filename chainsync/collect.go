@@ -105,12 +105,12 @@ type CollectFailure struct {
 // PlanCollect reads the ledger and the index and returns what Collect
 // would do now, changing nothing.
 func PlanCollect(ctx context.Context, ledger Ledger, idx CollectIndex, cfg CollectConfig) (CollectPlan, error) {
-	if ledger == nil {
-		return CollectPlan{Unsupported: "the store has no ledger walrusfs can delete from (with --publisher, give --network and --sui-key)"}, nil
-	}
-	now, err := ledger.CurrentEpoch(ctx)
-	if err != nil {
-		return CollectPlan{}, fmt.Errorf("chainsync: current epoch: %w", err)
+	var now uint32
+	if ledger != nil {
+		var err error
+		if now, err = ledger.CurrentEpoch(ctx); err != nil {
+			return CollectPlan{}, fmt.Errorf("chainsync: current epoch: %w", err)
+		}
 	}
 	plan := CollectPlan{Epoch: now}
 	blobs, err := idx.Blobs()
@@ -154,6 +154,8 @@ func PlanCollect(ctx context.Context, ledger Ledger, idx CollectIndex, cfg Colle
 	_, deleter := ledger.(Deleter)
 	d, discarder := ledger.(Discarder)
 	switch {
+	case ledger == nil:
+		plan.Unsupported = "the store has no ledger walrusfs can delete from (with --publisher, give --network and --sui-key)"
 	case discarder:
 		if ps, ok := ledger.(PassStarter); ok {
 			if err := ps.StartPass(ctx); err != nil {
@@ -175,6 +177,8 @@ func PlanCollect(ctx context.Context, ledger Ledger, idx CollectIndex, cfg Colle
 	case deleter:
 	default:
 		plan.Unsupported = "the ledger cannot delete blobs"
+	}
+	if plan.Unsupported != "" {
 		for i := range plan.Blobs {
 			if plan.Blobs[i].Keep == "" {
 				plan.Blobs[i].Keep = plan.Unsupported

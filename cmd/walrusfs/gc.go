@@ -181,7 +181,11 @@ func printGC(w io.Writer, r gcReport, asJSON bool) error {
 	}
 	switch {
 	case r.Unsupported != "":
-		fmt.Fprintf(w, "%d unreferenced blobs (%s); none can be collected: %s\n", len(r.Unreferenced), humanSize(r.Bytes), r.Unsupported)
+		var size uint64
+		for _, b := range r.Unreferenced {
+			size += b.Size
+		}
+		fmt.Fprintf(w, "%d unreferenced blobs (%s); none can be collected: %s\n", len(r.Unreferenced), humanSize(size), r.Unsupported)
 	case r.Collected != nil:
 		c := r.Collected
 		fmt.Fprintf(w, "epoch %d: %s %d blobs, %s (%s encoded)", r.Epoch, verb, c.Blobs, humanSize(c.Bytes), humanSize(c.EncodedBytes))

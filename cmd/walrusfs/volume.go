@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -115,5 +114,3 @@ func (c *controlClient) longClient() *controlClient {
 	t := c.http.Transport
 	return &controlClient{socket: c.socket, http: &http.Client{Transport: t}}
 }
-
-var errProblems = errors.New("problems remain")

@@ -47,6 +47,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/walrusfs/walrusfs/blobstore"
@@ -350,7 +351,7 @@ func (c *checker) checkStored(ctx context.Context, e index.StoredChunkEntry) {
 		problem = &f
 	case st.err != nil:
 		f := base
-		f.Kind, f.Detail = KindBlobUnreadable, fmt.Sprintf("chunk %d: blob %s: %v", e.N, id, st.err)
+		f.Kind, f.Detail = KindBlobUnreadable, fmt.Sprintf("chunk %d: blob %s: %s", e.N, id, brief(st.err))
 		problem = &f
 	case len(s.PatchID) > 0 && !c.patchListed(ctx, s):
 		f := base
@@ -362,7 +363,7 @@ func (c *checker) checkStored(ctx context.Context, e index.StoredChunkEntry) {
 				return
 			}
 			f := base
-			f.Kind, f.Detail = KindBlockHash, fmt.Sprintf("chunk %d: %v", e.N, err)
+			f.Kind, f.Detail = KindBlockHash, fmt.Sprintf("chunk %d: %s", e.N, brief(err))
 			if !errors.Is(err, blobstore.ErrIntegrity) {
 				f.Kind = KindBlobUnreadable
 			}
@@ -400,6 +401,16 @@ func (c *checker) checkStored(ctx context.Context, e index.StoredChunkEntry) {
 			c.repaired(f, "queued for upload again from its local copy")
 		}
 	}
+}
+
+// brief is the first line of err (a store's joined errors list every
+// sliver).
+func brief(err error) string {
+	msg := err.Error()
+	if first, _, multi := strings.Cut(msg, "\n"); multi {
+		return first + " …"
+	}
+	return msg
 }
 
 func patchOf(s *index.StoredChunk) blobstore.PatchID {
