@@ -59,7 +59,7 @@ func TestCollectOnTheLocalStore(t *testing.T) {
 		t.Fatalf("collect without a grace: %+v, %v", done, err)
 	}
 	for id, want := range map[blobstore.ID]error{used: nil, young: blobstore.ErrNotFound} {
-		if _, err := w.store.Stat(t.Context(), id); !errors.Is(err, want) && err != want {
+		if _, err := w.store.Stat(t.Context(), id); (want == nil) != (err == nil) || !errors.Is(err, want) {
 			t.Errorf("%s: %v, want %v", id, err, want)
 		}
 	}

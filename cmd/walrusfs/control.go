@@ -122,8 +122,10 @@ type control struct {
 
 	flushing atomic.Bool // a flush runs (one at a time)
 
-	// parts are what fsck and gc need beyond the index and the engine.
-	parts volumeParts
+	// parts are what fsck and gc need beyond the index and the engine;
+	// maintenance lets one of them run at a time.
+	parts       volumeParts
+	maintenance sync.Mutex
 }
 
 func (c *control) stagingDir() string { return filepath.Join(c.stateDir, "staging") }

@@ -184,10 +184,9 @@ func printFsck(w io.Writer, r *fsckReport, asJSON bool) error {
 	if r.BlocksVerified > 0 {
 		checked += fmt.Sprintf(", %d blocks (%s) verified", r.BlocksVerified, humanSize(uint64(r.BytesVerified)))
 	}
-	switch {
-	case r.Problems == 0:
+	if r.Problems == 0 {
 		fmt.Fprintf(w, "%s: clean; checked %s\n", r.Volume, checked)
-	default:
+	} else {
 		fmt.Fprintf(w, "%s: %d problems, %d repaired, %d remain; checked %s\n", r.Volume, r.Problems, r.Repaired, r.Unrepaired, checked)
 	}
 	return nil

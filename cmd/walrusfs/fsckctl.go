@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"sync"
 
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/chainsync"
@@ -30,8 +29,6 @@ type volumeParts struct {
 	gc     chainsync.CollectConfig
 }
 
-var maintenance sync.Mutex // one fsck or gc at a time in this daemon
-
 // fsckLine is one line of POST /v1/fsck's reply.
 type fsckLine struct {
 	Progress *fsckProgress `json:"progress,omitempty"`
@@ -46,11 +43,11 @@ type fsckProgress struct {
 
 func registerFsck(mux *http.ServeMux, c *control) {
 	mux.HandleFunc("POST /v1/fsck", func(w http.ResponseWriter, r *http.Request) {
-		if !maintenance.TryLock() {
+		if !c.maintenance.TryLock() {
 			http.Error(w, "an fsck or gc is already running on this mount; wait for it", http.StatusConflict)
 			return
 		}
-		defer maintenance.Unlock()
+		defer c.maintenance.Unlock()
 		q := r.URL.Query()
 		cfg := fsck.DefaultConfig()
 		cfg.VerifyData, cfg.Repair = q.Get("verify_data") == "1", q.Get("repair") == "1"
@@ -80,11 +77,11 @@ func registerFsck(mux *http.ServeMux, c *control) {
 
 func registerGC(mux *http.ServeMux, c *control) {
 	mux.HandleFunc("POST /v1/gc", func(w http.ResponseWriter, r *http.Request) {
-		if !maintenance.TryLock() {
+		if !c.maintenance.TryLock() {
 			http.Error(w, "an fsck or gc is already running on this mount; wait for it", http.StatusConflict)
 			return
 		}
-		defer maintenance.Unlock()
+		defer c.maintenance.Unlock()
 		q := r.URL.Query()
 		gcfg := c.parts.gc
 		if g := q.Get("grace"); g != "" {
