@@ -470,30 +470,32 @@ func (x *Index) RecountInodes() (was, now uint64, err error) {
 }
 
 // Requeue turns stored chunk n of ino back into a sealed staged chunk
-// whose bytes are its local copy, staging file stagingID of size bytes,
-// and queues it for upload, in one operation: the repair of a chunk whose
-// blob is lost or damaged. It does nothing and returns ok false unless
-// the chunk still points into blob with that local copy. The blob loses
-// the reference.
-func (x *Index) Requeue(ino Ino, n uint64, blob [32]byte, stagingID uint64, size int64, now int64) (ref ChunkRef, ok bool, err error) {
+// whose bytes are in staging file stagingID (size bytes), and queues it
+// for upload, in one operation: the repair of a chunk whose blob is lost
+// or damaged. stagingID is the chunk's local copy, or a file rebuilt
+// from elsewhere (the block cache). It does nothing and returns ok false
+// unless the chunk still points into blob with local copy was (0: none);
+// a local copy other than stagingID is released. The blob loses the
+// reference.
+func (x *Index) Requeue(ino Ino, n uint64, blob [32]byte, was, stagingID uint64, size int64, now int64) (ref ChunkRef, ok bool, err error) {
 	err = x.update(func(w *wtx) error {
 		key := chunkKey(ino, n)
 		v := w.get(bChunks, key)
-		if v == nil {
+		if v == nil || stagingID == 0 {
 			return nil
 		}
 		old, err := decodeChunkRef(v)
 		if err != nil {
 			return err
 		}
-		if old.Kind != ChunkStored || old.Stored.BlobID != blob || old.StagingID != stagingID || stagingID == 0 {
+		if old.Kind != ChunkStored || old.Stored.BlobID != blob || old.StagingID != was {
 			return nil
 		}
 		ref = ChunkRef{Kind: ChunkStaged, StagingID: stagingID, Sealed: true}
 		if err := w.put(bChunks, key, encodeChunkRef(&ref)); err != nil {
 			return err
 		}
-		if err := w.countRef(old, -1); err != nil {
+		if err := x.refDropped(w, old, stagingID); err != nil {
 			return err
 		}
 		last, err := w.bump(keyLastUpload, 1)

@@ -105,10 +105,10 @@ func TestRequeueFromLocalCopy(t *testing.T) {
 	blob := Blob{ID: [32]byte{5}, Kind: BlobStandalone, State: BlobCertified, Size: 100}
 	must(x.CompleteUploads(blob, []UploadResult{{Upload: ups[0], Stored: storedAt(100)}}))
 
-	if _, ok, err := x.Requeue(f.Ino, 0, [32]byte{6}, r.StagingID, 100, 2); ok || err != nil {
+	if _, ok, err := x.Requeue(f.Ino, 0, [32]byte{6}, r.StagingID, r.StagingID, 100, 2); ok || err != nil {
 		t.Fatalf("requeue naming another blob: %v %v", ok, err)
 	}
-	ref, ok, err := x.Requeue(f.Ino, 0, blob.ID, r.StagingID, 100, 2)
+	ref, ok, err := x.Requeue(f.Ino, 0, blob.ID, r.StagingID, r.StagingID, 100, 2)
 	if !ok || err != nil || ref.Kind != ChunkStaged || !ref.Sealed || ref.StagingID != r.StagingID {
 		t.Fatalf("requeue: %+v %v %v", ref, ok, err)
 	}
@@ -119,7 +119,7 @@ func TestRequeueFromLocalCopy(t *testing.T) {
 	if len(q) != 1 || q[0].Ino != f.Ino || q[0].StagingID != r.StagingID || q[0].Size != 100 {
 		t.Fatalf("queue %+v", q)
 	}
-	if _, ok, _ := x.Requeue(f.Ino, 0, blob.ID, r.StagingID, 100, 3); ok {
+	if _, ok, _ := x.Requeue(f.Ino, 0, blob.ID, r.StagingID, r.StagingID, 100, 3); ok {
 		t.Fatal("a staged chunk requeued again")
 	}
 	used := must(x.Referenced([][32]byte{blob.ID}))

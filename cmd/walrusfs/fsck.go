@@ -91,7 +91,11 @@ func runFsck(ctx context.Context, mnt string, vf *volumeFlags, verify, repair, a
 		defer v.close()
 		cfg := fsck.DefaultConfig()
 		cfg.VerifyData, cfg.Repair = verify, repair
-		r, err := fsck.Run(ctx, cfg, fsck.Parts{Index: v.idx, Store: v.store, StagingDir: v.stagingDir(), Progress: onProgress})
+		parts := fsck.Parts{Index: v.idx, Store: v.store, StagingDir: v.stagingDir(), Progress: onProgress}
+		if v.engine != nil {
+			parts.Restore = v.engine.RestoreFromCache
+		}
+		r, err := fsck.Run(ctx, cfg, parts)
 		if err != nil {
 			bar.stop()
 			return err

@@ -225,17 +225,7 @@ func TestFsckNamesWhatItCannotRepair(t *testing.T) {
 	path := filepath.Join(mnt, "docs", "report.pdf")
 	writeRandom(t, path, 1<<20+5, 4)
 	waitAllCertified(t, mnt)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		out, err := walrusfsCmd("info", path).Output()
-		if err == nil && !strings.Contains(string(out), "local copy") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("local copies kept with --local-copies 0: %s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitNoLocalCopy(t, path)
 	id := chunkBlob(t, path, 0)
 	if err := os.RemoveAll(blobDir(filepath.Join(state, "store"), id)); err != nil {
 		t.Fatal(err)
@@ -462,4 +452,72 @@ func TestFsckAndGCThroughServe(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "none can be collected") {
 		t.Fatalf("gc without chain sync: %v: %s", err, out)
 	}
+}
+
+// waitNoLocalCopy waits until path keeps no local copy (--local-copies 0
+// drops them once certified).
+func waitNoLocalCopy(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := walrusfsCmd("info", path).Output()
+		if err == nil && !strings.Contains(string(out), "local copy") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("local copies kept with --local-copies 0: %s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestFsckRestoresFromTheBlockCache: a file whose local copies are gone
+// but which was read (so the block cache holds its blocks) is rebuilt
+// from the cache when its blob is lost: on a running mount (memory and
+// disk cache) and offline (the disk cache). Files read back whole.
+func TestFsckRestoresFromTheBlockCache(t *testing.T) {
+	requireFuse(t)
+	state, mnt := t.TempDir(), t.TempDir()
+	flags := uploadTestFlags("--local-copies", "0")
+	d := startDaemon(t, state, mnt, flags...)
+	online := writeRandom(t, filepath.Join(mnt, "online"), 1<<20, 12)
+	offline := writeRandom(t, filepath.Join(mnt, "offline"), 1<<20, 13)
+	waitAllCertified(t, mnt)
+	waitNoLocalCopy(t, filepath.Join(mnt, "online"))
+	waitNoLocalCopy(t, filepath.Join(mnt, "offline"))
+	// Reading through the mount fills the block cache.
+	checkSum(t, filepath.Join(mnt, "online"), online)
+	checkSum(t, filepath.Join(mnt, "offline"), offline)
+	store := filepath.Join(state, "store")
+	onID, offID := chunkBlob(t, filepath.Join(mnt, "online"), 0), chunkBlob(t, filepath.Join(mnt, "offline"), 0)
+
+	if err := os.RemoveAll(blobDir(store, onID)); err != nil {
+		t.Fatal(err)
+	}
+	r, code := runFsckJSON(t, "--repair", mnt)
+	f, ok := findingFor(r, fsck.KindBlobMissing, "/online")
+	if code != 0 || !ok || !f.Repaired || !strings.Contains(f.Action, "block cache") {
+		t.Fatalf("fsck --repair on the mount: exit %d, %+v", code, r.Findings)
+	}
+	waitAllCertified(t, mnt)
+	if _, err := os.Stat(blobDir(store, onID)); err != nil {
+		t.Fatalf("the restored chunk was not stored again: %v", err)
+	}
+	d.stop(t)
+
+	if err := os.RemoveAll(blobDir(store, offID)); err != nil {
+		t.Fatal(err)
+	}
+	r, code = runFsckJSON(t, "--repair", "--state-dir", state)
+	f, ok = findingFor(r, fsck.KindBlobMissing, "/offline")
+	if code != 0 || !ok || !f.Repaired {
+		t.Fatalf("offline fsck --repair: exit %d, %+v", code, r.Findings)
+	}
+	startDaemon(t, state, mnt, flags...)
+	waitAllCertified(t, mnt)
+	if r, code := runFsckJSON(t, "--verify-data", mnt); code != 0 || !r.Clean {
+		t.Fatalf("fsck after restoring from the cache: exit %d, %+v", code, r.Findings)
+	}
+	checkSum(t, filepath.Join(mnt, "online"), online)
+	checkSum(t, filepath.Join(mnt, "offline"), offline)
 }

@@ -63,7 +63,7 @@ func registerFsck(mux *http.ServeMux, c *control) {
 		}
 		parts := fsck.Parts{
 			Index: c.idx, Store: c.parts.store, StagingDir: c.stagingDir(),
-			Requeued: c.engine.Requeued,
+			Requeued: c.engine.Requeued, Restore: c.engine.RestoreFromCache,
 			Progress: func(done, total int64) { send(fsckLine{Progress: &fsckProgress{done, total}}) },
 		}
 		rep, err := fsck.Run(r.Context(), cfg, parts)

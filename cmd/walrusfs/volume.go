@@ -12,6 +12,7 @@ import (
 
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/chainsync"
+	"github.com/walrusfs/walrusfs/fs/filedata"
 	"github.com/walrusfs/walrusfs/index"
 )
 
@@ -42,6 +43,10 @@ type offlineVolume struct {
 	store  blobstore.Store
 	ledger chainsync.Ledger // nil when walrusfs cannot collect
 	renew  chainsync.Config
+	// engine is the volume's file data engine, not serving: fsck
+	// rebuilds chunks from its block cache. nil when it could not be
+	// built.
+	engine *filedata.Engine
 	close  func()
 }
 
@@ -92,8 +97,26 @@ func (v *volumeFlags) open(ctx context.Context, what string) (*offlineVolume, er
 		if chain, err = v.chain.build(ctx, dir, log); err != nil {
 			return fail(err)
 		}
+	}
+	// The whole data plane, as a mount builds it, gives fsck --repair the
+	// block cache to rebuild chunks from; without it (a key file missing,
+	// say) fsck still checks through the store alone.
+	dataCfg := filedata.DefaultConfig()
+	plane, err := v.data.build(ctx, dir, ov.idx, chain, &dataCfg, log)
+	if err == nil {
+		closers = append(closers, plane.close)
+		eng, err := filedata.New(ov.idx, ov.stagingDir(), dataCfg, log)
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, eng.Close)
+		ov.engine, ov.store, ov.ledger, ov.renew = eng, dataCfg.Store, plane.ledger, plane.renew
+		return ov, nil
+	}
+	if chain != nil {
 		closers = append(closers, chain.closeRPC)
 	}
+	log.Warn("checking through the store alone: chunks are not rebuilt from the block cache", "err", err)
 	p := &dataPlane{renew: chainsync.DefaultConfig()}
 	if ov.store, err = v.data.openStore(ctx, dir, log, p); err != nil {
 		return fail(err)

@@ -27,7 +27,8 @@
 // (blob reference counts, the inode counter), and a chunk whose blob is
 // lost or damaged is queued for upload again from its local copy, when it
 // has one whose bytes match the recorded hashes (or, for an encrypted
-// chunk, whose blocks cannot be compared, its recorded length). Every
+// chunk, whose blocks cannot be compared, its recorded length), or else
+// rebuilt from the block cache when it holds every block (Parts.Restore). Every
 // other problem is reported as not repaired, with the file's path. Each
 // repair is one index operation that checks again what it fixes.
 //
@@ -80,6 +81,11 @@ type Parts struct {
 	// running mount switches open files to them and wakes its uploader).
 	// May be nil.
 	Requeued func([]index.ChunkUpdate)
+	// Restore, when set, rebuilds a stored chunk that has no whole local
+	// copy from the block cache into a new staging file and queues it for
+	// upload (filedata.Engine.RestoreFromCache); ok is false when the
+	// cache does not hold it. May be nil.
+	Restore func(ctx context.Context, ino index.Ino, n uint64, ref index.ChunkRef) (index.ChunkRef, bool, error)
 	// Progress, when set, is called as VerifyData reads: bytes read of
 	// the total.
 	Progress func(done, total int64)
@@ -382,6 +388,18 @@ func (c *checker) checkStored(ctx context.Context, e index.StoredChunkEntry) {
 	}
 	f := c.add(*problem)
 	switch {
+	case !copyOK && c.p.Restore != nil && c.cfg.Repair:
+		_, ok, err := c.p.Restore(ctx, e.Ino, e.N, e.Ref)
+		switch {
+		case err != nil:
+			f.Action = "not repaired: " + err.Error()
+		case ok:
+			c.repaired(f, "rebuilt from the block cache and queued for upload again")
+		default:
+			f.Action = "not repaired: no whole local copy, and the block cache does not hold the chunk; restore the file from a copy"
+		}
+	case !copyOK && c.p.Restore != nil:
+		f.Action = "no whole local copy (--repair also looks for the chunk in the block cache)"
 	case !copyOK && e.Ref.StagingID == 0:
 		f.Action = "not repaired: no local copy of the chunk is left; restore the file from a copy"
 	case !copyOK:
@@ -390,7 +408,7 @@ func (c *checker) checkStored(ctx context.Context, e index.StoredChunkEntry) {
 		f.Action = "repairable: a local copy is whole (run with --repair to upload it again)"
 	default:
 		size := int64(s.PlainLen)
-		ref, ok, err := c.p.Index.Requeue(e.Ino, e.N, s.BlobID, e.Ref.StagingID, size, time.Now().UnixNano())
+		ref, ok, err := c.p.Index.Requeue(e.Ino, e.N, s.BlobID, e.Ref.StagingID, e.Ref.StagingID, size, time.Now().UnixNano())
 		switch {
 		case err != nil:
 			f.Action = "not repaired: " + err.Error()
