@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,9 @@ import (
 type fsckReport struct {
 	// Volume is the mountpoint, or the state directory offline.
 	Volume string `json:"volume"`
+	// Mountpoint is set when a mount checked itself; findings' paths are
+	// inside it.
+	Mountpoint string `json:"mountpoint,omitempty"`
 	// Clean is true when no problem remains (after repairs).
 	Clean bool `json:"clean"`
 	// Unrepaired counts the problems that remain.
@@ -169,6 +173,9 @@ func printFsck(w io.Writer, r *fsckReport, asJSON bool) error {
 	}
 	for _, f := range r.Findings {
 		where := f.Path
+		if where != "" && r.Mountpoint != "" {
+			where = filepath.Join(r.Mountpoint, where)
+		}
 		if where == "" && f.Ino != 0 {
 			where = fmt.Sprintf("inode %d (no name)", f.Ino)
 		}

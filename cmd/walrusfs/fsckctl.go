@@ -71,7 +71,9 @@ func registerFsck(mux *http.ServeMux, c *control) {
 			send(fsckLine{Error: err.Error()})
 			return
 		}
-		send(fsckLine{Report: newFsckReport(c.mnt, rep)})
+		report := newFsckReport(c.mnt, rep)
+		report.Mountpoint = c.mnt
+		send(fsckLine{Report: report})
 	})
 }
 

@@ -102,10 +102,11 @@ func (v *volumeFlags) open(ctx context.Context, what string) (*offlineVolume, er
 	// block cache to rebuild chunks from; without it (a key file missing,
 	// say) fsck still checks through the store alone.
 	dataCfg := filedata.DefaultConfig()
-	plane, err := v.data.build(ctx, dir, ov.idx, chain, &dataCfg, log)
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	plane, err := v.data.build(ctx, dir, ov.idx, chain, &dataCfg, quiet)
 	if err == nil {
 		closers = append(closers, plane.close)
-		eng, err := filedata.New(ov.idx, ov.stagingDir(), dataCfg, log)
+		eng, err := filedata.New(ov.idx, ov.stagingDir(), dataCfg, quiet)
 		if err != nil {
 			return fail(err)
 		}
