@@ -388,6 +388,10 @@ func (c *checker) checkStored(ctx context.Context, e index.StoredChunkEntry) {
 	}
 	f := c.add(*problem)
 	switch {
+	case f.Kind == KindBlobUnreadable:
+		// Perhaps only for now (a store that is down): uploading the
+		// chunk again would pay for it twice.
+		f.Action = "not repaired: the store could not be read; run fsck again when it answers"
 	case !copyOK && c.p.Restore != nil && c.cfg.Repair:
 		_, ok, err := c.p.Restore(ctx, e.Ino, e.N, e.Ref)
 		switch {
