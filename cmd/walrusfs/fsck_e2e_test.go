@@ -521,3 +521,39 @@ func TestFsckRestoresFromTheBlockCache(t *testing.T) {
 	checkSum(t, filepath.Join(mnt, "online"), online)
 	checkSum(t, filepath.Join(mnt, "offline"), offline)
 }
+
+// TestFsckRepairsAnEncryptedVolume: encrypted chunks' local copies cannot
+// be compared with the stored blocks' hashes (random nonces), so a whole
+// copy of the recorded length is uploaded again, into a new blob; the old
+// blob's record, unreferenced and gone from the store, is then reported
+// and dropped by the next --repair, after which fsck is clean.
+func TestFsckRepairsAnEncryptedVolume(t *testing.T) {
+	requireFuse(t)
+	state, mnt := t.TempDir(), t.TempDir()
+	startDaemon(t, state, mnt, uploadTestFlags("--encrypt", "on")...)
+	path := filepath.Join(mnt, "secret")
+	sum := writeRandom(t, path, 1<<20, 30)
+	waitAllCertified(t, mnt)
+	old := chunkBlob(t, path, 0)
+	if err := os.RemoveAll(blobDir(filepath.Join(state, "store"), old)); err != nil {
+		t.Fatal(err)
+	}
+	if r, code := runFsckJSON(t, "--repair", mnt); code != 0 || r.Repaired != 1 {
+		t.Fatalf("fsck --repair: exit %d, %+v", code, r.Findings)
+	}
+	waitAllCertified(t, mnt)
+	if now := chunkBlob(t, path, 0); now == old {
+		t.Fatal("an encrypted chunk uploaded again kept its blob ID")
+	}
+	r, code := runFsckJSON(t, "--verify-data", mnt)
+	if code != 1 || len(r.Findings) != 1 || r.Findings[0].Kind != fsck.KindOrphanBlob || r.Findings[0].Blob != old.String() {
+		t.Fatalf("fsck after the upload: exit %d, %+v", code, r.Findings)
+	}
+	if r, code := runFsckJSON(t, "--repair", mnt); code != 0 || r.Repaired != 1 {
+		t.Fatalf("fsck --repair of the old record: exit %d, %+v", code, r.Findings)
+	}
+	if r, code := runFsckJSON(t, "--verify-data", mnt); code != 0 || !r.Clean {
+		t.Fatalf("fsck at the end: exit %d, %+v", code, r.Findings)
+	}
+	checkSum(t, path, sum)
+}

@@ -23,8 +23,9 @@
 //
 // # Repairs
 //
-// Repair never deletes anything. It fixes what the index can recompute
-// (blob reference counts, the inode counter), and a chunk whose blob is
+// Repair never deletes data. It fixes what the index can recompute
+// (blob reference counts, the inode counter), drops the record of a blob
+// that nothing references and the store no longer has, and a chunk whose blob is
 // lost or damaged is queued for upload again from its local copy, when it
 // has one whose bytes match the recorded hashes (or, for an encrypted
 // chunk, whose blocks cannot be compared, its recorded length), or else
@@ -109,7 +110,8 @@ const (
 	// stored bytes' hashes.
 	KindLocalCopy = "local-copy-damaged"
 	// KindOrphanBlob: a blob record that nothing references and the store
-	// no longer has (garbage collection finishes it).
+	// no longer has (a chunk uploaded again into another blob, a crash in
+	// garbage collection). Repair drops the record, as gc does.
 	KindOrphanBlob = "unreferenced-blob-missing"
 )
 
@@ -254,9 +256,24 @@ func (c *checker) checkBlobs(ctx context.Context) error {
 			return err
 		}
 		st := c.stat(ctx, b.ID)
-		if st.missing && b.Refs == 0 && b.LiveBytes == 0 {
-			c.add(Finding{Kind: KindOrphanBlob, Blob: blobstore.ID(b.ID).String(),
-				Detail: "the record of an unreferenced blob the store no longer has", Action: "not repaired: walrusfs gc drops the record"})
+		if !st.missing || b.Refs != 0 || b.LiveBytes != 0 {
+			continue
+		}
+		f := c.add(Finding{Kind: KindOrphanBlob, Blob: blobstore.ID(b.ID).String(),
+			Detail: "the record of an unreferenced blob the store no longer has"})
+		if !c.cfg.Repair {
+			f.Action = "repairable (run with --repair, or walrusfs gc, to drop the record)"
+			continue
+		}
+		// Only a record goes: no data, and nothing refers to it
+		// (DropBlob checks again).
+		switch dropped, err := c.p.Index.DropBlob(b.ID); {
+		case err != nil:
+			f.Action = "not repaired: " + err.Error()
+		case dropped:
+			c.repaired(f, "record dropped")
+		default:
+			f.Action = "not repaired: the blob gained a reference meanwhile; run fsck again"
 		}
 	}
 	return nil
