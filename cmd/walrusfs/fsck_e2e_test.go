@@ -282,7 +282,22 @@ func TestFsckOfflineIndexProblems(t *testing.T) {
 		}
 		v := binary.BigEndian.AppendUint64(nil, 987654)
 		v = binary.BigEndian.AppendUint32(v, syscall.S_IFREG)
-		return tx.Bucket([]byte("dirents")).Put(append(binary.BigEndian.AppendUint64(nil, uint64(index.RootIno)), "ghost"...), v)
+		if err := tx.Bucket([]byte("dirents")).Put(append(binary.BigEndian.AppendUint64(nil, uint64(index.RootIno)), "ghost"...), v); err != nil {
+			return err
+		}
+		// Point the first packed chunk at a patch its quilt does not
+		// have: record v1, kind, flags, staging ID, quilt ID, patch ID
+		// length, then the patch ID, whose last two bytes end its
+		// column range.
+		c := tx.Bucket([]byte("chunks")).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(v) > 44+blobstore.PatchIDSize && v[43] == blobstore.PatchIDSize {
+				rec := slices.Clone(v)
+				rec[44+blobstore.PatchIDSize-2] += 7
+				return tx.Bucket([]byte("chunks")).Put(k, rec)
+			}
+		}
+		return errors.New("no packed chunk")
 	})
 	if cerr := db.Close(); err == nil {
 		err = cerr
@@ -301,6 +316,15 @@ func TestFsckOfflineIndexProblems(t *testing.T) {
 	if _, ok := findingFor(r, fsck.KindBlobRecord, "/music/two.flac"); !ok {
 		t.Errorf("no finding for the chunk without a blob record: %+v", r.Findings)
 	}
+	patched := 0
+	for _, f := range r.Findings {
+		if f.Kind == fsck.KindBlobMissing && strings.Contains(f.Detail, "does not list patch") && strings.HasPrefix(f.Path, "/music/") {
+			patched++
+		}
+	}
+	if patched != 1 {
+		t.Errorf("no finding for the chunk whose patch its quilt does not list: %+v", r.Findings)
+	}
 	var count *fsck.Finding
 	for _, f := range r.Findings {
 		if f.Kind == string(index.ProblemBlobCount) && f.Blob == oneBlob.String() {
@@ -312,7 +336,9 @@ func TestFsckOfflineIndexProblems(t *testing.T) {
 	}
 
 	r, code = runFsckJSON(t, "--repair", "--state-dir", state)
-	if code != 1 || r.Repaired != 1 || r.Unrepaired != 2 {
+	// Repaired: the count, and the packed chunk, queued again from its
+	// local copy.
+	if code != 1 || r.Repaired != 2 || r.Unrepaired != 2 {
 		t.Fatalf("offline fsck --repair: exit %d, %d repaired, %d remain: %+v", code, r.Repaired, r.Unrepaired, r.Findings)
 	}
 	r, _ = runFsckJSON(t, "--state-dir", state)
