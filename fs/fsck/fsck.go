@@ -147,7 +147,7 @@ type Report struct {
 	Problems  int       `json:"problems"`
 	Repaired  int       `json:"repaired"`
 	Findings  []Finding `json:"findings"`
-	Truncated bool      `json:"findings_truncated,omitempty"`
+	Truncated bool      `json:"findings_truncated"`
 }
 
 // Clean reports that no problem remains.
