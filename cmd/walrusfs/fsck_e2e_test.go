@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/spf13/pflag"
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/fs/fsck"
 	"github.com/walrusfs/walrusfs/index"
@@ -582,4 +584,26 @@ func TestFsckRepairsAnEncryptedVolume(t *testing.T) {
 		t.Fatalf("fsck at the end: exit %d, %+v", code, r.Findings)
 	}
 	checkSum(t, path, sum)
+}
+
+// TestOfflineCommandsNeverMakeAKey: fsck and gc open a volume the way a
+// mount does, but where a mount of a new encrypted volume would make its
+// key file, they only say there is none.
+func TestOfflineCommandsNeverMakeAKey(t *testing.T) {
+	dir := t.TempDir()
+	idx, err := index.Open(t.Context(), dir, index.DefaultConfig(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = idx.Close() }()
+	if _, err := openKey(dir, idx, true, false, false, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "no key file") {
+		t.Fatalf("opening without making a key: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, keyFileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a key file appeared: %v", err)
+	}
+	fl := pflag.NewFlagSet("fsck", pflag.ContinueOnError)
+	if !registerVolumeFlags(fl).data.keepKeyFile {
+		t.Fatal("fsck and gc would make a key file")
+	}
 }

@@ -28,6 +28,7 @@ type volumeFlags struct {
 
 func registerVolumeFlags(fl *pflag.FlagSet) *volumeFlags {
 	v := &volumeFlags{fl: fl}
+	v.data.keepKeyFile = true
 	v.stateDir = fl.String("state-dir", "", "the state directory of an unmounted volume (instead of a MOUNTPOINT)")
 	v.config = fl.String("config", os.Getenv(configEnv), "with --state-dir: the mount's TOML config file, for its store and chain settings")
 	addFlagGroup(fl, groupData, v.data.register)
