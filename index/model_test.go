@@ -1577,6 +1577,9 @@ func (r *modelRun) compareAll() {
 	if err := r.x.Check(); err != nil {
 		r.fatalf("consistency check: %v", err)
 	}
+	if err := r.x.Verify(func(p Problem) { r.fatalf("fsck's check: %s: %s", p.Kind, p.Detail) }); err != nil {
+		r.fatalf("fsck's check: %v", err)
+	}
 	r.committed()
 	r.drainReleased()
 	r.allReleased("check")

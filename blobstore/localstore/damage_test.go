@@ -238,3 +238,27 @@ func TestLostSliversFile(t *testing.T) {
 	}
 	assertNoDebris(t, s)
 }
+
+// TestPutAgainHealsDamage: a blob damaged beyond what the erasure code
+// recovers fails to read with ErrIntegrity; storing the same bytes again
+// replaces the damaged slivers, and it reads back whole.
+func TestPutAgainHealsDamage(t *testing.T) {
+	s, _ := openStore(t, testConfig(t, 2, 10))
+	data := lcg(17, 300_000)
+	info := put(t, s, data)
+	for i := range 10 {
+		flipSliverByte(t, s, info.ID, i, 3)
+	}
+	if _, err := readRange(t, s, info.ID, 0, int64(len(data))); !errors.Is(err, blobstore.ErrIntegrity) {
+		t.Fatalf("read of a blob with every sliver damaged: %v, want ErrIntegrity", err)
+	}
+	put(t, s, data)
+	checkBytes(t, "blob stored again", mustRead(t, s, info.ID, 0, int64(len(data))), data)
+	r := mustLoad(t, s, info.ID)
+	for i := range 10 {
+		if _, err := s.readSliver(r, i); err != nil {
+			t.Errorf("sliver %d after storing the bytes again: %v", i, err)
+		}
+	}
+	assertNoDebris(t, s)
+}

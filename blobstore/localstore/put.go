@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -451,17 +452,23 @@ func (s *Store) publish(d int, nonce string, id blobstore.ID) error {
 }
 
 // heal publishes the staged slivers of an already stored blob into the
-// directories that lack the blob entirely (a replaced disk), with the
-// stored record in place of the staged one. The caller holds the stripe
-// for writing.
+// directories that lack the blob entirely (a replaced disk) or hold a
+// sliver of it that fails its hash (damage too wide for the erasure code
+// to mend on read), with the stored record in place of the staged one.
+// Storing the same bytes again is how a damaged blob is repaired. The
+// caller holds the stripe for writing.
 func (s *Store) heal(nonce string, rec *record) error {
 	missing := s.missingDirs(rec.ID)
-	if len(missing) == 0 {
+	damaged := s.damagedDirs(rec, missing)
+	if len(missing) == 0 && len(damaged) == 0 {
 		return nil
+	}
+	if len(damaged) > 0 {
+		s.slivers.forget(rec.ID)
 	}
 	meta := rec.marshal()
 	var errs []error
-	for _, d := range missing {
+	for _, d := range append(missing, damaged...) {
 		sd := s.tmpPath(d, stagePrefix+nonce)
 		if err := writeFileAtomic(filepath.Join(sd, metaFile), meta, sd); err != nil {
 			errs = append(errs, err)
@@ -471,9 +478,37 @@ func (s *Store) heal(nonce string, rec *record) error {
 			errs = append(errs, err)
 			continue
 		}
-		s.log.Info("localstore: restored blob in replaced directory", "blob", rec.ID, "dir", s.dirs[d])
+		s.log.Info("localstore: restored blob in directory", "blob", rec.ID, "dir", s.dirs[d])
 	}
 	return errors.Join(errs...)
+}
+
+// damagedDirs returns the directories, other than skip, that hold blob
+// rec with a sliver that is short or fails its hash. It reads every
+// sliver of the blob.
+func (s *Store) damagedDirs(rec *record, skip []int) []int {
+	size, err := sliverSize(rec)
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for d := range s.dirs {
+		if slices.Contains(skip, d) || legacyLayout(s.blobDir(d, rec.ID)) {
+			continue
+		}
+		for i := d; i < rec.Shards; i += len(s.dirs) {
+			path, off := s.sliverPath(rec.ID, i, size)
+			data, err := readAt(path, off, size)
+			if err == nil {
+				err = s.verifySliver(rec, i, data)
+			}
+			if err != nil {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // removeStaging deletes the staging directories of nonce.

@@ -26,6 +26,9 @@ import (
 // dataFlags are the mount flags that choose and tune the data plane: which
 // blob store, encryption, the read cache, uploads and durability.
 type dataFlags struct {
+	// keepKeyFile is set by commands that open a volume without mounting
+	// it (fsck, gc): they never make a key file.
+	keepKeyFile bool
 	store       string
 	shards      int
 	publisher   string
@@ -233,7 +236,7 @@ func (d *dataFlags) build(ctx context.Context, stateDir string, keys volumeKeys,
 	default:
 		return fail(fmt.Errorf("--encrypt %q: want on, off or auto: %w", d.encrypt, errUsage))
 	}
-	key, err := openKey(stateDir, keys, encrypt, d.newKey, log)
+	key, err := openKey(stateDir, keys, encrypt, d.newKey, !d.keepKeyFile, log)
 	if err != nil {
 		return fail(err)
 	}

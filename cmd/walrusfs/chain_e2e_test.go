@@ -371,3 +371,45 @@ func TestChainWrongNetwork(t *testing.T) {
 		t.Fatal("chain advance against testnet was accepted")
 	}
 }
+
+// TestGCOnSui: with chain sync, walrusfs gc on the mount deletes the Blob
+// object of a deleted file's blob on the (local) chain at once, keeps the
+// objects files still use, and a later fsck is clean.
+func TestGCOnSui(t *testing.T) {
+	requireFuse(t)
+	lc := startChainServe(t)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "sui.key")
+	addr := strings.TrimSpace(lc.run("chain", "keygen", "--out", key))
+	lc.run("chain", "fund", "--config", lc.config, "--address", addr, "--wal", "100", "--sui", "10")
+	state, mnt := filepath.Join(dir, "state"), filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, state, mnt, uploadTestFlags("--config", lc.config, "--sui-key", key, "--chain-poll", "100ms")...)
+	keep := writeRandom(t, filepath.Join(mnt, "keep"), 1<<20, 20)
+	writeRandom(t, filepath.Join(mnt, "gone"), 1<<20, 21)
+	waitCertified(t, mnt, map[string][32]byte{"keep": keep, "gone": {}}, d)
+	if err := os.Remove(filepath.Join(mnt, "gone")); err != nil {
+		t.Fatal(err)
+	}
+	before := lc.status(key)
+	dry := runGCJSON(t, "--dry-run", mnt)
+	if dry.Count != 1 || len(dry.Objects) != 1 || dry.Unreferenced[0].Object != dry.Objects[0] {
+		t.Fatalf("gc --dry-run with chain sync: %+v", dry)
+	}
+	if after := lc.status(key); after.Blobs != before.Blobs {
+		t.Fatalf("gc --dry-run changed the chain: %+v, then %+v", before.Blobs, after.Blobs)
+	}
+	done := runGCJSON(t, mnt)
+	if done.Collected == nil || done.Collected.Blobs != 1 || done.Collected.Objects != 1 || len(done.Collected.Failed) != 0 {
+		t.Fatalf("gc with chain sync: %+v", done)
+	}
+	if after := lc.status(key); after.Blobs.Owned != before.Blobs.Owned-1 {
+		t.Fatalf("owned Blob objects: %d before gc, %d after", before.Blobs.Owned, after.Blobs.Owned)
+	}
+	if r, code := runFsckJSON(t, "--verify-data", mnt); code != 0 || !r.Clean {
+		t.Fatalf("fsck after gc on Sui: exit %d, %+v", code, r.Findings)
+	}
+	checkSum(t, filepath.Join(mnt, "keep"), keep)
+}

@@ -28,6 +28,7 @@ import (
 //	GET /v1/status  the mount's state (statusReport, documented in the README)
 //	GET /metrics    Prometheus metrics
 //	… /v1/snapshot… snapshots (snapshot.go)
+//	POST /v1/fsck, POST /v1/gc  (fsckctl.go)
 //
 // `walrusfs status` and `walrusfs info` are its clients.
 
@@ -123,7 +124,13 @@ type control struct {
 	flushing atomic.Bool // a flush runs (one at a time)
 
 	snapshots *snapshotter // nil on a read-only mount
+	// parts are what fsck and gc need beyond the index and the engine;
+	// maintenance lets one of them run at a time.
+	parts       volumeParts
+	maintenance sync.Mutex
 }
+
+func (c *control) stagingDir() string { return filepath.Join(c.stateDir, "staging") }
 
 type rateSample struct {
 	at    time.Time
@@ -266,6 +273,8 @@ func startControl(c *control, reg *prometheus.Registry, log *slog.Logger) (stop 
 		_ = json.NewEncoder(w).Encode(fi)
 	})
 	registerSnapshotHandlers(mux, c)
+	registerFsck(mux, c)
+	registerGC(mux, c)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	ctx, cancel := context.WithCancel(context.Background())

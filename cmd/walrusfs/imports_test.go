@@ -116,6 +116,11 @@ var importRules = []importRule{
 		forbid: []pattern{goFUSE, "./fs"},
 	},
 	{
+		text:   "`fs/fsck` never imports go-fuse or `fs`: a volume is checked the same mounted or not.",
+		from:   []pattern{"./fs/fsck/..."},
+		forbid: []pattern{goFUSE, "./fs"},
+	},
+	{
 		text: "`fs/filedata/upload/...` imports neither `fs/filedata` nor `fs`; " +
 			"its siblings `fs/filedata/blockcrypt` and `fs/filedata/blockcache` it may.",
 		from:   []pattern{"./fs/filedata/upload/..."},

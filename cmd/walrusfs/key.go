@@ -30,9 +30,10 @@ type volumeKeys interface {
 // volume's data is encrypted with, so a key file that is missing or holds
 // another key is refused, in words that say which key is expected and
 // where to find it, instead of a new key being made while the old data
-// turns unreadable. A new key is made only for a volume that has stored
-// nothing encrypted yet, or when the user asks (newKey).
-func openKey(stateDir string, idx volumeKeys, encrypt, newKey bool, log *slog.Logger) (*blockcrypt.Key, error) {
+// turns unreadable. A new key is made only when create is set, for a
+// volume that has stored nothing encrypted yet, or when the user asks
+// (newKey).
+func openKey(stateDir string, idx volumeKeys, encrypt, newKey, create bool, log *slog.Logger) (*blockcrypt.Key, error) {
 	path := filepath.Join(stateDir, keyFileName)
 	want, err := idx.VolumeKey()
 	if err != nil {
@@ -71,6 +72,9 @@ func openKey(stateDir string, idx volumeKeys, encrypt, newKey bool, log *slog.Lo
 		if stored {
 			return nil, fmt.Errorf("the key file %s is missing, and this volume has data in the blob store that may be encrypted with it: restore the file from your backup, or mount with --encrypt off if the data was never encrypted, or with --new-key to start a new key", path)
 		}
+	}
+	if !create {
+		return nil, fmt.Errorf("no key file at %s", path)
 	}
 	k, err = blockcrypt.CreateKey(path)
 	if err != nil {

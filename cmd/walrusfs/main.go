@@ -116,7 +116,7 @@ Walrus blobs, and read back with seeks that fetch only what they need.`,
 	root.AddCommand(
 		versionCommand(), mountCommand(), umountCommand(), syncCommand(),
 		serveCommand(), blobIDCommand(), keyCommand(), chainCommand(),
-		infoCommand(), statusCommand(), snapshotCommand(), restoreCommand(), manCommand(),
+		infoCommand(), statusCommand(), snapshotCommand(), restoreCommand(), fsckCommand(), gcCommand(), manCommand(),
 	)
 	setupHelp(root)
 	return root

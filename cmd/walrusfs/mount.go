@@ -234,7 +234,8 @@ func runMount(ctx context.Context, fl *pflag.FlagSet, mf *mountFlags, data *data
 		return err
 	}
 	stopRenewal = stop
-	ctl := &control{mnt: mnt, stateDir: dir, backend: storeName(data), engine: engine, idx: idx, epochStart: plane.epochStart, workers: workers}
+	ctl := &control{mnt: mnt, stateDir: dir, backend: storeName(data), engine: engine, idx: idx, epochStart: plane.epochStart, workers: workers,
+		parts: volumeParts{store: dataCfg.Store, ledger: plane.ledger, gc: chainsync.CollectConfig{InFlightGrace: plane.renew.GCGrace}}}
 	if !*readOnly {
 		ctl.snapshots = &snapshotter{taker: newTaker(idx, engine, &dataCfg, dir, log), idx: idx, keep: snapFl.keep, log: log}
 	}

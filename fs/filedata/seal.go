@@ -360,3 +360,27 @@ func (e *Engine) DropLocalCopies(ctx context.Context) error {
 	e.stage.removeDoomed()
 	return nil
 }
+
+// Requeued tells the engine that a repair turned stored chunks back into
+// sealed staged ones and queued them (index.Index.Requeue): open files
+// switch to the staged copies and the uploader looks at the queue.
+func (e *Engine) Requeued(updates []index.ChunkUpdate) {
+	for _, u := range updates {
+		e.openMu.Lock()
+		d := e.files[u.Ino]
+		e.openMu.Unlock()
+		if d == nil {
+			continue
+		}
+		d.mu.Lock()
+		d.refs[u.N] = chunkSlot{ref: u.Ref, ok: true}
+		d.mu.Unlock()
+	}
+	e.up.Kick()
+}
+
+// HoldUploads waits for the uploads in flight to finish and starts none
+// until release is called (see upload.Uploader.Hold).
+func (e *Engine) HoldUploads(ctx context.Context) (release func(), err error) {
+	return e.up.Hold(ctx)
+}

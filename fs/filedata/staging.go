@@ -55,8 +55,12 @@ func openStaging(dir string, released releasedIDs, log *slog.Logger) (*stagingAr
 	return s, nil
 }
 
-func (s *stagingArea) path(id uint64) string {
-	return filepath.Join(s.dir, strconv.FormatUint(id>>8, 16), strconv.FormatUint(id, 16))
+func (s *stagingArea) path(id uint64) string { return StagingPath(s.dir, id) }
+
+// StagingPath is where the staging area in dir keeps staging file id:
+// dir/<id/256>/<id>, in hex.
+func StagingPath(dir string, id uint64) string {
+	return filepath.Join(dir, strconv.FormatUint(id>>8, 16), strconv.FormatUint(id, 16))
 }
 
 // open opens the chunk file id for reading and writing. With create, a

@@ -822,3 +822,27 @@ func (u *Uploader) Status() (queued int, lastErr error) {
 	defer u.mu.Unlock()
 	return n, u.lastErr
 }
+
+// Hold waits for the uploads in flight to finish (recorded in the index or
+// failed) and starts no new one until release is called: garbage
+// collection runs between the two, so no blob it deletes can be one an
+// upload has just stored again and is about to point chunks at.
+func (u *Uploader) Hold(ctx context.Context) (release func(), err error) {
+	held := 0
+	release = func() {
+		for range held {
+			<-u.slots
+		}
+		u.Kick()
+	}
+	for held < cap(u.slots) {
+		select {
+		case u.slots <- struct{}{}:
+			held++
+		case <-ctx.Done():
+			release()
+			return nil, ctx.Err()
+		}
+	}
+	return release, nil
+}
