@@ -119,7 +119,7 @@ func PlanCollect(ctx context.Context, ledger Ledger, idx CollectIndex, cfg Colle
 	}
 	var ids [][32]byte
 	for _, b := range blobs {
-		if b.Refs == 0 && b.LiveBytes == 0 {
+		if !b.Referenced() {
 			ids = append(ids, b.ID)
 		}
 	}
@@ -131,7 +131,7 @@ func PlanCollect(ctx context.Context, ledger Ledger, idx CollectIndex, cfg Colle
 	collectable := map[blobstore.ID]bool{}
 	for _, b := range blobs {
 		records[b.ID] = b
-		if b.Refs != 0 || b.LiveBytes != 0 {
+		if b.Referenced() { // a chunk, or a kept snapshot, needs it
 			continue
 		}
 		if used[b.ID] {

@@ -135,3 +135,38 @@ func TestCollectOnSui(t *testing.T) {
 func recordOf(object string) index.ChainRecord {
 	return index.ChainRecord{ObjectID: object, Certified: true, EndEpoch: 10, Deletable: true}
 }
+
+// TestCollectKeepsPinnedBlobs: a blob no file refers to but a kept
+// snapshot pins is not garbage; once the snapshot is retired it is.
+func TestCollectKeepsPinnedBlobs(t *testing.T) {
+	w := newWorld(t)
+	pinned := w.blob(10, false)
+	if err := w.idx.AddSnapshot(index.Snapshot{Root: [32]byte{0xee}}, nil, [][32]byte{pinned}); err != nil {
+		t.Fatal(err)
+	}
+	w.at(3)
+	collect := func() Collected {
+		t.Helper()
+		plan, err := PlanCollect(t.Context(), w.store, w.idx, CollectConfig{InFlightGrace: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done, err := Collect(t.Context(), w.store, w.idx, plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return done
+	}
+	if done := collect(); done.Blobs != 0 {
+		t.Fatalf("collected %d blobs, want the pinned one kept", done.Blobs)
+	}
+	if _, err := w.store.Stat(t.Context(), pinned); err != nil {
+		t.Fatalf("pinned blob: %v", err)
+	}
+	if _, err := w.idx.RetireSnapshot([32]byte{0xee}); err != nil {
+		t.Fatal(err)
+	}
+	if done := collect(); done.Blobs != 1 {
+		t.Fatalf("collected %d blobs after the snapshot was retired, want 1", done.Blobs)
+	}
+}

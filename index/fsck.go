@@ -250,7 +250,9 @@ func verifyTx(tx *bolt.Tx, report func(Problem)) error {
 			}
 		}
 	}
-	// Pass 4, the blob records: counts match the references.
+	// Pass 4, the blob records: counts match the references, and pins the
+	// kept snapshots that pin the blob.
+	pins := pinCounts(tx)
 	c = tx.Bucket(bucketBlobs).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		b, err := decodeBlob(k, v)
@@ -261,6 +263,10 @@ func verifyTx(tx *bolt.Tx, report func(Problem)) error {
 		if u := uses[b.ID]; u.live != b.LiveBytes || u.refs != b.Refs {
 			report(Problem{Kind: ProblemBlobCount, Blob: b.ID, Repairable: true,
 				Detail: fmt.Sprintf("records %d live bytes in %d references, the chunk map has %d in %d", b.LiveBytes, b.Refs, u.live, u.refs)})
+		}
+		if b.Pins != pins[b.ID] {
+			report(Problem{Kind: ProblemBlobCount, Blob: b.ID, Repairable: true,
+				Detail: fmt.Sprintf("records %d pins, %d kept snapshots pin it", b.Pins, pins[b.ID])})
 		}
 	}
 	c = tx.Bucket(bucketUploads).Cursor()
@@ -402,8 +408,22 @@ func (x *Index) ChunkPage(ino Ino, n uint64, limit int) (page []StoredChunkEntry
 	return page, more, err
 }
 
-// RecountBlobs sets the live bytes and reference counts of the blob
-// records ids to what the chunk map holds, in one operation (it reads the
+// pinCounts counts, per blob, the kept snapshots that pin it.
+func pinCounts(tx *bolt.Tx) map[[32]byte]uint64 {
+	pins := map[[32]byte]uint64{}
+	if b := tx.Bucket(bucketSnapPins); b != nil {
+		_ = b.ForEach(func(k, _ []byte) error {
+			if len(k) == 64 {
+				pins[[32]byte(k[32:])]++
+			}
+			return nil
+		})
+	}
+	return pins
+}
+
+// RecountBlobs sets the live bytes, reference and pin counts of the blob
+// records ids to what the chunk map and the kept snapshots hold, in one operation (it reads the
 // whole chunk map under the index lock). It returns the records it
 // changed, as they were before.
 func (x *Index) RecountBlobs(ids [][32]byte) ([]Blob, error) {
@@ -429,6 +449,7 @@ func (x *Index) RecountBlobs(ids [][32]byte) ([]Blob, error) {
 		if err != nil {
 			return err
 		}
+		pins := pinCounts(w.tx)
 		for id, u := range uses {
 			v := w.get(bBlobs, id[:])
 			if v == nil {
@@ -438,11 +459,12 @@ func (x *Index) RecountBlobs(ids [][32]byte) ([]Blob, error) {
 			if err != nil {
 				return err
 			}
-			if b.LiveBytes == u.live && b.Refs == u.refs {
+			pinned := pins[id]
+			if b.LiveBytes == u.live && b.Refs == u.refs && b.Pins == pinned {
 				continue
 			}
 			changed = append(changed, b)
-			b.LiveBytes, b.Refs = u.live, u.refs
+			b.LiveBytes, b.Refs, b.Pins = u.live, u.refs, pinned
 			if u.refs > 0 {
 				b.UnreferencedSince = 0
 			}

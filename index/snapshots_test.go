@@ -265,3 +265,43 @@ func TestMigrationV1ToV2(t *testing.T) {
 		t.Fatalf("schema %d after migration, want 2", v)
 	}
 }
+
+// fsck's Verify reports a pin count that does not match the kept
+// snapshots, and RecountBlobs sets it right.
+func TestVerifyAndRecountPins(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	f := must(x.Create(RootIno, "f", file(0o644)))
+	storeChunk(t, x, f.Ino, 0, 7, 100)
+	noErr(t, x.AddSnapshot(Snapshot{Root: [32]byte{1}}, nil, [][32]byte{{7}}))
+	problems := func() []Problem {
+		var out []Problem
+		noErr(t, x.Verify(func(p Problem) { out = append(out, p) }))
+		return out
+	}
+	if p := problems(); len(p) != 0 {
+		t.Fatalf("problems of a sound index: %+v", p)
+	}
+	noErr(t, x.update(func(w *wtx) error {
+		b, err := decodeBlob(make32(7), w.get(bBlobs, make32(7)))
+		if err != nil {
+			return err
+		}
+		b.Pins = 5
+		return w.put(bBlobs, make32(7), encodeBlob(&b))
+	}))
+	if p := problems(); len(p) != 1 || p[0].Kind != ProblemBlobCount || !p[0].Repairable {
+		t.Fatalf("problems with a wrong pin count: %+v", p)
+	}
+	changed := must(x.RecountBlobs([][32]byte{{7}}))
+	if len(changed) != 1 || changed[0].Pins != 5 {
+		t.Fatalf("recount changed %+v", changed)
+	}
+	if b, _ := must2(x.BlobInfo([32]byte{7})); b.Pins != 1 || b.Refs != 1 {
+		t.Fatalf("after the recount: %+v", b)
+	}
+	if p := problems(); len(p) != 0 {
+		t.Fatalf("problems after the recount: %+v", p)
+	}
+}
+
+func make32(b byte) []byte { k := make([]byte, 32); k[0] = b; return k }

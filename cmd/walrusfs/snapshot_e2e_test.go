@@ -154,6 +154,10 @@ func TestSnapshotDisasterRecovery(t *testing.T) {
 				t.Fatalf("snapshot --list: %q, want the snapshot", list)
 			}
 			mustCLI(t, "status", "--wait", "--timeout", "3m", mnt)
+			// Garbage collection takes no blob a kept snapshot needs, and
+			// fsck finds the volume with its snapshot clean.
+			mustCLI(t, "gc", mnt)
+			mustCLI(t, "fsck", "--verify-data", mnt)
 			d.stop(t)
 
 			keyFile := filepath.Join(t.TempDir(), "volume.key")

@@ -256,7 +256,7 @@ func (c *checker) checkBlobs(ctx context.Context) error {
 			return err
 		}
 		st := c.stat(ctx, b.ID)
-		if !st.missing || b.Refs != 0 || b.LiveBytes != 0 {
+		if !st.missing || b.Referenced() {
 			continue
 		}
 		f := c.add(Finding{Kind: KindOrphanBlob, Blob: blobstore.ID(b.ID).String(),
