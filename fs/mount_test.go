@@ -66,6 +66,7 @@ func mountObserved(t *testing.T, stateDir string, obs Observer, opts ...mountOpt
 	cfg.KeepLocalCopies = 1 << 30
 	icfg := index.DefaultConfig()
 	icfg.CommitInterval = 50 * time.Millisecond
+	icfg.CheckpointInterval = 50 * time.Millisecond
 	for _, o := range opts {
 		o(&cfg, &icfg)
 	}

@@ -79,6 +79,7 @@ func openEngine(t *testing.T, dir string, tune ...func(*Config)) *testEngine {
 	}
 	icfg := index.DefaultConfig()
 	icfg.CommitInterval = 20 * time.Millisecond
+	icfg.CheckpointInterval = 20 * time.Millisecond
 	idx, err := index.Open(t.Context(), dir, icfg, quietLog())
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -333,21 +334,53 @@ func sqliteStoredRatio(ctx context.Context, s *side) (float64, string, error) {
 	return res.storedBytes / float64(res.finalBytes), fmt.Sprintf("%s uploaded for %s of databases", sizeString(int64(res.storedBytes)), sizeString(res.finalBytes)), nil
 }
 
-// scrapeCounters reads the named metrics from a mount's control socket.
-func scrapeCounters(ctx context.Context, socket string, names ...string) ([]float64, error) {
+// controlRequest sends one request to a mount's control socket and
+// returns the response, whose body the caller closes.
+func controlRequest(ctx context.Context, socket, method, path string) (*http.Response, error) {
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
 		},
 	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://walrusfs/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, method, "http://walrusfs"+path, nil)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		_ = resp.Body.Close()
+		return nil, fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	return resp, nil
+}
+
+// pendingUploadBytes is what a mount's status says is waiting for upload.
+func pendingUploadBytes(ctx context.Context, socket string) (uint64, error) {
+	resp, err := controlRequest(ctx, socket, http.MethodGet, "/v1/status")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var st struct {
+		Pending struct {
+			Bytes uint64 `json:"bytes"`
+		} `json:"pending"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return 0, fmt.Errorf("status: %w", err)
+	}
+	return st.Pending.Bytes, nil
+}
+
+// scrapeCounters reads the named metrics from a mount's control socket.
+func scrapeCounters(ctx context.Context, socket string, names ...string) ([]float64, error) {
+	resp, err := controlRequest(ctx, socket, http.MethodGet, "/metrics")
+	if err != nil {
+		return nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
@@ -392,4 +425,73 @@ func statusLatency(ctx context.Context, s *side) (float64, string, error) {
 	}
 	slices.Sort(times)
 	return times[len(times)/2], fmt.Sprintf("median of %d runs; slowest %.1f ms", statusRuns, times[len(times)-1]), nil
+}
+
+// uploadLoadName is the file whose upload the reads-during-upload row
+// reads beside.
+const uploadLoadName = "upload-load"
+
+// randReadDuringUpload is the random-read row while walrusfs uploads a
+// file of --size: the file is written and closed, the mount is asked to
+// seal and send it at once, and the reads start while it is pending. The
+// note says how much was still pending when they ended; the loopback
+// runs the plain row.
+func randReadDuringUpload(ctx context.Context, s *side) (float64, string, error) {
+	if err := ensureBigFile(ctx, s); err != nil {
+		return 0, "", fmt.Errorf("preparing the file: %w", err)
+	}
+	socket := filepath.Join(s.backing, "control.sock")
+	p := s.path(uploadLoadName)
+	if err := writePatterned(ctx, p, s.cfg.size, s.cfg.pattern, s.cfg.size); err != nil {
+		return 0, "", err
+	}
+	defer func() { _ = os.Remove(p) }()
+	resp, err := controlRequest(ctx, socket, http.MethodPost, "/v1/flush")
+	if err != nil {
+		return 0, "", err
+	}
+	_ = resp.Body.Close()
+	before, err := pendingUploadBytes(ctx, socket)
+	if err != nil {
+		return 0, "", err
+	}
+	if before == 0 {
+		return 0, "", errors.New("nothing was pending for upload when the reads began")
+	}
+	iops, note, err := randRead(ctx, s)
+	if err != nil {
+		return 0, "", err
+	}
+	after, err := pendingUploadBytes(ctx, socket)
+	if err != nil {
+		return 0, "", err
+	}
+	if after == 0 {
+		s.missed = "the upload finished before the reads did"
+	}
+	return iops, joinNotes(fmt.Sprintf("%s pending for upload when the reads began, %s when they ended", sizeString(int64(before)), sizeString(int64(after))), note), nil
+}
+
+// writePatterned writes size bytes of the pattern (from offset base of
+// it, so the content differs from the large file's) to a new file and
+// closes it.
+func writePatterned(ctx context.Context, path string, size int64, pat *pattern, base int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, ioSize)
+	for off := int64(0); off < size; off += ioSize {
+		if err := ctx.Err(); err != nil {
+			_ = f.Close()
+			return err
+		}
+		n := min(ioSize, size-off)
+		pat.fill(buf[:n], base+off)
+		if _, err := f.Write(buf[:n]); err != nil {
+			_ = f.Close()
+			return err
+		}
+	}
+	return f.Close()
 }
