@@ -103,7 +103,7 @@ func (x *Index) OpenDump(ctx context.Context, dir string) (*Dump, error) {
 		return nil, fmt.Errorf("index: dump: %w", err)
 	}
 	created := time.Now().UnixNano()
-	f, err := os.CreateTemp(dir, "dump-*.db")
+	f, err := os.CreateTemp(dir, dumpPattern)
 	if err != nil {
 		_ = rtx.Rollback()
 		return nil, fmt.Errorf("index: dump: %w", err)
@@ -161,6 +161,27 @@ func (d *Dump) scan(ctx context.Context) error {
 		d.blobs[r.Stored.BlobID] = true
 		return nil
 	})
+}
+
+// dumpPattern names the copies OpenDump makes.
+const dumpPattern = "dump-*.db"
+
+// RemoveStaleDumps removes the copies of the index that dumps in dir left
+// behind (a daemon that died during a snapshot) and returns how many it
+// removed. Call it while holding the state directory, before any dump.
+func RemoveStaleDumps(dir string) (int, error) {
+	names, err := filepath.Glob(filepath.Join(dir, dumpPattern))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, name := range names {
+		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // Blobs returns the IDs of the blobs the dump's tree refers to.

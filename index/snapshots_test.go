@@ -3,6 +3,7 @@ package index
 import (
 	"encoding/binary"
 	"io"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -305,3 +306,19 @@ func TestVerifyAndRecountPins(t *testing.T) {
 }
 
 func make32(b byte) []byte { k := make([]byte, 32); k[0] = b; return k }
+
+func TestRemoveStaleDumps(t *testing.T) {
+	dir := t.TempDir()
+	x := openTest(t, dir)
+	d := must(x.OpenDump(t.Context(), dir))
+	if n := must(RemoveStaleDumps(dir)); n != 1 {
+		t.Fatalf("removed %d copies, want the one left open", n)
+	}
+	_ = d.Close()
+	if n := must(RemoveStaleDumps(dir)); n != 0 {
+		t.Fatalf("removed %d copies of none", n)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
+		t.Fatalf("the index itself: %v", err)
+	}
+}

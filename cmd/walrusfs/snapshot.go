@@ -126,6 +126,11 @@ type snapshotInfo struct {
 // newTaker wires snapshots of the mounted volume: the dump is stored like
 // file data (same store, options and key), in parts of at most a chunk.
 func newTaker(idx *index.Index, engine *filedata.Engine, cfg *filedata.Config, stateDir string, log *slog.Logger) *treesnap.Taker {
+	if n, err := index.RemoveStaleDumps(stateDir); err != nil {
+		log.Warn("cannot remove the index copies a snapshot left", "err", err)
+	} else if n > 0 {
+		log.Info("removed the index copies an interrupted snapshot left", "files", n)
+	}
 	sc := treesnap.DefaultConfig()
 	sc.PartSize = min(sc.PartSize, int(cfg.ChunkSize))
 	sc.TempDir = stateDir
