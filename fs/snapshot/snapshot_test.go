@@ -22,7 +22,9 @@ import (
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func openStore(t *testing.T) *localstore.Store {
+func openStore(t *testing.T) *localstore.Store { return openStoreB(t) }
+
+func openStoreB(t testing.TB) *localstore.Store {
 	t.Helper()
 	cfg := localstore.DefaultConfig()
 	cfg.Dirs = []string{t.TempDir()}
