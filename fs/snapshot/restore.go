@@ -207,8 +207,8 @@ func (p *partReader) Read(b []byte) (int, error) {
 // RestoreTo builds a new state directory at target holding the
 // snapshot's index (and nothing else: the caller adds the key file). It
 // builds in a temporary directory next to target and moves the result into
-// place only when every part has been read and checked and the index
-// written, so a failed restore leaves target as it was. A target that
+// place only when every part has been read and checked, the index written
+// and the tree found consistent (index.VerifyFile), so a failed restore leaves target as it was. A target that
 // holds an index is refused (wrapping syscall.EEXIST); an existing target
 // without one (holding, say, the key file) receives the new index.
 func (s *Snapshot) RestoreTo(ctx context.Context, target string, cfg index.Config, progress func(Progress)) (index.LoadStats, error) {
@@ -236,6 +236,20 @@ func (s *Snapshot) RestoreTo(ctx context.Context, target string, cfg index.Confi
 	}
 	if st.Inodes != s.Manifest.Inodes {
 		return st, fmt.Errorf("snapshot %s: %d inodes, the manifest says %d: %w", s.ID, st.Inodes, s.Manifest.Inodes, ErrDamaged)
+	}
+	// Every record decoded; now the tree as a whole (fsck's check: links,
+	// parents, counts), before anything is moved into place.
+	var problems []index.Problem
+	err = index.VerifyFile(filepath.Join(tmp, index.FileName), func(p index.Problem) {
+		if len(problems) < 3 {
+			problems = append(problems, p)
+		}
+	})
+	if err != nil {
+		return st, fmt.Errorf("snapshot %s: check the restored index: %w", s.ID, err)
+	}
+	if len(problems) > 0 {
+		return st, fmt.Errorf("snapshot %s: the restored tree fails its check (%s: %s): %w", s.ID, problems[0].Kind, problems[0].Detail, ErrDamaged)
 	}
 	if err := syncDir(tmp); err != nil {
 		return st, err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/blobstore/localstore"
@@ -434,4 +437,58 @@ func FuzzDumpStream(f *testing.F) {
 		}
 		t.Fatalf("more records than bytes: %x", b)
 	})
+}
+
+// A snapshot of a tree that is not consistent (here: an entry whose inode
+// record is gone, as a damaged source index would give) fails the
+// restore's check and leaves nothing behind.
+func TestRestoreChecksTheTree(t *testing.T) {
+	dir := t.TempDir()
+	x, err := index.Open(t.Context(), dir, index.DefaultConfig(), discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree(t, x, 10)
+	f, err := x.Lookup(index.RootIno, "ln")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(filepath.Join(dir, index.FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("inodes")).Delete(binary.BigEndian.AppendUint64(nil, uint64(f.Ino)))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err = index.Open(t.Context(), dir, index.DefaultConfig(), discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = x.Close() }()
+	store := openStore(t)
+	res, err := taker(x, store, nil, dir).Take(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(t.Context(), store, res.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := t.TempDir()
+	_, err = s.RestoreTo(t.Context(), filepath.Join(parent, "state"), index.DefaultConfig(), nil)
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "fails its check") {
+		t.Fatalf("restore of an inconsistent tree: %v", err)
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+		t.Fatalf("a failed restore left %v", entries)
+	}
 }
