@@ -143,8 +143,10 @@ var storeFlagNames = []string{"store", "shards", "publisher", "aggregator", "net
 func registerStoreFlags(fl *pflag.FlagSet, d *dataFlags) {
 	all := pflag.NewFlagSet("data", pflag.ContinueOnError)
 	d.register(all)
-	for _, name := range storeFlagNames {
-		f := all.Lookup(name)
-		fl.Var(f.Value, name, f.Usage)
-	}
+	addFlagGroup(fl, groupData, func(g *pflag.FlagSet) {
+		for _, name := range storeFlagNames {
+			f := all.Lookup(name)
+			g.Var(f.Value, name, f.Usage)
+		}
+	})
 }
