@@ -102,19 +102,6 @@ func workloads() []workload {
 			run:    randRead,
 		},
 		{
-			key: "rand-read-upload",
-			label: func(c *config) string {
-				return fmt.Sprintf("4 KiB random reads, cold, while %s uploads (loopback: idle)", sizeString(c.size))
-			},
-			unit:        "IOPS",
-			higher:      true,
-			target:      ratioTarget(0.8),
-			space:       func(c *config) int64 { return 4 * c.size },
-			walrusOnly:  true,
-			run:         randReadDuringUpload,
-			loopbackRun: randRead,
-		},
-		{
 			key:    "create",
 			label:  func(c *config) string { return fmt.Sprintf("create %d empty files in one directory", c.files) },
 			unit:   "ops/s",
@@ -160,6 +147,19 @@ func workloads() []workload {
 			target:    ratioTarget(0.7),
 			needsTree: true,
 			run:       removeTree,
+		},
+		{
+			key: "rand-read-upload",
+			label: func(c *config) string {
+				return fmt.Sprintf("4 KiB random reads, cold, while %s uploads (loopback: idle)", sizeString(c.size))
+			},
+			unit:        "IOPS",
+			higher:      true,
+			target:      ratioTarget(0.8),
+			space:       func(c *config) int64 { return 4 * c.size },
+			walrusOnly:  true,
+			run:         randReadDuringUpload,
+			loopbackRun: randRead,
 		},
 		{
 			key:         "status",
