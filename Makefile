@@ -46,6 +46,7 @@ lint:
 	$(GO) run $(GOLANGCI) run ./...
 
 bench: build tools
+	@./scripts/install-tools.sh bench
 	$(GO) run ./scripts/bench --walrusfs $(BIN) $(BENCH_FLAGS)
 
 fuzz:

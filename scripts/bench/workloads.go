@@ -264,6 +264,30 @@ func workloads() []workload {
 			loopbackRun: loopbackSeekReads,
 		},
 		{
+			key: "video-seek-fetched",
+			label: func(c *config) string {
+				return fmt.Sprintf("ffmpeg seeks in a %d s 1080p video over HTTP, cold: bytes fetched per byte ffmpeg read (median of %d)", videoSeconds, videoSeeks)
+			},
+			unit:        "×",
+			target:      maxTarget(2),
+			subjectOnly: true,
+			walrusOnly:  true,
+			space:       videoSpace,
+			run:         videoFetchedPerDecoded,
+		},
+		{
+			key: "video-first-frame",
+			label: func(c *config) string {
+				return fmt.Sprintf("ffmpeg seeks in that video, cold: time to the first frame (median of %d; loopback: the same file on it)", videoSeeks)
+			},
+			unit:        "s",
+			target:      ratioTarget(1 / 1.5),
+			walrusOnly:  true,
+			space:       videoSpace,
+			run:         videoFirstFrameWalrus,
+			loopbackRun: videoFirstFrameLoopback,
+		},
+		{
 			key: "small-files",
 			label: func(c *config) string {
 				return fmt.Sprintf("%d files of 4 KiB, local store: last close → all certified", c.files)
@@ -385,6 +409,7 @@ type side struct {
 	small    *smallFilesResult
 	snap     *snapshotFixture
 	sqlite   *sqliteStorageResult
+	video    *videoSeekResult
 
 	// Set by a workload for measure: what the daemons it started for the
 	// measurement used (instead of the shared daemon's figures), and a
