@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -271,5 +273,47 @@ func TestBadFlagIsOneLine(t *testing.T) {
 	out, errOut, err := runCmd(t, "mount", "-h")
 	if err != nil || !strings.Contains(out+errOut, "--chunk-size") && !strings.Contains(out+errOut, "-chunk-size") {
 		t.Errorf("mount -h: %v\n%s%s", err, out, errOut)
+	}
+}
+
+// TestStatusRefusesAnotherUsersSocket: a control socket that belongs to
+// another user gets one line that says whose it is.
+func TestStatusRefusesAnotherUsersSocket(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a command as another user")
+	}
+	dir, err := os.MkdirTemp("", "walrusfs-socket-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	mustChmod := func(p string, m os.FileMode) {
+		if err := os.Chmod(p, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustChmod(dir, 0o755)
+	l, err := net.Listen("unix", filepath.Join(dir, controlSocketName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	// The test binary sits in a directory only root may enter: run a
+	// copy another user can.
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "walrusfs")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "status", "--state-dir", dir)
+	cmd.Env = append(os.Environ(), "WALRUSFS_RUN_MAIN=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 1001, Gid: 1001}}
+	out, err := cmd.CombinedOutput()
+	msg := strings.TrimSpace(string(out))
+	if err == nil || strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "belongs to uid 0") {
+		t.Fatalf("status on another user's socket: %v: %q", err, msg)
 	}
 }
