@@ -134,6 +134,18 @@ func openPlanner(ctx context.Context, c *chainCommandFlags, stateDir string) (*c
 	return cp, r, closeAll, nil
 }
 
+// prepareDryRun is prepare for a command that only shows what a pass
+// would send: without --dry-run it says that the mount does it (what).
+func (c *chainCommandFlags) prepareDryRun(dry bool, what string) error {
+	if err := c.prepare(); err != nil {
+		return err
+	}
+	if !dry {
+		return fmt.Errorf("only --dry-run: a running mount %s itself: %w", what, errUsage)
+	}
+	return nil
+}
+
 func chainRenewCommand() *cobra.Command {
 	return newCommand(commandSpec{
 		use:   "renew --dry-run [--json] [--state-dir DIR] --config FILE --sui-key FILE",
@@ -145,11 +157,8 @@ func chainRenewCommand() *cobra.Command {
 			asJSON := c.fl.Bool("json", false, "print JSON (schema in the README)")
 			stateDir := c.fl.String("state-dir", "", "the volume's state directory, to renew only blobs its files reference (the volume must not be mounted)")
 			return func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
-				if err := c.prepare(); err != nil {
+				if err := c.prepareDryRun(*dry, "renews its blobs"); err != nil {
 					return err
-				}
-				if !*dry {
-					return fmt.Errorf("only --dry-run: a running mount renews its blobs itself: %w", errUsage)
 				}
 				cp, r, closeAll, err := openPlanner(ctx, c, absOrEmpty(*stateDir))
 				if err != nil {
@@ -190,11 +199,8 @@ func chainGCCommand() *cobra.Command {
 			asJSON := c.fl.Bool("json", false, "print JSON (schema in the README)")
 			stateDir := c.fl.String("state-dir", "", "the volume's state directory: which blobs its files still reference (the volume must not be mounted)")
 			return func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
-				if err := c.prepare(); err != nil {
+				if err := c.prepareDryRun(*dry, "collects its garbage"); err != nil {
 					return err
-				}
-				if !*dry {
-					return fmt.Errorf("only --dry-run: a running mount collects its garbage itself: %w", errUsage)
 				}
 				if *stateDir == "" {
 					return fmt.Errorf("--state-dir is needed: garbage is what the volume's files no longer reference: %w", errUsage)

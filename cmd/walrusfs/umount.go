@@ -224,20 +224,22 @@ func holdsFuseDevice(pid int) bool {
 // waitForExit waits until process pid has exited, saying on a terminal
 // what it waits for every few seconds.
 func waitForExit(ctx context.Context, pid int, mnt string, ctl *controlClient, stderr io.Writer) error {
-	start := time.Now()
+	// The bar appears after two seconds, and only on a terminal: a quick
+	// exit draws nothing.
+	tty := isTerminal(stderr)
 	var bar *progress
 	var first uint64
-	next := start.Add(2 * time.Second)
+	next := time.Now().Add(2 * time.Second)
 	for {
 		if exited(pid) {
 			bar.finish()
 			return nil
 		}
-		if time.Now().After(next) {
+		if tty && time.Now().After(next) {
 			if bar == nil {
 				bar = newProgress(stderr, 0, true, fmt.Sprintf("draining %s (pid %d)", mnt, pid))
 			}
-			if bar != nil && ctl != nil {
+			if ctl != nil {
 				var s statusReport
 				sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 				if ctl.get(sctx, "/v1/status", &s) == nil {
