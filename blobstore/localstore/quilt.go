@@ -3,9 +3,11 @@ package localstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/blobstore/quilt"
@@ -111,11 +113,104 @@ func (s *Store) ListPatches(ctx context.Context, id blobstore.ID) ([]blobstore.S
 	return storedPatches(id, ix.Patches), nil
 }
 
-// columns reads every systematic sliver of the reader's blob once and
-// returns a quilt.ColumnReader over matrix columns [c0, c1): column c is
-// symbol c of each row, top to bottom (Kp·S bytes). Only those columns are
-// kept in memory.
+// columns returns a quilt.ColumnReader over matrix columns [c0, c1):
+// column c is symbol c of each row, top to bottom (Kp·S bytes). Only those
+// columns are kept in memory.
+//
+// A patch occupies whole columns, and a column can be verified on its own
+// against its secondary hash (rs2.Encoder.VerifyColumns), so columns first
+// reads just the columns' bytes from each systematic sliver: a patch costs
+// what it holds, not what the quilt holds. If that fails (a sliver file
+// missing, short or damaged there), it falls back to reading every
+// systematic sliver whole, which verifies each one, reconstructs from the
+// repair slivers what it must and repairs what it can.
 func (r *reader) columns(c0, c1 int) (quilt.ColumnReader, error) {
+	cols, err := r.readColumns(c0, c1)
+	if err != nil {
+		if cerr := r.ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		if errors.Is(err, blobstore.ErrNotFound) {
+			return nil, err
+		}
+		r.s.log.Debug("localstore: columns unusable, reading whole slivers", "blob", r.rec.ID, "columns", fmt.Sprintf("[%d, %d)", c0, c1), "err", err)
+		if cols, err = r.wholeColumns(c0, c1); err != nil {
+			return nil, err
+		}
+	}
+	return func(c int) ([]byte, error) {
+		if c < c0 || c >= c1 {
+			return nil, fmt.Errorf("column %d outside the columns read [%d, %d): %w", c, c0, c1, blobstore.ErrInvalidArgument)
+		}
+		return cols[c-c0], nil
+	}, nil
+}
+
+// readColumns reads columns [c0, c1) from the systematic slivers' files,
+// one read per sliver, and verifies them.
+func (r *reader) readColumns(c0, c1 int) ([][]byte, error) {
+	s := r.s
+	done, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	st := s.stripe(r.rec.ID)
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if d := st.deletes.Load(); d != r.deletes {
+		if _, err := s.load(r.ctx, r.rec.ID); err != nil {
+			return nil, err
+		}
+		r.deletes = d
+	}
+	lay := r.lay
+	sym := lay.SymbolSize
+	size := int64(lay.PrimarySliverSize())
+	cols := make([][]byte, c1-c0)
+	for c := range cols {
+		cols[c] = make([]byte, lay.Kp*sym)
+	}
+	piece := make([]byte, (c1-c0)*sym)
+	files := map[string]*os.File{}
+	defer func() {
+		for _, f := range files {
+			_ = f.Close() // read-only
+		}
+	}()
+	for row := range lay.Kp {
+		if err := r.ctx.Err(); err != nil {
+			return nil, err
+		}
+		path, off := s.sliverPath(r.rec.ID, row, size)
+		f := files[path]
+		if f == nil {
+			if f, err = os.Open(path); err != nil {
+				return nil, err
+			}
+			files[path] = f
+		}
+		if _, err := f.ReadAt(piece, off+int64(c0*sym)); err != nil {
+			return nil, fmt.Errorf("sliver %d: %w", row, err)
+		}
+		for c := range cols {
+			copy(cols[c][row*sym:(row+1)*sym], piece[c*sym:(c+1)*sym])
+		}
+	}
+	enc, err := s.encs.get(r.rec.Shards)
+	if err != nil {
+		return nil, err
+	}
+	if err := enc.VerifyColumns(r.rec.metadata(), c0, cols); err != nil {
+		return nil, err
+	}
+	return cols, nil
+}
+
+// wholeColumns reads every systematic sliver once, verified (and
+// reconstructed if need be) as [Store.ReadRange] reads them, and keeps
+// columns [c0, c1).
+func (r *reader) wholeColumns(c0, c1 int) ([][]byte, error) {
 	lay := r.lay
 	s := lay.SymbolSize
 	cols := make([][]byte, c1-c0)
@@ -135,10 +230,5 @@ func (r *reader) columns(c0, c1 int) (quilt.ColumnReader, error) {
 		}
 		r.buf = nil
 	}
-	return func(c int) ([]byte, error) {
-		if c < c0 || c >= c1 {
-			return nil, fmt.Errorf("column %d outside the columns read [%d, %d): %w", c, c0, c1, blobstore.ErrInvalidArgument)
-		}
-		return cols[c-c0], nil
-	}, nil
+	return cols, nil
 }

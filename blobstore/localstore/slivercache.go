@@ -8,10 +8,13 @@ import (
 	"github.com/walrusfs/walrusfs/blobstore"
 )
 
-// sliverCacheBytes bounds the verified slivers kept in memory. A quilt
-// patch read verifies every systematic sliver of the quilt (334 at 1000
-// shards); keeping them makes reading the next patch of the same quilt a
-// memory copy instead of hundreds of reads and hashes.
+// sliverCacheBytes bounds the verified slivers kept in memory. A read of
+// a blob with many shards by byte range (a whole quilt read as one blob,
+// or a patch read that fell back to whole slivers) verifies every
+// systematic sliver it crosses (334 at 1000 shards); keeping them makes
+// the next such read a memory copy instead of hundreds of reads and
+// hashes. Patch reads normally read and verify only their own columns and
+// do not need it.
 //
 // Only blobs with many shards are cached (quilts, at 1000): with few, a
 // read touches few slivers, and reading them from disk each time lets

@@ -5,15 +5,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/walrusfs/walrusfs/blobstore"
 )
 
-// After one patch read, the next patch of the same quilt comes from the
-// verified slivers kept in memory: it reads right even with the quilt's
-// sliver files gone from disk (which, from disk, nothing could rebuild).
-func TestQuiltPatchReadsReuseVerifiedSlivers(t *testing.T) {
+// After one whole read of a quilt, the next read comes from the verified
+// slivers kept in memory: it reads right even with the quilt's sliver
+// files gone from disk (which, from disk, nothing could rebuild).
+func TestQuiltReadsReuseVerifiedSlivers(t *testing.T) {
 	t.Parallel() // slow: encoding at 1000 shards
 	s, _ := openStore(t, defaultConfig(t, 1))
 	parts := smallParts(20, 4096)
@@ -21,19 +22,30 @@ func TestQuiltPatchReadsReuseVerifiedSlivers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	read := func(i int) ([]byte, error) {
-		rc, err := s.ReadPatch(t.Context(), qi.Patches[i].PatchID)
+	whole := func() ([]byte, error) {
+		rc, err := s.ReadRange(t.Context(), qi.Blob.ID, 0, qi.Blob.Size)
 		if err != nil {
 			return nil, err
 		}
 		defer func() { _ = rc.Close() }()
 		return io.ReadAll(rc)
 	}
-	if got, err := read(0); err != nil || !bytes.Equal(got, parts[0].Data) {
-		t.Fatalf("first patch: %v", err)
+	first, err := whole()
+	if err != nil {
+		t.Fatalf("first read: %v", err)
 	}
+	if n := removeSliverFiles(t, s.dirs[0]); n == 0 {
+		t.Fatal("no slivers file found")
+	}
+	if again, err := whole(); err != nil || !bytes.Equal(again, first) {
+		t.Fatalf("second read with the slivers file gone: %v", err)
+	}
+}
+
+func removeSliverFiles(t *testing.T, dir string) int {
+	t.Helper()
 	removed := 0
-	_ = filepath.WalkDir(s.dirs[0], func(p string, d os.DirEntry, err error) error {
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && filepath.Base(p) == sliversFile {
 			if os.Remove(p) == nil {
 				removed++
@@ -41,10 +53,77 @@ func TestQuiltPatchReadsReuseVerifiedSlivers(t *testing.T) {
 		}
 		return nil
 	})
-	if removed == 0 {
-		t.Fatal("no slivers file found")
+	return removed
+}
+
+// A patch read reads and verifies only the patch's own columns: damage
+// elsewhere in the quilt is neither read nor repaired by it, while damage
+// inside the patch's columns is found, read around (the fallback reads
+// whole slivers and reconstructs) and repaired.
+func TestQuiltPatchReadsOnlyItsColumns(t *testing.T) {
+	t.Parallel() // slow: encoding at 1000 shards
+	s, logs := openStore(t, defaultConfig(t, 1))
+	parts := smallParts(20, 4096)
+	qi, err := s.PutQuilt(t.Context(), parts, blobstore.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got, err := read(7); err != nil || !bytes.Equal(got, parts[7].Data) {
-		t.Fatalf("second patch with the slivers file gone: %v", err)
+	rd, err := s.openReader(t.Context(), qi.Blob.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sym := int64(rd.lay.SymbolSize)
+	size := int64(rd.lay.PrimarySliverSize())
+	// Damage row 3 in the first column of patch 0.
+	path, off := s.sliverPath(qi.Blob.ID, 3, size)
+	at := off + int64(qi.Patches[0].PatchID.Start)*sym
+	flip := func() byte {
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = f.Close() }()
+		b := []byte{0}
+		if _, err := f.ReadAt(b, at); err != nil {
+			t.Fatal(err)
+		}
+		b[0] ^= 0x55
+		if _, err := f.WriteAt(b, at); err != nil {
+			t.Fatal(err)
+		}
+		return b[0]
+	}
+	onDisk := func() byte {
+		b, err := readAt(path, at, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b[0]
+	}
+	read := func(i int) []byte {
+		rc, err := s.ReadPatch(t.Context(), qi.Patches[i].PatchID)
+		if err != nil {
+			t.Fatalf("patch %d: %v", i, err)
+		}
+		defer func() { _ = rc.Close() }()
+		b, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	damaged := flip()
+
+	if got := read(7); !bytes.Equal(got, parts[7].Data) {
+		t.Fatal("patch 7 read wrong")
+	}
+	if onDisk() != damaged || strings.Contains(logs.String(), "reconstructing") {
+		t.Fatalf("reading patch 7 touched row 3 of patch 0's column; logs:\n%s", logs.String())
+	}
+	if got := read(0); !bytes.Equal(got, parts[0].Data) {
+		t.Fatal("patch 0 read wrong over damage in its column")
+	}
+	if onDisk() == damaged || !strings.Contains(logs.String(), "reconstructing") {
+		t.Fatalf("the damage in patch 0's column was not found and repaired; logs:\n%s", logs.String())
 	}
 }
