@@ -44,6 +44,13 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
+// Reset forgets what was logged so far.
+func (l *logBuffer) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Reset()
+}
+
 // testConfig returns a configuration with ndirs fresh directories that
 // encodes blobs and quilts alike at shards.
 func testConfig(t testing.TB, ndirs, shards int) Config {

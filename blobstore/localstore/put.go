@@ -221,6 +221,17 @@ func (s *Store) stage(ctx context.Context, enc *rs2.Encoder, nonce string, r io.
 			return nil, err
 		}
 	}
+	if keepsTrees(n, lay) {
+		stageDirs := make([]string, nd)
+		for d := range stageDirs {
+			stageDirs[d] = s.tmpPath(d, stagePrefix+nonce)
+		}
+		tf, err := s.writeTrees(ctx, enc, lay, packs, stageDirs)
+		files = append(files, tf...)
+		if err != nil {
+			return nil, fmt.Errorf("sliver trees: %w", err)
+		}
+	}
 	rec := s.newRecord(meta, epochs, opts)
 	b := rec.marshal()
 	for d := range s.dirs {

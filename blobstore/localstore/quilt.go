@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
+	"runtime"
+	"slices"
+	"sync"
 
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/blobstore/quilt"
@@ -102,6 +106,9 @@ func (s *Store) ListPatches(ctx context.Context, id blobstore.ID) ([]blobstore.S
 	if err != nil {
 		return nil, fmt.Errorf("localstore: list patches of %s: %w", id, err)
 	}
+	if ps, ok := s.quiltIndexes.Get(id); ok {
+		return slices.Clone(ps), nil
+	}
 	cols, err := rd.columns(0, min(quilt.MaxIndexColumns, rd.lay.Ks))
 	if err != nil {
 		return nil, fmt.Errorf("localstore: list patches of %s: %w", id, err)
@@ -110,7 +117,9 @@ func (s *Store) ListPatches(ctx context.Context, id blobstore.ID) ([]blobstore.S
 	if err != nil {
 		return nil, fmt.Errorf("localstore: list patches of %s: %w", id, err)
 	}
-	return storedPatches(id, ix.Patches), nil
+	ps := storedPatches(id, ix.Patches)
+	s.quiltIndexes.Add(id, ps, patchesCost(ps))
+	return slices.Clone(ps), nil
 }
 
 // columns returns a quilt.ColumnReader over matrix columns [c0, c1):
@@ -164,48 +173,145 @@ func (r *reader) readColumns(c0, c1 int) ([][]byte, error) {
 		}
 		r.deletes = d
 	}
+	enc, err := s.encs.get(r.rec.Shards)
+	if err != nil {
+		return nil, err
+	}
 	lay := r.lay
 	sym := lay.SymbolSize
 	size := int64(lay.PrimarySliverSize())
+	// With the blob's sliver trees, each row's read is rounded out to
+	// whole tree nodes and checked on its own; without, the columns are
+	// checked together at the end by re-encoding them.
+	bt, terr := s.loadTrees(r.rec, lay)
+	if terr != nil && !errors.Is(terr, errNoTrees) && !errors.Is(terr, fs.ErrNotExist) {
+		s.log.Debug("localstore: sliver trees unusable", "blob", r.rec.ID, "err", terr)
+	}
+	g0, g1 := c0, c1
+	if bt != nil {
+		g0, g1 = bt.trees[0].Span(lay.Params, c0, c1)
+	}
 	cols := make([][]byte, c1-c0)
 	for c := range cols {
 		cols[c] = make([]byte, lay.Kp*sym)
 	}
-	piece := make([]byte, (c1-c0)*sym)
+	// Read every row's span, then check them (in parallel when there is
+	// enough to check), then cut out the columns.
+	width := (g1 - g0) * sym
+	spans := make([]byte, lay.Kp*width)
 	files := map[string]*os.File{}
 	defer func() {
 		for _, f := range files {
 			_ = f.Close() // read-only
 		}
 	}()
-	for row := range lay.Kp {
-		if err := r.ctx.Err(); err != nil {
-			return nil, err
-		}
+	// The rows' spans lie a sliver apart: on a cold cache a patch costs
+	// Kp small reads however small it is, and the disk's seeks, not its
+	// bytes, set the pace. A quilt's systematic slivers are consecutive in
+	// each directory's file, so when they are not too large the whole of
+	// them is announced, read in one sweep, and the quilt's other patches
+	// come from the page cache; otherwise each row's span is announced, so
+	// that at least those reads reach the disk together.
+	fileOf := func(row int) (*os.File, int64, error) {
 		path, off := s.sliverPath(r.rec.ID, row, size)
 		f := files[path]
 		if f == nil {
 			if f, err = os.Open(path); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			files[path] = f
 		}
-		if _, err := f.ReadAt(piece, off+int64(c0*sym)); err != nil {
+		return f, off + int64(g0*sym), nil
+	}
+	if int64(lay.Kp)*size <= sweepBytes {
+		for row := range min(lay.Kp, len(s.dirs)) {
+			f, _, err := fileOf(row)
+			if err != nil {
+				return nil, err
+			}
+			rows := (lay.Kp - row + len(s.dirs) - 1) / len(s.dirs)
+			willNeed(f, s.sliverOffset(row, size), int64(rows)*size)
+		}
+	} else {
+		for row := range lay.Kp {
+			f, off, err := fileOf(row)
+			if err != nil {
+				return nil, err
+			}
+			willNeed(f, off, int64(width))
+		}
+	}
+	for row := range lay.Kp {
+		if err := r.ctx.Err(); err != nil {
+			return nil, err
+		}
+		f, off, err := fileOf(row)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := f.ReadAt(spans[row*width:(row+1)*width], off); err != nil {
 			return nil, fmt.Errorf("sliver %d: %w", row, err)
 		}
-		for c := range cols {
-			copy(cols[c][row*sym:(row+1)*sym], piece[c*sym:(c+1)*sym])
+	}
+	if bt != nil {
+		workers := 1
+		if len(spans) >= parallelCheckBytes {
+			workers = min(lay.Kp, runtime.GOMAXPROCS(0))
+		}
+		errs := make([]error, workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for row := w; row < lay.Kp && errs[w] == nil; row += workers {
+					if err := enc.VerifyRange(bt.trees[row], sym, g0, spans[row*width:(row+1)*width]); err != nil {
+						errs[w] = fmt.Errorf("sliver %d: %w", row, err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
 		}
 	}
-	enc, err := s.encs.get(r.rec.Shards)
-	if err != nil {
-		return nil, err
+	for row := range lay.Kp {
+		for c := range cols {
+			at := row*width + (c0-g0+c)*sym
+			copy(cols[c][row*sym:(row+1)*sym], spans[at:at+sym])
+		}
 	}
-	if err := enc.VerifyColumns(r.rec.metadata(), c0, cols); err != nil {
-		return nil, err
+	if bt == nil {
+		if err := enc.VerifyColumns(r.rec.metadata(), c0, cols); err != nil {
+			return nil, err
+		}
 	}
 	return cols, nil
 }
+
+// quiltIndexCacheBytes bounds the patch lists kept in memory: a quilt's
+// list is read from its index columns, which every patch read by ID or
+// by identifier needs, and never changes.
+const quiltIndexCacheBytes = 4 << 20
+
+// patchesCost estimates the memory a patch list takes.
+func patchesCost(ps []blobstore.StoredPatch) int {
+	n := 0
+	for _, p := range ps {
+		n += 128 + len(p.Identifier)
+		for k, v := range p.Tags {
+			n += 32 + len(k) + len(v)
+		}
+	}
+	return n
+}
+
+// sweepBytes is the largest systematic part of a quilt that a patch read
+// asks the kernel to read whole (see readColumns).
+const sweepBytes = 128 << 20
+
+// parallelCheckBytes is the size from which readColumns checks rows on
+// several goroutines.
+const parallelCheckBytes = 256 << 10
 
 // wholeColumns reads every systematic sliver once, verified (and
 // reconstructed if need be) as [Store.ReadRange] reads them, and keeps

@@ -2,8 +2,6 @@ package localstore
 
 import (
 	"bytes"
-	"container/list"
-	"sync"
 
 	"github.com/walrusfs/walrusfs/blobstore"
 )
@@ -24,72 +22,33 @@ const (
 	sliverCacheMinShards = 200
 )
 
-// sliverCache is a small LRU of slivers that passed verification. The
-// bytes were checked against the blob's metadata when they were read;
-// blobs never change, so an entry stays right for as long as it is kept.
-type sliverCache struct {
-	mu    sync.Mutex
-	bytes int
-	lru   list.List // of *sliverEntry, most recent at the front
-	items map[sliverKey]*list.Element
-}
-
+// sliverKey names primary sliver i of a blob.
 type sliverKey struct {
 	id blobstore.ID
 	i  int
 }
 
-type sliverEntry struct {
-	key  sliverKey
-	data []byte
+// sliverCache is a small LRU of slivers that passed verification. The
+// bytes were checked against the blob's metadata when they were read;
+// blobs never change, so an entry stays right for as long as it is kept.
+type sliverCache struct{ lru *costLRU[sliverKey, []byte] }
+
+func newSliverCache() sliverCache {
+	return sliverCache{lru: newCostLRU[sliverKey, []byte](sliverCacheBytes, sliverCacheBytes/8)}
 }
 
 // get returns a copy of a cached sliver.
-func (c *sliverCache) get(id blobstore.ID, i int) ([]byte, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.items[sliverKey{id, i}]
-	if !ok {
-		return nil, false
-	}
-	c.lru.MoveToFront(el)
-	return bytes.Clone(el.Value.(*sliverEntry).data), true
+func (c sliverCache) get(id blobstore.ID, i int) ([]byte, bool) {
+	b, ok := c.lru.Get(sliverKey{id, i})
+	return bytes.Clone(b), ok
 }
 
 // put keeps a copy of a verified sliver, evicting the least recently used.
-func (c *sliverCache) put(id blobstore.ID, i int, data []byte) {
-	if len(data) > sliverCacheBytes/8 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.items == nil {
-		c.items = map[sliverKey]*list.Element{}
-	}
-	k := sliverKey{id, i}
-	if _, ok := c.items[k]; ok {
-		return
-	}
-	c.items[k] = c.lru.PushFront(&sliverEntry{key: k, data: bytes.Clone(data)})
-	c.bytes += len(data)
-	for c.bytes > sliverCacheBytes {
-		old := c.lru.Back()
-		e := old.Value.(*sliverEntry)
-		c.lru.Remove(old)
-		delete(c.items, e.key)
-		c.bytes -= len(e.data)
-	}
+func (c sliverCache) put(id blobstore.ID, i int, data []byte) {
+	c.lru.Add(sliverKey{id, i}, bytes.Clone(data), len(data))
 }
 
 // forget drops every cached sliver of blob id (when it is deleted).
-func (c *sliverCache) forget(id blobstore.ID) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, el := range c.items {
-		if k.id == id {
-			c.bytes -= len(el.Value.(*sliverEntry).data)
-			c.lru.Remove(el)
-			delete(c.items, k)
-		}
-	}
+func (c sliverCache) forget(id blobstore.ID) {
+	c.lru.RemoveIf(func(k sliverKey) bool { return k.id == id })
 }

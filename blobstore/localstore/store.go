@@ -41,6 +41,11 @@ type Store struct {
 
 	// slivers keeps recently verified slivers (see sliverCache).
 	slivers sliverCache
+	// trees keeps the checked sliver trees of recently read quilts (see
+	// slivertrees.go).
+	trees *costLRU[blobstore.ID, *blobTrees]
+	// quiltIndexes keeps the patch lists of recently listed quilts.
+	quiltIndexes *costLRU[blobstore.ID, []blobstore.StoredPatch]
 
 	// stripes serialise commits and deletes of a blob against each other
 	// and against sliver reads; a blob uses stripes[id[0]].
@@ -83,7 +88,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if cfg.EncodeMemory == 0 {
 		cfg.EncodeMemory = DefaultEncodeMemory
 	}
-	s := &Store{cfg: cfg, log: logger, params: enc.Params(), enc: enc, maxGathered: defaultMaxGathered}
+	s := &Store{cfg: cfg, log: logger, params: enc.Params(), enc: enc, maxGathered: defaultMaxGathered,
+		slivers: newSliverCache(), trees: newCostLRU[blobstore.ID, *blobTrees](treeCacheBytes, treeCacheBytes/2),
+		quiltIndexes: newCostLRU[blobstore.ID, []blobstore.StoredPatch](quiltIndexCacheBytes, quiltIndexCacheBytes/4)}
 	s.encs.m = map[int]*rs2.Encoder{cfg.Shards: enc}
 	if s.qenc, err = s.encs.get(cfg.QuiltShards); err != nil {
 		return nil, fmt.Errorf("localstore: open: %w", err)

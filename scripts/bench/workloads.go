@@ -288,6 +288,19 @@ func workloads() []workload {
 			loopbackRun: videoFirstFrameLoopback,
 		},
 		{
+			key: "quilt-patch-read",
+			label: func(c *config) string {
+				return "files read back from quilts of `walrusfs serve` over HTTP, cold (GET by quilt patch ID)"
+			},
+			unit:        "MB/s",
+			higher:      true,
+			target:      minTarget(200),
+			subjectOnly: true,
+			walrusOnly:  true,
+			space:       func(c *config) int64 { return 4 * quiltRowQuilts * quiltRowBody },
+			run:         quiltPatchReads,
+		},
+		{
 			key: "small-files",
 			label: func(c *config) string {
 				return fmt.Sprintf("%d files of 4 KiB, local store: last close → all certified", c.files)

@@ -1,0 +1,188 @@
+package rs2
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/walrusfs/walrusfs/blobstore"
+)
+
+// SliverTree lets a reader check any range of a primary sliver's symbols
+// against the sliver's primary hash without reading, or re-encoding, the
+// rest of the sliver. It holds one level of the sliver's Merkle tree (the
+// tree over all N symbols of row i of the expanded matrix): node k covers
+// leaves [k·2^Level, (k+1)·2^Level). A range is checked by hashing its
+// symbols, rounded out to whole nodes, up to that level and comparing with
+// the nodes; the nodes themselves are checked once, by reducing them to
+// the root ([Encoder.CheckSliverTree]).
+//
+// The symbols of a primary sliver are columns 0…Ks−1; columns Ks…N−1 are
+// the row's repair symbols, which a store of primary slivers does not
+// keep. When Ks is not a multiple of 2^Level, the node holding column
+// Ks−1 also covers some repair columns: Tail holds their leaves, so that
+// node can be rebuilt from the sliver's last symbols. Tail needs no check
+// of its own: a wrong tail leaf makes that node mismatch.
+//
+// A tree is computed from a verified sliver ([Encoder.SliverTree]) and
+// can be kept next to it: whatever happens to it on disk, a reader that
+// checks it against the metadata before use never trusts a wrong byte.
+type SliverTree struct {
+	Level int
+	Nodes []Hash // ⌈N / 2^Level⌉ nodes
+	Tail  []Hash // leaves of columns Ks … min(N, end of Ks−1's node)−1
+}
+
+// SliverTreeLevel is the level at which a tree for slivers of symbolSize
+// bytes is kept: the lowest at which a node covers at least 2 KiB of
+// symbols. Lower levels make the tree larger (32 bytes per node per
+// sliver); higher ones make a reader of a few symbols read and hash more
+// around them.
+func SliverTreeLevel(p Params, symbolSize int) int {
+	l := 0
+	for (symbolSize<<l) < 2048 && l < levelsFor(p.N) {
+		l++
+	}
+	return l
+}
+
+// SliverTreeSize is the number of hashes (nodes and tail leaves) of a
+// tree at level for parameters p.
+func SliverTreeSize(p Params, level int) int {
+	g := 1 << level
+	return (p.N+g-1)/g + tailLen(p, level)
+}
+
+// SliverTreeTailLen is the number of tail leaves of a tree at level for
+// parameters p (see [SliverTree]).
+func SliverTreeTailLen(p Params, level int) int { return tailLen(p, level) }
+
+func tailLen(p Params, level int) int {
+	g := 1 << level
+	end := min(p.N, (p.Ks+g-1)/g*g)
+	return end - p.Ks
+}
+
+// SliverTree computes the tree of a primary sliver at level; see
+// [Encoder.PrimarySliverHash] for the errors. The sliver is not checked:
+// compute trees from verified slivers only.
+func (e *Encoder) SliverTree(sliver []byte, level int) (*SliverTree, error) {
+	s, err := e.sliverSymbolSize(len(sliver))
+	if err != nil {
+		return nil, err
+	}
+	if level < 0 || level > levelsFor(e.p.N) {
+		return nil, fmt.Errorf("rs2: sliver tree level %d outside [0, %d]: %w", level, levelsFor(e.p.N), blobstore.ErrInvalidArgument)
+	}
+	leaves, err := e.primaryLeaves(sliver, s)
+	if err != nil {
+		return nil, err
+	}
+	t := &SliverTree{Level: level}
+	t.Tail = append([]Hash(nil), leaves[e.p.Ks:e.p.Ks+tailLen(e.p, level)]...)
+	t.Nodes = append([]Hash(nil), newHasher().reduce(leaves, level)...)
+	return t, nil
+}
+
+// primaryLeaves returns the N leaves of a primary sliver's tree (with
+// room for one more), re-encoding its repair symbols.
+func (e *Encoder) primaryLeaves(sliver []byte, s int) ([]Hash, error) {
+	p := e.p
+	sp := paddedSize(s)
+	row := make([]byte, p.N*sp)
+	shards := make([][]byte, p.N)
+	for c := range shards {
+		shards[c] = row[c*sp : (c+1)*sp]
+		if c < p.Ks {
+			relayout(shards[c], sliver[c*s:(c+1)*s])
+		}
+	}
+	if err := e.secondary.encode(shards[:p.Ks], shards[p.Ks:], &codeScratch{}); err != nil {
+		return nil, err
+	}
+	leaves := make([]Hash, p.N, p.N+1)
+	var x4 leafHasher4
+	x4.leaves(leaves, s, func(c int) []byte { return shards[c] })
+	return leaves, nil
+}
+
+// CheckSliverTree checks a tree against primary sliver index's hash in md:
+// its nodes must reduce to the hash and its shape must be the one
+// SliverTree makes. A mismatch wraps [blobstore.ErrIntegrity].
+func (e *Encoder) CheckSliverTree(md *Metadata, index int, t *SliverTree) error {
+	if len(md.Pairs) != e.p.N || index < 0 || index >= e.p.N {
+		return fmt.Errorf("rs2: sliver %d of metadata with %d pairs at %d shards: %w", index, len(md.Pairs), e.p.N, blobstore.ErrInvalidArgument)
+	}
+	if t.Level < 0 || t.Level > levelsFor(e.p.N) || len(t.Nodes)+len(t.Tail) != SliverTreeSize(e.p, t.Level) || len(t.Tail) != tailLen(e.p, t.Level) {
+		return fmt.Errorf("rs2: sliver %d: tree of %d nodes and %d tail leaves at level %d is not one of %d shards: %w",
+			index, len(t.Nodes), len(t.Tail), t.Level, e.p.N, blobstore.ErrIntegrity)
+	}
+	nodes := make([]Hash, len(t.Nodes), len(t.Nodes)+1)
+	copy(nodes, t.Nodes)
+	if got := newHasher().root(nodes); got != md.Pairs[index].Primary {
+		return fmt.Errorf("rs2: sliver %d: tree root %x, metadata says %x: %w", index, got[:8], md.Pairs[index].Primary[:8], blobstore.ErrIntegrity)
+	}
+	return nil
+}
+
+// Span returns the columns [g0, g1) a reader of columns [c0, c1) reads to
+// check them with t: the range rounded out to whole nodes, clipped to the
+// sliver's Ks columns.
+func (t *SliverTree) Span(p Params, c0, c1 int) (g0, g1 int) {
+	g := 1 << t.Level
+	return c0 / g * g, min(p.Ks, (c1+g-1)/g*g)
+}
+
+// VerifyRange checks symbols, columns [c0, c0+len(symbols)/symbolSize) of
+// the sliver, against a tree that passed [Encoder.CheckSliverTree]. The
+// range must be a Span: c0 at a node's start, and its end at a node's end
+// or at Ks. A mismatch wraps [blobstore.ErrIntegrity] and names the first
+// column of the node that failed.
+func (e *Encoder) VerifyRange(t *SliverTree, symbolSize, c0 int, symbols []byte) error {
+	p, s := e.p, symbolSize
+	g := 1 << t.Level
+	if s <= 0 || len(symbols)%s != 0 {
+		return fmt.Errorf("rs2: %d bytes are not whole symbols of %d bytes: %w", len(symbols), s, blobstore.ErrInvalidArgument)
+	}
+	c1 := c0 + len(symbols)/s
+	if c0 < 0 || c0%g != 0 || c1 > p.Ks || (c1%g != 0 && c1 != p.Ks) {
+		return fmt.Errorf("rs2: columns [%d, %d) are not whole nodes of %d columns within %d: %w", c0, c1, g, p.Ks, blobstore.ErrInvalidArgument)
+	}
+	sp := paddedSize(s)
+	sc, _ := rangeScratchPool.Get().(*rangeScratch)
+	if sc == nil {
+		sc = &rangeScratch{x: newHasher()}
+	}
+	defer rangeScratchPool.Put(sc)
+	if cap(sc.padded) < g*sp {
+		sc.padded = make([]byte, g*sp)
+	}
+	if cap(sc.leaves) < g+1 {
+		sc.leaves = make([]Hash, g+1)
+	}
+	x, padded, leaves := sc.x, sc.padded[:g*sp], sc.leaves[:g:g+1]
+	for k0 := c0; k0 < c1; k0 += g {
+		k1 := min(k0+g, c1)
+		for c := k0; c < k1; c++ {
+			relayout(padded[(c-k0)*sp:(c-k0+1)*sp], symbols[(c-c0)*s:(c-c0+1)*s])
+		}
+		x.x4.leaves(leaves[:k1-k0], s, func(i int) []byte { return padded[i*sp : (i+1)*sp] })
+		n := k1 - k0
+		if k1 == p.Ks {
+			n += copy(leaves[n:g], t.Tail)
+		}
+		got := x.reduce(leaves[:n], t.Level)[0]
+		if want := t.Nodes[k0/g]; got != want {
+			return fmt.Errorf("rs2: columns [%d, %d): hash %x, tree says %x: %w", k0, k0+n, got[:8], want[:8], blobstore.ErrIntegrity)
+		}
+	}
+	return nil
+}
+
+// rangeScratch is VerifyRange's working memory, recycled between calls.
+type rangeScratch struct {
+	x      *hasher
+	padded []byte
+	leaves []Hash
+}
+
+var rangeScratchPool sync.Pool
