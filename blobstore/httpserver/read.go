@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -278,7 +279,7 @@ func (s *server) sendPatch(w http.ResponseWriter, r *http.Request, p blobstore.S
 		s.writeStoreError(w, r, opPatch, err)
 		return
 	}
-	data, err := io.ReadAll(io.LimitReader(rc, s.cfg.MaxPatchReply+1))
+	data, err := readAllHint(rc, s.cfg.MaxPatchReply+1)
 	_ = rc.Close()
 	if err != nil {
 		s.writeStoreError(w, r, opPatch, err)
@@ -356,4 +357,17 @@ func (s *server) listPatches(w http.ResponseWriter, r *http.Request) {
 		items[i] = wire.QuiltPatchItem{Identifier: p.Identifier, PatchID: p.PatchID, Tags: tags}
 	}
 	writeJSON(w, s.log, r, items)
+}
+
+// readAllHint reads r to its end, at most limit bytes. A reader that says
+// how much it holds (a Len method, as bytes.Reader has) is read into one
+// buffer of that size, instead of one grown by doubling.
+func readAllHint(r io.Reader, limit int64) ([]byte, error) {
+	if l, ok := r.(interface{ Len() int }); ok && int64(l.Len()) < limit {
+		var b bytes.Buffer
+		b.Grow(l.Len() + 1)
+		_, err := b.ReadFrom(io.LimitReader(r, limit))
+		return b.Bytes(), err
+	}
+	return io.ReadAll(io.LimitReader(r, limit))
 }

@@ -90,8 +90,14 @@ func (s *Store) ReadPatch(ctx context.Context, id blobstore.PatchID) (io.ReadClo
 	if err != nil {
 		return nil, fmt.Errorf("localstore: read patch %s: %w", id, err)
 	}
-	return io.NopCloser(bytes.NewReader(pd.Data)), nil
+	return &memReader{Reader: bytes.NewReader(pd.Data)}, nil
 }
+
+// memReader is an io.ReadCloser over bytes in memory; its Len tells a
+// caller that wants the whole of it how much to make room for.
+type memReader struct{ *bytes.Reader }
+
+func (*memReader) Close() error { return nil }
 
 // ListPatches returns the patches of a stored quilt, in quilt order, read
 // from the quilt's index columns. It fails with ErrNotFound if the blob does
