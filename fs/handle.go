@@ -39,7 +39,13 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	return h.errno("close", h.file.Flush())
 }
 
+// fsyncDataOnly is FUSE_FSYNC_FDATASYNC: the request is an fdatasync.
+const fsyncDataOnly = 1
+
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if flags&fsyncDataOnly != 0 {
+		return h.errno("fsync", h.file.Fdatasync(ctx))
+	}
 	return h.errno("fsync", h.file.Fsync(ctx))
 }
 

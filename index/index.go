@@ -79,6 +79,8 @@ type Index struct {
 	// durableSeq is the last journal sequence number known to be on disk,
 	// through a journal flush or a commit.
 	durableSeq atomic.Uint64
+	// journalFlushes counts the journal flushes Sync made.
+	journalFlushes atomic.Uint64
 
 	mu      sync.Mutex
 	tx      *bolt.Tx // the open write transaction; nil once closed
@@ -517,8 +519,13 @@ func (x *Index) Sync(ctx context.Context) error {
 		return x.failCommitLocked(fmt.Errorf("journal flush: %w", err))
 	}
 	x.noteDurable(upto)
+	x.journalFlushes.Add(1)
 	return nil
 }
+
+// JournalFlushes returns how many times Sync has flushed the journal to
+// disk since the index was opened: the disk flushes fsync costs.
+func (x *Index) JournalFlushes() uint64 { return x.journalFlushes.Load() }
 
 // flushJournal is fdatasync of the journal file.
 func (x *Index) flushJournal(f *os.File) error {

@@ -48,11 +48,12 @@ var (
 	mRenewed       = desc("renewal_extended_total", "Leases extended.", prometheus.CounterValue)
 	mDiscarded     = desc("renewal_discarded_total", "Garbage Blob objects deleted or burned.", prometheus.CounterValue)
 	mRenewFailures = desc("renewal_failures_total", "Renewal and collection failures, by kind.", prometheus.CounterValue, "kind")
+	mIndexFlushes  = desc("index_journal_flushes_total", "Disk flushes of the index journal (fsync, fdatasync and the background flush).", prometheus.CounterValue)
 )
 
 var allMetrics = []metricDesc{mPendingChunks, mPendingBytes, mPendingFiles, mUnsealed, mStaged, mBudget, mCopies, mCopyBytes, mBlobs,
 	mUpBytes, mUpChunks, mUploads, mUpFailures, mUpRate, mCacheHits, mCacheMisses, mCacheErrors, mCacheBytes,
-	mEpoch, mUnconfirmed, mEndingSoon, mExpired, mRenewed, mDiscarded, mRenewFailures}
+	mEpoch, mUnconfirmed, mEndingSoon, mExpired, mRenewed, mDiscarded, mRenewFailures, mIndexFlushes}
 
 func (m metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allMetrics {
@@ -73,6 +74,7 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	put(mPendingFiles, float64(r.Pending.Files))
 	put(mUnsealed, float64(r.Unsealed))
 	put(mStaged, float64(r.StagedBytes))
+	put(mIndexFlushes, float64(r.IndexFlushes))
 	put(mBudget, float64(r.StagingBudget))
 	put(mCopies, float64(r.LocalCopies))
 	put(mCopyBytes, float64(r.LocalCopyBytes))

@@ -49,6 +49,13 @@ type testEngine struct {
 // configuration, and may wrap its store. close closes it all.
 func openEngine(t *testing.T, dir string, tune ...func(*Config)) *testEngine {
 	t.Helper()
+	return openEngineIndex(t, dir, nil, tune...)
+}
+
+// openEngineIndex is openEngine with the index's configuration changed by
+// tuneIndex too.
+func openEngineIndex(t *testing.T, dir string, tuneIndex func(*index.Config), tune ...func(*Config)) *testEngine {
+	t.Helper()
 	scfg := localstore.DefaultConfig()
 	scfg.Dirs = []string{filepath.Join(dir, "store")}
 	scfg.Shards, scfg.QuiltShards = 10, 10
@@ -80,6 +87,9 @@ func openEngine(t *testing.T, dir string, tune ...func(*Config)) *testEngine {
 	icfg := index.DefaultConfig()
 	icfg.CommitInterval = 20 * time.Millisecond
 	icfg.CheckpointInterval = 20 * time.Millisecond
+	if tuneIndex != nil {
+		tuneIndex(&icfg)
+	}
 	idx, err := index.Open(t.Context(), dir, icfg, quietLog())
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,6 +28,14 @@ type fileData struct {
 	// io orders data operations: reads share it, writes and truncates
 	// hold it exclusively.
 	io sync.RWMutex
+
+	// indexPending is set when an index operation that fdatasync must
+	// make durable (the file's size or chunk map) may not be on disk yet;
+	// an fdatasync after writes that only overwrote staged chunks in
+	// place flushes the chunk files and not the index journal, which then
+	// holds nothing but new times. It starts set: a file's first fsync
+	// always flushes the index.
+	indexPending atomic.Bool
 
 	mu     sync.Mutex // guards the fields below
 	refs   map[uint64]chunkSlot
@@ -54,6 +63,7 @@ func (e *Engine) acquire(ino index.Ino) *fileData {
 	d := e.files[ino]
 	if d == nil {
 		d = &fileData{e: e, ino: ino, refs: map[uint64]chunkSlot{}, chunks: map[uint64]*os.File{}}
+		d.indexPending.Store(true)
 		e.files[ino] = d
 	}
 	d.users++
@@ -127,8 +137,17 @@ func (f *File) Flush() error { return nil }
 // transaction would otherwise store a new blob per transaction. With
 // FsyncCertified it then seals the file's chunks and waits until the data
 // is certified in the store.
-func (f *File) Fsync(ctx context.Context) error {
-	if err := f.syncLocal(ctx); err != nil {
+func (f *File) Fsync(ctx context.Context) error { return f.sync(ctx, false) }
+
+// Fdatasync is Fsync for fdatasync(2): the data and what it takes to read
+// it back (the size, the chunk map) are made durable, times and other
+// metadata need not be. After writes that only overwrote staged data in
+// place it flushes the chunk files alone, as a local filesystem flushes
+// the data blocks without its journal.
+func (f *File) Fdatasync(ctx context.Context) error { return f.sync(ctx, true) }
+
+func (f *File) sync(ctx context.Context, dataOnly bool) error {
+	if err := f.syncLocal(ctx, dataOnly); err != nil {
 		return err
 	}
 	if f.e.cfg.FsyncCertified {
@@ -137,16 +156,27 @@ func (f *File) Fsync(ctx context.Context) error {
 	return nil
 }
 
-func (f *File) syncLocal(ctx context.Context) error {
+func (f *File) syncLocal(ctx context.Context, dataOnly bool) error {
 	d := f.d
 	// Holding io keeps writes and truncates out: no chunk file of this
-	// inode is written or closed under us.
+	// inode is written or closed under us, and indexPending cannot be set
+	// meanwhile.
 	d.io.RLock()
 	defer d.io.RUnlock()
 	if err := f.e.syncInode(d); err != nil {
 		return err
 	}
-	return f.e.idx.Sync(ctx)
+	pending := d.indexPending.Swap(false)
+	if dataOnly && !pending {
+		return nil
+	}
+	if err := f.e.idx.Sync(ctx); err != nil {
+		if pending {
+			d.indexPending.Store(true)
+		}
+		return err
+	}
+	return nil
 }
 
 // Read fills dest from offset off and returns how many bytes it holds:
@@ -503,6 +533,9 @@ func (d *fileData) write(ctx context.Context, p []byte, off uint64) error {
 	if a.Type() != syscall.S_IFREG {
 		return syscall.EINVAL
 	}
+	if off+uint64(len(p)) > a.Size {
+		d.indexPending.Store(true)
+	}
 	cs := uint64(a.ChunkSize)
 	for sp := range spans(off, len(p), cs) {
 		n, in, piece := sp.N, sp.In, p[sp.Off:sp.Off+sp.Len]
@@ -533,6 +566,8 @@ func (d *fileData) writableChunk(ctx context.Context, n uint64) (*os.File, uint6
 		c, err := d.chunkFile(ref.StagingID, true)
 		return c, ref.StagingID, err
 	}
+	// The chunk gets a new staging file: the chunk map changes.
+	d.indexPending.Store(true)
 	if ok {
 		return d.copyOnWrite(ctx, n, ref)
 	}
@@ -552,6 +587,7 @@ func (d *fileData) writableChunk(ctx context.Context, n uint64) (*os.File, uint6
 func (d *fileData) truncate(ch index.SetAttrIn) (index.Attr, error) {
 	d.io.Lock()
 	defer d.io.Unlock()
+	d.indexPending.Store(true)
 	a, err := d.e.idx.GetAttr(d.ino)
 	if err != nil {
 		return a, err
@@ -643,6 +679,7 @@ func (d *fileData) allocate(ctx context.Context, off, length, mode uint64) error
 func (d *fileData) zero(ctx context.Context, off, length uint64, keepSize bool) error {
 	d.io.Lock()
 	defer d.io.Unlock()
+	d.indexPending.Store(true)
 	a, err := d.e.idx.GetAttr(d.ino)
 	if err != nil {
 		return err

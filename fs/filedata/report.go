@@ -26,6 +26,9 @@ type Report struct {
 	Uploads         upload.Counters
 	Cache           blockcache.Stats
 	KeepLocalCopies int64
+	// IndexFlushes counts the index journal's disk flushes (fsync,
+	// fdatasync, and the background flush every index CommitInterval).
+	IndexFlushes uint64
 }
 
 // Report reads the engine's state. It walks the blob records and local
@@ -34,6 +37,7 @@ func (e *Engine) Report() (Report, error) {
 	r := Report{
 		StagedBytes: e.stage.usedBytes(), StagingBudget: e.cfg.StagingBudget, KeepLocalCopies: e.cfg.KeepLocalCopies,
 		Uploads: e.up.Counters(), Cache: e.cfg.Cache.Stats(), Unsealed: e.writes.count(),
+		IndexFlushes: e.idx.JournalFlushes(),
 	}
 	var err error
 	if r.Pending, err = e.idx.PendingSummary(); err != nil {
