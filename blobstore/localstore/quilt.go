@@ -165,20 +165,11 @@ func (r *reader) columns(c0, c1 int) (quilt.ColumnReader, error) {
 // one read per sliver, and verifies them.
 func (r *reader) readColumns(c0, c1 int) ([][]byte, error) {
 	s := r.s
-	done, err := s.enter()
+	unlock, err := r.hold()
 	if err != nil {
 		return nil, err
 	}
-	defer done()
-	st := s.stripe(r.rec.ID)
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	if d := st.deletes.Load(); d != r.deletes {
-		if _, err := s.load(r.ctx, r.rec.ID); err != nil {
-			return nil, err
-		}
-		r.deletes = d
-	}
+	defer unlock()
 	enc, err := s.encs.get(r.rec.Shards)
 	if err != nil {
 		return nil, err

@@ -161,27 +161,40 @@ func (r *reader) next() error {
 // fetch returns sliver i, and possibly other slivers among pending that a
 // reconstruction produced on the way.
 func (r *reader) fetch(i int, pending []int) (map[int][]byte, error) {
+	unlock, err := r.hold()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return r.s.systematic(r.ctx, r.rec, r.lay, i, pending)
+}
+
+// hold enters the store and holds the blob's stripe for reading, checking
+// that the blob was not deleted since the reader loaded it. The caller
+// calls unlock when its reads are done.
+func (r *reader) hold() (unlock func(), err error) {
 	s := r.s
 	done, err := s.enter()
 	if err != nil {
 		return nil, err
 	}
-	defer done()
 	if err := r.ctx.Err(); err != nil {
+		done()
 		return nil, err
 	}
 	st := s.stripe(r.rec.ID)
 	st.mu.RLock()
-	defer st.mu.RUnlock()
+	unlock = func() { st.mu.RUnlock(); done() }
 	if d := st.deletes.Load(); d != r.deletes {
 		// Some blob of this stripe was deleted since we looked: make sure
 		// it was not this one.
 		if _, err := s.load(r.ctx, r.rec.ID); err != nil {
+			unlock()
 			return nil, err
 		}
 		r.deletes = d
 	}
-	return s.systematic(r.ctx, r.rec, r.lay, i, pending)
+	return unlock, nil
 }
 
 // systematic returns verified systematic primary sliver i of a blob. If it

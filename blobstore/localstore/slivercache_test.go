@@ -79,19 +79,8 @@ func TestQuiltPatchReadsOnlyItsColumns(t *testing.T) {
 	path, off := s.sliverPath(qi.Blob.ID, 3, size)
 	at := off + int64(qi.Patches[0].PatchID.Start)*sym
 	flip := func() byte {
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = f.Close() }()
-		b := []byte{0}
-		if _, err := f.ReadAt(b, at); err != nil {
-			t.Fatal(err)
-		}
-		b[0] ^= 0x55
-		if _, err := f.WriteAt(b, at); err != nil {
-			t.Fatal(err)
-		}
+		flipByte(t, path, at)
+		b, _ := readAt(path, at, 1)
 		return b[0]
 	}
 	onDisk := func() byte {
@@ -183,22 +172,7 @@ func TestQuiltSliverTrees(t *testing.T) {
 		t.Fatalf("intact quilt read another way; logs:\n%s", logs.String())
 	}
 
-	flipAt := func(path string, at int64) {
-		t.Helper()
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = f.Close() }()
-		b := []byte{0}
-		if _, err := f.ReadAt(b, at); err != nil {
-			t.Fatal(err)
-		}
-		b[0] ^= 0x20
-		if _, err := f.WriteAt(b, at); err != nil {
-			t.Fatal(err)
-		}
-	}
+	flipAt := func(path string, at int64) { flipByte(t, path, at) }
 	fresh := func() {
 		s.trees.RemoveIf(func(blobstore.ID) bool { return true })
 		logs.Reset()
@@ -233,3 +207,4 @@ func TestQuiltSliverTrees(t *testing.T) {
 	flipAt(treePaths[4%len(s.dirs)], treesHeaderSize+8)
 	readAll("damaged data and tree")
 }
+

@@ -27,22 +27,10 @@ func (e *Encoder) PrimarySliverHash(sliver []byte) (Hash, error) {
 	if err != nil {
 		return Hash{}, err
 	}
-	p := e.p
-	sp := paddedSize(s)
-	row := make([]byte, p.N*sp)
-	shards := make([][]byte, p.N)
-	for c := range shards {
-		shards[c] = row[c*sp : (c+1)*sp]
-		if c < p.Ks {
-			relayout(shards[c], sliver[c*s:(c+1)*s])
-		}
-	}
-	if err := e.secondary.encode(shards[:p.Ks], shards[p.Ks:], &codeScratch{}); err != nil {
+	leaves, err := e.primaryLeaves(sliver, s)
+	if err != nil {
 		return Hash{}, err
 	}
-	leaves := make([]Hash, p.N, p.N+1)
-	var x4 leafHasher4
-	x4.leaves(leaves, s, func(c int) []byte { return shards[c] })
 	return newHasher().root(leaves), nil
 }
 
