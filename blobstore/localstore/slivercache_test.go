@@ -207,4 +207,3 @@ func TestQuiltSliverTrees(t *testing.T) {
 	flipAt(treePaths[4%len(s.dirs)], treesHeaderSize+8)
 	readAll("damaged data and tree")
 }
-
