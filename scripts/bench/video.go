@@ -28,9 +28,6 @@ const (
 	videoName    = "video.mp4"
 	videoSeconds = 120
 	videoSeeks   = 8
-	// videoBlockSize is the mount's --block-size (its default): the unit
-	// of every fetch from the store.
-	videoBlockSize = 1 << 20
 )
 
 // videoSpace is about what the video takes (15 Mbit/s), stored and in the
@@ -199,7 +196,9 @@ type videoSeekResult struct {
 }
 
 // videoSeeksOnWalrus runs the seeks on a freshly started mount of the
-// stored video and counts, per seek, the blocks fetched from the store.
+// stored video and counts, per seek, the bytes fetched from the store
+// (walrusfs_cache_fetched_bytes_total: every block a fetch brought in,
+// including those fetched ahead in one request with the one asked for).
 func videoSeeksOnWalrus(ctx context.Context, s *side) (*videoSeekResult, error) {
 	if s.video != nil {
 		return s.video, nil
@@ -222,7 +221,7 @@ func videoSeeksOnWalrus(ctx context.Context, s *side) (*videoSeekResult, error) 
 		p := m.path(videoName)
 		for _, t := range videoSeekTimes() {
 			dropCaches(dropPages, m.side, p)
-			before, err := scrapeCounters(ctx, socket, "walrusfs_cache_misses_total")
+			before, err := scrapeCounters(ctx, socket, "walrusfs_cache_fetched_bytes_total")
 			if err != nil {
 				return err
 			}
@@ -232,7 +231,7 @@ func videoSeeksOnWalrus(ctx context.Context, s *side) (*videoSeekResult, error) 
 			}
 			// Fetches started for the seek finish after ffmpeg exits.
 			time.Sleep(time.Second)
-			after, err := scrapeCounters(ctx, socket, "walrusfs_cache_misses_total")
+			after, err := scrapeCounters(ctx, socket, "walrusfs_cache_fetched_bytes_total")
 			if err != nil {
 				return err
 			}
@@ -241,7 +240,7 @@ func videoSeeksOnWalrus(ctx context.Context, s *side) (*videoSeekResult, error) 
 				return err
 			}
 			res.firstFrame = append(res.firstFrame, el.Seconds())
-			res.fetched = append(res.fetched, int64(after[0]-before[0])*videoBlockSize)
+			res.fetched = append(res.fetched, int64(after[0]-before[0]))
 			res.decoded = append(res.decoded, decoded)
 		}
 		return nil
