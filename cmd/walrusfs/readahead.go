@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/walrusfs/walrusfs/fs"
 )
 
 // defaultReadahead is the kernel readahead walrusfs asks for on its mount.
@@ -28,4 +30,16 @@ func setReadahead(mnt string, bytes uint64) error {
 	}
 	p := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
 	return os.WriteFile(p, []byte(strconv.FormatUint(bytes>>10, 10)), 0)
+}
+
+// readaheadLead is how far past an application's reads the kernel's
+// readahead of a mount with the given --readahead may ask
+// (filedata.Config.ReadaheadLead): two windows, each at least one request.
+// With 0 the kernel keeps its 128 KiB; should setting it fail, the lead
+// is smaller than assumed and fetch-ahead only starts later.
+func readaheadLead(readahead uint64) int64 {
+	if readahead == 0 {
+		readahead = 128 << 10
+	}
+	return 2 * int64(max(readahead, fs.MaxRequest))
 }
