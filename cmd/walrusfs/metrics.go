@@ -39,6 +39,7 @@ var (
 	mUpRate        = desc("upload_rate_bytes_per_second", "Upload throughput over the last minute.", prometheus.GaugeValue)
 	mCacheHits     = desc("cache_hits_total", "Block reads served by the cache, by layer.", prometheus.CounterValue, "layer")
 	mCacheMisses   = desc("cache_misses_total", "Block reads that fetched from the store.", prometheus.CounterValue)
+	mCacheFetched  = desc("cache_fetched_bytes_total", "Stored bytes fetched from the store: the blocks asked for and those the same reads brought in.", prometheus.CounterValue)
 	mCacheErrors   = desc("cache_fetch_errors_total", "Fetches from the store that failed.", prometheus.CounterValue)
 	mCacheBytes    = desc("cache_bytes", "Bytes the block cache holds, by layer.", prometheus.GaugeValue, "layer")
 	mEpoch         = desc("chain_epoch", "The current Walrus epoch.", prometheus.GaugeValue)
@@ -52,7 +53,7 @@ var (
 )
 
 var allMetrics = []metricDesc{mPendingChunks, mPendingBytes, mPendingFiles, mUnsealed, mStaged, mBudget, mCopies, mCopyBytes, mBlobs,
-	mUpBytes, mUpChunks, mUploads, mUpFailures, mUpRate, mCacheHits, mCacheMisses, mCacheErrors, mCacheBytes,
+	mUpBytes, mUpChunks, mUploads, mUpFailures, mUpRate, mCacheHits, mCacheMisses, mCacheFetched, mCacheErrors, mCacheBytes,
 	mEpoch, mUnconfirmed, mEndingSoon, mExpired, mRenewed, mDiscarded, mRenewFailures, mIndexFlushes}
 
 func (m metricsCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -91,6 +92,7 @@ func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	put(mCacheHits, float64(r.Cache.MemoryHits), "memory")
 	put(mCacheHits, float64(r.Cache.DiskHits), "disk")
 	put(mCacheMisses, float64(r.Cache.Fetches))
+	put(mCacheFetched, float64(r.Cache.FetchedBytes))
 	put(mCacheErrors, float64(r.Cache.FetchErrors))
 	put(mCacheBytes, float64(r.Cache.MemoryBytes), "memory")
 	put(mCacheBytes, float64(r.Cache.DiskBytes), "disk")

@@ -158,6 +158,7 @@ func runMount(ctx context.Context, fl *pflag.FlagSet, mf *mountFlags, data *data
 	cfg := fs.DefaultConfig()
 	cfg.ReadOnly = *readOnly
 	dataCfg.ChunkSize = uint32(chunkSize.v)
+	dataCfg.ReadaheadLead = readaheadLead(readahead.v)
 	dir, err := filepath.Abs(*stateDir)
 	if err != nil {
 		return err

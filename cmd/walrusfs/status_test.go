@@ -180,6 +180,7 @@ func TestStatusAndMetrics(t *testing.T) {
 			}
 			readBefore := metricValue(t, fams, "walrusfs_read_bytes_total")
 			missesBefore := metricValue(t, fams, "walrusfs_cache_misses_total")
+			fetchedBefore := metricValue(t, fams, "walrusfs_cache_fetched_bytes_total")
 			checkFiles(t, mnt, sums) // read back: from the store (no local copies)
 			if err := dropPageCache(); err == nil {
 				checkFiles(t, mnt, sums)
@@ -187,6 +188,9 @@ func TestStatusAndMetrics(t *testing.T) {
 			fams = scrape(t, state)
 			if after := metricValue(t, fams, "walrusfs_cache_misses_total"); after <= missesBefore {
 				t.Fatalf("cache misses did not move with reads from the store: %v then %v", missesBefore, after)
+			}
+			if after := metricValue(t, fams, "walrusfs_cache_fetched_bytes_total"); after-fetchedBefore < 5<<20 {
+				t.Fatalf("fetched bytes moved by %v with reads from the store", after-fetchedBefore)
 			}
 			if after := metricValue(t, fams, "walrusfs_read_bytes_total"); after-readBefore < 5<<20 {
 				t.Fatalf("read bytes moved by %v", after-readBefore)

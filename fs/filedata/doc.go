@@ -86,9 +86,14 @@
 // the cache answers from memory, then from disk (re-verified), then by one
 // fetch shared by every reader of that block; the fetch reads the block
 // from the store and checks it against the hash the index recorded at
-// upload before anything uses it. A sequential reader has the rest of the
-// chunk, then the next chunk, fetched ahead in one request
-// (Config.FetchAhead), and the cache keeps every block such a fetch brings.
+// upload before anything uses it. The blocks of one read that are not
+// cached are fetched in one request, starting from the block asked for,
+// and nothing else is fetched for a read after a seek. Only a run of reads
+// that has gone on for a while past what the kernel's readahead alone
+// would ask (Config.ReadaheadLead) has stored data fetched ahead of it
+// (Config.FetchAhead), as far ahead as the run has read, up to two chunks,
+// in a few large requests; the cache keeps every block such a fetch
+// brings.
 //
 // # Errors
 //

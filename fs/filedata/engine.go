@@ -26,9 +26,19 @@ type Config struct {
 	// ChunkSize is the chunk size of files created from now on. Existing
 	// files keep the size they were created with.
 	ChunkSize uint32
-	// FetchAhead has sequential readers of stored chunks fetch each chunk
-	// ahead whole, into the cache, in one request.
+	// FetchAhead has readers that go through stored chunks in order fetch
+	// ahead of them, into the cache, in few large requests (see prefetch
+	// in file.go for when and how far).
 	FetchAhead bool
+	// ReadaheadLead is how far past what the application has read the
+	// kernel's own readahead may ask for: about twice the mount's
+	// readahead window (the kernel keeps up to two windows in flight),
+	// and at least twice the largest request. Those requests reach the
+	// engine looking like the application's, so fetch-ahead does not
+	// count this much of a run as evidence that the reader goes through
+	// the file. DefaultConfig sets 2 MiB (Linux's 128 KiB readahead for
+	// FUSE mounts, 1 MiB requests).
+	ReadaheadLead int64
 	// SealDelay: a chunk not written for this long is sealed and queued
 	// even while its file stays open.
 	SealDelay time.Duration
@@ -75,11 +85,12 @@ const (
 // its parts.
 func DefaultConfig() Config {
 	return Config{
-		ChunkSize:   DefaultChunkSize,
-		FetchAhead:  true,
-		SealDelay:   5 * time.Second,
-		StagingWait: 2 * time.Minute,
-		Upload:      upload.DefaultConfig(),
+		ChunkSize:     DefaultChunkSize,
+		FetchAhead:    true,
+		ReadaheadLead: 2 << 20,
+		SealDelay:     5 * time.Second,
+		StagingWait:   2 * time.Minute,
+		Upload:        upload.DefaultConfig(),
 	}
 }
 

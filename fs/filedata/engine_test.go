@@ -10,6 +10,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -530,24 +532,41 @@ func TestRandomOpsMatchModel(t *testing.T) {
 type countingStore struct {
 	*localstore.Store
 	requests, bytes atomic.Int64
+
+	mu      sync.Mutex
+	lengths []int64 // of each request, in the order they came
+}
+
+func (s *countingStore) count(length int64) {
+	s.requests.Add(1)
+	s.bytes.Add(length)
+	s.mu.Lock()
+	s.lengths = append(s.lengths, length)
+	s.mu.Unlock()
+}
+
+// sizes returns the length of each request so far, in order.
+func (s *countingStore) sizes() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.lengths)
 }
 
 func (s *countingStore) ReadRange(ctx context.Context, id blobstore.ID, off, length int64) (io.ReadCloser, error) {
-	s.requests.Add(1)
-	s.bytes.Add(length)
+	s.count(length)
 	return s.Store.ReadRange(ctx, id, off, length)
 }
 
 func (s *countingStore) ReadRangeVerified(ctx context.Context, id blobstore.ID, off, length int64, consume func(io.Reader) error) error {
-	s.requests.Add(1)
-	s.bytes.Add(length)
+	s.count(length)
 	return s.Store.ReadRangeVerified(ctx, id, off, length, consume)
 }
 
-// TestFetchAheadFollowsTheReader: a reader that seeks and reads a little
-// has at most about as much again fetched for it, while a reader going
-// through the whole file is served in a few large fetches, not one per
-// block.
+// TestFetchAheadFollowsTheReader: a reader that seeks and reads has
+// fetched for it exactly the blocks it touches, even when its reads run
+// on for a while or arrive as the kernel's readahead sends them; a reader
+// going through the whole file is served in a few fetches that grow to
+// whole chunks, not one per block.
 func TestFetchAheadFollowsTheReader(t *testing.T) {
 	dir := t.TempDir()
 	const chunk = 1 << 20
@@ -555,7 +574,7 @@ func TestFetchAheadFollowsTheReader(t *testing.T) {
 	te := openEngine(t, dir, big)
 	ino := te.create(t, "f")
 	f := te.open(t, ino)
-	data := randBytes(9, 8*chunk)
+	data := randBytes(9, 16*chunk)
 	if err := f.Write(t.Context(), data, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -566,22 +585,64 @@ func TestFetchAheadFollowsTheReader(t *testing.T) {
 	}
 	te.close(t)
 
+	const storedBlock = testBlock + blockcrypt.EncryptedOverhead
+	// blocks is how many blocks the reads of size bytes from each offset
+	// touch, all told.
+	blocks := func(size int, offs ...int) int64 {
+		var n int64
+		for _, off := range offs {
+			n += int64((off+size-1)/testBlock - off/testBlock + 1)
+		}
+		return n
+	}
+	// No two seeks read the same block, and none lands within a MiB past
+	// where the reads before it ended (that would be reading on).
+	seeks := []int{4*chunk + 12345, 12*chunk + 777, 8*chunk + 4096, 100000}
+	far := []int{10*chunk + 100000, 5*chunk + 12345, 0}
 	for _, tc := range []struct {
-		name      string
-		off, size int
-		check     func(t *testing.T, requests, bytes int64)
+		name string
+		lead int64 // Config.ReadaheadLead
+		// offs are where the reader seeks to; at each it reads size
+		// bytes in reads of req bytes.
+		offs      []int
+		size, req int
+		check     func(t *testing.T, requests, bytes int64, sizes []int64)
 	}{
-		{"seek and read 512KiB", 3*chunk + 12345, 512 << 10, func(t *testing.T, requests, bytes int64) {
-			if limit := int64(2*(512<<10) + 2*testBlock); bytes > limit {
-				t.Errorf("%d bytes fetched for a read of 512KiB after a seek, want at most %d", bytes, limit)
+		{"seek and read 512KiB", 0, seeks[:1], 512 << 10, 64 << 10, func(t *testing.T, requests, bytes int64, _ []int64) {
+			if want := blocks(512<<10, seeks[0]) * storedBlock; bytes != want {
+				t.Errorf("%d bytes fetched for a read of 512KiB after a seek, want %d (the blocks it touches)", bytes, want)
 			}
 		}},
-		{"read the whole file", 0, len(data), func(t *testing.T, requests, bytes int64) {
-			if blocks := int64(len(data) / testBlock); requests > blocks/8 {
-				t.Errorf("%d fetches for %d blocks read in order, want at most %d", requests, blocks, blocks/8)
+		// A player: after each seek it reads on for a while, in small
+		// pieces, then seeks elsewhere.
+		{"seeks, each reading on in small pieces", 0, seeks, 3 << 20, 32 << 10, func(t *testing.T, requests, bytes int64, _ []int64) {
+			if want := blocks(3<<20, seeks...) * storedBlock; bytes != want {
+				t.Errorf("%d bytes fetched for %d seeks reading 3MiB each, want %d (the blocks they touch)", bytes, len(seeks), want)
 			}
-			if bytes > int64(len(data))+2*testBlock {
+		}},
+		// The same reads as the kernel sends them with its readahead:
+		// larger requests running ahead of the application, which the
+		// lead accounts for.
+		{"seeks read through the kernel's readahead", 2 << 20, far, 5 << 20, 256 << 10, func(t *testing.T, requests, bytes int64, _ []int64) {
+			if want := blocks(5<<20, far...) * storedBlock; bytes != want {
+				t.Errorf("%d bytes fetched for %d seeks reading 5MiB each, want %d (the blocks they touch)", bytes, len(far), want)
+			}
+		}},
+		{"read the whole file", 0, []int{0}, len(data), 128 << 10, func(t *testing.T, requests, bytes int64, sizes []int64) {
+			if n := int64(len(data) / testBlock); requests > n/8 {
+				t.Errorf("%d fetches for %d blocks read in order, want at most %d", requests, n, n/8)
+			}
+			if bytes > int64(len(data)/testBlock+2)*storedBlock {
 				t.Errorf("%d bytes fetched for a file of %d", bytes, len(data))
+			}
+			// The first fetches are the reads' own; fetching ahead starts
+			// once the reader has gone on for a while, and grows to
+			// whole chunks.
+			if sizes[0] > blocks(128<<10, 0)*storedBlock {
+				t.Errorf("the first fetch read %d bytes for a read of 128KiB", sizes[0])
+			}
+			if largest := slices.Max(sizes); largest < chunk/2 {
+				t.Errorf("the largest fetch read %d bytes, want fetches ahead of at least half a chunk (%d)", largest, chunk/2)
 			}
 		}},
 	} {
@@ -590,23 +651,26 @@ func TestFetchAheadFollowsTheReader(t *testing.T) {
 			te := openEngine(t, dir, big, func(c *Config) {
 				counter.Store = c.Store.(*localstore.Store)
 				c.Store = counter
+				c.ReadaheadLead = tc.lead
 			})
 			f := te.open(t, ino)
-			buf := make([]byte, 64<<10)
-			for done := 0; done < tc.size; {
-				n, err := f.Read(t.Context(), buf[:min(len(buf), tc.size-done)], int64(tc.off+done))
-				if err != nil {
-					t.Fatal(err)
+			buf := make([]byte, tc.req)
+			for _, off := range tc.offs {
+				for done := 0; done < tc.size; {
+					n, err := f.Read(t.Context(), buf[:min(len(buf), tc.size-done)], int64(off+done))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(buf[:n], data[off+done:off+done+n]) {
+						t.Fatalf("read at %d differs", off+done)
+					}
+					done += n
 				}
-				if !bytes.Equal(buf[:n], data[tc.off+done:tc.off+done+n]) {
-					t.Fatalf("read at %d differs", tc.off+done)
-				}
-				done += n
 			}
 			_ = f.Release()
 			t.Logf("cache %+v", te.cfg.Cache.Stats())
 			_ = te.cfg.Cache.Close() // waits for the fetches ahead to end
-			tc.check(t, counter.requests.Load(), counter.bytes.Load())
+			tc.check(t, counter.requests.Load(), counter.bytes.Load(), counter.sizes())
 			t.Logf("%d requests, %d bytes", counter.requests.Load(), counter.bytes.Load())
 			te.close(t)
 		})

@@ -40,12 +40,12 @@ type fileData struct {
 	mu     sync.Mutex // guards the fields below
 	refs   map[uint64]chunkSlot
 	chunks map[uint64]*os.File // staging ID → open chunk file
-	// Read-ahead state (see prefetch): where the last read ended, how
-	// many bytes the current run of back-to-back reads has read, the file
-	// offset stored data has been asked ahead to in this run, and the next
-	// chunk whose staging file was asked into the page cache.
+	// Read-ahead state (see prefetch): where the current run of
+	// back-to-back reads started and how far it has got, the file offset
+	// stored data has been asked ahead to in this run, and the next chunk
+	// whose staging file was asked into the page cache.
+	runStart   uint64
 	readEnd    int64
-	seqRun     uint64
 	ahead      uint64
 	prefetched uint64
 }
@@ -336,6 +336,13 @@ const (
 	runSlackAhead  = 1 << 20
 )
 
+// fetchAheadAfter is how much of a run the application must have read
+// (beyond Config.ReadaheadLead) before stored data is fetched ahead of it.
+// A player that seeks reads a few MB after each seek before it shows a
+// frame (a group of pictures or two of 1080p video: 2–4 MB) and then
+// seeks again; fetching ahead of that is fetching what nobody reads.
+const fetchAheadAfter = 4 << 20
+
 // maxFetchAheadChunks bounds how far ahead of a sequential reader stored
 // data is fetched, in chunks.
 const maxFetchAheadChunks = 2
@@ -344,12 +351,19 @@ const maxFetchAheadChunks = 2
 // reader that seeks pay for data it does not read. Called after each read
 // of [off, end).
 //
-// Stored data is fetched ahead only for back-to-back reads, and only as
-// far ahead of the reader as the current run has read (at most
-// maxFetchAheadChunks chunks): a reader that seeks and reads a few blocks
-// (a video player) causes at most about as much again to be fetched, while
-// a reader going through the file soon has a chunk or two in flight ahead
-// of it. Each fetch starts after the block the reader is in, which it has.
+// A read that does not continue the current run (a seek) starts a new
+// one, and nothing is fetched for it beyond the blocks it touches
+// (readStored fetches those, from the block asked for). The reads of a run
+// include the kernel's own readahead, which asks for up to
+// Config.ReadaheadLead past what the application has read, in requests
+// that look like the application's; so only what the run has read beyond
+// that lead counts as the application's. Once that passes
+// fetchAheadAfter, stored data is fetched ahead of the run, as far ahead as
+// the application has read (at most maxFetchAheadChunks chunks): the window
+// grows with the run, doubling as the run doubles, and starts again from
+// nothing at the next seek. Each fetch starts at the first block after
+// where the run has got to; the blocks up to there are the kernel's
+// requests' own.
 //
 // A staged next chunk's file is asked into the page cache as soon as
 // back-to-back reads run in a chunk (the kernel's readahead works per
@@ -364,22 +378,24 @@ func (d *fileData) prefetch(off int64, end, cs, size uint64) {
 	sequential := d.readEnd > 0 && uint64(off)+runSlackBehind >= last && uint64(off) <= last+runSlackAhead
 	switch {
 	case !sequential:
-		d.seqRun, d.ahead, last = end-uint64(off), 0, end
+		d.runStart, d.ahead, last = uint64(off), 0, end
 	case end > last:
-		d.seqRun += end - last
 		last = end
 	}
 	d.readEnd = int64(last)
 	end = last
-	// Like the kernel's readahead, a new stretch is asked for once the
-	// reader has used half of what is ahead of it, so the fetches stay few
-	// and large.
-	window := min(d.seqRun, maxFetchAheadChunks*cs)
-	from := max(end, d.ahead)
-	to := min(end+window, size)
-	fetch := sequential && d.e.cfg.FetchAhead && from < to && d.ahead < end+window/2
-	if fetch {
-		d.ahead = to
+	var from, to uint64
+	fetch := false
+	if read := int64(end-d.runStart) - d.e.cfg.ReadaheadLead; sequential && d.e.cfg.FetchAhead && read >= fetchAheadAfter {
+		// Like the kernel's readahead, a new stretch is asked for once
+		// the reader has used half of what is ahead of it, so the fetches
+		// stay few and large.
+		window := min(uint64(read), maxFetchAheadChunks*cs)
+		from, to = max(end, d.ahead), min(end+window, size)
+		fetch = from < to && d.ahead < end+window/2
+		if fetch {
+			d.ahead = to
+		}
 	}
 	next := end/cs + 1
 	stageNext := sequential && next*cs < size && d.prefetched != next

@@ -37,8 +37,17 @@ func (e *Engine) readStored(ctx context.Context, s *index.StoredChunk, in uint64
 	// Bytes past the chunk's plaintext read as zeros.
 	have := int(min(uint64(len(p)), s.PlainLen-min(in, s.PlainLen)))
 	clear(p[have:])
-	for sp := range spans(in, have, uint64(s.BlockSize)) {
-		b := &storedBlock{e: e, s: s, i: int(sp.N), codec: codec}
+	// A block that is not cached is fetched together with the blocks
+	// after it that the read needs (one request, not one per block), and
+	// nothing past them: what is fetched ahead of a reader is prefetch's
+	// decision.
+	bs := uint64(s.BlockSize)
+	var lastBlock int
+	if have > 0 {
+		lastBlock = int((in + uint64(have) - 1) / bs)
+	}
+	for sp := range spans(in, have, bs) {
+		b := &storedBlock{e: e, s: s, i: int(sp.N), codec: codec, spanTo: lastBlock + 1}
 		plain, err := e.cfg.Cache.Get(ctx, b.key(), b)
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {

@@ -28,18 +28,17 @@ const (
 	videoName    = "video.mp4"
 	videoSeconds = 120
 	videoSeeks   = 8
-	// videoBlockSize is the mount's --block-size (its default): the unit
-	// of every fetch from the store.
-	videoBlockSize = 1 << 20
 )
 
 // videoSpace is about what the video takes (15 Mbit/s), stored and in the
 // run directory.
 func videoSpace(*config) int64 { return 6 * 240 << 20 }
 
-// ensureVideo makes the video in the run directory once.
+// ensureVideo makes the video once, in the work directory, which keeps it
+// for later runs (making it takes a minute or more of CPU; it depends only
+// on ffmpeg and the constants here).
 func ensureVideo(ctx context.Context, env *runEnv) (string, error) {
-	p := filepath.Join(env.dir, videoName)
+	p := filepath.Join(filepath.Dir(env.dir), fmt.Sprintf("video-%ds-1080p.mp4", videoSeconds))
 	if _, err := os.Stat(p); err == nil {
 		return p, nil
 	}
@@ -198,12 +197,31 @@ type videoSeekResult struct {
 	decoded    []int64   // bytes ffmpeg read, per seek
 }
 
-// videoSeeksOnWalrus runs the seeks on a freshly started mount of the
-// stored video and counts, per seek, the blocks fetched from the store.
-func videoSeeksOnWalrus(ctx context.Context, s *side) (*videoSeekResult, error) {
-	if s.video != nil {
-		return s.video, nil
+// videoPass returns the pass of seeks the given row's next measurement
+// reads: its first call uses the first pass, its second the second, and
+// so on, each pass run when the first row asks for it. Both rows thus
+// read one pass per repeat, and each repeat measures anew.
+func videoPass(ctx context.Context, s *side, row string) (*videoSeekResult, error) {
+	if s.videoUsed == nil {
+		s.videoUsed = map[string]int{}
 	}
+	i := s.videoUsed[row]
+	for len(s.video) <= i {
+		res, err := videoSeeksOnWalrus(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		s.video = append(s.video, res)
+	}
+	s.videoUsed[row]++
+	return s.video[i], nil
+}
+
+// videoSeeksOnWalrus runs the seeks on a freshly started mount of the
+// stored video and counts, per seek, the bytes fetched from the store
+// (walrusfs_cache_fetched_bytes_total: every block a fetch brought in,
+// including those fetched ahead in one request with the one asked for).
+func videoSeeksOnWalrus(ctx context.Context, s *side) (*videoSeekResult, error) {
 	m, err := storedVideo(ctx, s)
 	if err != nil {
 		return nil, err
@@ -222,7 +240,7 @@ func videoSeeksOnWalrus(ctx context.Context, s *side) (*videoSeekResult, error) 
 		p := m.path(videoName)
 		for _, t := range videoSeekTimes() {
 			dropCaches(dropPages, m.side, p)
-			before, err := scrapeCounters(ctx, socket, "walrusfs_cache_misses_total")
+			before, err := scrapeCounters(ctx, socket, "walrusfs_cache_fetched_bytes_total")
 			if err != nil {
 				return err
 			}
@@ -232,7 +250,7 @@ func videoSeeksOnWalrus(ctx context.Context, s *side) (*videoSeekResult, error) 
 			}
 			// Fetches started for the seek finish after ffmpeg exits.
 			time.Sleep(time.Second)
-			after, err := scrapeCounters(ctx, socket, "walrusfs_cache_misses_total")
+			after, err := scrapeCounters(ctx, socket, "walrusfs_cache_fetched_bytes_total")
 			if err != nil {
 				return err
 			}
@@ -241,7 +259,7 @@ func videoSeeksOnWalrus(ctx context.Context, s *side) (*videoSeekResult, error) 
 				return err
 			}
 			res.firstFrame = append(res.firstFrame, el.Seconds())
-			res.fetched = append(res.fetched, int64(after[0]-before[0])*videoBlockSize)
+			res.fetched = append(res.fetched, int64(after[0]-before[0]))
 			res.decoded = append(res.decoded, decoded)
 		}
 		return nil
@@ -253,13 +271,12 @@ func videoSeeksOnWalrus(ctx context.Context, s *side) (*videoSeekResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	s.video = res
 	return res, nil
 }
 
 // videoFetchedPerDecoded is the row of bytes fetched per byte read.
 func videoFetchedPerDecoded(ctx context.Context, s *side) (float64, string, error) {
-	res, err := videoSeeksOnWalrus(ctx, s)
+	res, err := videoPass(ctx, s, "fetched")
 	if err != nil {
 		return 0, "", err
 	}
@@ -277,7 +294,7 @@ func videoFetchedPerDecoded(ctx context.Context, s *side) (float64, string, erro
 
 // videoFirstFrameWalrus is the first-frame row on the subject.
 func videoFirstFrameWalrus(ctx context.Context, s *side) (float64, string, error) {
-	res, err := videoSeeksOnWalrus(ctx, s)
+	res, err := videoPass(ctx, s, "first-frame")
 	if err != nil {
 		return 0, "", err
 	}

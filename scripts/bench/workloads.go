@@ -422,7 +422,9 @@ type side struct {
 	small    *smallFilesResult
 	snap     *snapshotFixture
 	sqlite   *sqliteStorageResult
-	video    *videoSeekResult
+	video    []*videoSeekResult // one per pass of seeks (see videoPass)
+	// videoUsed counts the passes each video row has read.
+	videoUsed map[string]int
 
 	// Set by a workload for measure: what the daemons it started for the
 	// measurement used (instead of the shared daemon's figures), and a

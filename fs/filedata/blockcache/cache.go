@@ -114,6 +114,11 @@ type Stats struct {
 	MemoryHits int64 // Gets served from the memory layer
 	DiskHits   int64 // blocks read from the disk layer and verified
 	Fetches    int64 // fetches started from the backend
+	// FetchedBytes counts the stored bytes fetches returned: the blocks
+	// asked for and those the same reads brought in besides (see
+	// Spanner), kept or not. It is what the backend sent, less any part
+	// a fetch read and dropped (a quilt patch's bytes outside the chunk).
+	FetchedBytes int64
 	// FetchErrors counts loads whose fetch, or decode of the fetched
 	// block, failed. An extra block a fetch brought in that fails to
 	// decode is logged and dropped, not counted.
@@ -158,6 +163,7 @@ type Cache struct {
 	flights map[string]*flight
 
 	memoryHits, diskHits, fetches, fetchErrors atomic.Int64
+	fetchedBytes                               atomic.Int64
 	joined, integrityFailures, dropped         atomic.Int64
 }
 
@@ -321,6 +327,7 @@ func (c *Cache) Stats() Stats {
 		MemoryHits:        c.memoryHits.Load(),
 		DiskHits:          c.diskHits.Load(),
 		Fetches:           c.fetches.Load(),
+		FetchedBytes:      c.fetchedBytes.Load(),
 		FetchErrors:       c.fetchErrors.Load(),
 		Joined:            c.joined.Load(),
 		IntegrityFailures: c.integrityFailures.Load(),
@@ -444,6 +451,11 @@ func (c *Cache) load(key string, src Source) ([]byte, []Block, error) {
 		c.fetchErrors.Add(1)
 		return nil, nil, fmt.Errorf("blockcache: fetch %q: %w", key, err)
 	}
+	fetched := len(stored)
+	for _, b := range more {
+		fetched += len(b.Stored)
+	}
+	c.fetchedBytes.Add(int64(fetched))
 	data, err := src.Decode(stored)
 	if err != nil {
 		c.fetchErrors.Add(1)

@@ -86,15 +86,19 @@ func TestFetchExtrasKept(t *testing.T) {
 		name string
 		cfg  Config
 		want counts // after a Get of every block of the chunk
+		// fetched is how many blocks' stored bytes the fetches returned.
+		fetched int
 	}{
 		{"memory and disk", Config{MemoryBytes: 1 << 20, DiskDir: "tmp", DiskBytes: 1 << 20},
-			counts{"Fetches": 1, "MemoryHits": blocks - 1, "DiskHits": 0, "DiskFiles": blocks, "Joined": 0, "FetchErrors": 0}},
+			counts{"Fetches": 1, "MemoryHits": blocks - 1, "DiskHits": 0, "DiskFiles": blocks, "Joined": 0, "FetchErrors": 0}, blocks},
 		{"memory only", Config{MemoryBytes: 1 << 20},
-			counts{"Fetches": 1, "MemoryHits": blocks - 1, "DiskHits": 0, "DiskFiles": 0, "Joined": 0, "FetchErrors": 0}},
+			counts{"Fetches": 1, "MemoryHits": blocks - 1, "DiskHits": 0, "DiskFiles": 0, "Joined": 0, "FetchErrors": 0}, blocks},
 		{"disk only", Config{DiskDir: "tmp", DiskBytes: 1 << 20},
-			counts{"Fetches": 1, "MemoryHits": 0, "DiskHits": blocks - 1, "DiskFiles": blocks, "Joined": 0, "FetchErrors": 0}},
+			counts{"Fetches": 1, "MemoryHits": 0, "DiskHits": blocks - 1, "DiskFiles": blocks, "Joined": 0, "FetchErrors": 0}, blocks},
+		// Nothing is kept: the first fetch brings every block, and each
+		// later Get fetches its own again.
 		{"neither", Config{},
-			counts{"Fetches": blocks, "MemoryHits": 0, "DiskHits": 0, "DiskFiles": 0, "Joined": 0, "FetchErrors": 0}},
+			counts{"Fetches": blocks, "MemoryHits": 0, "DiskHits": 0, "DiskFiles": 0, "Joined": 0, "FetchErrors": 0}, 2*blocks - 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.cfg.DiskDir != "" {
@@ -108,6 +112,7 @@ func TestFetchExtrasKept(t *testing.T) {
 			for _, s := range srcs[1:] {
 				mustGet(t, c, s)
 			}
+			tc.want["FetchedBytes"] = int64(tc.fetched * len(srcs[0].stored))
 			checkStats(t, c, tc.want)
 			if got, want := b.fetches.Load(), tc.want["Fetches"]; got != want {
 				t.Errorf("backend saw %d fetches, want %d", got, want)
