@@ -24,6 +24,9 @@ import (
 // the goroutine, so the lowered priority never leaks to other goroutines.
 // The kernel then gives the cores to the foreground whenever it wants
 // them, and all of them to the background when it does not.
+// The I/O class orders disk requests only until the device takes them;
+// what keeps background I/O out of the way of requests the device already
+// holds is Foreground and Yield (see "Yielding to the foreground").
 //
 // A background thread still holds one of the Go runtime's Ps while it runs;
 // a process that marks work as background should allow as many more Ps

@@ -82,6 +82,11 @@
 //     record into each staging directory, then make all of it durable in
 //     one parallel round of fsyncs (every file, every staging directory,
 //     every tmp directory), so the file system can commit them together.
+//     A Put done as background work whose foreground is busy
+//     (blobstore.ForegroundBusy: an upload while the filesystem serves
+//     reads) writes its slivers back in paced pieces first, each after a
+//     yield to the foreground (pacedFile), so the fsyncs find little to
+//     write and the disk never holds more than a piece of it at once.
 //  2. Publish: under the blob's lock, check whether the blob already
 //     exists (then the staged copy only refills directories that lost it,
 //     and is dropped), else rename every staging directory to

@@ -170,6 +170,7 @@ func (s *Store) stage(ctx context.Context, enc *rs2.Encoder, nonce string, r io.
 		}
 	}()
 	packs := make([]*os.File, nd)
+	paced := make([]*pacedFile, nd)
 	for d := range s.dirs {
 		sd := s.tmpPath(d, stagePrefix+nonce)
 		if err := os.Mkdir(sd, 0o755); err != nil {
@@ -181,6 +182,7 @@ func (s *Store) stage(ctx context.Context, enc *rs2.Encoder, nonce string, r io.
 		}
 		files = append(files, f)
 		packs[d] = f
+		paced[d] = &pacedFile{f: f}
 	}
 	// A blob whose encoding fits Config.EncodeMemory is encoded in memory
 	// straight from r, which writes the systematic slivers as it reads.
@@ -195,7 +197,7 @@ func (s *Store) stage(ctx context.Context, enc *rs2.Encoder, nonce string, r io.
 	direct := gathered > s.maxGathered || need+gathered > s.cfg.EncodeMemory
 	first := 0 // the first sliver the encoder writes
 	if !inMemory {
-		if err := s.writeSystematic(r, size, lay, packs); err != nil {
+		if err := s.writeSystematic(ctx, r, size, lay, paced); err != nil {
 			return nil, err
 		}
 		first = enc.Params().Kp
@@ -203,7 +205,7 @@ func (s *Store) stage(ctx context.Context, enc *rs2.Encoder, nonce string, r io.
 	sws := make([]sliverWriter, n)
 	writers := make([]io.WriterAt, n) // nil for systematic slivers already written
 	for i := first; i < n; i++ {
-		sws[i] = sliverWriter{f: packs[s.dirOf(i)], base: s.sliverOffset(i, sliverSize), size: sliverSize, bufs: &s.sliverBufs, direct: direct}
+		sws[i] = sliverWriter{ctx: ctx, f: paced[s.dirOf(i)], base: s.sliverOffset(i, sliverSize), size: sliverSize, bufs: &s.sliverBufs, direct: direct}
 		writers[i] = &sws[i]
 	}
 	var meta *rs2.Metadata
@@ -244,6 +246,11 @@ func (s *Store) stage(ctx context.Context, enc *rs2.Encoder, nonce string, r io.
 			return nil, err
 		}
 	}
+	for _, pf := range paced {
+		if err := pf.writeBack(ctx, 0); err != nil {
+			return nil, err
+		}
+	}
 	// One round of fsyncs, all in parallel, so the file system can commit
 	// them together.
 	errs := make([]error, len(files)+2*nd)
@@ -275,7 +282,7 @@ func (s *Store) stage(ctx context.Context, enc *rs2.Encoder, nonce string, r io.
 // slivers (rows 0…Kp−1 of the message matrix, each Ks·S bytes, the last
 // zero-padded) at their places in packs, and checks that r holds exactly
 // size bytes (ErrInvalidArgument otherwise).
-func (s *Store) writeSystematic(r io.Reader, size int64, lay rs2.Layout, packs []*os.File) error {
+func (s *Store) writeSystematic(ctx context.Context, r io.Reader, size int64, lay rs2.Layout, packs []*pacedFile) error {
 	rowLen := int64(lay.PrimarySliverSize())
 	buf := s.copyBuf()
 	defer s.copyBufs.Put(buf)
@@ -293,7 +300,7 @@ func (s *Store) writeSystematic(r io.Reader, size int64, lay rs2.Layout, packs [
 			}
 			clear((*buf)[data:k])
 			remaining -= data
-			if _, err := f.WriteAt((*buf)[:k], base+off); err != nil {
+			if _, err := f.writeAt(ctx, (*buf)[:k], base+off); err != nil {
 				return err
 			}
 			off += k
@@ -353,7 +360,8 @@ func (r systematicReader) ReadAt(p []byte, off int64) (int, error) {
 // 1000 shards has 666 repair slivers, 33 MiB), the pieces go straight to
 // the file instead (direct).
 type sliverWriter struct {
-	f      *os.File
+	ctx    context.Context // paces the writes of background Puts
+	f      *pacedFile
 	base   int64
 	size   int64
 	bufs   *sync.Pool // of *[]byte, to recycle gathering buffers
@@ -369,13 +377,13 @@ const defaultMaxGathered = 16 << 20
 
 func (w *sliverWriter) WriteAt(p []byte, off int64) (int, error) {
 	if off == 0 && int64(len(p)) == w.size {
-		return w.f.WriteAt(p, w.base)
+		return w.f.writeAt(w.ctx, p, w.base)
 	}
 	if off < 0 || off+int64(len(p)) > w.size {
 		return 0, fmt.Errorf("sliver piece [%d, +%d) outside a %d-byte sliver", off, len(p), w.size)
 	}
 	if w.direct {
-		return w.f.WriteAt(p, w.base+off)
+		return w.f.writeAt(w.ctx, p, w.base+off)
 	}
 	if w.buf == nil {
 		// Pieces cover the whole sliver, so a recycled buffer need not be
@@ -399,7 +407,7 @@ func (w *sliverWriter) flush() error {
 	if w.buf == nil {
 		return nil
 	}
-	_, err := w.f.WriteAt(w.buf, w.base)
+	_, err := w.f.writeAt(w.ctx, w.buf, w.base)
 	b := w.buf
 	w.bufs.Put(&b)
 	w.buf, w.have = nil, 0

@@ -62,6 +62,15 @@
 // the cached references of open files ([index.ChunkUpdate]). A chunk
 // rewritten since it was sealed is not switched; its entry is just dropped.
 //
+// Uploads are background work, and give way to reads: every read counts as
+// a request in flight for the engine's blobstore.Foreground until it is
+// answered (a [StagedRange] until its Done, once the reply is spliced
+// out), and while reads keep coming an upload reads staged chunks and has
+// the store write its slivers back in paced pieces, each after waiting for
+// a pause in the reads of Config.YieldQuiet, for at most
+// Config.YieldMaxWait. Uploads started while staging is tight do not wait:
+// writers are waiting for them.
+//
 // Crash: nothing leaves the queue before its result is recorded, so a
 // crash during an upload leaves the chunk queued; the next mount uploads
 // it again, which stores the same bytes under the same blob ID.

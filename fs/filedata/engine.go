@@ -59,6 +59,12 @@ type Config struct {
 	FsyncCertified bool
 	// Upload tunes the uploader.
 	Upload upload.Config
+	// YieldQuiet and YieldMaxWait pace uploads behind reads: while reads
+	// are being served, uploads read staged chunks and write slivers in
+	// bounded pieces, each after waiting until no read has been in flight
+	// for YieldQuiet, for at most YieldMaxWait (blobstore.Foreground). A
+	// zero YieldMaxWait leaves uploads unpaced.
+	YieldQuiet, YieldMaxWait time.Duration
 
 	// Store is where sealed chunks are uploaded and stored chunks are read
 	// from. Required.
@@ -91,6 +97,8 @@ func DefaultConfig() Config {
 		SealDelay:     5 * time.Second,
 		StagingWait:   2 * time.Minute,
 		Upload:        upload.DefaultConfig(),
+		YieldQuiet:    blobstore.DefaultQuiet,
+		YieldMaxWait:  blobstore.DefaultMaxWait,
 	}
 }
 
@@ -133,7 +141,8 @@ type Engine struct {
 	writes writeTracker // chunks written since they were sealed
 
 	up         *upload.Uploader
-	lastChange atomic.Int64 // UnixNano of the latest change request (see NoteChange)
+	reads      *blobstore.Foreground // reads being served; uploads yield to them
+	lastChange atomic.Int64          // UnixNano of the latest change request (see NoteChange)
 	stopSealer context.CancelFunc
 	sealerDone chan struct{}
 }
@@ -150,8 +159,10 @@ func New(idx *index.Index, stagingDir string, cfg Config, log *slog.Logger) (*En
 	}
 	stage.budget = cfg.StagingBudget
 	e := &Engine{cfg: cfg, log: log, idx: idx, stage: stage, files: map[index.Ino]*fileData{}}
+	e.reads = blobstore.NewForeground(cfg.YieldQuiet, cfg.YieldMaxWait)
 	e.up, err = upload.New(cfg.Upload, upload.Parts{
 		Store: cfg.Store, Codec: cfg.Codec, Queue: uploadQueue{e}, Staging: stage, Activity: e, Log: log,
+		Foreground: e.reads,
 	})
 	if err != nil {
 		stage.close()

@@ -182,6 +182,7 @@ func (f *File) syncLocal(ctx context.Context, dataOnly bool) error {
 // Read fills dest from offset off and returns how many bytes it holds:
 // fewer than len(dest) only at the end of the file.
 func (f *File) Read(ctx context.Context, dest []byte, off int64) (int, error) {
+	defer f.e.reads.Begin()()
 	return f.d.read(ctx, dest, off)
 }
 
@@ -441,11 +442,17 @@ type StagedRange struct {
 	Size int
 	done sync.Once
 	d    *fileData
+	end  func() // ends the read for the engine's Foreground
 }
 
 // Done releases the hold on the file's I/O state. Call it once the reply
 // is out; later calls do nothing.
-func (r *StagedRange) Done() { r.done.Do(r.d.io.RUnlock) }
+func (r *StagedRange) Done() {
+	r.done.Do(func() {
+		r.d.io.RUnlock()
+		r.end()
+	})
+}
 
 // ReadStaged returns the staged range that answers a read of n bytes at
 // off, or nil when the read does not lie inside one staged chunk whose
@@ -487,7 +494,7 @@ func (f *File) ReadStaged(off int64, n int) *StagedRange {
 	}
 	d.prefetch(off, uint64(off)+size, cs, a.Size)
 	keep = true
-	return &StagedRange{File: c, Off: int64(in), Size: int(size), d: d}
+	return &StagedRange{File: c, Off: int64(in), Size: int(size), d: d, end: d.e.reads.Begin()}
 }
 
 // readChunk fills p with chunk n's bytes from offset in; a hole, or a part

@@ -147,6 +147,9 @@ type Parts struct {
 	Staging  Staging
 	Activity Activity
 	Log      *slog.Logger
+	// Foreground, when set, tracks the requests uploads yield their disk
+	// I/O to (blobstore.Yield).
+	Foreground *blobstore.Foreground
 }
 
 // Uploader turns sealed chunks into blobs and quilts. Safe for concurrent
@@ -216,7 +219,7 @@ func New(cfg Config, parts Parts) (*Uploader, error) {
 	}
 	// Uploads are background work: their encoding runs at low priority
 	// and leaves the cores to the requests the filesystem is serving.
-	ctx, cancel := context.WithCancel(blobstore.WithBackground(context.Background()))
+	ctx, cancel := context.WithCancel(blobstore.WithForeground(blobstore.WithBackground(context.Background()), parts.Foreground))
 	return &Uploader{
 		cfg: cfg, Parts: parts,
 		ctx: ctx, cancel: cancel,
@@ -493,15 +496,22 @@ func (u *Uploader) launch(b batch) bool {
 		u.inflight[q.Seq] = true
 	}
 	u.mu.Unlock()
+	// Uploads yield their disk I/O to the reads being served
+	// (Parts.Foreground), except while writers need staging room: they
+	// wait for this upload.
+	ctx := u.ctx
+	if u.stagingTight() {
+		ctx = blobstore.WithForeground(ctx, nil)
+	}
 	u.wg.Add(1)
 	go func() {
 		defer u.wg.Done()
-		blobstore.EnterBackground(u.ctx)
+		blobstore.EnterBackground(ctx)
 		var err error
 		if b.blob {
-			err = u.uploadBlob(b.chunks[0])
+			err = u.uploadBlob(ctx, b.chunks[0])
 		} else {
-			err = u.uploadQuilt(b.chunks)
+			err = u.uploadQuilt(ctx, b.chunks)
 		}
 		u.mu.Lock()
 		for _, q := range b.chunks {
@@ -564,7 +574,7 @@ func (u *Uploader) putOptions() blobstore.PutOptions {
 
 // uploadBlob streams one chunk, sealed block by block, into a standalone
 // blob: memory holds a block or two, whatever the chunk size.
-func (u *Uploader) uploadBlob(q queued) error {
+func (u *Uploader) uploadBlob(ctx context.Context, q queued) error {
 	c, err := u.Staging.OpenSealed(q.StagingID)
 	if err != nil {
 		if u.replaced(q, err) {
@@ -582,13 +592,13 @@ func (u *Uploader) uploadBlob(q queued) error {
 	}
 	done := make(chan encoded, 1)
 	go func() {
-		blobstore.EnterBackground(u.ctx)
-		src := bufio.NewReaderSize(io.NewSectionReader(c, 0, q.size), 256<<10)
+		blobstore.EnterBackground(ctx)
+		src := bufio.NewReaderSize(newPacedReader(ctx, c, q.size), stagedPiece)
 		h, _, err := codec.EncodeChunk(src, q.size, pw)
 		pw.CloseWithError(err)
 		done <- encoded{h, err}
 	}()
-	info, err := u.Store.Put(u.ctx, pr, storedLen, u.putOptions())
+	info, err := u.Store.Put(ctx, pr, storedLen, u.putOptions())
 	_ = pr.CloseWithError(errors.New("upload ended")) // unblocks the encoder if Put stopped reading
 	enc := <-done
 	if err != nil {
@@ -605,7 +615,7 @@ func (u *Uploader) uploadBlob(q queued) error {
 }
 
 // uploadQuilt packs small chunks into one quilt, one patch per chunk.
-func (u *Uploader) uploadQuilt(chunks []queued) error {
+func (u *Uploader) uploadQuilt(ctx context.Context, chunks []queued) error {
 	codec := u.Codec
 	l := codec.Layout()
 	parts := make([]blobstore.QuiltPart, 0, len(chunks))
@@ -617,7 +627,7 @@ func (u *Uploader) uploadQuilt(chunks []queued) error {
 		switch {
 		case err == nil:
 			defer func() { _ = c.Close() }()
-			src = io.NewSectionReader(c, 0, q.size)
+			src = newPacedReader(ctx, c, q.size)
 		case errors.Is(err, os.ErrNotExist) && q.size == 0:
 		case u.replaced(q, err):
 			continue
@@ -643,17 +653,17 @@ func (u *Uploader) uploadQuilt(chunks []queued) error {
 	if len(parts) == 0 {
 		return nil
 	}
-	info, err := u.Store.PutQuilt(u.ctx, parts, u.putOptions())
+	info, err := u.Store.PutQuilt(ctx, parts, u.putOptions())
 	// A store that cannot take the quilt (too large, too many patches for
 	// its shard count; publishers answer the latter as a bad request) gets
 	// halves until it can.
 	if (errors.Is(err, blobstore.ErrTooLarge) || errors.Is(err, blobstore.ErrInvalidArgument)) && len(parts) > 1 {
 		u.quiltResult(len(parts), true)
 		u.Log.Info("the store refused a quilt; sending it in halves", "patches", len(parts), "err", err)
-		if err := u.uploadQuilt(chunks[:len(chunks)/2]); err != nil {
+		if err := u.uploadQuilt(ctx, chunks[:len(chunks)/2]); err != nil {
 			return err
 		}
-		return u.uploadQuilt(chunks[len(chunks)/2:])
+		return u.uploadQuilt(ctx, chunks[len(chunks)/2:])
 	}
 	if err != nil {
 		return err
