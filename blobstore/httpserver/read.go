@@ -1,7 +1,6 @@
 package httpserver
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -363,11 +362,18 @@ func (s *server) listPatches(w http.ResponseWriter, r *http.Request) {
 // how much it holds (a Len method, as bytes.Reader has) is read into one
 // buffer of that size, instead of one grown by doubling.
 func readAllHint(r io.Reader, limit int64) ([]byte, error) {
-	if l, ok := r.(interface{ Len() int }); ok && int64(l.Len()) < limit {
-		var b bytes.Buffer
-		b.Grow(l.Len() + 1)
-		_, err := b.ReadFrom(io.LimitReader(r, limit))
-		return b.Bytes(), err
+	l, ok := r.(interface{ Len() int })
+	if !ok || int64(l.Len()) >= limit {
+		return io.ReadAll(io.LimitReader(r, limit))
 	}
-	return io.ReadAll(io.LimitReader(r, limit))
+	b := make([]byte, l.Len())
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	// Whatever the reader still had after all: rarely anything.
+	rest, err := io.ReadAll(io.LimitReader(r, limit-int64(len(b))))
+	if len(rest) > 0 {
+		b = append(b, rest...)
+	}
+	return b, err
 }

@@ -82,10 +82,11 @@ func (s *Store) ReadPatch(ctx context.Context, id blobstore.PatchID) (io.ReadClo
 		return nil, fmt.Errorf("localstore: read patch %s: columns [%d, %d) not in a quilt of %d columns: %w",
 			id, start, end, rd.lay.Ks, blobstore.ErrInvalidArgument)
 	}
-	cols, err := rd.columns(start, end)
+	cols, release, err := rd.columns(start, end, true)
 	if err != nil {
 		return nil, fmt.Errorf("localstore: read patch %s: %w", id, err)
 	}
+	defer release()
 	pd, err := quilt.ReadPatch(rd.lay.Params, rd.lay.SymbolSize, cols, start, end)
 	if err != nil {
 		return nil, fmt.Errorf("localstore: read patch %s: %w", id, err)
@@ -115,11 +116,12 @@ func (s *Store) ListPatches(ctx context.Context, id blobstore.ID) ([]blobstore.S
 	if ps, ok := s.quiltIndexes.Get(id); ok {
 		return slices.Clone(ps), nil
 	}
-	cols, err := rd.columns(0, min(quilt.MaxIndexColumns, rd.lay.Ks))
+	cols, release, err := rd.columns(0, min(quilt.MaxIndexColumns, rd.lay.Ks), false)
 	if err != nil {
 		return nil, fmt.Errorf("localstore: list patches of %s: %w", id, err)
 	}
 	ix, err := quilt.ReadIndex(rd.lay.Params, rd.lay.SymbolSize, cols)
+	release()
 	if err != nil {
 		return nil, fmt.Errorf("localstore: list patches of %s: %w", id, err)
 	}
@@ -139,40 +141,47 @@ func (s *Store) ListPatches(ctx context.Context, id blobstore.ID) ([]blobstore.S
 // missing, short or damaged there), it falls back to reading every
 // systematic sliver whole, which verifies each one, reconstructs from the
 // repair slivers what it must and repairs what it can.
-func (r *reader) columns(c0, c1 int) (quilt.ColumnReader, error) {
-	cols, err := r.readColumns(c0, c1)
-	if err != nil {
-		if cerr := r.ctx.Err(); cerr != nil {
-			return nil, cerr
-		}
-		if errors.Is(err, blobstore.ErrNotFound) {
-			return nil, err
-		}
-		r.s.log.Debug("localstore: columns unusable, reading whole slivers", "blob", r.rec.ID, "columns", fmt.Sprintf("[%d, %d)", c0, c1), "err", err)
-		if cols, err = r.wholeColumns(c0, c1); err != nil {
-			return nil, err
-		}
+func (r *reader) columns(c0, c1 int, reuse bool) (quilt.ColumnReader, func(), error) {
+	read, release, err := r.readColumns(c0, c1, reuse)
+	if err == nil {
+		return read, release, nil
 	}
+	if cerr := r.ctx.Err(); cerr != nil {
+		return nil, nil, cerr
+	}
+	if errors.Is(err, blobstore.ErrNotFound) {
+		return nil, nil, err
+	}
+	r.s.log.Debug("localstore: columns unusable, reading whole slivers", "blob", r.rec.ID, "columns", fmt.Sprintf("[%d, %d)", c0, c1), "err", err)
+	cols, err := r.wholeColumns(c0, c1)
+	if err != nil {
+		return nil, nil, err
+	}
+	return columnsReader(cols, c0), func() {}, nil
+}
+
+// columnsReader reads columns [c0, c0+len(cols)) held whole.
+func columnsReader(cols [][]byte, c0 int) quilt.ColumnReader {
 	return func(c int) ([]byte, error) {
-		if c < c0 || c >= c1 {
-			return nil, fmt.Errorf("column %d outside the columns read [%d, %d): %w", c, c0, c1, blobstore.ErrInvalidArgument)
+		if c < c0 || c >= c0+len(cols) {
+			return nil, fmt.Errorf("column %d outside the columns read [%d, %d): %w", c, c0, c0+len(cols), blobstore.ErrInvalidArgument)
 		}
 		return cols[c-c0], nil
-	}, nil
+	}
 }
 
 // readColumns reads columns [c0, c1) from the systematic slivers' files,
 // one read per sliver, and verifies them.
-func (r *reader) readColumns(c0, c1 int) ([][]byte, error) {
+func (r *reader) readColumns(c0, c1 int, reuse bool) (read quilt.ColumnReader, release func(), err error) {
 	s := r.s
 	unlock, err := r.hold()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unlock()
 	enc, err := s.encs.get(r.rec.Shards)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	lay := r.lay
 	sym := lay.SymbolSize
@@ -188,14 +197,15 @@ func (r *reader) readColumns(c0, c1 int) ([][]byte, error) {
 	if bt != nil {
 		g0, g1 = bt.trees[0].Span(lay.Params, c0, c1)
 	}
-	cols := make([][]byte, c1-c0)
-	for c := range cols {
-		cols[c] = make([]byte, lay.Kp*sym)
-	}
 	// Read every row's span, then check them (in parallel when there is
 	// enough to check), then cut out the columns.
 	width := (g1 - g0) * sym
-	spans := make([]byte, lay.Kp*width)
+	spans := getSpans(lay.Kp * width)
+	defer func() {
+		if read == nil {
+			putSpans(spans)
+		}
+	}()
 	files := map[string]*os.File{}
 	defer func() {
 		for _, f := range files {
@@ -224,7 +234,7 @@ func (r *reader) readColumns(c0, c1 int) ([][]byte, error) {
 		for row := range min(lay.Kp, len(s.dirs)) {
 			f, _, err := fileOf(row)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			rows := (lay.Kp - row + len(s.dirs) - 1) / len(s.dirs)
 			willNeed(f, s.sliverOffset(row, size), int64(rows)*size)
@@ -233,56 +243,81 @@ func (r *reader) readColumns(c0, c1 int) ([][]byte, error) {
 		for row := range lay.Kp {
 			f, off, err := fileOf(row)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			willNeed(f, off, int64(width))
 		}
 	}
 	for row := range lay.Kp {
 		if err := r.ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		f, off, err := fileOf(row)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if _, err := f.ReadAt(spans[row*width:(row+1)*width], off); err != nil {
-			return nil, fmt.Errorf("sliver %d: %w", row, err)
-		}
-	}
-	if bt != nil {
-		workers := 1
-		if len(spans) >= parallelCheckBytes {
-			workers = min(lay.Kp, runtime.GOMAXPROCS(0))
-		}
-		errs := make([]error, workers)
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Go(func() {
-				for row := w; row < lay.Kp && errs[w] == nil; row += workers {
-					if err := enc.VerifyRange(bt.trees[row], sym, g0, spans[row*width:(row+1)*width]); err != nil {
-						errs[w] = fmt.Errorf("sliver %d: %w", row, err)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
-		}
-	}
-	for row := range lay.Kp {
-		for c := range cols {
-			at := row*width + (c0-g0+c)*sym
-			copy(cols[c][row*sym:(row+1)*sym], spans[at:at+sym])
+			return nil, nil, fmt.Errorf("sliver %d: %w", row, err)
 		}
 	}
 	if bt == nil {
-		if err := enc.VerifyColumns(r.rec.metadata(), c0, cols); err != nil {
-			return nil, err
+		// Without trees the columns are checked together, whole.
+		cols := make([][]byte, c1-c0)
+		for c := range cols {
+			cols[c] = make([]byte, lay.Kp*sym)
+			for row := range lay.Kp {
+				at := row*width + (c0-g0+c)*sym
+				copy(cols[c][row*sym:(row+1)*sym], spans[at:at+sym])
+			}
 		}
+		if err := enc.VerifyColumns(r.rec.metadata(), c0, cols); err != nil {
+			return nil, nil, err
+		}
+		putSpans(spans)
+		return columnsReader(cols, c0), func() {}, nil
 	}
-	return cols, nil
+	// With trees, each row's span is checked on its own.
+	workers := 1
+	if len(spans) >= parallelCheckBytes {
+		workers = min(lay.Kp, runtime.GOMAXPROCS(0))
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for row := w; row < lay.Kp && errs[w] == nil; row += workers {
+				if err := enc.VerifyRange(bt.trees[row], sym, g0, spans[row*width:(row+1)*width]); err != nil {
+					errs[w] = fmt.Errorf("sliver %d: %w", row, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	// Each column is gathered from the rows when asked for: into one
+	// buffer reused from call to call when the caller copies it at once
+	// (reuse), else into a new one.
+	var scratch []byte
+	read = func(c int) ([]byte, error) {
+		if c < c0 || c >= c1 {
+			return nil, fmt.Errorf("column %d outside the columns read [%d, %d): %w", c, c0, c1, blobstore.ErrInvalidArgument)
+		}
+		col := scratch
+		if col == nil {
+			col = make([]byte, lay.Kp*sym)
+			if reuse {
+				scratch = col
+			}
+		}
+		for row := range lay.Kp {
+			at := row*width + (c-g0)*sym
+			copy(col[row*sym:(row+1)*sym], spans[at:at+sym])
+		}
+		return col, nil
+	}
+	return read, func() { putSpans(spans) }, nil
 }
 
 // quiltIndexCacheBytes bounds the patch lists kept in memory: a quilt's
@@ -305,6 +340,24 @@ func patchesCost(ps []blobstore.StoredPatch) int {
 // sweepBytes is the largest systematic part of a quilt that a patch read
 // asks the kernel to read whole (see readColumns).
 const sweepBytes = 128 << 20
+
+// spanPool recycles the buffers patch reads gather rows' spans in.
+var spanPool sync.Pool
+
+// getSpans returns a buffer of n bytes, not cleared: readColumns fills it
+// whole before using it.
+func getSpans(n int) []byte {
+	if b, ok := spanPool.Get().(*[]byte); ok && cap(*b) >= n {
+		return (*b)[:n]
+	}
+	return make([]byte, n)
+}
+
+func putSpans(b []byte) {
+	if cap(b) <= 64<<20 {
+		spanPool.Put(&b)
+	}
+}
 
 // parallelCheckBytes is the size from which readColumns checks rows on
 // several goroutines.

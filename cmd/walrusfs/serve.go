@@ -43,10 +43,16 @@ chain holding every stored blob as a Walrus Blob object.`,
 			withChain := fl.Bool("chain", false, "also run a local Sui chain holding the blobs' Walrus objects (a complete local Walrus on Sui); writes client.toml into the store directory")
 			chainPort := fl.Int("chain-port", 31416, "with --chain, the port of the Sui API on 127.0.0.1 (0 picks a free one)")
 			epochDuration := fl.Duration("epoch-duration", 0, "with --chain, advance the Walrus epoch this often (0: only with 'walrusfs chain advance')")
+			debugAddr := fl.String("debug-addr", "", "serve Go profiling (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6061")
 			return func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 				log, err := newLogger(stderr, *logLevel, "text")
 				if err != nil {
 					return err
+				}
+				if *debugAddr != "" {
+					if err := serveProfiling(*debugAddr, log); err != nil {
+						return err
+					}
 				}
 				scfg := localstore.DefaultConfig()
 				for _, d := range strings.Split(*storeDirs, ",") {
