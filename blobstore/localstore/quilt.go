@@ -197,8 +197,8 @@ func (r *reader) readColumns(c0, c1 int, reuse bool) (read quilt.ColumnReader, r
 	if bt != nil {
 		g0, g1 = bt.trees[0].Span(lay.Params, c0, c1)
 	}
-	// Read every row's span, then check them (in parallel when there is
-	// enough to check), then cut out the columns.
+	// Each row's span is read and checked; the columns are cut out of the
+	// spans when they are asked for.
 	width := (g1 - g0) * sym
 	spans := getSpans(lay.Kp * width)
 	defer func() {
@@ -248,17 +248,39 @@ func (r *reader) readColumns(c0, c1 int, reuse bool) (read quilt.ColumnReader, r
 			willNeed(f, off, int64(width))
 		}
 	}
-	for row := range lay.Kp {
-		if err := r.ctx.Err(); err != nil {
-			return nil, nil, err
-		}
-		f, off, err := fileOf(row)
-		if err != nil {
-			return nil, nil, err
-		}
-		if _, err := f.ReadAt(spans[row*width:(row+1)*width], off); err != nil {
-			return nil, nil, fmt.Errorf("sliver %d: %w", row, err)
-		}
+	// Read (and, with trees, check) the rows on a few goroutines when there
+	// is much to read, so that the hashing of some rows overlaps the disk
+	// reads of others. Every file is open by now: the workers share the map.
+	workers := 1
+	if len(spans) >= parallelCheckBytes {
+		workers = min(lay.Kp, 2*runtime.GOMAXPROCS(0))
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for row := w; row < lay.Kp && errs[w] == nil; row += workers {
+				if err := r.ctx.Err(); err != nil {
+					errs[w] = err
+					return
+				}
+				path, off := s.sliverPath(r.rec.ID, row, size)
+				span := spans[row*width : (row+1)*width]
+				if _, err := files[path].ReadAt(span, off+int64(g0*sym)); err != nil {
+					errs[w] = fmt.Errorf("sliver %d: %w", row, err)
+					return
+				}
+				if bt != nil {
+					if err := enc.VerifyRange(bt.trees[row], sym, g0, span); err != nil {
+						errs[w] = fmt.Errorf("sliver %d: %w", row, err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
 	}
 	if bt == nil {
 		// Without trees the columns are checked together, whole.
@@ -275,26 +297,6 @@ func (r *reader) readColumns(c0, c1 int, reuse bool) (read quilt.ColumnReader, r
 		}
 		putSpans(spans)
 		return columnsReader(cols, c0), func() {}, nil
-	}
-	// With trees, each row's span is checked on its own.
-	workers := 1
-	if len(spans) >= parallelCheckBytes {
-		workers = min(lay.Kp, runtime.GOMAXPROCS(0))
-	}
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for row := w; row < lay.Kp && errs[w] == nil; row += workers {
-				if err := enc.VerifyRange(bt.trees[row], sym, g0, spans[row*width:(row+1)*width]); err != nil {
-					errs[w] = fmt.Errorf("sliver %d: %w", row, err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
 	}
 	// Each column is gathered from the rows when asked for: into one
 	// buffer reused from call to call when the caller copies it at once
