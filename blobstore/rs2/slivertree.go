@@ -153,30 +153,47 @@ func (e *Encoder) VerifyRange(t *SliverTree, symbolSize, c0 int, symbols []byte)
 		sc = &rangeScratch{x: newHasher()}
 	}
 	defer rangeScratchPool.Put(sc)
-	if cap(sc.padded) < g*sp {
-		sc.padded = make([]byte, g*sp)
+	// The range is hashed in batches of whole nodes: the leaves of a batch
+	// reduced Level times are the batch's nodes, four hashes at a time.
+	batch := max(g, rangeBatchLeaves/g*g)
+	if cap(sc.leaves) < batch+g+1 {
+		sc.leaves = make([]Hash, batch+g+1)
 	}
-	if cap(sc.leaves) < g+1 {
-		sc.leaves = make([]Hash, g+1)
+	aligned := s == sp // symbols whose size is a multiple of 64 are their own engine layout
+	if !aligned && cap(sc.padded) < batch*sp {
+		sc.padded = make([]byte, batch*sp)
 	}
-	x, padded, leaves := sc.x, sc.padded[:g*sp], sc.leaves[:g:g+1]
-	for k0 := c0; k0 < c1; k0 += g {
-		k1 := min(k0+g, c1)
-		for c := k0; c < k1; c++ {
-			relayout(padded[(c-k0)*sp:(c-k0+1)*sp], symbols[(c-c0)*s:(c-c0+1)*s])
-		}
-		x.x4.leaves(leaves[:k1-k0], s, func(i int) []byte { return padded[i*sp : (i+1)*sp] })
+	x := sc.x
+	for k0 := c0; k0 < c1; k0 += batch {
+		k1 := min(k0+batch, c1)
 		n := k1 - k0
-		if k1 == p.Ks {
-			n += copy(leaves[n:g], t.Tail)
+		sym := func(i int) []byte { return symbols[(k0-c0+i)*s : (k0-c0+i+1)*s] }
+		if !aligned {
+			padded := sc.padded[:n*sp]
+			for i := range n {
+				relayout(padded[i*sp:(i+1)*sp], symbols[(k0-c0+i)*s:(k0-c0+i+1)*s])
+			}
+			sym = func(i int) []byte { return padded[i*sp : (i+1)*sp] }
 		}
-		got := x.reduce(leaves[:n], t.Level)[0]
-		if want := t.Nodes[k0/g]; got != want {
-			return fmt.Errorf("rs2: columns [%d, %d): hash %x, tree says %x: %w", k0, k0+n, got[:8], want[:8], blobstore.ErrIntegrity)
+		leaves := sc.leaves[:n:cap(sc.leaves)]
+		x.x4.leaves(leaves, s, sym)
+		if k1 == p.Ks {
+			leaves = append(leaves, t.Tail...)
+		}
+		nodes := x.reduce(leaves, t.Level)
+		first := k0 / g
+		for k, got := range nodes {
+			if want := t.Nodes[first+k]; got != want {
+				a := (first + k) * g
+				return fmt.Errorf("rs2: columns [%d, %d): hash %x, tree says %x: %w", a, min(a+g, p.N), got[:8], want[:8], blobstore.ErrIntegrity)
+			}
 		}
 	}
 	return nil
 }
+
+// rangeBatchLeaves is about how many symbols VerifyRange hashes at a time.
+const rangeBatchLeaves = 256
 
 // rangeScratch is VerifyRange's working memory, recycled between calls.
 type rangeScratch struct {

@@ -13,7 +13,7 @@ import (
 // hash, and any span of the sliver verifies against it; one changed byte,
 // node or tail leaf is found.
 func TestSliverTree(t *testing.T) {
-	for _, tc := range []struct{ n, length int }{{4, 3000}, {10, 100 << 10}, {100, 1 << 20}, {1000, 3<<20 + 5}} {
+	for _, tc := range []struct{ n, length int }{{4, 3000}, {10, 4 * 7 * 64}, {10, 100 << 10}, {100, 1 << 20}, {1000, 3<<20 + 5}} {
 		t.Run(fmt.Sprintf("n=%d", tc.n), func(t *testing.T) {
 			skipUnderRace(t, tc.n)
 			e, err := NewEncoder(tc.n)
