@@ -102,7 +102,10 @@ func (e *Engine) sealFile(d *fileData, ns []uint64) error {
 }
 
 func (e *Engine) sealLocked(d *fileData, ns []uint64) error {
-	e.writes.forget(d.ino, ns)
+	// The chunks stay counted as unsealed until the seal has queued them:
+	// a status that sees neither unsealed nor queued chunks must mean
+	// there are none (status --wait stops on it).
+	defer e.writes.forget(d.ino, ns)
 	unsealed, err := e.idx.Unsealed(d.ino)
 	if err != nil {
 		return err
