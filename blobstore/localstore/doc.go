@@ -54,6 +54,9 @@
 //	        meta                       metadata record (format in record.go)
 //	        slivers                    primary slivers 0, 2, 4, 6, 8, raw, back
 //	                                   to back: sliver i at (i div 2)·Ks·S
+//	        trees                      large quilts only: one Merkle tree level
+//	                                   of each systematic sliver here
+//	                                   (format in slivertrees.go)
 //	  tmp/
 //	    put-<nonce>/                   a put being staged (same layout as a blob dir)
 //	    delete-<blob ID>               intent of a delete in progress
@@ -133,8 +136,12 @@
 //
 // Quilts are ordinary blobs holding QuiltV1 bytes (package quilt). A patch
 // occupies whole matrix columns, and a column spans every row, so a patch
-// read fetches and verifies every systematic sliver (334 at n = 1000) but
-// keeps only the patch's columns.
+// read reads the patch's columns from every systematic sliver (334 at
+// n = 1000) and checks just those bytes: against the quilt's sliver trees
+// when it keeps them (quilts of more than about 14 MB; see
+// slivertrees.go), else by re-encoding the columns against their secondary
+// hashes (rs2.Encoder.VerifyColumns). Only when that fails does it read,
+// verify, reconstruct and repair whole slivers as a range read does.
 //
 // # Epochs and the ledger
 //
