@@ -2,10 +2,12 @@ package localstore
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -206,4 +208,27 @@ func TestQuiltSliverTrees(t *testing.T) {
 	flipAt(path, at)
 	flipAt(treePaths[4%len(s.dirs)], treesHeaderSize+8)
 	readAll("damaged data and tree")
+}
+
+// Metadata verified once is not verified again while it stays the same;
+// a record changed on disk after that is checked afresh and refused.
+func TestVerifiedMetadataIsRecheckedWhenItChanges(t *testing.T) {
+	s, _ := openStore(t, testConfig(t, 1, 10))
+	info := put(t, s, lcg(7, 5000))
+	rec, err := s.load(t.Context(), info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.verified.Get(info.ID); !ok {
+		t.Fatal("verified metadata not remembered")
+	}
+	bad := *rec
+	bad.Hashes = slices.Clone(rec.Hashes)
+	bad.Hashes[3].Primary[0] ^= 1
+	if err := os.WriteFile(filepath.Join(s.blobDir(0, info.ID), metaFile), bad.marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.load(t.Context(), info.ID); !errors.Is(err, blobstore.ErrIntegrity) {
+		t.Fatalf("load of a record whose hashes no longer give its ID: err = %v, want ErrIntegrity", err)
+	}
 }

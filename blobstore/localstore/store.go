@@ -44,6 +44,8 @@ type Store struct {
 	// trees keeps the checked sliver trees of recently read quilts (see
 	// slivertrees.go).
 	trees *costLRU[blobstore.ID, *blobTrees]
+	// verified remembers metadata found to reproduce its blob ID.
+	verified *costLRU[blobstore.ID, verifiedHashes]
 	// quiltIndexes keeps the patch lists of recently listed quilts.
 	quiltIndexes *costLRU[blobstore.ID, []blobstore.StoredPatch]
 
@@ -90,6 +92,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	}
 	s := &Store{cfg: cfg, log: logger, params: enc.Params(), enc: enc, maxGathered: defaultMaxGathered,
 		slivers: newSliverCache(), trees: newCostLRU[blobstore.ID, *blobTrees](treeCacheBytes, treeCacheBytes/2),
+		verified:     newCostLRU[blobstore.ID, verifiedHashes](verifiedCacheBytes, verifiedCacheBytes/8),
 		quiltIndexes: newCostLRU[blobstore.ID, []blobstore.StoredPatch](quiltIndexCacheBytes, quiltIndexCacheBytes/4)}
 	s.encs.m = map[int]*rs2.Encoder{cfg.Shards: enc}
 	if s.qenc, err = s.encs.get(cfg.QuiltShards); err != nil {
@@ -257,7 +260,7 @@ func (s *Store) load(ctx context.Context, id blobstore.ID) (*record, error) {
 			err = fmt.Errorf("%w: holds blob %s", errBadRecord, r.ID)
 		}
 		if err == nil {
-			err = verifyRecord(r)
+			err = s.verifyRecordCached(r)
 		}
 		if err != nil {
 			s.log.Warn("localstore: bad metadata copy", "blob", id, "path", path, "err", err)
