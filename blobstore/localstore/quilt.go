@@ -206,51 +206,49 @@ func (r *reader) readColumns(c0, c1 int, reuse bool) (read quilt.ColumnReader, r
 			putSpans(spans)
 		}
 	}()
-	files := map[string]*os.File{}
+	// One slivers file per directory holds this blob's rows there.
+	files := make([]*os.File, min(len(s.dirs), lay.Kp))
 	defer func() {
 		for _, f := range files {
-			_ = f.Close() // read-only
+			if f != nil {
+				_ = f.Close() // read-only
+			}
 		}
 	}()
+	for d := range files {
+		path, _ := s.sliverPath(r.rec.ID, d, size) // row d lives in directory d
+		if files[d], err = os.Open(path); err != nil {
+			return nil, nil, err
+		}
+	}
+	spanAt := func(row int) (*os.File, int64) {
+		return files[s.dirOf(row)], s.sliverOffset(row, size) + int64(g0*sym)
+	}
 	// The rows' spans lie a sliver apart: on a cold cache a patch costs
 	// Kp small reads however small it is, and the disk's seeks, not its
 	// bytes, set the pace. A quilt's systematic slivers are consecutive in
-	// each directory's file, so when they are not too large the whole of
-	// them is announced, read in one sweep, and the quilt's other patches
-	// come from the page cache; otherwise each row's span is announced, so
-	// that at least those reads reach the disk together.
-	fileOf := func(row int) (*os.File, int64, error) {
-		path, off := s.sliverPath(r.rec.ID, row, size)
-		f := files[path]
-		if f == nil {
-			if f, err = os.Open(path); err != nil {
-				return nil, 0, err
-			}
-			files[path] = f
-		}
-		return f, off + int64(g0*sym), nil
-	}
+	// each directory's file, so when they are not too large the first
+	// patch read of the quilt announces the whole of them, to be read in
+	// one sweep, and the quilt's other patches come from the page cache;
+	// a larger quilt has each row's span announced, so that at least
+	// those reads reach the disk together.
 	if int64(lay.Kp)*size <= sweepBytes {
-		for row := range min(lay.Kp, len(s.dirs)) {
-			f, _, err := fileOf(row)
-			if err != nil {
-				return nil, nil, err
+		if _, swept := s.swept.Get(r.rec.ID); !swept {
+			s.swept.Add(r.rec.ID, struct{}{}, 1)
+			for d, f := range files {
+				rows := (lay.Kp - d + len(s.dirs) - 1) / len(s.dirs)
+				willNeed(f, s.sliverOffset(d, size), int64(rows)*size)
 			}
-			rows := (lay.Kp - row + len(s.dirs) - 1) / len(s.dirs)
-			willNeed(f, s.sliverOffset(row, size), int64(rows)*size)
 		}
 	} else {
 		for row := range lay.Kp {
-			f, off, err := fileOf(row)
-			if err != nil {
-				return nil, nil, err
-			}
+			f, off := spanAt(row)
 			willNeed(f, off, int64(width))
 		}
 	}
 	// Read (and, with trees, check) the rows on a few goroutines when there
 	// is much to read, so that the hashing of some rows overlaps the disk
-	// reads of others. Every file is open by now: the workers share the map.
+	// reads of others.
 	workers := 1
 	if len(spans) >= parallelCheckBytes {
 		workers = min(lay.Kp, 2*runtime.GOMAXPROCS(0))
@@ -264,9 +262,9 @@ func (r *reader) readColumns(c0, c1 int, reuse bool) (read quilt.ColumnReader, r
 					errs[w] = err
 					return
 				}
-				path, off := s.sliverPath(r.rec.ID, row, size)
+				f, off := spanAt(row)
 				span := spans[row*width : (row+1)*width]
-				if _, err := files[path].ReadAt(span, off+int64(g0*sym)); err != nil {
+				if _, err := f.ReadAt(span, off); err != nil {
 					errs[w] = fmt.Errorf("sliver %d: %w", row, err)
 					return
 				}
@@ -339,9 +337,13 @@ func patchesCost(ps []blobstore.StoredPatch) int {
 	return n
 }
 
-// sweepBytes is the largest systematic part of a quilt that a patch read
-// asks the kernel to read whole (see readColumns).
-const sweepBytes = 128 << 20
+// sweepBytes is the largest systematic part of a quilt that its first
+// patch read asks the kernel to read whole (see readColumns); sweptQuilts
+// bounds how many quilts the store remembers having swept.
+const (
+	sweepBytes  = 128 << 20
+	sweptQuilts = 1024
+)
 
 // spanPool recycles the buffers patch reads gather rows' spans in.
 var spanPool sync.Pool

@@ -46,6 +46,9 @@ type Store struct {
 	trees *costLRU[blobstore.ID, *blobTrees]
 	// verified remembers metadata found to reproduce its blob ID.
 	verified *costLRU[blobstore.ID, verifiedHashes]
+	// swept remembers the quilts whose slivers a patch read has asked the
+	// kernel to read whole (see readColumns).
+	swept *costLRU[blobstore.ID, struct{}]
 	// quiltIndexes keeps the patch lists of recently listed quilts.
 	quiltIndexes *costLRU[blobstore.ID, []blobstore.StoredPatch]
 
@@ -93,6 +96,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	s := &Store{cfg: cfg, log: logger, params: enc.Params(), enc: enc, maxGathered: defaultMaxGathered,
 		slivers: newSliverCache(), trees: newCostLRU[blobstore.ID, *blobTrees](treeCacheBytes, treeCacheBytes/2),
 		verified:     newCostLRU[blobstore.ID, verifiedHashes](verifiedCacheBytes, verifiedCacheBytes/8),
+		swept:        newCostLRU[blobstore.ID, struct{}](sweptQuilts, 1),
 		quiltIndexes: newCostLRU[blobstore.ID, []blobstore.StoredPatch](quiltIndexCacheBytes, quiltIndexCacheBytes/4)}
 	s.encs.m = map[int]*rs2.Encoder{cfg.Shards: enc}
 	if s.qenc, err = s.encs.get(cfg.QuiltShards); err != nil {

@@ -1,9 +1,8 @@
 package rs2
 
 import (
+	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 
 	"github.com/walrusfs/walrusfs/blobstore"
 )
@@ -47,33 +46,14 @@ func (e *Encoder) VerifyColumns(md *Metadata, c0 int, cols [][]byte) error {
 	sp := paddedSize(s)
 	w := batchWidth(p.N, sp)
 	nb := (len(cols) + w - 1) / w
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-		failed   atomic.Bool
-	)
-	for range min(e.workers, nb) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cv := newColumnVerifier(e, l, w)
-			for !failed.Load() {
-				b := int(next.Add(1) - 1)
-				if b >= nb {
-					return
-				}
-				lo, hi := b*w, min((b+1)*w, len(cols))
-				if err := cv.verify(md, c0+lo, cols[lo:hi]); err != nil {
-					errOnce.Do(func() { firstErr = err })
-					failed.Store(true)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return firstErr
+	verifiers := make([]*columnVerifier, min(e.workers, nb))
+	return parallel(context.Background(), len(verifiers), nb, func(wk, b int) error {
+		if verifiers[wk] == nil {
+			verifiers[wk] = newColumnVerifier(e, l, w)
+		}
+		lo, hi := b*w, min((b+1)*w, len(cols))
+		return verifiers[wk].verify(md, c0+lo, cols[lo:hi])
+	})
 }
 
 // columnVerifier holds one goroutine's buffers for VerifyColumns: up to w

@@ -273,47 +273,27 @@ func (j *job) columns(ctx context.Context) (*Metadata, error) {
 	md := &Metadata{Length: j.l.Length, Pairs: make([]PairHash, n)}
 	rowNodes := make([]Hash, n*nb)
 
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-		failed   atomic.Bool
-	)
-	for range min(j.e.workers, nb) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			blobstore.EnterBackground(ctx)
-			bw := newBatchWorker(j, w)
-			for !failed.Load() {
-				b := int(next.Add(1) - 1)
-				if b >= nb {
-					return
-				}
-				err := ctx.Err()
-				if err == nil {
-					c0 := b * w
-					for r := range p.Kp {
-						bw.src[r] = j.row(r)[c0*j.sp : min(c0+w, n)*j.sp]
-					}
-					err = bw.run(b, md, localLevels)
-				}
-				if err == nil {
-					for i := range n {
-						rowNodes[i*nb+b] = bw.nodes[i]
-					}
-				}
-				if err != nil {
-					errOnce.Do(func() { firstErr = err })
-					failed.Store(true)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	workers := make([]*batchWorker, min(j.e.workers, nb))
+	err := parallel(ctx, len(workers), nb, func(wk, b int) error {
+		bw := workers[wk]
+		if bw == nil {
+			bw = newBatchWorker(j, w)
+			workers[wk] = bw
+		}
+		c0 := b * w
+		for r := range p.Kp {
+			bw.src[r] = j.row(r)[c0*j.sp : min(c0+w, n)*j.sp]
+		}
+		if err := bw.run(b, md, localLevels); err != nil {
+			return err
+		}
+		for i := range n {
+			rowNodes[i*nb+b] = bw.nodes[i]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	x := newHasher()
 	scratch := make([]Hash, nb, nb+1)

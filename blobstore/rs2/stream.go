@@ -9,8 +9,6 @@ import (
 	"math"
 	"math/bits"
 	"os"
-	"sync"
-	"sync/atomic"
 
 	"golang.org/x/crypto/blake2b"
 
@@ -215,36 +213,7 @@ func (st *strips) symbolAt(buf []byte, r, c, a int) error {
 // parallel runs f(i) for i in [0, count) on st.workers goroutines and
 // returns the first error.
 func (st *strips) parallel(ctx context.Context, count int, f func(worker, i int) error) error {
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-		failed   atomic.Bool
-	)
-	for wk := range min(st.workers, count) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			blobstore.EnterBackground(ctx)
-			for !failed.Load() {
-				i := int(next.Add(1) - 1)
-				if i >= count {
-					return
-				}
-				err := ctx.Err()
-				if err == nil {
-					err = f(wk, i)
-				}
-				if err != nil {
-					errOnce.Do(func() { firstErr = err })
-					failed.Store(true)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return firstErr
+	return parallel(ctx, st.workers, count, f)
 }
 
 // rowRepair is the first pass: for each row of the message matrix, the
