@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/walrusfs/walrusfs/blobstore"
+	"github.com/walrusfs/walrusfs/blobstore/costlru"
 )
 
 // sliverCacheBytes bounds the verified slivers kept in memory. A read of
@@ -31,10 +32,12 @@ type sliverKey struct {
 // sliverCache is a small LRU of slivers that passed verification. The
 // bytes were checked against the blob's metadata when they were read;
 // blobs never change, so an entry stays right for as long as it is kept.
-type sliverCache struct{ lru *costLRU[sliverKey, []byte] }
+type sliverCache struct {
+	lru *costlru.Cache[sliverKey, []byte]
+}
 
 func newSliverCache() sliverCache {
-	return sliverCache{lru: newCostLRU[sliverKey, []byte](sliverCacheBytes, sliverCacheBytes/8)}
+	return sliverCache{lru: costlru.New[sliverKey, []byte](sliverCacheBytes, sliverCacheBytes/8)}
 }
 
 // get returns a copy of a cached sliver.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/walrusfs/walrusfs/blobstore"
+	"github.com/walrusfs/walrusfs/blobstore/costlru"
 	"github.com/walrusfs/walrusfs/blobstore/rs2"
 )
 
@@ -43,14 +44,14 @@ type Store struct {
 	slivers sliverCache
 	// trees keeps the checked sliver trees of recently read quilts (see
 	// slivertrees.go).
-	trees *costLRU[blobstore.ID, *blobTrees]
+	trees *costlru.Cache[blobstore.ID, *blobTrees]
 	// verified remembers metadata found to reproduce its blob ID.
-	verified *costLRU[blobstore.ID, verifiedHashes]
+	verified *costlru.Cache[blobstore.ID, verifiedHashes]
 	// swept remembers the quilts whose slivers a patch read has asked the
 	// kernel to read whole (see readColumns).
-	swept *costLRU[blobstore.ID, struct{}]
+	swept *costlru.Cache[blobstore.ID, struct{}]
 	// quiltIndexes keeps the patch lists of recently listed quilts.
-	quiltIndexes *costLRU[blobstore.ID, []blobstore.StoredPatch]
+	quiltIndexes *costlru.Cache[blobstore.ID, []blobstore.StoredPatch]
 
 	// stripes serialise commits and deletes of a blob against each other
 	// and against sliver reads; a blob uses stripes[id[0]].
@@ -94,10 +95,10 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		cfg.EncodeMemory = DefaultEncodeMemory
 	}
 	s := &Store{cfg: cfg, log: logger, params: enc.Params(), enc: enc, maxGathered: defaultMaxGathered,
-		slivers: newSliverCache(), trees: newCostLRU[blobstore.ID, *blobTrees](treeCacheBytes, treeCacheBytes/2),
-		verified:     newCostLRU[blobstore.ID, verifiedHashes](verifiedCacheBytes, verifiedCacheBytes/8),
-		swept:        newCostLRU[blobstore.ID, struct{}](sweptQuilts, 1),
-		quiltIndexes: newCostLRU[blobstore.ID, []blobstore.StoredPatch](quiltIndexCacheBytes, quiltIndexCacheBytes/4)}
+		slivers: newSliverCache(), trees: costlru.New[blobstore.ID, *blobTrees](treeCacheBytes, treeCacheBytes/2),
+		verified:     costlru.New[blobstore.ID, verifiedHashes](verifiedCacheBytes, verifiedCacheBytes/8),
+		swept:        costlru.New[blobstore.ID, struct{}](sweptQuilts, 1),
+		quiltIndexes: costlru.New[blobstore.ID, []blobstore.StoredPatch](quiltIndexCacheBytes, quiltIndexCacheBytes/4)}
 	s.encs.m = map[int]*rs2.Encoder{cfg.Shards: enc}
 	if s.qenc, err = s.encs.get(cfg.QuiltShards); err != nil {
 		return nil, fmt.Errorf("localstore: open: %w", err)

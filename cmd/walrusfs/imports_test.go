@@ -127,10 +127,10 @@ var importRules = []importRule{
 		forbid: []pattern{"./fs/filedata", "./fs"},
 	},
 	{
-		text:   "`fs/filedata/blockcrypt` and `fs/filedata/blockcache` import no walrusfs package but `blobstore` and `blobstore/quilt`.",
+		text:   "`fs/filedata/blockcrypt` and `fs/filedata/blockcache` import no walrusfs package but `blobstore`, `blobstore/quilt` and `blobstore/costlru`.",
 		from:   []pattern{"./fs/filedata/blockcrypt/...", "./fs/filedata/blockcache/..."},
 		forbid: []pattern{"./..."},
-		allow:  []pattern{"./blobstore", "./blobstore/quilt"},
+		allow:  []pattern{"./blobstore", "./blobstore/quilt", "./blobstore/costlru"},
 	},
 	{
 		text:   "`fs/snapshot` imports neither the file data engine (`fs/filedata`, whose flush it is handed) nor `fs` or go-fuse: a snapshot is the index and the store.",

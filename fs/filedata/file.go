@@ -348,6 +348,10 @@ const fetchAheadAfter = 4 << 20
 // data is fetched, in chunks.
 const maxFetchAheadChunks = 2
 
+// fetchAheadPiece is the most one fetch ahead of a reader asks for: a
+// stretch is fetched in pieces that run at once.
+const fetchAheadPiece = 2 << 20
+
 // prefetch keeps a sequential reader from stalling, without making a
 // reader that seeks pay for data it does not read. Called after each read
 // of [off, end).
@@ -428,7 +432,9 @@ func (d *fileData) fetchAhead(from, to, cs uint64) {
 		if err != nil || !ok || ref.Kind != index.ChunkStored || ref.StagingID != 0 {
 			continue // a hole, or read from its staging file
 		}
-		d.e.prefetchStored(ref.Stored, sp.In, sp.In+uint64(sp.Len))
+		for piece := range spans(sp.In, sp.Len, fetchAheadPiece) {
+			d.e.prefetchStored(ref.Stored, sp.In+uint64(piece.Off), sp.In+uint64(piece.Off+piece.Len))
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/dgraph-io/ristretto/v2"
 
 	"github.com/walrusfs/walrusfs/blobstore"
+	"github.com/walrusfs/walrusfs/blobstore/costlru"
 )
 
 // Defaults for [Config].
@@ -151,6 +152,10 @@ type Cache struct {
 	// is closed.
 	memMu sync.RWMutex
 	mem   *ristretto.Cache[string, []byte] // nil when disabled or closed
+	// recent holds the blocks last loaded, least recently used first out,
+	// and offers each to mem as it leaves (see "Layers" in the package
+	// doc); nil when the memory layer is disabled.
+	recent *costlru.Cache[string, []byte]
 
 	ctx    context.Context // fetch context, cancelled by Close
 	cancel context.CancelFunc
@@ -212,9 +217,11 @@ func Open(cfg Config) (*Cache, error) {
 		flights:       make(map[string]*flight),
 	}
 	if cfg.MemoryBytes > 0 {
+		recentBytes := cfg.MemoryBytes / 2
+		c.recent = costlru.NewEvicting(int(recentBytes), int(recentBytes), c.offerFrequent)
 		mem, err := ristretto.NewCache(&ristretto.Config[string, []byte]{
 			NumCounters:        max(cfg.MemoryBytes/(64<<10)*10, 100),
-			MaxCost:            cfg.MemoryBytes,
+			MaxCost:            max(cfg.MemoryBytes-recentBytes, 1),
 			BufferItems:        64,
 			IgnoreInternalCost: true,
 			Metrics:            true,
@@ -336,7 +343,7 @@ func (c *Cache) Stats() Stats {
 	c.memMu.RLock()
 	if c.mem != nil {
 		m := c.mem.Metrics
-		s.MemoryBytes = int64(m.CostAdded() - m.CostEvicted())
+		s.MemoryBytes = int64(m.CostAdded()-m.CostEvicted()) + int64(c.recent.Cost())
 	}
 	c.memMu.RUnlock()
 	if c.disk != nil {
@@ -400,7 +407,7 @@ func (c *Cache) join(key string, src Source, prefetch bool) (*flight, bool, erro
 //     no flight (the asked-for key still has f), gets a flight of its own
 //     in the map, and f leaves the map. Because f leaves the map only after
 //     step 1, a Get that finds no flight finds the block in memory (unless
-//     the memory layer declined it).
+//     it was evicted already).
 //  3. f.done is closed: f's waiters have their block now, not after the
 //     extras are kept.
 //  4. Each claimed extra is decoded, written to disk and memory, and its
@@ -570,7 +577,10 @@ func (c *Cache) memGet(key string) ([]byte, bool) {
 	if c.mem == nil {
 		return nil, false
 	}
-	return c.mem.Get(key)
+	if data, ok := c.mem.Get(key); ok {
+		return data, true
+	}
+	return c.recent.Get(key)
 }
 
 func (c *Cache) memHas(key string) bool {
@@ -578,14 +588,22 @@ func (c *Cache) memHas(key string) bool {
 	return ok
 }
 
-// memSet offers data to the memory layer and waits until ristretto has
-// applied (or declined) it, so the block is visible to the next Get.
+// memSet keeps data among the recent blocks, where the next Get finds
+// it. The block that leaves them to make room is offered to ristretto.
 func (c *Cache) memSet(key string, data []byte) {
 	c.memMu.RLock()
 	defer c.memMu.RUnlock()
 	if c.mem == nil {
 		return
 	}
+	c.recent.Add(key, data, max(len(data), 1))
+}
+
+// offerFrequent offers a block leaving the recent blocks to ristretto,
+// which keeps it if it is read more often than what it would evict, and
+// waits until ristretto has applied or declined it, so the memory layer's
+// size is exact when the call returns. Called from memSet, under memMu.
+func (c *Cache) offerFrequent(key string, data []byte) {
 	if c.mem.Set(key, data, max(int64(len(data)), 1)) {
 		c.mem.Wait()
 	}

@@ -358,6 +358,41 @@ func TestPrefetch(t *testing.T) {
 	checkStats(t, c, counts{"Fetches": keys, "MemoryHits": 2 + keys, "PrefetchesDropped": keys - slots})
 }
 
+// TestStreamStaysInMemory reads many more blocks than the memory layer
+// holds the way a sequential reader does through the kernel: each block
+// is prefetched a few blocks ahead, then asked for in several requests
+// smaller than the block. Once ristretto is full it declines new blocks;
+// the recent blocks must still serve every request from memory, never
+// from the disk layer, and each block must be fetched once.
+func TestStreamStaysInMemory(t *testing.T) {
+	const (
+		budget   = 256 << 10
+		block    = 16 << 10
+		keys     = 128 // 8 times the budget
+		ahead    = 4   // blocks prefetched ahead of the reader
+		requests = 4   // requests per block
+	)
+	b := newBackend()
+	c := openCache(t, Config{MemoryBytes: budget, DiskDir: t.TempDir(), DiskBytes: 64 << 20, PrefetchConcurrency: ahead})
+	srcs := make([]*source, keys)
+	for i := range srcs {
+		srcs[i] = b.source(fmt.Sprintf("s%d", i), block)
+	}
+	for i, s := range srcs {
+		for _, next := range srcs[i:min(i+ahead, keys)] {
+			c.Prefetch(next.key, next)
+		}
+		idle(t, c)
+		for range requests {
+			mustGet(t, c, s)
+		}
+	}
+	checkStats(t, c, counts{"Fetches": keys, "DiskHits": 0, "MemoryHits": keys * requests, "PrefetchesDropped": 0})
+	if got := c.Stats().MemoryBytes; got > budget {
+		t.Errorf("the memory layer reports %d bytes, over its %d budget", got, budget)
+	}
+}
+
 func TestPrefetchPromotesFromDisk(t *testing.T) {
 	dir := t.TempDir()
 	cfg := Config{MemoryBytes: 1 << 20, DiskDir: dir, DiskBytes: 1 << 20}

@@ -8,10 +8,17 @@
 //
 // A Get looks in three places, in order:
 //
-//   - The memory layer: a ristretto cache of decoded blocks (plaintext),
-//     bounded by Config.MemoryBytes with each block costing its length.
-//     Ristretto admits and evicts by estimated frequency (TinyLFU), so a
-//     one-off scan does not flush blocks that are read again and again.
+//   - The memory layer: decoded blocks (plaintext), bounded by
+//     Config.MemoryBytes with each block costing its length, in two halves.
+//     A block loaded (from disk or the backend) goes first into the recent
+//     blocks, a least-recently-used list; the block that leaves the list to
+//     make room is offered to a ristretto cache, which admits and evicts by
+//     estimated frequency (TinyLFU), so a one-off scan does not flush
+//     blocks that are read again and again. Ristretto alone would decline
+//     most new blocks once full: a sequential reader, whose requests are
+//     often smaller than a block, would then read each block back from disk
+//     (and check it again) once per request, and blocks fetched ahead of it
+//     would wait for it on disk instead of in memory.
 //   - The disk layer: one file per block of stored bytes (as fetched, still
 //     encrypted), bounded by Config.DiskBytes with least-recently-used
 //     eviction. It survives restarts.

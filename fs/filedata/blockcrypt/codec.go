@@ -98,18 +98,43 @@ func (c *Codec) OpenBlock(dst, stored []byte, want [HashSize]byte) ([]byte, erro
 	if BlockHash(stored) != want {
 		return nil, fmt.Errorf("blockcrypt: stored block of %d bytes does not match its SHA-256: %w", len(stored), blobstore.ErrIntegrity)
 	}
-	o := c.layout.Overhead()
-	if len(stored) < o || len(stored) > c.layout.BlockSize+o {
-		return nil, fmt.Errorf("blockcrypt: stored block of %d bytes, want %d to %d: %w", len(stored), o, c.layout.BlockSize+o, blobstore.ErrIntegrity)
+	if c.aead == nil {
+		if err := c.checkStoredLen(stored); err != nil {
+			return nil, err
+		}
+		return append(dst, stored...), nil
+	}
+	return c.OpenChecked(dst, stored)
+}
+
+// OpenChecked is OpenBlock for a stored block its caller has just checked
+// against the recorded hash itself (the block cache checks every block it
+// fetches or reads back from disk before decoding it): it checks the
+// length and, when encrypted, the tag, without hashing the block again.
+// An unencrypted block is its own plaintext and is returned as it is,
+// stored itself, not appended to dst.
+func (c *Codec) OpenChecked(dst, stored []byte) ([]byte, error) {
+	if err := c.checkStoredLen(stored); err != nil {
+		return nil, err
 	}
 	if c.aead == nil {
-		return append(dst, stored...), nil
+		return stored, nil
 	}
 	out, err := c.aead.Open(dst, stored[:NonceSize], stored[NonceSize:], blockAD)
 	if err != nil {
 		return nil, fmt.Errorf("blockcrypt: stored block of %d bytes failed authentication (damaged, or sealed with another key): %w", len(stored), blobstore.ErrIntegrity)
 	}
 	return out, nil
+}
+
+// checkStoredLen refuses a stored block of a length the layout cannot
+// produce.
+func (c *Codec) checkStoredLen(stored []byte) error {
+	o := c.layout.Overhead()
+	if len(stored) < o || len(stored) > c.layout.BlockSize+o {
+		return fmt.Errorf("blockcrypt: stored block of %d bytes, want %d to %d: %w", len(stored), o, c.layout.BlockSize+o, blobstore.ErrIntegrity)
+	}
+	return nil
 }
 
 // EncodeChunk reads exactly plainLen bytes from r, writes their stored form

@@ -273,6 +273,35 @@ func TestOpenBlockRejectsLength(t *testing.T) {
 	}
 }
 
+// TestOpenChecked checks the open of a block whose hash its caller has
+// checked: the plaintext as OpenBlock gives it (an unencrypted block
+// itself, not a copy), and still no plaintext for a bad length or tag.
+func TestOpenChecked(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			c := newTestCodec(t, 100, m.enc)
+			plain := randomBytes(99, 3)
+			stored := c.SealBlock(nil, plain)
+			got, err := c.OpenChecked(nil, stored)
+			if err != nil || !bytes.Equal(got, plain) {
+				t.Fatalf("OpenChecked = %d bytes, %v; want the %d bytes sealed", len(got), err, len(plain))
+			}
+			if !m.enc && &got[0] != &stored[0] {
+				t.Error("an unencrypted block was copied; OpenChecked returns it as it is")
+			}
+			if _, err := c.OpenChecked(nil, randomBytes(100+c.Layout().Overhead()+1, 4)); !errors.Is(err, blobstore.ErrIntegrity) {
+				t.Errorf("OpenChecked of a block longer than the layout allows = %v, want ErrIntegrity", err)
+			}
+			if m.enc {
+				stored[len(stored)-1] ^= 1
+				if got, err := c.OpenChecked(nil, stored); !errors.Is(err, blobstore.ErrIntegrity) || got != nil {
+					t.Errorf("OpenChecked of a block with a flipped tag bit = %q, %v; want ErrIntegrity", got, err)
+				}
+			}
+		})
+	}
+}
+
 // TestBlockSwapCaught checks that a genuine block put where another was
 // recorded fails the hash check, though its tag is valid.
 func TestBlockSwapCaught(t *testing.T) {
