@@ -278,7 +278,12 @@ func (s *server) sendPatch(w http.ResponseWriter, r *http.Request, p blobstore.S
 		s.writeStoreError(w, r, opPatch, err)
 		return
 	}
-	data, err := readAllHint(rc, s.cfg.MaxPatchReply+1)
+	var data []byte
+	if m, ok := rc.(inMemory); ok {
+		data = m.Bytes()
+	} else {
+		data, err = readAllHint(rc, s.cfg.MaxPatchReply+1)
+	}
 	_ = rc.Close()
 	if err != nil {
 		s.writeStoreError(w, r, opPatch, err)
@@ -357,6 +362,10 @@ func (s *server) listPatches(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, s.log, r, items)
 }
+
+// inMemory is a reader whose bytes are in memory already (the local
+// store's patch replies): a reply is written from them without a copy.
+type inMemory interface{ Bytes() []byte }
 
 // readAllHint reads r to its end, at most limit bytes. A reader that says
 // how much it holds (a Len method, as bytes.Reader has) is read into one

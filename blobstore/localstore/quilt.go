@@ -91,14 +91,21 @@ func (s *Store) ReadPatch(ctx context.Context, id blobstore.PatchID) (io.ReadClo
 	if err != nil {
 		return nil, fmt.Errorf("localstore: read patch %s: %w", id, err)
 	}
-	return &memReader{Reader: bytes.NewReader(pd.Data)}, nil
+	return &memReader{Reader: bytes.NewReader(pd.Data), data: pd.Data}, nil
 }
 
-// memReader is an io.ReadCloser over bytes in memory; its Len tells a
-// caller that wants the whole of it how much to make room for.
-type memReader struct{ *bytes.Reader }
+// memReader is an io.ReadCloser over bytes in memory. Its Len tells a
+// caller that wants the whole of it how much to make room for, and Bytes
+// hands over what is left unread without a copy.
+type memReader struct {
+	*bytes.Reader
+	data []byte
+}
 
 func (*memReader) Close() error { return nil }
+
+// Bytes returns the bytes not read yet. The caller must not modify them.
+func (m *memReader) Bytes() []byte { return m.data[len(m.data)-m.Len():] }
 
 // ListPatches returns the patches of a stored quilt, in quilt order, read
 // from the quilt's index columns. It fails with ErrNotFound if the blob does
