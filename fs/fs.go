@@ -30,11 +30,22 @@ type Config struct {
 	// state directory, so that tools find a mount's control socket from
 	// its mountpoint. Empty means "walrusfs".
 	Source string
+	// Readahead is the kernel readahead of files whose data is read from
+	// local disk (staged chunks, local copies), and StoredReadahead that of
+	// files whose data is in the store; each is set as such a file is
+	// opened (see readahead.go). Zero leaves the kernel's (128 KiB for a
+	// FUSE mount) for that kind of file. Setting them takes root; without,
+	// the mount keeps the kernel's.
+	Readahead       uint64
+	StoredReadahead uint64
 }
 
 // DefaultConfig returns the configuration walrusfs mounts with.
 func DefaultConfig() Config {
-	return Config{EntryTimeout: time.Second, AttrTimeout: time.Second, NegativeTimeout: time.Second}
+	return Config{
+		EntryTimeout: time.Second, AttrTimeout: time.Second, NegativeTimeout: time.Second,
+		Readahead: DefaultReadahead, StoredReadahead: DefaultStoredReadahead,
+	}
 }
 
 // FS is one mounted walrusfs tree: the index for names and attributes, the
@@ -47,6 +58,9 @@ type FS struct {
 
 	// extras carries request fields go-fuse's node API drops (see acl.go).
 	extras requestExtras
+	// ra sets the kernel readahead per open file; nil until mounted, and
+	// when the mount's readahead cannot be set.
+	ra atomic.Pointer[readahead]
 
 	// stagedReads counts reads answered from a staged chunk file, and
 	// spliceFallbacks those of them go-fuse could not splice and copied

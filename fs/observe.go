@@ -40,6 +40,15 @@ func (f *FS) Mount(dir string, opts *fusefs.Options, obs Observer) (*fuse.Server
 	if err := server.WaitMount(); err != nil {
 		return nil, err
 	}
+	if f.cfg.Readahead > 0 || f.cfg.StoredReadahead > 0 {
+		ra, err := newReadahead(dir, f.cfg.Readahead, f.cfg.StoredReadahead)
+		if err != nil {
+			// Only a speed-up: unprivileged mounts keep the kernel's.
+			f.log.Debug("cannot set the mount's readahead; keeping the kernel's 128 KiB", "err", err)
+		} else {
+			f.ra.Store(ra)
+		}
+	}
 	return server, nil
 }
 

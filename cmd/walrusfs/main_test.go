@@ -467,9 +467,11 @@ func TestSyncCommand(t *testing.T) {
 	}
 }
 
-// TestMountReadahead: the mount's kernel readahead is --readahead (4 MiB by
-// default) instead of the 128 KiB Linux gives FUSE mounts, and 0 leaves
-// the kernel's.
+// TestMountReadahead: the kernel readahead a file gets follows where its
+// data lives. The mount starts at --readahead (4 MiB by default, instead
+// of the 128 KiB Linux gives FUSE mounts); opening a file whose data is
+// only in the store switches it to --stored-readahead (256 KiB by
+// default), opening a staged file switches it back; 0 leaves the kernel's.
 func TestMountReadahead(t *testing.T) {
 	requireFuse(t)
 	readahead := func(mnt string) string {
@@ -484,18 +486,45 @@ func TestMountReadahead(t *testing.T) {
 		}
 		return strings.TrimSpace(string(b))
 	}
+	open := func(path string) {
+		t.Helper()
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = f.Close() // read-only
+	}
+
+	state, mnt := t.TempDir(), t.TempDir()
+	d := startDaemon(t, state, mnt, uploadTestFlags("--local-copies", "0")...)
+	stored := filepath.Join(mnt, "stored")
+	writeRandom(t, stored, 1<<20, 1)
+	waitAllCertified(t, mnt)
+	waitNoLocalCopy(t, stored)
+	d.stop(t)
+
 	for _, tc := range []struct {
-		args []string
-		want string
+		args           []string
+		staged, stored string
 	}{
-		{nil, "4096"},
-		{[]string{"--readahead", "1MiB"}, "1024"},
-		{[]string{"--readahead", "0"}, "128"},
+		{[]string{"--upload-delay", "1h"}, "4096", "256"},
+		{[]string{"--upload-delay", "1h", "--readahead", "1MiB", "--stored-readahead", "512KiB"}, "1024", "512"},
+		{[]string{"--upload-delay", "1h", "--readahead", "0", "--stored-readahead", "0"}, "128", "128"},
 	} {
-		state, mnt := t.TempDir(), t.TempDir()
 		d := startDaemon(t, state, mnt, tc.args...)
-		if got := readahead(mnt); got != tc.want {
-			t.Errorf("mount %q: read_ahead_kb = %s, want %s", tc.args, got, tc.want)
+		if got := readahead(mnt); got != tc.staged {
+			t.Errorf("mount %q: read_ahead_kb = %s after mounting, want %s", tc.args, got, tc.staged)
+		}
+		staged := filepath.Join(mnt, "staged")
+		writeRandom(t, staged, 64<<10, 2)
+		for _, step := range []struct{ path, want string }{{stored, tc.stored}, {staged, tc.staged}, {stored, tc.stored}} {
+			open(step.path)
+			if got := readahead(mnt); got != step.want {
+				t.Errorf("mount %q: read_ahead_kb = %s after opening %s, want %s", tc.args, got, filepath.Base(step.path), step.want)
+			}
+		}
+		if err := os.Remove(staged); err != nil {
+			t.Fatal(err)
 		}
 		d.stop(t)
 	}

@@ -36,14 +36,15 @@ type mountFlags struct {
 	logFile, logFormat                                     *string
 	allowOther, readOnly                                   *bool
 	commitInterval                                         *time.Duration
-	chunkSize, readahead, memLimit                         *sizeFlag
+	chunkSize, readahead, storedRA, memLimit               *sizeFlag
 	snap                                                   snapshotFlags
 }
 
 func registerMountFlags(fl *pflag.FlagSet) *mountFlags {
 	m := &mountFlags{
 		chunkSize: &sizeFlag{v: uint64(filedata.DefaultConfig().ChunkSize)},
-		readahead: &sizeFlag{v: defaultReadahead},
+		readahead: &sizeFlag{v: fs.DefaultConfig().Readahead},
+		storedRA:  &sizeFlag{v: fs.DefaultConfig().StoredReadahead},
 		memLimit:  &sizeFlag{v: defaultMemoryLimit},
 	}
 	m.stateDir = fl.String("state-dir", defaultStateDir(), "directory for the index and staged data")
@@ -56,7 +57,8 @@ func registerMountFlags(fl *pflag.FlagSet) *mountFlags {
 	m.debugAddr = fl.String("debug-addr", "", "serve Go profiling (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	m.commitInterval = fl.Duration("commit-interval", index.DefaultConfig().CommitInterval,
 		"longest time an acknowledged metadata change waits for its disk flush (bounds what a power loss can lose)")
-	fl.Var(m.readahead, "readahead", "kernel readahead for sequential reads of the mount (Linux caps FUSE mounts at 128KiB unless told)")
+	fl.Var(m.readahead, "readahead", "kernel readahead of files read from local disk (staged; Linux caps FUSE mounts at 128KiB unless told; 0 keeps the kernel's)")
+	fl.Var(m.storedRA, "stored-readahead", "kernel readahead of files read from the store (a seek then fetches little more than it reads; 0 keeps the kernel's)")
 	fl.Var(m.memLimit, "memory-limit", "soft limit for the daemon's Go heap: garbage is collected harder near it (0: no limit)")
 	m.metricsAddr = fl.String("metrics-addr", "", "also serve Prometheus metrics on this loopback address, e.g. 127.0.0.1:9464 (they are always on the control socket)")
 	m.configPath = fl.String("config", os.Getenv(configEnv), "TOML file with mount settings (flag names as keys); flags given here win. Env: "+configEnv)
@@ -109,7 +111,7 @@ Every flag can also come from a TOML file (--config); a flag given here wins.`,
 // (mf, data and chainFl are registered on it).
 func runMount(ctx context.Context, fl *pflag.FlagSet, mf *mountFlags, data *dataFlags, chainFl *chainFlags, mountpoint string, stdout, stderr io.Writer) error {
 	stateDir, allowOther, readOnly, logLevel, debugAddr, commitInterval, configPath := mf.stateDir, mf.allowOther, mf.readOnly, mf.logLevel, mf.debugAddr, mf.commitInterval, mf.configPath
-	chunkSize, readahead, memLimit := mf.chunkSize, mf.readahead, mf.memLimit
+	chunkSize, readahead, storedRA, memLimit := mf.chunkSize, mf.readahead, mf.storedRA, mf.memLimit
 	dataCfg := filedata.DefaultConfig()
 	if *configPath != "" {
 		if err := applyConfigFile(fl, *configPath); err != nil {
@@ -157,8 +159,9 @@ func runMount(ctx context.Context, fl *pflag.FlagSet, mf *mountFlags, data *data
 	}
 	cfg := fs.DefaultConfig()
 	cfg.ReadOnly = *readOnly
+	cfg.Readahead, cfg.StoredReadahead = readahead.v, storedRA.v
 	dataCfg.ChunkSize = uint32(chunkSize.v)
-	dataCfg.ReadaheadLead = readaheadLead(readahead.v)
+	dataCfg.ReadaheadLead = readaheadLead(storedRA.v)
 	dir, err := filepath.Abs(*stateDir)
 	if err != nil {
 		return err
@@ -274,12 +277,6 @@ func runMount(ctx context.Context, fl *pflag.FlagSet, mf *mountFlags, data *data
 	if err != nil {
 		closeAll()
 		return fmt.Errorf("mounting %s: %w", mnt, explainMountError(err))
-	}
-	if readahead.v > 0 {
-		if err := setReadahead(mnt, readahead.v); err != nil {
-			// Only a speed-up: unprivileged mounts keep the default.
-			log.Debug("cannot set the mount's readahead; keeping the kernel's 128 KiB", "err", err)
-		}
 	}
 	log.Info("mounted", "mountpoint", mnt, "state_dir", dir, "read_only", *readOnly)
 	nctx, stopNotify := context.WithCancel(ctx)

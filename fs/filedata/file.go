@@ -116,6 +116,16 @@ func (e *Engine) Open(ino index.Ino) (*File, error) {
 	return &File{e: e, d: e.acquire(ino)}, nil
 }
 
+// Stored reports whether the file's data is read from the store: its
+// first chunk is stored with no staged file or local copy. (One chunk
+// stands for the file: looking at every chunk of a large file at each open
+// would cost more than the answer is worth, and a file is mostly written,
+// and later stored, as a whole.)
+func (f *File) Stored() bool {
+	ref, ok, err := f.d.ref(0)
+	return err == nil && ok && ref.Kind == index.ChunkStored && ref.StagingID == 0
+}
+
 // Release closes the handle. The last close of an unlinked file deletes
 // it.
 func (f *File) Release() error {

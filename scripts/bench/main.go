@@ -17,8 +17,9 @@
 // 1 MiB requests, 1 MiB readahead, 64 background requests, a direct
 // mount(2) when run as root). Linux caps the readahead of a FUSE mount at
 // 128 KiB unless it is raised through /sys/class/bdi; walrusfs raises its
-// own to 4 MiB (its --readahead default), the loopback, as go-fuse's
-// example, does not. The loopback daemon is this program
+// own per open file, to 4 MiB for files on local disk and 256 KiB for
+// files in the store (--readahead, --stored-readahead), the loopback, as
+// go-fuse's example, does not. The loopback daemon is this program
 // re-executed with a hidden subcommand. Their data lives in one temporary
 // run directory under the work directory (--workdir, default
 // $TMPDIR/walrusfs-bench): the walrusfs state directory next to the
