@@ -102,7 +102,8 @@
 // would ask (Config.ReadaheadLead) has stored data fetched ahead of it
 // (Config.FetchAhead), as far ahead as the run has read, up to two chunks,
 // in a few large requests; the cache keeps every block such a fetch
-// brings.
+// brings. Runs are kept per open handle (File), so two readers of one
+// file each keep their own.
 //
 // # Errors
 //

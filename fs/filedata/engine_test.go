@@ -607,19 +607,22 @@ func TestFetchAheadFollowsTheReader(t *testing.T) {
 		offs      []int
 		size, req int
 		check     func(t *testing.T, requests, bytes int64, sizes []int64)
+		// other, when set, has a second handle on the file read 4 KiB
+		// somewhere else before each of the reader's reads.
+		other bool
 	}{
 		{"seek and read 512KiB", 0, seeks[:1], 512 << 10, 64 << 10, func(t *testing.T, requests, bytes int64, _ []int64) {
 			if want := blocks(512<<10, seeks[0]) * storedBlock; bytes != want {
 				t.Errorf("%d bytes fetched for a read of 512KiB after a seek, want %d (the blocks it touches)", bytes, want)
 			}
-		}},
+		}, false},
 		// A player: after each seek it reads on for a while, in small
 		// pieces, then seeks elsewhere.
 		{"seeks, each reading on in small pieces", 0, seeks, 3 << 20, 32 << 10, func(t *testing.T, requests, bytes int64, _ []int64) {
 			if want := blocks(3<<20, seeks...) * storedBlock; bytes != want {
 				t.Errorf("%d bytes fetched for %d seeks reading 3MiB each, want %d (the blocks they touch)", bytes, len(seeks), want)
 			}
-		}},
+		}, false},
 		// The same reads as the kernel sends them with its readahead:
 		// larger requests running ahead of the application, which the
 		// lead accounts for.
@@ -627,7 +630,7 @@ func TestFetchAheadFollowsTheReader(t *testing.T) {
 			if want := blocks(5<<20, far...) * storedBlock; bytes != want {
 				t.Errorf("%d bytes fetched for %d seeks reading 5MiB each, want %d (the blocks they touch)", bytes, len(far), want)
 			}
-		}},
+		}, false},
 		{"read the whole file", 0, []int{0}, len(data), 128 << 10, func(t *testing.T, requests, bytes int64, sizes []int64) {
 			if n := int64(len(data) / testBlock); requests > n/8 {
 				t.Errorf("%d fetches for %d blocks read in order, want at most %d", requests, n, n/8)
@@ -644,7 +647,15 @@ func TestFetchAheadFollowsTheReader(t *testing.T) {
 			if largest := slices.Max(sizes); largest < chunk/2 {
 				t.Errorf("the largest fetch read %d bytes, want fetches ahead of at least half a chunk (%d)", largest, chunk/2)
 			}
-		}},
+		}, false},
+		// Two readers of one file (two players of one video): each
+		// handle has a run of its own, so the other's reads, far from
+		// this one's, do not cut it short.
+		{"read the whole file while another handle reads elsewhere", 0, []int{0}, len(data), 128 << 10, func(t *testing.T, _, _ int64, sizes []int64) {
+			if largest := slices.Max(sizes); largest < chunk/2 {
+				t.Errorf("the largest fetch read %d bytes, want fetches ahead of the sequential reader of at least half a chunk (%d)", largest, chunk/2)
+			}
+		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			counter := &countingStore{}
@@ -654,9 +665,20 @@ func TestFetchAheadFollowsTheReader(t *testing.T) {
 				c.ReadaheadLead = tc.lead
 			})
 			f := te.open(t, ino)
+			var other *File
+			if tc.other {
+				other = te.open(t, ino)
+				defer func() { _ = other.Release() }()
+			}
 			buf := make([]byte, tc.req)
-			for _, off := range tc.offs {
-				for done := 0; done < tc.size; {
+			for k, off := range tc.offs {
+				for done := 0; done < tc.size; done, k = done+tc.req, k+1 {
+					if other != nil {
+						at := int64(15*chunk + k*8192%chunk)
+						if _, err := other.Read(t.Context(), make([]byte, 4096), at); err != nil {
+							t.Fatal(err)
+						}
+					}
 					n, err := f.Read(t.Context(), buf[:min(len(buf), tc.size-done)], int64(off+done))
 					if err != nil {
 						t.Fatal(err)
@@ -664,7 +686,9 @@ func TestFetchAheadFollowsTheReader(t *testing.T) {
 					if !bytes.Equal(buf[:n], data[off+done:off+done+n]) {
 						t.Fatalf("read at %d differs", off+done)
 					}
-					done += n
+					if n != min(len(buf), tc.size-done) {
+						t.Fatalf("read at %d returned %d bytes", off+done, n)
+					}
 				}
 			}
 			_ = f.Release()

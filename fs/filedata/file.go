@@ -40,10 +40,17 @@ type fileData struct {
 	mu     sync.Mutex // guards the fields below
 	refs   map[uint64]chunkSlot
 	chunks map[uint64]*os.File // staging ID → open chunk file
-	// Read-ahead state (see prefetch): where the current run of
-	// back-to-back reads started and how far it has got, the file offset
-	// stored data has been asked ahead to in this run, and the next chunk
-	// whose staging file was asked into the page cache.
+}
+
+// readRun is one open handle's read-ahead state (see prefetch): where its
+// current run of back-to-back reads started and how far it has got, the
+// file offset stored data has been asked ahead to in this run, and the
+// next chunk whose staging file was asked into the page cache. It is kept
+// per handle, since the kernel sends each open file's reads, its readahead
+// included, under that file's handle: two players of one video do not
+// break each other's runs.
+type readRun struct {
+	mu         sync.Mutex
 	runStart   uint64
 	readEnd    int64
 	ahead      uint64
@@ -101,8 +108,9 @@ func (d *fileData) closeChunks() {
 // operations of open(2)'s file description; the inode's state is shared
 // with every other handle of it.
 type File struct {
-	e *Engine
-	d *fileData
+	e   *Engine
+	d   *fileData
+	run readRun
 }
 
 // Open opens a handle on ino. The index counts the handle (the inode is
@@ -193,7 +201,7 @@ func (f *File) syncLocal(ctx context.Context, dataOnly bool) error {
 // fewer than len(dest) only at the end of the file.
 func (f *File) Read(ctx context.Context, dest []byte, off int64) (int, error) {
 	defer f.e.reads.Begin()()
-	return f.d.read(ctx, dest, off)
+	return f.d.read(ctx, &f.run, dest, off)
 }
 
 // Write stores p at offset off, waiting for staging room first (see
@@ -314,7 +322,7 @@ func (d *fileData) chunkFile(id uint64, create bool) (*os.File, error) {
 
 // read fills dest from offset off and returns how many bytes it holds:
 // fewer than len(dest) only at the end of the file.
-func (d *fileData) read(ctx context.Context, dest []byte, off int64) (int, error) {
+func (d *fileData) read(ctx context.Context, run *readRun, dest []byte, off int64) (int, error) {
 	d.io.RLock()
 	defer d.io.RUnlock()
 	a, err := d.e.idx.GetAttr(d.ino)
@@ -336,7 +344,7 @@ func (d *fileData) read(ctx context.Context, dest []byte, off int64) (int, error
 			return 0, err
 		}
 	}
-	d.prefetch(off, uint64(off)+uint64(len(dest)), cs, a.Size)
+	d.prefetch(run, off, uint64(off)+uint64(len(dest)), cs, a.Size)
 	return len(dest), nil
 }
 
@@ -384,40 +392,40 @@ const fetchAheadPiece = 2 << 20
 // back-to-back reads run in a chunk (the kernel's readahead works per
 // file, would start cold there and ramp up from small requests; one
 // request for the whole chunk reads about 1.4× faster).
-func (d *fileData) prefetch(off int64, end, cs, size uint64) {
-	d.mu.Lock()
+func (d *fileData) prefetch(run *readRun, off int64, end, cs, size uint64) {
+	run.mu.Lock()
 	// The kernel sends a sequential reader's requests several at a time
 	// (its readahead), so they arrive a little out of order: a read that
 	// starts near where the run has got to continues it.
-	last := uint64(d.readEnd)
-	sequential := d.readEnd > 0 && uint64(off)+runSlackBehind >= last && uint64(off) <= last+runSlackAhead
+	last := uint64(run.readEnd)
+	sequential := run.readEnd > 0 && uint64(off)+runSlackBehind >= last && uint64(off) <= last+runSlackAhead
 	switch {
 	case !sequential:
-		d.runStart, d.ahead, last = uint64(off), 0, end
+		run.runStart, run.ahead, last = uint64(off), 0, end
 	case end > last:
 		last = end
 	}
-	d.readEnd = int64(last)
+	run.readEnd = int64(last)
 	end = last
 	var from, to uint64
 	fetch := false
-	if read := int64(end-d.runStart) - d.e.cfg.ReadaheadLead; sequential && d.e.cfg.FetchAhead && read >= fetchAheadAfter {
+	if read := int64(end-run.runStart) - d.e.cfg.ReadaheadLead; sequential && d.e.cfg.FetchAhead && read >= fetchAheadAfter {
 		// Like the kernel's readahead, a new stretch is asked for once
 		// the reader has used half of what is ahead of it, so the fetches
 		// stay few and large.
 		window := min(uint64(read), maxFetchAheadChunks*cs)
-		from, to = max(end, d.ahead), min(end+window, size)
-		fetch = from < to && d.ahead < end+window/2
+		from, to = max(end, run.ahead), min(end+window, size)
+		fetch = from < to && run.ahead < end+window/2
 		if fetch {
-			d.ahead = to
+			run.ahead = to
 		}
 	}
 	next := end/cs + 1
-	stageNext := sequential && next*cs < size && d.prefetched != next
+	stageNext := sequential && next*cs < size && run.prefetched != next
 	if stageNext {
-		d.prefetched = next
+		run.prefetched = next
 	}
-	d.mu.Unlock()
+	run.mu.Unlock()
 	if fetch {
 		d.fetchAhead(from, to, cs)
 	}
@@ -508,7 +516,7 @@ func (f *File) ReadStaged(off int64, n int) *StagedRange {
 	if unix.Fstat(int(c.Fd()), &st) != nil || uint64(st.Size) < in+size {
 		return nil
 	}
-	d.prefetch(off, uint64(off)+size, cs, a.Size)
+	d.prefetch(&f.run, off, uint64(off)+size, cs, a.Size)
 	keep = true
 	return &StagedRange{File: c, Off: int64(in), Size: int(size), d: d, end: d.e.reads.Begin()}
 }
