@@ -832,3 +832,47 @@ func TestCloseAndFsyncDoNotSeal(t *testing.T) {
 		t.Fatalf("%d chunks uploaded for one chunk written five times", r.Chunks)
 	}
 }
+
+// TestStagedNextChunkOnlyForReaders: the next staged chunk is asked into
+// the page cache for a reader that has read on for a while, never for
+// random reads that happen to land near each other (each such request
+// takes a chunk's worth of disk reads from the random reads).
+func TestStagedNextChunkOnlyForReaders(t *testing.T) {
+	const chunk = 8 << 20
+	te := openEngine(t, t.TempDir(), func(c *Config) { c.ChunkSize = chunk; c.SealDelay = time.Hour })
+	ino := te.create(t, "f")
+	f := te.open(t, ino)
+	defer func() { _ = f.Release() }()
+	data := randBytes(3, 3*chunk)
+	if err := f.Write(t.Context(), data, 0); err != nil {
+		t.Fatal(err)
+	}
+	read := func(h *File, off, n int) {
+		t.Helper()
+		buf := make([]byte, n)
+		if got, err := h.Read(t.Context(), buf, int64(off)); err != nil || got != n || !bytes.Equal(buf, data[off:off+n]) {
+			t.Fatalf("read of %d at %d: %d, %v", n, off, got, err)
+		}
+	}
+
+	// Random 4 KiB reads, each within the slack of the one before.
+	random := te.open(t, ino)
+	defer func() { _ = random.Release() }()
+	for _, off := range []int{100 << 10, 900 << 10, 300 << 10, 1200 << 10, 2 << 20, 2<<20 + 700<<10} {
+		read(random, off, 4096)
+	}
+	if random.run.prefetched != 0 {
+		t.Errorf("random reads asked chunk %d into the page cache", random.run.prefetched)
+	}
+
+	// A reader going through the first chunk has the second asked for
+	// once it has read stageNextAfter.
+	seq := te.open(t, ino)
+	defer func() { _ = seq.Release() }()
+	for off := 0; off < stageNextAfter; off += 128 << 10 {
+		read(seq, off, 128<<10)
+	}
+	if seq.run.prefetched != 1 {
+		t.Errorf("after reading %d bytes in order the next chunk asked for is %d, want 1", stageNextAfter, seq.run.prefetched)
+	}
+}

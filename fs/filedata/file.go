@@ -53,6 +53,7 @@ type readRun struct {
 	mu         sync.Mutex
 	runStart   uint64
 	readEnd    int64
+	read       uint64 // bytes the run's reads asked for
 	ahead      uint64
 	prefetched uint64
 }
@@ -370,6 +371,13 @@ const maxFetchAheadChunks = 2
 // stretch is fetched in pieces that run at once.
 const fetchAheadPiece = 2 << 20
 
+// stageNextAfter is how many bytes a run must have read before the next
+// staged chunk is asked into the page cache. The run's span is not
+// enough: random reads that land near each other by chance (within the
+// slack above) continue a run, and each 8 MiB chunk asked for then is
+// disk bandwidth taken from the random reads themselves.
+const stageNextAfter = 1 << 20
+
 // prefetch keeps a sequential reader from stalling, without making a
 // reader that seeks pay for data it does not read. Called after each read
 // of [off, end).
@@ -388,8 +396,8 @@ const fetchAheadPiece = 2 << 20
 // where the run has got to; the blocks up to there are the kernel's
 // requests' own.
 //
-// A staged next chunk's file is asked into the page cache as soon as
-// back-to-back reads run in a chunk (the kernel's readahead works per
+// A staged next chunk's file is asked into the page cache as soon as a
+// run has read stageNextAfter bytes (the kernel's readahead works per
 // file, would start cold there and ramp up from small requests; one
 // request for the whole chunk reads about 1.4× faster).
 func (d *fileData) prefetch(run *readRun, off int64, end, cs, size uint64) {
@@ -401,10 +409,11 @@ func (d *fileData) prefetch(run *readRun, off int64, end, cs, size uint64) {
 	sequential := run.readEnd > 0 && uint64(off)+runSlackBehind >= last && uint64(off) <= last+runSlackAhead
 	switch {
 	case !sequential:
-		run.runStart, run.ahead, last = uint64(off), 0, end
+		run.runStart, run.ahead, run.read, last = uint64(off), 0, 0, end
 	case end > last:
 		last = end
 	}
+	run.read += end - uint64(off)
 	run.readEnd = int64(last)
 	end = last
 	var from, to uint64
@@ -421,7 +430,7 @@ func (d *fileData) prefetch(run *readRun, off int64, end, cs, size uint64) {
 		}
 	}
 	next := end/cs + 1
-	stageNext := sequential && next*cs < size && run.prefetched != next
+	stageNext := sequential && run.read >= stageNextAfter && next*cs < size && run.prefetched != next
 	if stageNext {
 		run.prefetched = next
 	}
