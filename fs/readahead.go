@@ -1,15 +1,30 @@
 package fs
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
-// Kernel readahead, chosen per open file by where its data lives.
+// Default kernel readahead sizes (Config.Readahead, StoredReadahead). At 4
+// MiB the kernel keeps several 1 MiB reads of a local file in flight: a cold
+// sequential read of staged data goes about 1.5 times as fast as at 256
+// KiB. For data in the store, 4 MiB had the kernel ask for about three
+// times what a video player read after each seek, 512 KiB twice, 256 KiB
+// 1.65 times (the store's 1 MiB blocks round the rest up), and sequential
+// readers of the store kept their speed at 256 KiB.
+const (
+	DefaultReadahead       = 4 << 20
+	DefaultStoredReadahead = 256 << 10
+)
+
+// readahead chooses the kernel readahead of each open file by where its
+// data lives.
 //
 // Linux keeps one readahead size per mount (its backing device info,
 // /sys/class/bdi/MAJOR:MINOR/read_ahead_kb) and copies it into each file
@@ -26,21 +41,9 @@ import (
 //
 // Two opens answered at the same moment can both get the size the later
 // one set: the price is only speed, never bytes.
-// Default kernel readahead sizes (Config.Readahead, StoredReadahead). At 4
-// MiB the kernel keeps several 1 MiB reads of a local file in flight: a cold
-// sequential read of staged data goes about 1.5 times as fast as at 256
-// KiB. For data in the store, 4 MiB had the kernel ask for about three
-// times what a video player read after each seek, 512 KiB twice, 256 KiB
-// 1.65 times (the store's 1 MiB blocks round the rest up), and sequential
-// readers of the store kept their speed at 256 KiB.
-const (
-	DefaultReadahead       = 4 << 20
-	DefaultStoredReadahead = 256 << 10
-)
-
 type readahead struct {
 	path           string // the mount's read_ahead_kb
-	staged, stored uint64 // bytes; 0 leaves that kind at the current size
+	staged, stored uint64 // bytes
 
 	mu      sync.Mutex
 	current uint64
@@ -53,23 +56,27 @@ func newReadahead(mnt string, staged, stored uint64) (*readahead, error) {
 	if err := unix.Stat(mnt, &st); err != nil {
 		return nil, err
 	}
-	r := &readahead{
-		path:   fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev)),
-		staged: staged,
-		stored: stored,
+	r := &readahead{path: fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))}
+	// A size of 0 keeps the kernel's: the one the mount has now.
+	b, err := os.ReadFile(r.path)
+	if err != nil {
+		return nil, err
 	}
-	if staged > 0 {
-		if err := r.set(staged); err != nil {
-			return nil, err
-		}
+	kb, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.path, err)
+	}
+	r.current = kb << 10
+	r.staged, r.stored = cmp.Or(staged, r.current), cmp.Or(stored, r.current)
+	if err := r.set(r.staged); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
 
 // forOpen sets the readahead the file being opened gets: the stored size
 // when its data is in the store, else the staged one. Errors are dropped:
-// readahead only changes speed, and newReadahead has shown the file is
-// writable.
+// readahead only changes speed.
 func (r *readahead) forOpen(stored bool) {
 	if r == nil {
 		return
@@ -77,9 +84,6 @@ func (r *readahead) forOpen(stored bool) {
 	want := r.staged
 	if stored {
 		want = r.stored
-	}
-	if want == 0 {
-		return
 	}
 	_ = r.set(want)
 }

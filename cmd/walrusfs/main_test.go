@@ -510,6 +510,8 @@ func TestMountReadahead(t *testing.T) {
 		{[]string{"--upload-delay", "1h"}, "4096", "256"},
 		{[]string{"--upload-delay", "1h", "--readahead", "1MiB", "--stored-readahead", "512KiB"}, "1024", "512"},
 		{[]string{"--upload-delay", "1h", "--readahead", "0", "--stored-readahead", "0"}, "128", "128"},
+		{[]string{"--upload-delay", "1h", "--stored-readahead", "0"}, "4096", "128"},
+		{[]string{"--upload-delay", "1h", "--readahead", "0"}, "128", "256"},
 	} {
 		d := startDaemon(t, state, mnt, tc.args...)
 		if got := readahead(mnt); got != tc.staged {
