@@ -408,7 +408,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 	if err != nil {
 		return nil, 0, n.errno("open", err)
 	}
-	n.fs.ra.Load().forOpen(h.file.Stored())
+	if ra := n.fs.ra.Load(); ra != nil {
+		ra.forOpen(h.file.Stored())
+	}
 	if flags&syscall.O_TRUNC != 0 {
 		zero := uint64(0)
 		if _, err := h.file.Truncate(index.SetAttrIn{Size: &zero, Now: now()}); err != nil {

@@ -78,9 +78,6 @@ func newReadahead(mnt string, staged, stored uint64) (*readahead, error) {
 // when its data is in the store, else the staged one. Errors are dropped:
 // readahead only changes speed.
 func (r *readahead) forOpen(stored bool) {
-	if r == nil {
-		return
-	}
 	want := r.staged
 	if stored {
 		want = r.stored

@@ -260,31 +260,20 @@ func (r *reader) readColumns(c0, c1 int, reuse bool) (read quilt.ColumnReader, r
 	if len(spans) >= parallelCheckBytes {
 		workers = min(lay.Kp, 2*runtime.GOMAXPROCS(0))
 	}
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for row := w; row < lay.Kp && errs[w] == nil; row += workers {
-				if err := r.ctx.Err(); err != nil {
-					errs[w] = err
-					return
-				}
-				f, off := spanAt(row)
-				span := spans[row*width : (row+1)*width]
-				if _, err := f.ReadAt(span, off); err != nil {
-					errs[w] = fmt.Errorf("sliver %d: %w", row, err)
-					return
-				}
-				if bt != nil {
-					if err := enc.VerifyRange(bt.trees[row], sym, g0, span); err != nil {
-						errs[w] = fmt.Errorf("sliver %d: %w", row, err)
-					}
-				}
+	err = blobstore.Parallel(r.ctx, workers, lay.Kp, func(_, row int) error {
+		f, off := spanAt(row)
+		span := spans[row*width : (row+1)*width]
+		if _, err := f.ReadAt(span, off); err != nil {
+			return fmt.Errorf("sliver %d: %w", row, err)
+		}
+		if bt != nil {
+			if err := enc.VerifyRange(bt.trees[row], sym, g0, span); err != nil {
+				return fmt.Errorf("sliver %d: %w", row, err)
 			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, nil, err
 	}
 	if bt == nil {

@@ -19,12 +19,7 @@ import (
 // files gone from disk (which, from disk, nothing could rebuild).
 func TestQuiltReadsReuseVerifiedSlivers(t *testing.T) {
 	t.Parallel() // slow: encoding at 1000 shards
-	s, _ := openStore(t, defaultConfig(t, 1))
-	parts := smallParts(20, 4096)
-	qi, err := s.PutQuilt(t.Context(), parts, blobstore.PutOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _, qi, _ := storeWithQuilt(t)
 	whole := func() ([]byte, error) {
 		rc, err := s.ReadRange(t.Context(), qi.Blob.ID, 0, qi.Blob.Size)
 		if err != nil {
@@ -43,6 +38,19 @@ func TestQuiltReadsReuseVerifiedSlivers(t *testing.T) {
 	if again, err := whole(); err != nil || !bytes.Equal(again, first) {
 		t.Fatalf("second read with the slivers file gone: %v", err)
 	}
+}
+
+// storeWithQuilt opens a store (one directory) holding one quilt of 20
+// parts of 4 KiB, and returns the parts.
+func storeWithQuilt(t *testing.T) (*Store, *logBuffer, blobstore.QuiltInfo, []blobstore.QuiltPart) {
+	t.Helper()
+	s, logs := openStore(t, defaultConfig(t, 1))
+	parts := smallParts(20, 4096)
+	qi, err := s.PutQuilt(t.Context(), parts, blobstore.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, logs, qi, parts
 }
 
 func removeSliverFiles(t *testing.T, dir string) int {
@@ -65,12 +73,7 @@ func removeSliverFiles(t *testing.T, dir string) int {
 // whole slivers and reconstructs) and repaired.
 func TestQuiltPatchReadsOnlyItsColumns(t *testing.T) {
 	t.Parallel() // slow: encoding at 1000 shards
-	s, logs := openStore(t, defaultConfig(t, 1))
-	parts := smallParts(20, 4096)
-	qi, err := s.PutQuilt(t.Context(), parts, blobstore.PutOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, logs, qi, parts := storeWithQuilt(t)
 	rd, err := s.openReader(t.Context(), qi.Blob.ID)
 	if err != nil {
 		t.Fatal(err)

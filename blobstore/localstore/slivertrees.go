@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/blobstore/rs2"
@@ -73,43 +72,24 @@ func (s *Store) writeTrees(ctx context.Context, enc *rs2.Encoder, lay rs2.Layout
 		binary.LittleEndian.PutUint32(b[8:], uint32(rs2.SliverTreeSize(p, level)))
 		bufs[d] = b
 	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		next = make(chan int)
-	)
-	for range min(p.Kp, runtime.GOMAXPROCS(0)) {
-		wg.Go(func() {
-			blobstore.EnterBackground(ctx)
-			sliver := make([]byte, size)
-			for row := range next {
-				d := s.dirOf(row)
-				err := func() error {
-					if _, err := packs[d].ReadAt(sliver, s.sliverOffset(row, size)); err != nil {
-						return fmt.Errorf("read back sliver %d: %w", row, err)
-					}
-					t, err := enc.SliverTree(sliver, level)
-					if err != nil {
-						return err
-					}
-					putTree(bufs[d][treesHeaderSize+(row/nd)*per:][:per], t)
-					return nil
-				}()
-				if err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	for row := range p.Kp {
-		next <- row
-	}
-	close(next)
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	workers := min(p.Kp, runtime.GOMAXPROCS(0))
+	slivers := make([][]byte, workers)
+	err := blobstore.Parallel(ctx, workers, p.Kp, func(wk, row int) error {
+		if slivers[wk] == nil {
+			slivers[wk] = make([]byte, size)
+		}
+		d := s.dirOf(row)
+		if _, err := packs[d].ReadAt(slivers[wk], s.sliverOffset(row, size)); err != nil {
+			return fmt.Errorf("read back sliver %d: %w", row, err)
+		}
+		t, err := enc.SliverTree(slivers[wk], level)
+		if err != nil {
+			return err
+		}
+		putTree(bufs[d][treesHeaderSize+(row/nd)*per:][:per], t)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	var files []*os.File

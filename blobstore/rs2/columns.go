@@ -47,7 +47,7 @@ func (e *Encoder) VerifyColumns(md *Metadata, c0 int, cols [][]byte) error {
 	w := batchWidth(p.N, sp)
 	nb := (len(cols) + w - 1) / w
 	verifiers := make([]*columnVerifier, min(e.workers, nb))
-	return parallel(context.Background(), len(verifiers), nb, func(wk, b int) error {
+	return blobstore.Parallel(context.Background(), len(verifiers), nb, func(wk, b int) error {
 		if verifiers[wk] == nil {
 			verifiers[wk] = newColumnVerifier(e, l, w)
 		}

@@ -32,20 +32,13 @@ func columnsOf(l Layout, slivers [][]byte, c0, c1 int) [][]byte {
 func TestVerifyColumnsVectors(t *testing.T) {
 	var f blobVectorFile
 	readJSON(t, "blob_id_vectors.json", &f)
-	encoders := map[int]*Encoder{}
+	encoders := encoderCache{}
 	checked := 0
 	for _, v := range f.Vectors {
 		if v.Error != "" {
 			continue
 		}
-		e := encoders[v.N]
-		if e == nil {
-			var err error
-			if e, err = NewEncoder(v.N); err != nil {
-				t.Fatal(err)
-			}
-			encoders[v.N] = e
-		}
+		e := encoders.get(t, v.N)
 		md := &Metadata{Length: v.Length, Pairs: make([]PairHash, v.N)}
 		for _, p := range append(append([]pairVector(nil), v.Pairs...), v.PairsFirstLast...) {
 			copy(md.Pairs[p.Pair].Secondary[:], mustHex(t, p.Secondary))

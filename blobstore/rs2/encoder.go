@@ -274,7 +274,7 @@ func (j *job) columns(ctx context.Context) (*Metadata, error) {
 	rowNodes := make([]Hash, n*nb)
 
 	workers := make([]*batchWorker, min(j.e.workers, nb))
-	err := parallel(ctx, len(workers), nb, func(wk, b int) error {
+	err := blobstore.Parallel(ctx, len(workers), nb, func(wk, b int) error {
 		bw := workers[wk]
 		if bw == nil {
 			bw = newBatchWorker(j, w)

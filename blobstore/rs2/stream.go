@@ -213,7 +213,7 @@ func (st *strips) symbolAt(buf []byte, r, c, a int) error {
 // parallel runs f(i) for i in [0, count) on st.workers goroutines and
 // returns the first error.
 func (st *strips) parallel(ctx context.Context, count int, f func(worker, i int) error) error {
-	return parallel(ctx, st.workers, count, f)
+	return blobstore.Parallel(ctx, st.workers, count, f)
 }
 
 // rowRepair is the first pass: for each row of the message matrix, the

@@ -268,18 +268,11 @@ func TestBlobIDVectors(t *testing.T) {
 			t.Fatalf("input %s: generator disagrees with the vector file", in.Name)
 		}
 	}
-	encoders := map[int]*Encoder{}
+	encoders := encoderCache{}
 	for _, v := range f.Vectors {
 		t.Run(fmt.Sprintf("%s/n=%d", v.Input, v.N), func(t *testing.T) {
 			skipUnderRace(t, v.N)
-			e := encoders[v.N]
-			if e == nil {
-				var err error
-				if e, err = NewEncoder(v.N); err != nil {
-					t.Fatal(err)
-				}
-				encoders[v.N] = e
-			}
+			e := encoders.get(t, v.N)
 			p := e.Params()
 			if p.F != v.F || p.Kp != v.Kp || p.Ks != v.Ks {
 				t.Fatalf("params %+v, want f=%d kp=%d ks=%d", p, v.F, v.Kp, v.Ks)
@@ -375,18 +368,11 @@ func TestBlobIDVectors(t *testing.T) {
 func TestBlobIDRandomVectors(t *testing.T) {
 	var vs []randomVector
 	readJSON(t, "blob_id_random_vectors.json", &vs)
-	encoders := map[int]*Encoder{}
+	encoders := encoderCache{}
 	for _, v := range vs {
 		t.Run(fmt.Sprintf("n=%d/len=%d", v.N, v.Len), func(t *testing.T) {
 			skipUnderRace(t, v.N)
-			e := encoders[v.N]
-			if e == nil {
-				var err error
-				if e, err = NewEncoder(v.N); err != nil {
-					t.Fatal(err)
-				}
-				encoders[v.N] = e
-			}
+			e := encoders.get(t, v.N)
 			data := lcg32(v.Len, v.Seed)
 			id, err := e.BlobID(t.Context(), bytes.NewReader(data), int64(len(data)))
 			if err != nil {
@@ -428,4 +414,21 @@ func skipUnderRace(t *testing.T, n int) {
 // through the strip-wise encoder.
 func vectorStreamConfig(t *testing.T) StreamConfig {
 	return StreamConfig{MemoryBudget: 1 << 20, TempDir: t.TempDir()}
+}
+
+// encoderCache keeps one Encoder per shard count across a test's vectors:
+// building one at n=1000 takes a while.
+type encoderCache map[int]*Encoder
+
+func (c encoderCache) get(t *testing.T, n int) *Encoder {
+	t.Helper()
+	if e := c[n]; e != nil {
+		return e
+	}
+	e, err := NewEncoder(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c[n] = e
+	return e
 }
