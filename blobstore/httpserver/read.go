@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -268,28 +269,35 @@ func (s *server) getPatchByIdentifier(w http.ResponseWriter, r *http.Request, qu
 	s.writeStoreError(w, r, opPatch, fmt.Errorf("quilt %s patch %q: %w", quilt, identifier, errPatchNotFound))
 }
 
-// sendPatch reads one patch whole, as Walrus does before answering, and
-// sends its data with a Content-Length, the read headers, the identifier
-// header and the tags the aggregator allows as headers. A failed read is a
-// JSON error, never a cut reply.
+// sendPatch sends the data of one patch with a Content-Length, the read
+// headers, the identifier header and the tags the aggregator allows as
+// headers. A store whose patch reader knows its size up front (the local
+// store's reads the patch's header first) has the patch streamed, as blob
+// reads are: a failure before the first byte is a JSON error, a later one
+// cuts the reply. Any other reader is read whole first, as Walrus does
+// before answering, so that any failure is a JSON error.
 func (s *server) sendPatch(w http.ResponseWriter, r *http.Request, p blobstore.StoredPatch, mirrorContentType bool) {
 	rc, err := s.store.ReadPatch(r.Context(), p.PatchID)
 	if err != nil {
 		s.writeStoreError(w, r, opPatch, err)
 		return
 	}
-	var data []byte
-	if m, ok := rc.(inMemory); ok {
-		data = m.Bytes()
+	defer func() { _ = rc.Close() }()
+	var (
+		body   io.Reader
+		length int64
+	)
+	if sized, ok := rc.(interface{ Size() int64 }); ok {
+		body, length = rc, sized.Size()
 	} else {
-		data, err = readAllHint(rc, s.cfg.MaxPatchReply+1)
+		data, err := readAllHint(rc, s.cfg.MaxPatchReply+1)
+		if err != nil {
+			s.writeStoreError(w, r, opPatch, err)
+			return
+		}
+		body, length = bytes.NewReader(data), int64(len(data))
 	}
-	_ = rc.Close()
-	if err != nil {
-		s.writeStoreError(w, r, opPatch, err)
-		return
-	}
-	if int64(len(data)) > s.cfg.MaxPatchReply {
+	if length > s.cfg.MaxPatchReply {
 		s.writeStoreError(w, r, opPatch, fmt.Errorf("patch %s over %d bytes: %w", p.PatchID, s.cfg.MaxPatchReply, blobstore.ErrTooLarge))
 		return
 	}
@@ -305,11 +313,21 @@ func (s *server) sendPatch(w http.ResponseWriter, r *http.Request, p blobstore.S
 	if p.Identifier != "" && isHeaderValue(p.Identifier) {
 		h.Set(wire.HeaderQuiltPatchID, p.Identifier)
 	}
-	h.Set("Content-Length", strconv.Itoa(len(data)))
+	h.Set("Content-Length", strconv.FormatInt(length, 10))
 	noSniff(h)
 	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(data)
+	if r.Method == http.MethodHead {
+		return
+	}
+	n, err := io.Copy(w, body)
+	if err == nil && n < length {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		if r.Context().Err() == nil {
+			s.log.WarnContext(r.Context(), "patch read failed mid-reply", "patch", p.PatchID, "length", length, "sent", n, "err", err)
+		}
+		panic(http.ErrAbortHandler)
 	}
 }
 
@@ -362,10 +380,6 @@ func (s *server) listPatches(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, s.log, r, items)
 }
-
-// inMemory is a reader whose bytes are in memory already (the local
-// store's patch replies): a reply is written from them without a copy.
-type inMemory interface{ Bytes() []byte }
 
 // readAllHint reads r to its end, at most limit bytes. A reader that says
 // how much it holds (a Len method, as bytes.Reader has) is read into one

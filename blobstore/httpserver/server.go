@@ -106,11 +106,14 @@
 // get 413 before the store sees them. A blob body with a Content-Length is
 // streamed into the store; a chunked one is buffered (within the limit)
 // because the store needs the size up front. Blob reads stream from the
-// store's reader; patch reads are buffered whole (up to
-// Config.MaxPatchReply) so that a failure is still a JSON error. Concurrency is capped separately for stores and reads; requests
-// beyond the cap are shed at once with 429, as Walrus publishers do. If a
-// store read fails after the reply headers are out, the connection is cut
-// so that the client sees a short body rather than a complete-looking one.
+// store's reader, and so do patch reads when the store's patch reader
+// knows the patch's size before its first byte (a Size method, as the
+// local store's has); other patch reads are buffered whole (up to
+// Config.MaxPatchReply) so that a failure is still a JSON error.
+// Concurrency is capped separately for stores and reads; requests beyond
+// the cap are shed at once with 429, as Walrus publishers do. If a store
+// read fails after the reply headers are out, the connection is cut so
+// that the client sees a short body rather than a complete-looking one.
 //
 // The handler is safe for concurrent use.
 //
@@ -139,9 +142,10 @@ type Config struct {
 	MaxConcurrentReads int
 	// MaxEpochsAhead is the largest epochs value accepted.
 	MaxEpochsAhead uint32
-	// MaxPatchReply is the largest quilt patch a read returns; a patch is
-	// read whole before the reply starts, as Walrus does. Larger patches
-	// get 403 BLOB_TOO_LARGE. Zero means MaxQuiltBody.
+	// MaxPatchReply is the largest quilt patch a read returns. Larger
+	// patches get 403 BLOB_TOO_LARGE: before any of the patch is read when
+	// the store's patch reader knows its size, else once more than this
+	// has been read. Zero means MaxQuiltBody.
 	MaxPatchReply int64
 	// AllowedHeaders are the tag keys (case-insensitive) that patch reads
 	// return as reply headers, like the aggregator's --allowed-headers.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/blobstore/httpserver"
+	"github.com/walrusfs/walrusfs/blobstore/localstore"
 	"github.com/walrusfs/walrusfs/blobstore/quilt"
 	"github.com/walrusfs/walrusfs/blobstore/rs2"
 	"github.com/walrusfs/walrusfs/blobstore/storetest"
@@ -514,6 +515,69 @@ func TestMidStreamFailureCutsReply(t *testing.T) {
 	n, err := io.Copy(io.Discard, resp.Body)
 	if err == nil || n >= 100_000 {
 		t.Fatalf("read %d bytes with error %v; want a short body and an error", n, err)
+	}
+}
+
+// brokenPatchStore serves patch reads that fail half-way. With sized its
+// readers tell their size before the first byte, as the local store's
+// do; without, they do not.
+type brokenPatchStore struct {
+	*localstore.Store
+	sized bool
+}
+
+func (b brokenPatchStore) ReadPatch(ctx context.Context, id blobstore.PatchID) (io.ReadCloser, error) {
+	rc, err := b.Store.ReadPatch(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	size := rc.(interface{ Size() int64 }).Size()
+	broken := io.MultiReader(io.LimitReader(rc, size/2), errorReader{fmt.Errorf("sliver: %w", blobstore.ErrIntegrity)})
+	if b.sized {
+		return sizedReader{Reader: broken, Closer: rc, size: size}, nil
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{broken, rc}, nil
+}
+
+type sizedReader struct {
+	io.Reader
+	io.Closer
+	size int64
+}
+
+func (s sizedReader) Size() int64 { return s.size }
+
+// A patch whose reader knows its size is streamed, like a blob: a failure
+// half-way cuts the reply. A reader that does not is read whole first, so
+// the same failure is a JSON error.
+func TestPatchFailureMidStream(t *testing.T) {
+	for _, sized := range []bool{true, false} {
+		st := brokenPatchStore{Store: newMemStore(t), sized: sized}
+		srv := newServer(t, st, httpserver.DefaultConfig())
+		data := storetest.Data(8, 100_000)
+		qi, err := st.PutQuilt(t.Context(), []blobstore.QuiltPart{{Identifier: "f", Data: data}}, blobstore.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := srv.URL + "/v1/blobs/by-quilt-patch-id/" + qi.Patches[0].PatchID.String()
+		if !sized {
+			wantJSONError(t, do(t, "GET", u, nil), 500, wire.ReasonInternal)
+			continue
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", u, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ContentLength != int64(len(data)) || err == nil || n >= int64(len(data)) {
+			t.Fatalf("streamed patch: %d, Content-Length %d, read %d bytes with error %v; want 200, %d, a short body and an error",
+				resp.StatusCode, resp.ContentLength, n, err, len(data))
+		}
 	}
 }
 

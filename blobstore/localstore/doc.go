@@ -141,7 +141,11 @@
 // when it keeps them (quilts of more than about 14 MB; see
 // slivertrees.go), else by re-encoding the columns against their secondary
 // hashes (rs2.Encoder.VerifyColumns). Only when that fails does it read,
-// verify, reconstruct and repair whole slivers as a range read does.
+// verify, reconstruct and repair whole slivers as a range read does. The
+// patch is streamed a group of columns at a time (patchread.go), and of
+// its last column only the rows it fills are read. The first patch read
+// of a quilt reads the quilt's systematic slivers into the page cache in
+// the background (sweep.go), so that its other patches come from memory.
 //
 // # Epochs and the ledger
 //

@@ -1,7 +1,6 @@
 package localstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -61,12 +60,20 @@ func storedPatches(quiltID blobstore.ID, ps []quilt.Patch) []blobstore.StoredPat
 
 // ReadPatch returns the data of one quilt patch, without its header. A
 // patch occupies whole columns of the quilt's matrix and every column
-// crosses every row, so ReadPatch reads each systematic sliver once,
-// verified as in [Store.ReadRange], and keeps only the patch's columns.
+// crosses every row, so the reader reads each systematic sliver's span of
+// the patch's columns, verified, and keeps the patch's bytes. It reads the
+// patch a group of columns at a time as the caller reads (see
+// patchReader): memory stays bounded whatever the patch's size, and the
+// caller can send one group while the next is read.
 //
-// Errors: ErrNotFound (no such quilt), ErrInvalidArgument (columns the
-// quilt does not have, or bytes there that are not a patch: the blob is
-// not a quilt or the ID was made up), ErrIntegrity (too much damage).
+// The patch's header is read and parsed before ReadPatch returns, so a
+// patch that cannot be read at all fails here rather than mid-stream; the
+// reader's Size tells how many bytes follow. Errors: ErrNotFound (no such
+// quilt), ErrInvalidArgument (columns the quilt does not have, or bytes
+// there that are not a patch: the blob is not a quilt or the ID was made
+// up), ErrIntegrity (too much damage). Later reads can fail the same way,
+// and with ErrNotFound if the quilt is deleted meanwhile. The reader is
+// not safe for concurrent use; ctx governs its whole life.
 func (s *Store) ReadPatch(ctx context.Context, id blobstore.PatchID) (io.ReadCloser, error) {
 	done, err := s.enter()
 	if err != nil {
@@ -82,30 +89,13 @@ func (s *Store) ReadPatch(ctx context.Context, id blobstore.PatchID) (io.ReadClo
 		return nil, fmt.Errorf("localstore: read patch %s: columns [%d, %d) not in a quilt of %d columns: %w",
 			id, start, end, rd.lay.Ks, blobstore.ErrInvalidArgument)
 	}
-	cols, release, err := rd.columns(start, end, true)
-	if err != nil {
+	pr := &patchReader{r: rd, id: id, start: start, end: end, colBytes: rd.lay.Kp * rd.lay.SymbolSize}
+	if err := pr.begin(); err != nil {
+		_ = pr.Close()
 		return nil, fmt.Errorf("localstore: read patch %s: %w", id, err)
 	}
-	defer release()
-	pd, err := quilt.ReadPatch(rd.lay.Params, rd.lay.SymbolSize, cols, start, end)
-	if err != nil {
-		return nil, fmt.Errorf("localstore: read patch %s: %w", id, err)
-	}
-	return &memReader{Reader: bytes.NewReader(pd.Data), data: pd.Data}, nil
+	return pr, nil
 }
-
-// memReader is an io.ReadCloser over bytes in memory. Its Len tells a
-// caller that wants the whole of it how much to make room for, and Bytes
-// hands over what is left unread without a copy.
-type memReader struct {
-	*bytes.Reader
-	data []byte
-}
-
-func (*memReader) Close() error { return nil }
-
-// Bytes returns the bytes not read yet. The caller must not modify them.
-func (m *memReader) Bytes() []byte { return m.data[len(m.data)-m.Len():] }
 
 // ListPatches returns the patches of a stored quilt, in quilt order, read
 // from the quilt's index columns. It fails with ErrNotFound if the blob does
@@ -123,12 +113,11 @@ func (s *Store) ListPatches(ctx context.Context, id blobstore.ID) ([]blobstore.S
 	if ps, ok := s.quiltIndexes.Get(id); ok {
 		return slices.Clone(ps), nil
 	}
-	cols, release, err := rd.columns(0, min(quilt.MaxIndexColumns, rd.lay.Ks), false)
+	cols, err := rd.columns(0, min(quilt.MaxIndexColumns, rd.lay.Ks))
 	if err != nil {
 		return nil, fmt.Errorf("localstore: list patches of %s: %w", id, err)
 	}
-	ix, err := quilt.ReadIndex(rd.lay.Params, rd.lay.SymbolSize, cols)
-	release()
+	ix, err := quilt.ReadIndex(rd.lay.Params, rd.lay.SymbolSize, columnsReader(cols, 0))
 	if err != nil {
 		return nil, fmt.Errorf("localstore: list patches of %s: %w", id, err)
 	}
@@ -137,34 +126,36 @@ func (s *Store) ListPatches(ctx context.Context, id blobstore.ID) ([]blobstore.S
 	return slices.Clone(ps), nil
 }
 
-// columns returns a quilt.ColumnReader over matrix columns [c0, c1):
-// column c is symbol c of each row, top to bottom (Kp·S bytes). Only those
-// columns are kept in memory.
-//
-// A patch occupies whole columns, and a column can be verified on its own
-// against its secondary hash (rs2.Encoder.VerifyColumns), so columns first
-// reads just the columns' bytes from each systematic sliver: a patch costs
-// what it holds, not what the quilt holds. If that fails (a sliver file
-// missing, short or damaged there), it falls back to reading every
-// systematic sliver whole, which verifies each one, reconstructs from the
-// repair slivers what it must and repairs what it can.
-func (r *reader) columns(c0, c1 int, reuse bool) (quilt.ColumnReader, func(), error) {
-	read, release, err := r.readColumns(c0, c1, reuse)
-	if err == nil {
-		return read, release, nil
+// columns returns matrix columns [c0, c1) whole: column c is symbol c of
+// each row, top to bottom (Kp·S bytes). Only those columns are read (see
+// readColumnsInto); when that fails, every systematic sliver is read whole,
+// which verifies each one, reconstructs from the repair slivers what it
+// must and repairs what it can.
+func (r *reader) columns(c0, c1 int) ([][]byte, error) {
+	colBytes := r.lay.Kp * r.lay.SymbolSize
+	buf := make([]byte, (c1-c0)*colBytes)
+	if err := r.readColumnsInto(buf, c0, c1, r.lay.Kp); err != nil {
+		if !r.canFallBack(err, c0, c1) {
+			return nil, err
+		}
+		return r.wholeColumns(c0, c1)
 	}
-	if cerr := r.ctx.Err(); cerr != nil {
-		return nil, nil, cerr
+	cols := make([][]byte, c1-c0)
+	for i := range cols {
+		cols[i] = buf[i*colBytes : (i+1)*colBytes]
 	}
-	if errors.Is(err, blobstore.ErrNotFound) {
-		return nil, nil, err
+	return cols, nil
+}
+
+// canFallBack reports whether a failed read of columns [c0, c1) should be
+// retried from whole slivers: not when the reader's context ended or the
+// blob is gone.
+func (r *reader) canFallBack(err error, c0, c1 int) bool {
+	if r.ctx.Err() != nil || errors.Is(err, blobstore.ErrNotFound) {
+		return false
 	}
 	r.s.log.Debug("localstore: columns unusable, reading whole slivers", "blob", r.rec.ID, "columns", fmt.Sprintf("[%d, %d)", c0, c1), "err", err)
-	cols, err := r.wholeColumns(c0, c1)
-	if err != nil {
-		return nil, nil, err
-	}
-	return columnsReader(cols, c0), func() {}, nil
+	return true
 }
 
 // columnsReader reads columns [c0, c0+len(cols)) held whole.
@@ -177,42 +168,55 @@ func columnsReader(cols [][]byte, c0 int) quilt.ColumnReader {
 	}
 }
 
-// readColumns reads columns [c0, c1) from the systematic slivers' files,
-// one read per sliver, and verifies them.
-func (r *reader) readColumns(c0, c1 int, reuse bool) (read quilt.ColumnReader, release func(), err error) {
+// readColumnsInto reads columns [c0, c1) from the systematic slivers'
+// files, verified, into dst in patch order: column by column, each
+// column's symbols top to bottom. Of the last column only the first
+// lastRows symbols are read (the rows a patch ending there fills); dst
+// has room for whole columns, and what lies past the bytes read is left
+// as it was.
+//
+// A patch occupies whole columns and each row is a primary sliver, so
+// every row's span of the columns is read with one read. With the blob's
+// sliver trees, each span is rounded out to whole tree nodes and checked
+// on its own; without, the columns are checked together, whole, by
+// re-encoding them (rs2.Encoder.VerifyColumns), and lastRows is ignored.
+func (r *reader) readColumnsInto(dst []byte, c0, c1, lastRows int) error {
 	s := r.s
 	unlock, err := r.hold()
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	defer unlock()
 	enc, err := s.encs.get(r.rec.Shards)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	lay := r.lay
 	sym := lay.SymbolSize
+	colBytes := lay.Kp * sym
 	size := int64(lay.PrimarySliverSize())
-	// With the blob's sliver trees, each row's read is rounded out to
-	// whole tree nodes and checked on its own; without, the columns are
-	// checked together at the end by re-encoding them.
 	bt, terr := s.loadTrees(r.rec, lay)
 	if terr != nil && !errors.Is(terr, errNoTrees) && !errors.Is(terr, fs.ErrNotExist) {
 		s.log.Debug("localstore: sliver trees unusable", "blob", r.rec.ID, "err", terr)
 	}
-	g0, g1 := c0, c1
-	if bt != nil {
-		g0, g1 = bt.trees[0].Span(lay.Params, c0, c1)
+	if bt == nil {
+		lastRows = lay.Kp
 	}
-	// Each row's span is read and checked; the columns are cut out of the
-	// spans when they are asked for.
-	width := (g1 - g0) * sym
-	spans := getSpans(lay.Kp * width)
-	defer func() {
-		if read == nil {
-			putSpans(spans)
+	// The columns row `row` needs, and the span read for them.
+	rowEnd := func(row int) int {
+		if row < lastRows {
+			return c1
 		}
-	}()
+		return c1 - 1
+	}
+	span := func(e int) (int, int) {
+		if bt == nil {
+			return c0, e
+		}
+		return bt.trees[0].Span(lay.Params, c0, e)
+	}
+	g0, g1 := span(c1)
+	width := (g1 - g0) * sym
 	// One slivers file per directory holds this blob's rows there.
 	files := make([]*os.File, min(len(s.dirs), lay.Kp))
 	defer func() {
@@ -225,18 +229,18 @@ func (r *reader) readColumns(c0, c1 int, reuse bool) (read quilt.ColumnReader, r
 	for d := range files {
 		path, _ := s.sliverPath(r.rec.ID, d, size) // row d lives in directory d
 		if files[d], err = os.Open(path); err != nil {
-			return nil, nil, err
+			return err
 		}
 	}
-	spanAt := func(row int) (*os.File, int64) {
+	spanAt := func(row, g0 int) (*os.File, int64) {
 		return files[s.dirOf(row)], s.sliverOffset(row, size) + int64(g0*sym)
 	}
 	// The rows' spans lie a sliver apart: on a cold cache a patch costs
 	// Kp small reads however small it is, and the disk's seeks, not its
 	// bytes, set the pace. A quilt's systematic slivers are consecutive in
 	// each directory's file, so when they are not too large the first
-	// patch read of the quilt announces the whole of them, to be read in
-	// one sweep, and the quilt's other patches come from the page cache;
+	// patch read of the quilt has the whole of them read in one sweep
+	// (sweep.go), and the quilt's other patches come from the page cache;
 	// a larger quilt has each row's span announced, so that at least
 	// those reads reach the disk together.
 	if int64(lay.Kp)*size <= sweepBytes {
@@ -244,76 +248,67 @@ func (r *reader) readColumns(c0, c1 int, reuse bool) (read quilt.ColumnReader, r
 			s.swept.Add(r.rec.ID, struct{}{}, 1)
 			for d, f := range files {
 				rows := (lay.Kp - d + len(s.dirs) - 1) / len(s.dirs)
-				willNeed(f, s.sliverOffset(d, size), int64(rows)*size)
+				off, n := s.sliverOffset(d, size), int64(rows)*size
+				if !s.sweep(f.Name(), off, n) {
+					willNeed(f, off, n)
+				}
 			}
 		}
 	} else {
 		for row := range lay.Kp {
-			f, off := spanAt(row)
+			f, off := spanAt(row, g0)
 			willNeed(f, off, int64(width))
 		}
 	}
 	// Read (and, with trees, check) the rows on a few goroutines when there
 	// is much to read, so that the hashing of some rows overlaps the disk
-	// reads of others.
+	// reads of others. Each row's symbols go straight to their places in
+	// dst.
 	workers := 1
-	if len(spans) >= parallelCheckBytes {
+	if lay.Kp*width >= parallelCheckBytes {
 		workers = min(lay.Kp, 2*runtime.GOMAXPROCS(0))
 	}
-	err = blobstore.Parallel(r.ctx, workers, lay.Kp, func(_, row int) error {
-		f, off := spanAt(row)
-		span := spans[row*width : (row+1)*width]
-		if _, err := f.ReadAt(span, off); err != nil {
+	spans := make([][]byte, workers)
+	defer func() {
+		for _, b := range spans {
+			if b != nil {
+				spanBufs.put(b)
+			}
+		}
+	}()
+	err = blobstore.Parallel(r.ctx, workers, lay.Kp, func(wk, row int) error {
+		e := rowEnd(row)
+		if e == c0 {
+			return nil
+		}
+		g0, g1 := span(e)
+		if spans[wk] == nil {
+			spans[wk] = spanBufs.get(width)
+		}
+		b := spans[wk][:(g1-g0)*sym]
+		f, off := spanAt(row, g0)
+		if _, err := f.ReadAt(b, off); err != nil {
 			return fmt.Errorf("sliver %d: %w", row, err)
 		}
 		if bt != nil {
-			if err := enc.VerifyRange(bt.trees[row], sym, g0, span); err != nil {
+			if err := enc.VerifyRange(bt.trees[row], sym, g0, b); err != nil {
 				return fmt.Errorf("sliver %d: %w", row, err)
 			}
 		}
+		for c := c0; c < e; c++ {
+			copy(dst[(c-c0)*colBytes+row*sym:][:sym], b[(c-g0)*sym:])
+		}
 		return nil
 	})
-	if err != nil {
-		return nil, nil, err
+	if err != nil || bt != nil {
+		return err
 	}
-	if bt == nil {
-		// Without trees the columns are checked together, whole.
-		cols := make([][]byte, c1-c0)
-		for c := range cols {
-			cols[c] = make([]byte, lay.Kp*sym)
-			for row := range lay.Kp {
-				at := row*width + (c0-g0+c)*sym
-				copy(cols[c][row*sym:(row+1)*sym], spans[at:at+sym])
-			}
-		}
-		if err := enc.VerifyColumns(r.rec.metadata(), c0, cols); err != nil {
-			return nil, nil, err
-		}
-		putSpans(spans)
-		return columnsReader(cols, c0), func() {}, nil
+	// Without trees the columns are checked together, whole.
+	cols := make([][]byte, c1-c0)
+	for i := range cols {
+		cols[i] = dst[i*colBytes : (i+1)*colBytes]
 	}
-	// Each column is gathered from the rows when asked for: into one
-	// buffer reused from call to call when the caller copies it at once
-	// (reuse), else into a new one.
-	var scratch []byte
-	read = func(c int) ([]byte, error) {
-		if c < c0 || c >= c1 {
-			return nil, fmt.Errorf("column %d outside the columns read [%d, %d): %w", c, c0, c1, blobstore.ErrInvalidArgument)
-		}
-		col := scratch
-		if col == nil {
-			col = make([]byte, lay.Kp*sym)
-			if reuse {
-				scratch = col
-			}
-		}
-		for row := range lay.Kp {
-			at := row*width + (c-g0)*sym
-			copy(col[row*sym:(row+1)*sym], spans[at:at+sym])
-		}
-		return col, nil
-	}
-	return read, func() { putSpans(spans) }, nil
+	return enc.VerifyColumns(r.rec.metadata(), c0, cols)
 }
 
 // quiltIndexCacheBytes bounds the patch lists kept in memory: a quilt's
@@ -334,32 +329,35 @@ func patchesCost(ps []blobstore.StoredPatch) int {
 }
 
 // sweepBytes is the largest systematic part of a quilt that its first
-// patch read asks the kernel to read whole (see readColumns); sweptQuilts
+// patch read asks the kernel to read whole (see readColumnsInto); sweptQuilts
 // bounds how many quilts the store remembers having swept.
 const (
 	sweepBytes  = 128 << 20
 	sweptQuilts = 1024
 )
 
-// spanPool recycles the buffers patch reads gather rows' spans in.
-var spanPool sync.Pool
+// bufPool recycles byte buffers of about one size: the rows' spans of
+// patch reads (spanBufs), their groups of columns (groupBufs).
+type bufPool struct{ pool sync.Pool }
 
-// getSpans returns a buffer of n bytes, not cleared: readColumns fills it
-// whole before using it.
-func getSpans(n int) []byte {
-	if b, ok := spanPool.Get().(*[]byte); ok && cap(*b) >= n {
+var spanBufs, groupBufs bufPool
+
+// get returns a buffer of n bytes, not cleared: its users fill what they
+// use before using it.
+func (p *bufPool) get(n int) []byte {
+	if b, ok := p.pool.Get().(*[]byte); ok && cap(*b) >= n {
 		return (*b)[:n]
 	}
 	return make([]byte, n)
 }
 
-func putSpans(b []byte) {
+func (p *bufPool) put(b []byte) {
 	if cap(b) <= 64<<20 {
-		spanPool.Put(&b)
+		p.pool.Put(&b)
 	}
 }
 
-// parallelCheckBytes is the size from which readColumns checks rows on
+// parallelCheckBytes is the size from which readColumnsInto checks rows on
 // several goroutines.
 const parallelCheckBytes = 256 << 10
 

@@ -1,7 +1,6 @@
 package localstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -78,29 +77,5 @@ func TestQuiltThroughDamage(t *testing.T) {
 	}
 	if _, err := s.PutQuilt(ctx, make([]blobstore.QuiltPart, 7), blobstore.PutOptions{}); err == nil {
 		t.Error("PutQuilt of more parts than columns succeeded")
-	}
-}
-
-// TestPatchReaderHandsOverWhatIsUnread: a patch reply's Bytes, which
-// walrusfs serve writes from without copying, is what reading the rest
-// would give.
-func TestPatchReaderHandsOverWhatIsUnread(t *testing.T) {
-	data := []byte("0123456789")
-	m := &memReader{Reader: bytes.NewReader(data), data: data}
-	if got := m.Bytes(); !bytes.Equal(got, data) {
-		t.Fatalf("Bytes before any read = %q, want %q", got, data)
-	}
-	head := make([]byte, 3)
-	if _, err := io.ReadFull(m, head); err != nil {
-		t.Fatal(err)
-	}
-	if got := m.Bytes(); !bytes.Equal(got, data[3:]) {
-		t.Errorf("Bytes after reading 3 bytes = %q, want %q", got, data[3:])
-	}
-	if _, err := io.ReadAll(m); err != nil {
-		t.Fatal(err)
-	}
-	if got := m.Bytes(); len(got) != 0 {
-		t.Errorf("Bytes after reading everything = %q, want nothing", got)
 	}
 }

@@ -48,8 +48,13 @@ type Store struct {
 	// verified remembers metadata found to reproduce its blob ID.
 	verified *costlru.Cache[blobstore.ID, verifiedHashes]
 	// swept remembers the quilts whose slivers a patch read has asked the
-	// kernel to read whole (see readColumns).
+	// kernel to read whole (see readColumnsInto).
 	swept *costlru.Cache[blobstore.ID, struct{}]
+	// sweeps holds a token per sweep running (see sweep.go).
+	sweeps chan struct{}
+	// patchGroup is about how many bytes of a patch a patch reader reads
+	// at a time (defaultPatchGroup; tests make it small).
+	patchGroup int
 	// quiltIndexes keeps the patch lists of recently listed quilts.
 	quiltIndexes *costlru.Cache[blobstore.ID, []blobstore.StoredPatch]
 
@@ -98,6 +103,8 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		slivers: newSliverCache(), trees: costlru.New[blobstore.ID, *blobTrees](treeCacheBytes, treeCacheBytes/2),
 		verified:     costlru.New[blobstore.ID, verifiedHashes](verifiedCacheBytes, verifiedCacheBytes/8),
 		swept:        costlru.New[blobstore.ID, struct{}](sweptQuilts, 1),
+		sweeps:       make(chan struct{}, maxSweeps),
+		patchGroup:   defaultPatchGroup,
 		quiltIndexes: costlru.New[blobstore.ID, []blobstore.StoredPatch](quiltIndexCacheBytes, quiltIndexCacheBytes/4)}
 	s.encs.m = map[int]*rs2.Encoder{cfg.Shards: enc}
 	if s.qenc, err = s.encs.get(cfg.QuiltShards); err != nil {

@@ -286,6 +286,7 @@ func TestQuiltVectors(t *testing.T) {
 				if pd.Identifier != got.Identifier || !bytes.Equal(pd.Data, orig) || len(pd.Data) != pv.DataLength || !maps.Equal(pd.Tags, pv.Tags) {
 					t.Errorf("patch %q read back as %q, %d bytes, tags %v", got.Identifier, pd.Identifier, len(pd.Data), pd.Tags)
 				}
+				checkHeaderByPrefixes(t, cols, got.Start, pd)
 			}
 			// The blob ID is the expensive part (an RS2 encoding).
 			if raceEnabled && v.N >= 500 {
@@ -323,4 +324,36 @@ func TestQuiltVectors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkHeaderByPrefixes feeds a patch's bytes to PatchSize and
+// ParsePatchHeader a byte at a time, as a reader streaming the patch
+// does: the parser asks for more until it holds the whole header, never
+// for more than the patch has, and then agrees with ReadPatch.
+func checkHeaderByPrefixes(t *testing.T, patch []byte, start int, pd *PatchData) {
+	t.Helper()
+	if _, err := PatchSize(patch[:PatchHeaderLen-1], len(patch), start); err == nil {
+		t.Errorf("patch %q: PatchSize of %d bytes succeeded", pd.Identifier, PatchHeaderLen-1)
+	}
+	size, err := PatchSize(patch[:PatchHeaderLen], len(patch), start)
+	if err != nil {
+		t.Fatalf("patch %q: PatchSize: %v", pd.Identifier, err)
+	}
+	for l := 0; l <= size; l++ {
+		h, need, err := ParsePatchHeader(patch[:l], size, start)
+		if err != nil {
+			t.Fatalf("patch %q: ParsePatchHeader of %d bytes: %v", pd.Identifier, l, err)
+		}
+		if need > size {
+			t.Fatalf("patch %q: ParsePatchHeader of %d bytes wants %d, more than the patch's %d", pd.Identifier, l, need, size)
+		}
+		if need > l {
+			continue
+		}
+		if h.Identifier != pd.Identifier || !maps.Equal(h.Tags, pd.Tags) || h.End != size || !bytes.Equal(patch[h.DataStart:h.End], pd.Data) {
+			t.Errorf("patch %q: header parsed from %d bytes = %q, tags %v, data [%d, %d)", pd.Identifier, l, h.Identifier, h.Tags, h.DataStart, h.End)
+		}
+		return
+	}
+	t.Errorf("patch %q: the header was never complete within %d bytes", pd.Identifier, size)
 }

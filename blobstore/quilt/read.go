@@ -147,6 +147,9 @@ type PatchData struct {
 // symbol size s, reading only those columns. The identifier and tags come
 // from the patch's own header. Bytes that are not a valid QuiltV1 patch,
 // or a bad column range, fail with [blobstore.ErrInvalidArgument].
+//
+// ReadPatch holds the whole patch in memory; a reader that streams it
+// uses [PatchSize] and [ParsePatchHeader] on the patch's first bytes.
 func ReadPatch(p rs2.Params, s int, read ColumnReader, start, end int) (*PatchData, error) {
 	if s <= 0 || s%2 != 0 || s > rs2.MaxSymbolSize {
 		return nil, fmt.Errorf("quilt: bad symbol size %d: %w", s, blobstore.ErrInvalidArgument)
@@ -163,43 +166,107 @@ func ReadPatch(p rs2.Params, s int, read ColumnReader, start, end int) (*PatchDa
 		}
 		buf = append(buf, col...)
 	}
-	if len(buf) < headerLen {
-		return nil, malformed("patch at column %d: too short for a header", start)
+	size, err := PatchSize(buf, len(buf), start)
+	if err != nil {
+		return nil, err
 	}
-	if buf[0] != version {
-		return nil, malformed("patch at column %d: unknown version %d", start, buf[0])
+	h, _, err := ParsePatchHeader(buf, size, start)
+	if err != nil {
+		return nil, err
 	}
-	length := uint64(binary.LittleEndian.Uint32(buf[1:]))
-	mask := buf[5]
-	if length > uint64(len(buf)-headerLen) {
-		return nil, malformed("patch at column %d: %d bytes do not fit in %d columns", start, length, end-start)
+	return &PatchData{Identifier: h.Identifier, Tags: h.Tags, Data: buf[h.DataStart:h.End]}, nil
+}
+
+// PatchHeaderLen is the fixed start of a patch's header (BlobHeaderV1:
+// version, u32 length, mask): enough bytes for [PatchSize].
+const PatchHeaderLen = headerLen
+
+// PatchHeader is what the header of a patch says.
+type PatchHeader struct {
+	Identifier string
+	// Tags are the patch's tags; nil when it has none.
+	Tags map[string]string
+	// DataStart and End bound the patch's data within the patch's bytes,
+	// which begin with the first symbol of its first column.
+	DataStart, End int
+}
+
+// PatchSize returns how many bytes the patch whose bytes begin with first
+// takes, header and data, without the padding of its last column. first
+// holds at least the patch's first [PatchHeaderLen] bytes; room is what
+// its columns hold, and start its first column (for messages). A patch
+// with an unknown version, or one that does not fit in room, is malformed
+// ([blobstore.ErrInvalidArgument]).
+func PatchSize(first []byte, room, start int) (int, error) {
+	if room < headerLen || len(first) < headerLen {
+		return 0, malformed("patch at column %d: too short for a header", start)
 	}
-	d := decoder{b: buf[headerLen : headerLen+int(length)]}
-	idLen := int(d.u16())
-	idSec := decoder{b: d.take(idLen)}
-	pd := &PatchData{Identifier: idSec.str()}
+	if first[0] != version {
+		return 0, malformed("patch at column %d: unknown version %d", start, first[0])
+	}
+	length := uint64(binary.LittleEndian.Uint32(first[1:]))
+	if length > uint64(room-headerLen) {
+		return 0, malformed("patch at column %d: %d bytes do not fit in %d bytes of columns", start, length, room)
+	}
+	return headerLen + int(length), nil
+}
+
+// ParsePatchHeader parses the header at the start of a patch of size bytes
+// (see [PatchSize]) whose bytes begin with prefix. When prefix is too
+// short to hold the whole header, it returns the number of bytes it needs
+// (more than len(prefix)) and no error; otherwise it returns the header
+// and its length. A header that does not parse, or does not fit in size,
+// is malformed ([blobstore.ErrInvalidArgument]).
+func ParsePatchHeader(prefix []byte, size, start int) (PatchHeader, int, error) {
+	if len(prefix) < headerLen || size < headerLen {
+		return PatchHeader{}, headerLen, nil
+	}
+	mask := prefix[5]
+	// The identifier section, then the tags section when the mask says so,
+	// each a u16 length and that many bytes.
+	need := headerLen
+	sections := 1
+	if mask&tagsMask != 0 {
+		sections = 2
+	}
+	var sec [2][]byte
+	for i := range sections {
+		if need+2 > size {
+			return PatchHeader{}, 0, malformed("patch at column %d: want 2 bytes, %d left", start, size-need)
+		}
+		if need+2 > len(prefix) {
+			return PatchHeader{}, need + 2, nil
+		}
+		n := int(binary.LittleEndian.Uint16(prefix[need:]))
+		need += 2
+		if need+n > size {
+			return PatchHeader{}, 0, malformed("patch at column %d: want %d bytes, %d left", start, n, size-need)
+		}
+		if need+n > len(prefix) {
+			return PatchHeader{}, need + n, nil
+		}
+		sec[i] = prefix[need : need+n]
+		need += n
+	}
+	idSec := decoder{b: sec[0]}
+	h := PatchHeader{Identifier: idSec.str(), DataStart: need, End: size}
 	if idSec.err == nil && len(idSec.b) != 0 {
 		idSec.err = fmt.Errorf("identifier section has %d extra bytes", len(idSec.b))
 	}
-	if mask&tagsMask != 0 {
-		tagLen := int(d.u16())
-		tagSec := decoder{b: d.take(tagLen)}
-		pd.Tags = tagSec.tags()
+	if idSec.err != nil {
+		return PatchHeader{}, 0, malformed("patch at column %d: %v", start, idSec.err)
+	}
+	if sections == 2 {
+		tagSec := decoder{b: sec[1]}
+		h.Tags = tagSec.tags()
 		if tagSec.err == nil && len(tagSec.b) != 0 {
 			tagSec.err = fmt.Errorf("tags section has %d extra bytes", len(tagSec.b))
 		}
-		if tagSec.err != nil && d.err == nil {
-			d.err = tagSec.err
+		if tagSec.err != nil {
+			return PatchHeader{}, 0, malformed("patch at column %d: %v", start, tagSec.err)
 		}
 	}
-	if idSec.err != nil && d.err == nil {
-		d.err = idSec.err
-	}
-	if d.err != nil {
-		return nil, malformed("patch at column %d: %v", start, d.err)
-	}
-	pd.Data = d.b
-	return pd, nil
+	return h, need, nil
 }
 
 // ExtractPatch reads the patch occupying columns [start, end) of a whole

@@ -1,0 +1,61 @@
+package localstore
+
+import (
+	"os"
+)
+
+// Sweeping a quilt into the page cache
+//
+// A patch read touches every systematic sliver of its quilt (one span per
+// row, a sliver apart), so on a cold cache each patch costs Kp small disk
+// reads. When a quilt's systematic slivers are not too large (sweepBytes),
+// the first patch read of the quilt has them read whole, once, in the
+// background: one goroutine per directory reads that directory's part of
+// the slivers file front to back, a piece at a time, and throws the bytes
+// away. The quilt's later patches then come from the page cache, and the
+// first one's own row reads proceed meanwhile.
+//
+// Reading the region ourselves rather than advising the kernel
+// (POSIX_FADV_WILLNEED over the whole region) is a measured choice: a cold
+// pass over three 90 MB quilts took 1.4–1.6 s, and more CPU, with the
+// advice, against 0.8–1.0 s with the sequential read.
+//
+// At most maxSweeps sweeps run at once; beyond that the kernel is only
+// advised, as before. A sweep enters the store for each piece, so Close
+// waits for at most one piece, and a closed store ends its sweeps.
+
+const (
+	sweepPiece = 1 << 20
+	maxSweeps  = 4
+)
+
+// sweep reads [off, off+n) of the file at path once, in the background. It
+// returns false, doing nothing, when maxSweeps sweeps already run.
+func (s *Store) sweep(path string, off, n int64) bool {
+	select {
+	case s.sweeps <- struct{}{}:
+	default:
+		return false
+	}
+	go func() {
+		defer func() { <-s.sweeps }()
+		f, err := os.Open(path)
+		if err != nil {
+			return
+		}
+		defer func() { _ = f.Close() }() // read-only
+		buf := make([]byte, sweepPiece)
+		for at := off; at < off+n; at += sweepPiece {
+			done, err := s.enter()
+			if err != nil {
+				return
+			}
+			_, err = f.ReadAt(buf[:min(sweepPiece, off+n-at)], at)
+			done()
+			if err != nil {
+				return // the reads themselves will meet the problem
+			}
+		}
+	}()
+	return true
+}
