@@ -237,14 +237,18 @@ func TestPatchReadSweepsTheQuilt(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = rc.Close()
-	if _, ok := s.swept.Get(qi.Blob.ID); !ok {
+	st, ok := s.swept.Get(qi.Blob.ID)
+	if !ok || !st.started.Load() {
 		t.Fatal("the first patch read of the quilt did not sweep it")
 	}
 	settle()
+	if !st.done() {
+		t.Fatal("the quilt's sweep ended but is not done")
+	}
 
 	// A sweep reads its whole region.
 	drop()
-	if !s.sweep(path, off, region) {
+	if !s.sweep(path, off, region, &sweepState{}) {
 		t.Fatal("no sweep started with none running")
 	}
 	settle()
@@ -256,7 +260,7 @@ func TestPatchReadSweepsTheQuilt(t *testing.T) {
 	for range maxSweeps {
 		s.sweeps <- struct{}{}
 	}
-	if s.sweep(path, off, region) {
+	if s.sweep(path, off, region, &sweepState{}) {
 		t.Fatalf("a sweep started with %d running", maxSweeps)
 	}
 	for range maxSweeps {
@@ -266,7 +270,7 @@ func TestPatchReadSweepsTheQuilt(t *testing.T) {
 	// A closed store's sweep reads nothing.
 	drop()
 	_ = s.Close()
-	s.sweep(path, off, region)
+	s.sweep(path, off, region, &sweepState{})
 	settle()
 	if n := residentPages(t, f, off, region); n > pages/2 {
 		t.Fatalf("a sweep of a closed store read %d of %d pages", n, pages)

@@ -240,24 +240,34 @@ func (r *reader) readColumnsInto(dst []byte, c0, c1, lastRows int) error {
 	// bytes, set the pace. A quilt's systematic slivers are consecutive in
 	// each directory's file, so when they are not too large the first
 	// patch read of the quilt has the whole of them read in one sweep
-	// (sweep.go), and the quilt's other patches come from the page cache;
-	// a larger quilt has each row's span announced, so that at least
-	// those reads reach the disk together.
-	if int64(lay.Kp)*size <= sweepBytes {
-		if _, swept := s.swept.Get(r.rec.ID); !swept {
-			s.swept.Add(r.rec.ID, struct{}{}, 1)
-			for d, f := range files {
-				rows := (lay.Kp - d + len(s.dirs) - 1) / len(s.dirs)
-				off, n := s.sliverOffset(d, size), int64(rows)*size
-				if !s.sweep(f.Name(), off, n) {
-					willNeed(f, off, n)
-				}
-			}
+	// (sweep.go), and the quilt's other patches come from the page cache.
+	// Until the sweep is done, and always for a larger quilt, each read
+	// announces its rows' spans first, so that they reach the disk
+	// together and before the sweep's reads.
+	sweepable := int64(lay.Kp)*size <= sweepBytes
+	var sweeping *sweepState
+	if sweepable {
+		var seen bool
+		if sweeping, seen = s.swept.Get(r.rec.ID); !seen {
+			sweeping = &sweepState{}
+			s.swept.Add(r.rec.ID, sweeping, 1)
+		} else if sweeping.done() {
+			sweeping = nil
 		}
-	} else {
+	}
+	if !sweepable || sweeping != nil {
 		for row := range lay.Kp {
 			f, off := spanAt(row, g0)
 			willNeed(f, off, int64(width))
+		}
+	}
+	if sweeping != nil && sweeping.start() {
+		for d, f := range files {
+			rows := (lay.Kp - d + len(s.dirs) - 1) / len(s.dirs)
+			off, n := s.sliverOffset(d, size), int64(rows)*size
+			if !s.sweep(f.Name(), off, n, sweeping) {
+				willNeed(f, off, n)
+			}
 		}
 	}
 	// Read (and, with trees, check) the rows on a few goroutines when there

@@ -26,7 +26,7 @@ import (
 // 1000) is stored with symbols of at least treeMinSymbol bytes, and kept
 // in the file "trees" of each directory, next to that directory's
 // slivers: a header, then the tree of each systematic sliver the
-// directory holds, in sliver order. They cost 2–5% of the quilt's size.
+// directory holds, in sliver order. They cost 3–6% of the quilt's size.
 // Like everything on disk they are checked before use: every tree of a
 // blob is reduced to its sliver's primary hash in the blob's metadata when
 // the blob's trees are first loaded, and the checked trees are kept in

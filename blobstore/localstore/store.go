@@ -49,7 +49,7 @@ type Store struct {
 	verified *costlru.Cache[blobstore.ID, verifiedHashes]
 	// swept remembers the quilts whose slivers a patch read has asked the
 	// kernel to read whole (see readColumnsInto).
-	swept *costlru.Cache[blobstore.ID, struct{}]
+	swept *costlru.Cache[blobstore.ID, *sweepState]
 	// sweeps holds a token per sweep running (see sweep.go).
 	sweeps chan struct{}
 	// patchGroup is about how many bytes of a patch a patch reader reads
@@ -102,7 +102,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	s := &Store{cfg: cfg, log: logger, params: enc.Params(), enc: enc, maxGathered: defaultMaxGathered,
 		slivers: newSliverCache(), trees: costlru.New[blobstore.ID, *blobTrees](treeCacheBytes, treeCacheBytes/2),
 		verified:     costlru.New[blobstore.ID, verifiedHashes](verifiedCacheBytes, verifiedCacheBytes/8),
-		swept:        costlru.New[blobstore.ID, struct{}](sweptQuilts, 1),
+		swept:        costlru.New[blobstore.ID, *sweepState](sweptQuilts, 1),
 		sweeps:       make(chan struct{}, maxSweeps),
 		patchGroup:   defaultPatchGroup,
 		quiltIndexes: costlru.New[blobstore.ID, []blobstore.StoredPatch](quiltIndexCacheBytes, quiltIndexCacheBytes/4)}

@@ -2,6 +2,7 @@ package localstore
 
 import (
 	"os"
+	"sync/atomic"
 )
 
 // Sweeping a quilt into the page cache
@@ -29,16 +30,33 @@ const (
 	maxSweeps  = 4
 )
 
-// sweep reads [off, off+n) of the file at path once, in the background. It
-// returns false, doing nothing, when maxSweeps sweeps already run.
-func (s *Store) sweep(path string, off, n int64) bool {
+// sweepState is what the store knows of one quilt's sweep.
+type sweepState struct {
+	started atomic.Bool
+	running atomic.Int32 // directory sweeps not yet ended
+}
+
+// start reports whether the caller is the one to start the sweep.
+func (st *sweepState) start() bool { return st.started.CompareAndSwap(false, true) }
+
+// done reports whether the sweep has started and ended.
+func (st *sweepState) done() bool { return st.started.Load() && st.running.Load() == 0 }
+
+// sweep reads [off, off+n) of the file at path once, in the background,
+// as part of st. It returns false, doing nothing, when maxSweeps sweeps
+// already run.
+func (s *Store) sweep(path string, off, n int64, st *sweepState) bool {
 	select {
 	case s.sweeps <- struct{}{}:
 	default:
 		return false
 	}
+	st.running.Add(1)
 	go func() {
-		defer func() { <-s.sweeps }()
+		defer func() {
+			st.running.Add(-1)
+			<-s.sweeps
+		}()
 		f, err := os.Open(path)
 		if err != nil {
 			return

@@ -33,13 +33,16 @@ type SliverTree struct {
 }
 
 // SliverTreeLevel is the level at which a tree for slivers of symbolSize
-// bytes is kept: the lowest at which a node covers at least 2 KiB of
+// bytes is kept: the lowest at which a node covers at least 768 bytes of
 // symbols. Lower levels make the tree larger (32 bytes per node per
-// sliver); higher ones make a reader of a few symbols read and hash more
-// around them.
+// sliver: at most 1/24 of the symbols it covers, 1/16 of the sliver's own
+// bytes counting the nodes over repair symbols); higher ones make a
+// reader hash more symbols around the ones it reads (a node of columns on
+// average, per row read). At 2 KiB, reading the files of three 90 MB
+// quilts hashed 424 MB for 273 MB of files; at 768 bytes, 294 MB.
 func SliverTreeLevel(p Params, symbolSize int) int {
 	l := 0
-	for (symbolSize<<l) < 2048 && l < levelsFor(p.N) {
+	for (symbolSize<<l) < 768 && l < levelsFor(p.N) {
 		l++
 	}
 	return l
