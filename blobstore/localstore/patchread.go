@@ -16,18 +16,17 @@ import (
 // padding to the end of the last column. The reader first reads the
 // header's fixed start, which gives the patch's size, so that only the
 // columns the patch fills are read, and of the last one only the rows it
-// fills. It then reads a group of columns at a time (patchGroupBytes,
-// ending on a node of the quilt's sliver trees so that no node is hashed
-// twice) into one buffer reused from group to group: the caller sends one
-// group while the next is read, and memory stays bounded whatever the
-// patch's size.
+// fills. It then reads a group of columns at a time (about
+// Store.patchGroup bytes, ending on a node of the quilt's sliver trees so
+// that no node is hashed twice) into one buffer reused from group to
+// group: a reply can be on its way before the whole patch is read, and
+// memory stays bounded whatever the patch's size.
 //
 // When a group cannot be read that way (a sliver file missing, short or
 // damaged there), the rest of the patch is read from whole slivers, which
 // reconstructs and repairs; those columns are then held until read.
 type patchReader struct {
 	r          *reader
-	id         blobstore.PatchID
 	start, end int // the patch's columns, from its ID
 	colBytes   int
 	node       int // columns per sliver tree node (1 without trees)

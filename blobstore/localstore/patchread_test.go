@@ -184,6 +184,23 @@ func TestPatchReadSkipsPaddingRows(t *testing.T) {
 	if held > group || len(writes) < 2 {
 		t.Errorf("patch of %d bytes read holding %d bytes in %d writes; want at most a node of columns (%d) per write", len(parts[0].Data), held, len(writes), group)
 	}
+
+	// Damage in a later group: the read goes on from whole slivers (which
+	// reconstruct, or come verified from the sliver cache) and still
+	// returns the right bytes.
+	node := 1 << bt.trees[0].Level
+	late := (int(large.PatchID.Start)/node + 2) * node
+	if late >= int(large.PatchID.End)-1 {
+		t.Fatalf("patch large takes columns [%d, %d): too few for a third group of %d", large.PatchID.Start, large.PatchID.End, node)
+	}
+	path, off, _ = sliverAt(t, s, qi.Blob.ID, 5)
+	at = off + int64(late*sym) + 3
+	flipByte(t, path, at)
+	logs.Reset()
+	readPatchThreeWays(t, s, large, parts[0].Data)
+	if !strings.Contains(logs.String(), fmt.Sprintf("columns=\"[%d, %d)\"", late, large.PatchID.End)) {
+		t.Fatalf("damage in the patch's third group (column %d, node %d, patch [%d, %d), S %d) went unnoticed; logs:\n%s", late, node, large.PatchID.Start, large.PatchID.End, sym, logs.String())
+	}
 }
 
 // The first patch read of a quilt sweeps the quilt's systematic slivers

@@ -89,7 +89,7 @@ func (s *Store) ReadPatch(ctx context.Context, id blobstore.PatchID) (io.ReadClo
 		return nil, fmt.Errorf("localstore: read patch %s: columns [%d, %d) not in a quilt of %d columns: %w",
 			id, start, end, rd.lay.Ks, blobstore.ErrInvalidArgument)
 	}
-	pr := &patchReader{r: rd, id: id, start: start, end: end, colBytes: rd.lay.Kp * rd.lay.SymbolSize}
+	pr := &patchReader{r: rd, start: start, end: end, colBytes: rd.lay.Kp * rd.lay.SymbolSize}
 	if err := pr.begin(); err != nil {
 		_ = pr.Close()
 		return nil, fmt.Errorf("localstore: read patch %s: %w", id, err)
