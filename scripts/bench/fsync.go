@@ -451,12 +451,20 @@ func randReadDuringUpload(ctx context.Context, s *side) (float64, string, error)
 		return 0, "", err
 	}
 	_ = resp.Body.Close()
-	before, err := pendingUploadBytes(ctx, socket)
-	if err != nil {
-		return 0, "", err
+	// The flush seals the file's chunks in the background: wait until they
+	// are queued for upload.
+	var before uint64
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if before, err = pendingUploadBytes(ctx, socket); err != nil {
+			return 0, "", err
+		}
+		if before > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if before == 0 {
-		return 0, "", errors.New("nothing was pending for upload when the reads began")
+		return 0, "", errors.New("nothing was pending for upload 10 s after the flush")
 	}
 	iops, note, err := randRead(ctx, s)
 	if err != nil {
