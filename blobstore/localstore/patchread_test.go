@@ -140,17 +140,7 @@ func TestPatchReadSkipsPaddingRows(t *testing.T) {
 	for i := range 8 {
 		parts = append(parts, blobstore.QuiltPart{Identifier: fmt.Sprintf("small%d", i), Data: lcg(uint32(i)+10, 300+i*50)})
 	}
-	qi, err := s.PutQuilt(t.Context(), parts, blobstore.PutOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd, err := s.openReader(t.Context(), qi.Blob.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !keepsTrees(rd.rec.Shards, rd.lay) {
-		t.Fatalf("a quilt with %d-byte symbols at %d shards keeps no trees; the test needs one that does", rd.lay.SymbolSize, rd.rec.Shards)
-	}
+	qi, rd := putQuiltWithTrees(t, s, parts)
 	sym, kp := rd.lay.SymbolSize, rd.lay.Kp
 	byName := map[string]blobstore.StoredPatch{}
 	for _, p := range qi.Patches {

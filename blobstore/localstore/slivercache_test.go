@@ -137,17 +137,7 @@ func TestQuiltSliverTrees(t *testing.T) {
 	for i := range parts {
 		parts[i] = blobstore.QuiltPart{Identifier: fmt.Sprintf("p%02d", i), Data: lcg(uint32(i)+40, 20<<10+i*9000)}
 	}
-	qi, err := s.PutQuilt(t.Context(), parts, blobstore.PutOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd, err := s.openReader(t.Context(), qi.Blob.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !keepsTrees(rd.rec.Shards, rd.lay) {
-		t.Fatalf("a quilt with %d-byte symbols at %d shards keeps no trees; the test needs one that does", rd.lay.SymbolSize, rd.rec.Shards)
-	}
+	qi, rd := putQuiltWithTrees(t, s, parts)
 	treePaths := make([]string, len(s.dirs))
 	for d := range s.dirs {
 		treePaths[d] = filepath.Join(s.blobDir(d, qi.Blob.ID), treesFile)
@@ -211,6 +201,24 @@ func TestQuiltSliverTrees(t *testing.T) {
 	flipAt(path, at)
 	flipAt(treePaths[4%len(s.dirs)], treesHeaderSize+8)
 	readAll("damaged data and tree")
+}
+
+// putQuiltWithTrees stores parts as a quilt that keeps sliver trees and
+// returns it with a reader of it.
+func putQuiltWithTrees(t *testing.T, s *Store, parts []blobstore.QuiltPart) (blobstore.QuiltInfo, *reader) {
+	t.Helper()
+	qi, err := s.PutQuilt(t.Context(), parts, blobstore.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := s.openReader(t.Context(), qi.Blob.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !keepsTrees(rd.rec.Shards, rd.lay) {
+		t.Fatalf("a quilt with %d-byte symbols at %d shards keeps no trees; the test needs one that does", rd.lay.SymbolSize, rd.rec.Shards)
+	}
+	return qi, rd
 }
 
 // Metadata verified once is not verified again while it stays the same;

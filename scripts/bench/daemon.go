@@ -244,9 +244,11 @@ func (d *daemon) stop(timeout time.Duration) error {
 		st := d.cmd.ProcessState
 		d.mu.Lock()
 		d.cpu = st.UserTime() + st.SystemTime()
-		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
-			d.peak = max(d.peak, uint64(ru.Maxrss)<<10) // Maxrss is in KiB on Linux
-		}
+		// The peak stays the VmHWM sampled until the last look before
+		// SIGTERM. wait4's ru_maxrss is no help: a child started by a Go
+		// program shares the parent's memory until it execs, and Linux
+		// counts that memory's high-water mark into the child's, so it
+		// reports the bench's own size whenever that is the larger.
 		d.mu.Unlock()
 	default:
 		// Not reaped (reported by kill); the figures so far stand.

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -34,15 +33,38 @@ type snapshotFixture struct {
 
 const snapshotFileSize = 1 << 10
 
-func walrusfsCLI(ctx context.Context, cfg *config, args ...string) (string, *os.ProcessState, error) {
+// walrusfsCLI runs a walrusfs command to its end and returns its output
+// and its peak resident size, sampled from /proc while it runs.
+func walrusfsCLI(ctx context.Context, cfg *config, args ...string) (string, uint64, error) {
 	cmd := exec.CommandContext(ctx, cfg.walrusfs, args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	if err != nil {
-		return "", cmd.ProcessState, fmt.Errorf("walrusfs %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+	if err := cmd.Start(); err != nil {
+		return "", 0, fmt.Errorf("walrusfs %s: %w", strings.Join(args, " "), err)
 	}
-	return out.String(), cmd.ProcessState, nil
+	// The peak resident size is sampled from /proc while it runs (see
+	// daemon.stop for why wait4's ru_maxrss would not do).
+	var peak uint64
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+wait:
+	for {
+		if pm, perr := readProcMem(cmd.Process.Pid); perr == nil {
+			peak = max(peak, pm.Peak)
+		}
+		select {
+		case err = <-done:
+			break wait
+		case <-tick.C:
+		}
+	}
+	if err != nil {
+		return "", peak, fmt.Errorf("walrusfs %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+	}
+	return out.String(), peak, nil
 }
 
 // snapshotTree writes the tree, waits until it is certified, and takes
@@ -128,15 +150,12 @@ func restoreTree(ctx context.Context, s *side) (float64, string, error) {
 		return 0, "", err
 	}
 	start := time.Now()
-	_, ps, err := walrusfsCLI(ctx, s.cfg, "restore", "--snapshot", f.id, "--state-dir", target, "--store", f.store)
+	_, peakBytes, err := walrusfsCLI(ctx, s.cfg, "restore", "--snapshot", f.id, "--state-dir", target, "--store", f.store)
 	if err != nil {
 		return 0, "", err
 	}
 	el := time.Since(start)
-	var peak float64
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		peak = float64(ru.Maxrss) / 1024 // KiB
-	}
+	peak := float64(peakBytes) / (1 << 20)
 	st, err := os.Stat(filepath.Join(target, "index.db"))
 	if err != nil {
 		return 0, "", err
