@@ -284,23 +284,23 @@ func (s *Store) stage(ctx context.Context, enc *rs2.Encoder, nonce string, r io.
 // size bytes (ErrInvalidArgument otherwise).
 func (s *Store) writeSystematic(ctx context.Context, r io.Reader, size int64, lay rs2.Layout, packs []*pacedFile) error {
 	rowLen := int64(lay.PrimarySliverSize())
-	buf := s.copyBuf()
-	defer s.copyBufs.Put(buf)
+	buf := s.copyBufs.get(copyBufSize)
+	defer s.copyBufs.put(buf)
 	remaining := size
 	for row := range lay.Kp {
 		f, base := packs[s.dirOf(row)], s.sliverOffset(row, rowLen)
 		for off := int64(0); off < rowLen; {
-			k := min(int64(len(*buf)), rowLen-off)
+			k := min(int64(len(buf)), rowLen-off)
 			data := min(k, remaining)
-			if got, err := io.ReadFull(r, (*buf)[:data]); err != nil {
+			if got, err := io.ReadFull(r, buf[:data]); err != nil {
 				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 					return fmt.Errorf("blob ended after %d of %d bytes: %w", size-remaining+int64(got), size, blobstore.ErrInvalidArgument)
 				}
 				return fmt.Errorf("read blob: %w", err)
 			}
-			clear((*buf)[data:k])
+			clear(buf[data:k])
 			remaining -= data
-			if _, err := f.writeAt(ctx, (*buf)[:k], base+off); err != nil {
+			if _, err := f.writeAt(ctx, buf[:k], base+off); err != nil {
 				return err
 			}
 			off += k
@@ -311,15 +311,6 @@ func (s *Store) writeSystematic(ctx context.Context, r io.Reader, size int64, la
 		return fmt.Errorf("blob longer than the declared %d bytes: %w", size, blobstore.ErrInvalidArgument)
 	}
 	return nil
-}
-
-// copyBuf returns a buffer from s.copyBufs for writeSystematic.
-func (s *Store) copyBuf() *[]byte {
-	if b, ok := s.copyBufs.Get().(*[]byte); ok {
-		return b
-	}
-	b := make([]byte, copyBufSize)
-	return &b
 }
 
 // copyBufSize is the piece in which writeSystematic copies blob bytes.
@@ -364,10 +355,10 @@ type sliverWriter struct {
 	f      *pacedFile
 	base   int64
 	size   int64
-	bufs   *sync.Pool // of *[]byte, to recycle gathering buffers
-	buf    []byte     // the sliver being gathered
-	have   int64      // bytes of buf written; pieces never overlap
-	direct bool       // write pieces as they come
+	bufs   *bufPool // recycles gathering buffers
+	buf    []byte   // the sliver being gathered
+	have   int64    // bytes of buf written; pieces never overlap
+	direct bool     // write pieces as they come
 }
 
 // defaultMaxGathered bounds the memory that gathering a blob's repair
@@ -388,11 +379,7 @@ func (w *sliverWriter) WriteAt(p []byte, off int64) (int, error) {
 	if w.buf == nil {
 		// Pieces cover the whole sliver, so a recycled buffer need not be
 		// cleared.
-		if b, ok := w.bufs.Get().(*[]byte); ok && int64(cap(*b)) >= w.size {
-			w.buf = (*b)[:w.size]
-		} else {
-			w.buf = make([]byte, w.size)
-		}
+		w.buf = w.bufs.get(int(w.size))
 	}
 	copy(w.buf[off:], p)
 	w.have += int64(len(p))
@@ -408,8 +395,7 @@ func (w *sliverWriter) flush() error {
 		return nil
 	}
 	_, err := w.f.writeAt(w.ctx, w.buf, w.base)
-	b := w.buf
-	w.bufs.Put(&b)
+	w.bufs.put(w.buf)
 	w.buf, w.have = nil, 0
 	return err
 }

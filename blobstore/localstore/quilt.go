@@ -10,7 +10,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/walrusfs/walrusfs/blobstore"
 	"github.com/walrusfs/walrusfs/blobstore/quilt"
@@ -140,11 +139,7 @@ func (r *reader) columns(c0, c1 int) ([][]byte, error) {
 		}
 		return r.wholeColumns(c0, c1)
 	}
-	cols := make([][]byte, c1-c0)
-	for i := range cols {
-		cols[i] = buf[i*colBytes : (i+1)*colBytes]
-	}
-	return cols, nil
+	return splitColumns(buf, c1-c0, colBytes), nil
 }
 
 // canFallBack reports whether a failed read of columns [c0, c1) should be
@@ -317,11 +312,17 @@ func (r *reader) readColumnsInto(dst []byte, c0, c1, lastRows int) error {
 		return err
 	}
 	// Without trees the columns are checked together, whole.
-	cols := make([][]byte, c1-c0)
+	return enc.VerifyColumns(r.rec.metadata(), c0, splitColumns(dst, c1-c0, colBytes))
+}
+
+// splitColumns returns the first n columns of colBytes bytes in buf, in
+// place.
+func splitColumns(buf []byte, n, colBytes int) [][]byte {
+	cols := make([][]byte, n)
 	for i := range cols {
-		cols[i] = dst[i*colBytes : (i+1)*colBytes]
+		cols[i] = buf[i*colBytes : (i+1)*colBytes]
 	}
-	return enc.VerifyColumns(r.rec.metadata(), c0, cols)
+	return cols
 }
 
 // quiltIndexCacheBytes bounds the patch lists kept in memory: a quilt's
@@ -348,27 +349,6 @@ const (
 	sweepBytes  = 128 << 20
 	sweptQuilts = 1024
 )
-
-// bufPool recycles byte buffers of about one size: the rows' spans of
-// patch reads (spanBufs), their groups of columns (groupBufs).
-type bufPool struct{ pool sync.Pool }
-
-var spanBufs, groupBufs bufPool
-
-// get returns a buffer of n bytes, not cleared: its users fill what they
-// use before using it.
-func (p *bufPool) get(n int) []byte {
-	if b, ok := p.pool.Get().(*[]byte); ok && cap(*b) >= n {
-		return (*b)[:n]
-	}
-	return make([]byte, n)
-}
-
-func (p *bufPool) put(b []byte) {
-	if cap(b) <= 64<<20 {
-		p.pool.Put(&b)
-	}
-}
 
 // parallelCheckBytes is the size from which readColumnsInto checks rows on
 // several goroutines.

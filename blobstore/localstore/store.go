@@ -34,11 +34,11 @@ type Store struct {
 	// maxGathered is the most memory Put gathers a blob's repair slivers
 	// in (see sliverWriter); tests lower it.
 	maxGathered int64
-	// copyBufs recycles writeSystematic's copy buffers (*[]byte).
-	copyBufs sync.Pool
+	// copyBufs recycles writeSystematic's copy buffers.
+	copyBufs bufPool
 	// sliverBufs recycles the buffers Put gathers repair slivers in
 	// (*[]byte).
-	sliverBufs sync.Pool
+	sliverBufs bufPool
 
 	// slivers keeps recently verified slivers (see sliverCache).
 	slivers sliverCache
