@@ -209,13 +209,21 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, id blobstore.ID,
 	}
 	defer func() { _ = rc.Close() }()
 	w.WriteHeader(status)
-	n, err := io.Copy(w, io.LimitReader(rc, length))
+	s.sendBody(w, r, io.LimitReader(rc, length), length, "blob read failed mid-reply", "blob", id, "offset", off)
+}
+
+// sendBody copies the length bytes of body into a reply whose headers are
+// out. A failure can then only be signalled by cutting the connection,
+// which the client sees as a body shorter than Content-Length; it is
+// logged with msg and attrs unless the client went away.
+func (s *server) sendBody(w http.ResponseWriter, r *http.Request, body io.Reader, length int64, msg string, attrs ...any) {
+	n, err := io.Copy(w, body)
 	if err == nil && n < length {
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
 		if r.Context().Err() == nil {
-			s.log.WarnContext(r.Context(), "blob read failed mid-reply", "blob", id, "offset", off, "length", length, "sent", n, "err", err)
+			s.log.WarnContext(r.Context(), msg, append(attrs, "length", length, "sent", n, "err", err)...)
 		}
 		panic(http.ErrAbortHandler)
 	}
@@ -319,16 +327,7 @@ func (s *server) sendPatch(w http.ResponseWriter, r *http.Request, p blobstore.S
 	if r.Method == http.MethodHead {
 		return
 	}
-	n, err := io.Copy(w, body)
-	if err == nil && n < length {
-		err = io.ErrUnexpectedEOF
-	}
-	if err != nil {
-		if r.Context().Err() == nil {
-			s.log.WarnContext(r.Context(), "patch read failed mid-reply", "patch", p.PatchID, "length", length, "sent", n, "err", err)
-		}
-		panic(http.ErrAbortHandler)
-	}
+	s.sendBody(w, r, body, length, "patch read failed mid-reply", "patch", p.PatchID)
 }
 
 // isHeaderValue reports whether s can be sent as a header value the way
