@@ -25,8 +25,8 @@ func (s *Store) Extend(ctx context.Context, id blobstore.ID, epochs uint32) (blo
 		return blobstore.Info{}, fmt.Errorf("localstore: extend %s: zero epochs: %w", id, blobstore.ErrInvalidArgument)
 	}
 	st := s.stripe(id)
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	st.lock()
+	defer st.unlock()
 	r, err := s.load(ctx, id)
 	if err != nil {
 		return blobstore.Info{}, fmt.Errorf("localstore: extend %s: %w", id, err)
@@ -61,8 +61,8 @@ func (s *Store) DeleteExpired(ctx context.Context, id blobstore.ID) (bool, error
 	}
 	defer done()
 	st := s.stripe(id)
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	st.lock()
+	defer st.unlock()
 	r, err := s.load(ctx, id)
 	if err != nil {
 		return false, fmt.Errorf("localstore: delete expired %s: %w", id, err)

@@ -75,8 +75,8 @@ func (s *Store) put(ctx context.Context, enc *rs2.Encoder, r io.Reader, size int
 	id := rec.ID
 
 	st := s.stripe(id)
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	st.lock()
+	defer st.unlock()
 	old, err := s.load(ctx, id)
 	switch {
 	case err == nil:

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"slices"
 	"time"
 
 	"github.com/walrusfs/walrusfs/blobstore"
@@ -146,32 +145,19 @@ func (r *record) metadata() *rs2.Metadata {
 	return &rs2.Metadata{Length: uint64(r.Size), Pairs: r.Hashes}
 }
 
-// verifiedCacheBytes bounds the metadata kept as already verified: about
-// 60 records at 1000 shards (64 KiB each), thousands at 40.
-const verifiedCacheBytes = 4 << 20
+// recordCacheBytes bounds the loaded records kept in memory: about 60 at
+// 1000 shards (64 KiB of hashes each), thousands at 40.
+const recordCacheBytes = 4 << 20
 
-// verifiedHashes are a blob's length and pair hashes, known to reproduce
-// its ID.
-type verifiedHashes struct {
-	size   int64
-	hashes []rs2.PairHash
+// cachedRecord is a record as load found it, verified, while its stripe
+// had seen writes write sections.
+type cachedRecord struct {
+	rec    *record
+	writes uint64
 }
 
-// verifyRecordCached is verifyRecord with a memory of the metadata already
-// verified: recomputing a blob ID costs about 2,000 hashes at 1000 shards,
-// and a quilt's record is loaded for every patch read. A record whose
-// length and hashes are byte for byte those already verified for its ID
-// reproduces the ID too.
-func (s *Store) verifyRecordCached(r *record) error {
-	if v, ok := s.verified.Get(r.ID); ok && v.size == r.Size && slices.Equal(v.hashes, r.Hashes) {
-		return nil
-	}
-	if err := verifyRecord(r); err != nil {
-		return err
-	}
-	s.verified.Add(r.ID, verifiedHashes{size: r.Size, hashes: slices.Clone(r.Hashes)}, 64+len(r.Hashes)*pairHashSize)
-	return nil
-}
+// recordCost estimates the memory a cached record takes.
+func recordCost(r *record) int { return 128 + len(r.Hashes)*pairHashSize }
 
 // verifyRecord checks that the record's pair hashes reproduce its blob ID,
 // which authenticates them: every sliver is then checked against them.

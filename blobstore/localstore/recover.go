@@ -93,7 +93,7 @@ func (s *Store) recoverStage(ctx context.Context, nonce string, ds []int) error 
 	}
 	var rec *record
 	if id != nil {
-		r, err := s.load(ctx, *id)
+		r, err := s.loadFromDisk(ctx, *id)
 		if err != nil && !errors.Is(err, blobstore.ErrNotFound) {
 			return err
 		}

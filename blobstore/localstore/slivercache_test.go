@@ -221,25 +221,80 @@ func putQuiltWithTrees(t *testing.T, s *Store, parts []blobstore.QuiltPart) (blo
 	return qi, rd
 }
 
-// Metadata verified once is not verified again while it stays the same;
-// a record changed on disk after that is checked afresh and refused.
-func TestVerifiedMetadataIsRecheckedWhenItChanges(t *testing.T) {
-	s, _ := openStore(t, testConfig(t, 1, 10))
-	info := put(t, s, lcg(7, 5000))
-	rec, err := s.load(t.Context(), info.ID)
+// A loaded record is kept and returned again until its stripe ends a
+// write section: a lease extended, a permanent Put over a deletable blob
+// and a delete are seen at once, and a record changed on disk behind the
+// store is checked afresh, and refused, when next read from disk.
+func TestRecordMemoryFollowsWrites(t *testing.T) {
+	cfg := testConfig(t, 1, 10)
+	s, _ := openStore(t, cfg)
+	ctx := t.Context()
+	data := lcg(7, 5000)
+	info, err := s.Put(ctx, bytes.NewReader(data), int64(len(data)), blobstore.PutOptions{Epochs: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s.verified.Get(info.ID); !ok {
-		t.Fatal("verified metadata not remembered")
+	rec, err := s.load(ctx, info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Kept: the same record again, even with the file gone from under it.
+	path := filepath.Join(s.blobDir(0, info.ID), metaFile)
+	saved, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := s.load(ctx, info.ID); err != nil || again != rec {
+		t.Fatalf("second load: %p, %v; want the record kept (%p)", again, err, rec)
+	}
+	if err := os.WriteFile(path, saved, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Each kind of write makes the next load read the disk.
+	ext, err := s.Extend(ctx, info.ID, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Stat(ctx, info.ID); err != nil || st.EndEpoch != ext.EndEpoch || st.EndEpoch != info.EndEpoch+3 {
+		t.Fatalf("after Extend: Stat = %+v, %v; want end epoch %d", st, err, info.EndEpoch+3)
+	}
+	if _, err := s.Put(ctx, bytes.NewReader(data), int64(len(data)), blobstore.PutOptions{Epochs: 1, Permanent: true}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Stat(ctx, info.ID); err != nil || st.Deletable {
+		t.Fatalf("after a permanent Put: Stat = %+v, %v; want a permanent blob", st, err)
+	}
+	other, err := s.Put(ctx, bytes.NewReader(lcg(8, 5000)), 5000, blobstore.PutOptions{Epochs: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Stat(ctx, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Stat(ctx, other.ID); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Fatalf("Stat after Delete: err = %v, want ErrNotFound", err)
+	}
+	// A record changed on disk is checked when read again: here, by the
+	// next process to open the store.
+	rec, err = s.load(ctx, info.ID)
+	if err != nil {
+		t.Fatal(err)
 	}
 	bad := *rec
 	bad.Hashes = slices.Clone(rec.Hashes)
 	bad.Hashes[3].Primary[0] ^= 1
-	if err := os.WriteFile(filepath.Join(s.blobDir(0, info.ID), metaFile), bad.marshal(), 0o644); err != nil {
+	if err := os.WriteFile(path, bad.marshal(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.load(t.Context(), info.ID); !errors.Is(err, blobstore.ErrIntegrity) {
+	s.Close()
+	s2, _ := openStore(t, cfg)
+	if _, err := s2.load(ctx, info.ID); !errors.Is(err, blobstore.ErrIntegrity) {
 		t.Fatalf("load of a record whose hashes no longer give its ID: err = %v, want ErrIntegrity", err)
 	}
 }

@@ -45,8 +45,9 @@ type Store struct {
 	// trees keeps the checked sliver trees of recently read quilts (see
 	// slivertrees.go).
 	trees *costlru.Cache[blobstore.ID, *blobTrees]
-	// verified remembers metadata found to reproduce its blob ID.
-	verified *costlru.Cache[blobstore.ID, verifiedHashes]
+	// records keeps verified records, each valid while its stripe sees no
+	// write (see load).
+	records *costlru.Cache[blobstore.ID, cachedRecord]
 	// swept remembers the quilts whose slivers a patch read has asked the
 	// kernel to read whole (see readColumnsInto).
 	swept *costlru.Cache[blobstore.ID, *sweepState]
@@ -72,6 +73,18 @@ type stripe struct {
 	// deletes counts deletes committed under this stripe; readers compare
 	// it to notice that a blob they stream may be gone.
 	deletes atomic.Uint64
+	// writes counts the write sections ended under this stripe: a record
+	// loaded while it had some value is current as long as it keeps it.
+	writes atomic.Uint64
+}
+
+// lock takes the stripe for writing: to change a blob's record or files.
+func (st *stripe) lock() { st.mu.Lock() }
+
+// unlock ends a write section, making every record loaded before it stale.
+func (st *stripe) unlock() {
+	st.writes.Add(1)
+	st.mu.Unlock()
 }
 
 var _ blobstore.Store = (*Store)(nil)
@@ -101,7 +114,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	}
 	s := &Store{cfg: cfg, log: logger, params: enc.Params(), enc: enc, maxGathered: defaultMaxGathered,
 		slivers: newSliverCache(), trees: costlru.New[blobstore.ID, *blobTrees](treeCacheBytes, treeCacheBytes/2),
-		verified:     costlru.New[blobstore.ID, verifiedHashes](verifiedCacheBytes, verifiedCacheBytes/8),
+		records:      costlru.New[blobstore.ID, cachedRecord](recordCacheBytes, recordCacheBytes/8),
 		swept:        costlru.New[blobstore.ID, *sweepState](sweptQuilts, 1),
 		sweeps:       make(chan struct{}, maxSweeps),
 		patchGroup:   defaultPatchGroup,
@@ -249,7 +262,28 @@ func (s *Store) Stat(ctx context.Context, id blobstore.ID) (blobstore.Info, erro
 // newest copy that is well-formed and whose hashes reproduce the ID. It fails
 // with ErrNotFound when no directory has a record and with ErrIntegrity when
 // records exist but none is valid. The caller holds the blob's stripe.
+//
+// A record loaded is kept in memory and returned again, without reading
+// the disk, until its stripe ends a write section: every change to a
+// blob's record or files happens in one (stripe.lock), so what was read
+// before is still what the disk holds. A quilt's record (64 KiB of hashes
+// at 1000 shards) is wanted twice for every patch read. The record
+// returned is shared: callers copy it to change it.
 func (s *Store) load(ctx context.Context, id blobstore.ID) (*record, error) {
+	st := s.stripe(id)
+	writes := st.writes.Load()
+	if c, ok := s.records.Get(id); ok && c.writes == writes {
+		return c.rec, nil
+	}
+	r, err := s.loadFromDisk(ctx, id)
+	if err == nil {
+		s.records.Add(id, cachedRecord{rec: r, writes: writes}, recordCost(r))
+	}
+	return r, err
+}
+
+// loadFromDisk is load without the memory of records.
+func (s *Store) loadFromDisk(ctx context.Context, id blobstore.ID) (*record, error) {
 	var (
 		best    *record
 		badErrs []error
@@ -272,7 +306,7 @@ func (s *Store) load(ctx context.Context, id blobstore.ID) (*record, error) {
 			err = fmt.Errorf("%w: holds blob %s", errBadRecord, r.ID)
 		}
 		if err == nil {
-			err = s.verifyRecordCached(r)
+			err = verifyRecord(r)
 		}
 		if err != nil {
 			s.log.Warn("localstore: bad metadata copy", "blob", id, "path", path, "err", err)
@@ -306,8 +340,8 @@ func (s *Store) Delete(ctx context.Context, id blobstore.ID) error {
 	}
 	defer done()
 	st := s.stripe(id)
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	st.lock()
+	defer st.unlock()
 	r, err := s.load(ctx, id)
 	if err != nil && !errors.Is(err, blobstore.ErrIntegrity) {
 		return fmt.Errorf("localstore: delete %s: %w", id, err)
