@@ -190,6 +190,51 @@ func (r *reader) readColumnsInto(dst []byte, c0, c1, lastRows int) error {
 	sym := lay.SymbolSize
 	colBytes := lay.Kp * sym
 	size := int64(lay.PrimarySliverSize())
+	// One slivers file per directory holds this blob's rows there.
+	files := make([]*os.File, min(len(s.dirs), lay.Kp))
+	defer func() {
+		for _, f := range files {
+			if f != nil {
+				_ = f.Close() // read-only
+			}
+		}
+	}()
+	for d := range files {
+		path, _ := s.sliverPath(r.rec.ID, d, size) // row d lives in directory d
+		if files[d], err = os.Open(path); err != nil {
+			return err
+		}
+	}
+	// The rows' spans lie a sliver apart: on a cold cache a patch costs
+	// Kp small reads however small it is, and the disk's seeks, not its
+	// bytes, set the pace. A quilt's systematic slivers are consecutive in
+	// each directory's file, so when they are not too large the first
+	// read of the quilt has the whole of them read in one sweep
+	// (sweep.go), and the quilt's other patches come from the page cache.
+	// The sweep starts before anything else, so that the disk works while
+	// the trees load. Until it is done, and always for a larger quilt,
+	// each read announces its rows' spans first, so that they reach the
+	// disk together and before the sweep's later reads.
+	sweepable := int64(lay.Kp)*size <= sweepBytes
+	var sweeping *sweepState
+	if sweepable {
+		var seen bool
+		if sweeping, seen = s.swept.Get(r.rec.ID); !seen {
+			sweeping = &sweepState{}
+			s.swept.Add(r.rec.ID, sweeping, 1)
+		} else if sweeping.done() {
+			sweeping = nil
+		}
+	}
+	if sweeping != nil && sweeping.start() {
+		for d, f := range files {
+			rows := (lay.Kp - d + len(s.dirs) - 1) / len(s.dirs)
+			off, n := s.sliverOffset(d, size), int64(rows)*size
+			if !s.sweep(f.Name(), off, n, sweeping) {
+				willNeed(f, off, n)
+			}
+		}
+	}
 	bt, terr := s.loadTrees(r.rec, lay)
 	if terr != nil && !errors.Is(terr, errNoTrees) && !errors.Is(terr, fs.ErrNotExist) {
 		s.log.Debug("localstore: sliver trees unusable", "blob", r.rec.ID, "err", terr)
@@ -212,57 +257,13 @@ func (r *reader) readColumnsInto(dst []byte, c0, c1, lastRows int) error {
 	}
 	g0, g1 := span(c1)
 	width := (g1 - g0) * sym
-	// One slivers file per directory holds this blob's rows there.
-	files := make([]*os.File, min(len(s.dirs), lay.Kp))
-	defer func() {
-		for _, f := range files {
-			if f != nil {
-				_ = f.Close() // read-only
-			}
-		}
-	}()
-	for d := range files {
-		path, _ := s.sliverPath(r.rec.ID, d, size) // row d lives in directory d
-		if files[d], err = os.Open(path); err != nil {
-			return err
-		}
-	}
 	spanAt := func(row, g0 int) (*os.File, int64) {
 		return files[s.dirOf(row)], s.sliverOffset(row, size) + int64(g0*sym)
-	}
-	// The rows' spans lie a sliver apart: on a cold cache a patch costs
-	// Kp small reads however small it is, and the disk's seeks, not its
-	// bytes, set the pace. A quilt's systematic slivers are consecutive in
-	// each directory's file, so when they are not too large the first
-	// patch read of the quilt has the whole of them read in one sweep
-	// (sweep.go), and the quilt's other patches come from the page cache.
-	// Until the sweep is done, and always for a larger quilt, each read
-	// announces its rows' spans first, so that they reach the disk
-	// together and before the sweep's reads.
-	sweepable := int64(lay.Kp)*size <= sweepBytes
-	var sweeping *sweepState
-	if sweepable {
-		var seen bool
-		if sweeping, seen = s.swept.Get(r.rec.ID); !seen {
-			sweeping = &sweepState{}
-			s.swept.Add(r.rec.ID, sweeping, 1)
-		} else if sweeping.done() {
-			sweeping = nil
-		}
 	}
 	if !sweepable || sweeping != nil {
 		for row := range lay.Kp {
 			f, off := spanAt(row, g0)
 			willNeed(f, off, int64(width))
-		}
-	}
-	if sweeping != nil && sweeping.start() {
-		for d, f := range files {
-			rows := (lay.Kp - d + len(s.dirs) - 1) / len(s.dirs)
-			off, n := s.sliverOffset(d, size), int64(rows)*size
-			if !s.sweep(f.Name(), off, n, sweeping) {
-				willNeed(f, off, n)
-			}
 		}
 	}
 	// Read and check the rows on one goroutine per CPU when there is much
