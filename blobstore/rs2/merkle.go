@@ -88,6 +88,51 @@ func (x *hasher) reduce(nodes []Hash, levels int) []Hash {
 	return nodes
 }
 
+// nodePair is one parent to compute: *dst = H(0x01 ‖ *l ‖ *r).
+type nodePair struct{ dst, l, r *Hash }
+
+// reduceAll is reduce over several segments at once, segment j reduced
+// levels(j) times; the parents of all segments at a level are hashed
+// together, four at a time. Each segment must have capacity for one extra
+// node; segs[j] is left holding segment j's remaining nodes. pairs is
+// scratch, returned for reuse.
+func (x *hasher) reduceAll(segs [][]Hash, levels func(j int) int, pairs []nodePair) []nodePair {
+	for level := 0; ; level++ {
+		pairs = pairs[:0]
+		for j, seg := range segs {
+			if levels(j) <= level {
+				continue
+			}
+			if len(seg)%2 == 1 {
+				seg = append(seg, Hash{})
+			}
+			for i := range len(seg) / 2 {
+				pairs = append(pairs, nodePair{&seg[i], &seg[2*i], &seg[2*i+1]})
+			}
+			segs[j] = seg[:len(seg)/2]
+		}
+		if len(pairs) == 0 {
+			return pairs
+		}
+		// Parent i of a segment overwrites node i, which only parents
+		// before it read: hashed in order, four at a time (each group
+		// reading all its children before writing), no child is lost.
+		i := 0
+		if haveCompress4 {
+			for ; i+4 <= len(pairs); i += 4 {
+				q := pairs[i : i+4]
+				dst := [4]*Hash{q[0].dst, q[1].dst, q[2].dst, q[3].dst}
+				l := [4]*Hash{q[0].l, q[1].l, q[2].l, q[3].l}
+				r := [4]*Hash{q[0].r, q[1].r, q[2].r, q[3].r}
+				x.x4.inner4(&dst, &l, &r)
+			}
+		}
+		for ; i < len(pairs); i++ {
+			x.inner(pairs[i].dst, pairs[i].l, pairs[i].r)
+		}
+	}
+}
+
 // root returns the Merkle root over the given leaf hashes, reusing nodes
 // as scratch. nodes must have capacity for one extra node.
 func (x *hasher) root(nodes []Hash) Hash {

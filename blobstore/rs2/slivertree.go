@@ -141,68 +141,169 @@ func (t *SliverTree) Span(p Params, c0, c1 int) (g0, g1 int) {
 // or at Ks. A mismatch wraps [blobstore.ErrIntegrity] and names the first
 // column of the node that failed.
 func (e *Encoder) VerifyRange(t *SliverTree, symbolSize, c0 int, symbols []byte) error {
-	p, s := e.p, symbolSize
-	g := 1 << t.Level
+	s := symbolSize
 	if s <= 0 || len(symbols)%s != 0 {
 		return fmt.Errorf("rs2: %d bytes are not whole symbols of %d bytes: %w", len(symbols), s, blobstore.ErrInvalidArgument)
 	}
-	c1 := c0 + len(symbols)/s
-	if c0 < 0 || c0%g != 0 || c1 > p.Ks || (c1%g != 0 && c1 != p.Ks) {
-		return fmt.Errorf("rs2: columns [%d, %d) are not whole nodes of %d columns within %d: %w", c0, c1, g, p.Ks, blobstore.ErrInvalidArgument)
+	span := []TreeSpan{{Tree: t, C0: c0, N: len(symbols) / s}}
+	_, err := e.VerifySpans(span, s, func(_, i int) []byte { return symbols[i*s : (i+1)*s] })
+	return err
+}
+
+// TreeSpan is a run of one primary sliver's symbols, columns [C0, C0+N),
+// to check against the sliver's tree (see [Encoder.VerifySpans]).
+type TreeSpan struct {
+	Tree  *SliverTree
+	C0, N int
+}
+
+// VerifySpans checks several spans at once, each as [Encoder.VerifyRange]
+// checks one: the symbols of span k are sym(k, 0) … sym(k, N−1), each
+// symbolSize bytes, and each span must start at a node's start and end at
+// a node's end or at Ks. Reading a few columns of many slivers (every row
+// of a quilt patch) gives each sliver a few symbols only; hashed together,
+// their leaves and nodes fill the four lanes of the vector hasher, as one
+// sliver's few symbols cannot.
+//
+// On a mismatch, failed is the span whose node differs and the error
+// wraps [blobstore.ErrIntegrity], naming the node's columns; for spans
+// that are not whole nodes, failed is the first such span and the error
+// wraps [blobstore.ErrInvalidArgument].
+func (e *Encoder) VerifySpans(spans []TreeSpan, symbolSize int, sym func(span, i int) []byte) (failed int, err error) {
+	p, s := e.p, symbolSize
+	if s <= 0 {
+		return 0, fmt.Errorf("rs2: symbols of %d bytes: %w", s, blobstore.ErrInvalidArgument)
 	}
-	sp := paddedSize(s)
+	for k, sp := range spans {
+		g := 1 << sp.Tree.Level
+		c1 := sp.C0 + sp.N
+		if sp.N < 0 || sp.C0 < 0 || sp.C0%g != 0 || c1 > p.Ks || (c1%g != 0 && c1 != p.Ks) {
+			return k, fmt.Errorf("rs2: columns [%d, %d) are not whole nodes of %d columns within %d: %w", sp.C0, c1, g, p.Ks, blobstore.ErrInvalidArgument)
+		}
+	}
 	sc, _ := rangeScratchPool.Get().(*rangeScratch)
 	if sc == nil {
 		sc = &rangeScratch{x: newHasher()}
 	}
 	defer rangeScratchPool.Put(sc)
-	// The range is hashed in batches of whole nodes: the leaves of a batch
-	// reduced Level times are the batch's nodes, four hashes at a time.
-	batch := max(g, rangeBatchLeaves/g*g)
-	if cap(sc.leaves) < batch+g+1 {
-		sc.leaves = make([]Hash, batch+g+1)
-	}
-	aligned := s == sp // symbols whose size is a multiple of 64 are their own engine layout
-	if !aligned && cap(sc.padded) < batch*sp {
-		sc.padded = make([]byte, batch*sp)
-	}
-	x := sc.x
-	for k0 := c0; k0 < c1; k0 += batch {
-		k1 := min(k0+batch, c1)
-		n := k1 - k0
-		sym := func(i int) []byte { return symbols[(k0-c0+i)*s : (k0-c0+i+1)*s] }
-		if !aligned {
-			padded := sc.padded[:n*sp]
-			for i := range n {
-				relayout(padded[i*sp:(i+1)*sp], symbols[(k0-c0+i)*s:(k0-c0+i+1)*s])
+	// The spans are hashed in batches of about rangeBatchLeaves symbols:
+	// whole spans, or a long span cut at node boundaries.
+	sc.pieces = sc.pieces[:0]
+	leaves := 0
+	for k, sp := range spans {
+		g := 1 << sp.Tree.Level
+		cut := max(g, rangeBatchLeaves/g*g)
+		for a := 0; a < sp.N; a += cut {
+			n := min(cut, sp.N-a)
+			if leaves+n > rangeBatchLeaves && len(sc.pieces) > 0 {
+				if j, err := e.verifyPieces(sc, spans, s, sym); err != nil {
+					return j, err
+				}
+				sc.pieces, leaves = sc.pieces[:0], 0
 			}
-			sym = func(i int) []byte { return padded[i*sp : (i+1)*sp] }
-		}
-		leaves := sc.leaves[:n:cap(sc.leaves)]
-		x.x4.leaves(leaves, s, sym)
-		if k1 == p.Ks {
-			leaves = append(leaves, t.Tail...)
-		}
-		nodes := x.reduce(leaves, t.Level)
-		first := k0 / g
-		for k, got := range nodes {
-			if want := t.Nodes[first+k]; got != want {
-				a := (first + k) * g
-				return fmt.Errorf("rs2: columns [%d, %d): hash %x, tree says %x: %w", a, min(a+g, p.N), got[:8], want[:8], blobstore.ErrIntegrity)
-			}
+			sc.pieces = append(sc.pieces, spanPiece{span: k, from: a, n: n})
+			leaves += n
 		}
 	}
-	return nil
+	if len(sc.pieces) > 0 {
+		if j, err := e.verifyPieces(sc, spans, s, sym); err != nil {
+			return j, err
+		}
+	}
+	return -1, nil
 }
 
-// rangeBatchLeaves is about how many symbols VerifyRange hashes at a time.
+// spanPiece is symbols [from, from+n) of a span, hashed in one batch.
+type spanPiece struct{ span, from, n int }
+
+// verifyPieces hashes the symbols of sc.pieces four at a time, reduces
+// each piece's leaves to its nodes, four parents at a time across pieces,
+// and compares them with the trees.
+func (e *Encoder) verifyPieces(sc *rangeScratch, spans []TreeSpan, s int, sym func(span, i int) []byte) (int, error) {
+	p := e.p
+	sp := paddedSize(s)
+	aligned := s == sp // symbols whose size is a multiple of 64 are their own engine layout
+	// Each piece's leaves, then its tail leaves when it ends at Ks, then
+	// room for the empty node an odd level appends.
+	total, symbols := 0, 0
+	for _, pc := range sc.pieces {
+		t := spans[pc.span].Tree
+		total += pc.n + 1
+		if spans[pc.span].C0+pc.from+pc.n == p.Ks {
+			total += len(t.Tail)
+		}
+		symbols += pc.n
+	}
+	if cap(sc.leaves) < total {
+		sc.leaves = make([]Hash, total)
+	}
+	if !aligned && cap(sc.padded) < symbols*sp {
+		sc.padded = make([]byte, symbols*sp)
+	}
+	sc.segs = sc.segs[:0]
+	sc.dst, sc.src = sc.dst[:0], sc.src[:0]
+	at, padAt := 0, 0
+	for _, pc := range sc.pieces {
+		t := spans[pc.span].Tree
+		n := pc.n
+		if spans[pc.span].C0+pc.from+pc.n == p.Ks {
+			n += len(t.Tail)
+		}
+		seg := sc.leaves[at : at+n : at+n+1]
+		copy(seg[pc.n:], t.Tail)
+		sc.segs = append(sc.segs, seg)
+		at += n + 1
+		for i := range pc.n {
+			b := sym(pc.span, pc.from+i)
+			if !aligned {
+				dst := sc.padded[padAt : padAt+sp]
+				relayout(dst, b)
+				b, padAt = dst, padAt+sp
+			}
+			sc.dst = append(sc.dst, &seg[i])
+			sc.src = append(sc.src, b)
+		}
+	}
+	x := sc.x
+	for i := 0; i < len(sc.dst); i += 4 {
+		var (
+			dst    [4]*Hash
+			padded [4][]byte
+		)
+		for k := range dst {
+			j := min(i+k, len(sc.dst)-1) // a short last group repeats a symbol
+			dst[k], padded[k] = sc.dst[j], sc.src[j]
+		}
+		x.x4.sum(&dst, &padded, s)
+	}
+	sc.pairs = x.reduceAll(sc.segs, func(j int) int { return spans[sc.pieces[j].span].Tree.Level }, sc.pairs)
+	for j, pc := range sc.pieces {
+		t := spans[pc.span].Tree
+		g := 1 << t.Level
+		first := (spans[pc.span].C0 + pc.from) / g
+		for k, got := range sc.segs[j] {
+			if want := t.Nodes[first+k]; got != want {
+				a := (first + k) * g
+				return pc.span, fmt.Errorf("rs2: columns [%d, %d): hash %x, tree says %x: %w", a, min(a+g, p.N), got[:8], want[:8], blobstore.ErrIntegrity)
+			}
+		}
+	}
+	return -1, nil
+}
+
+// rangeBatchLeaves is about how many symbols VerifySpans hashes at a time.
 const rangeBatchLeaves = 256
 
-// rangeScratch is VerifyRange's working memory, recycled between calls.
+// rangeScratch is VerifySpans's working memory, recycled between calls.
 type rangeScratch struct {
 	x      *hasher
 	padded []byte
 	leaves []Hash
+	pieces []spanPiece
+	segs   [][]Hash
+	dst    []*Hash
+	src    [][]byte
+	pairs  []nodePair
 }
 
 var rangeScratchPool sync.Pool
