@@ -164,5 +164,10 @@
 //
 // A Store is safe for concurrent use. Puts run in parallel (staging takes
 // no lock); each directory is locked with flock for the life of the Store,
-// so two processes cannot open the same store.
+// so two processes cannot open the same store. A blob's commit, lease
+// change or delete holds its stripe (one of a fixed set of locks, chosen
+// by blob ID) for writing, and readers hold it for reading. That is also
+// what lets the store keep records in memory once loaded and verified:
+// a record is used again until its stripe ends a write section, after
+// which the next load reads the disk.
 package localstore

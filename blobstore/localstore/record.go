@@ -150,10 +150,11 @@ func (r *record) metadata() *rs2.Metadata {
 const recordCacheBytes = 4 << 20
 
 // cachedRecord is a record as load found it, verified, while its stripe
-// had seen writes write sections.
+// had ended writes write sections, and its files then.
 type cachedRecord struct {
 	rec    *record
 	writes uint64
+	files  []fileStamp // by directory; the zero stamp where there was none
 }
 
 // recordCost estimates the memory a cached record takes.

@@ -222,9 +222,10 @@ func putQuiltWithTrees(t *testing.T, s *Store, parts []blobstore.QuiltPart) (blo
 }
 
 // A loaded record is kept and returned again until its stripe ends a
-// write section: a lease extended, a permanent Put over a deletable blob
-// and a delete are seen at once, and a record changed on disk behind the
-// store is checked afresh, and refused, when next read from disk.
+// write section or its file changes: a lease extended, a permanent Put
+// over a deletable blob and a delete are seen at once, and so are a
+// record removed, put back or changed behind the store (a bad one is
+// refused).
 func TestRecordMemoryFollowsWrites(t *testing.T) {
 	cfg := testConfig(t, 1, 10)
 	s, _ := openStore(t, cfg)
@@ -238,7 +239,11 @@ func TestRecordMemoryFollowsWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Kept: the same record again, even with the file gone from under it.
+	// Kept: the same record again while nothing changed; read again, and
+	// found gone, once the file is removed behind the store.
+	if again, err := s.load(ctx, info.ID); err != nil || again != rec {
+		t.Fatalf("second load: %p, %v; want the record kept (%p)", again, err, rec)
+	}
 	path := filepath.Join(s.blobDir(0, info.ID), metaFile)
 	saved, err := os.ReadFile(path)
 	if err != nil {
@@ -247,11 +252,14 @@ func TestRecordMemoryFollowsWrites(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if again, err := s.load(ctx, info.ID); err != nil || again != rec {
-		t.Fatalf("second load: %p, %v; want the record kept (%p)", again, err, rec)
+	if _, err := s.load(ctx, info.ID); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Fatalf("load with the record removed: err = %v, want ErrNotFound", err)
 	}
 	if err := os.WriteFile(path, saved, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if again, err := s.load(ctx, info.ID); err != nil || again == rec || again.End != rec.End {
+		t.Fatalf("load with the record back: %p, %v; want a record read afresh", again, err)
 	}
 	// Each kind of write makes the next load read the disk.
 	ext, err := s.Extend(ctx, info.ID, 3)
@@ -280,8 +288,7 @@ func TestRecordMemoryFollowsWrites(t *testing.T) {
 	if _, err := s.Stat(ctx, other.ID); !errors.Is(err, blobstore.ErrNotFound) {
 		t.Fatalf("Stat after Delete: err = %v, want ErrNotFound", err)
 	}
-	// A record changed on disk is checked when read again: here, by the
-	// next process to open the store.
+	// A record replaced on disk behind the store is read and checked again.
 	rec, err = s.load(ctx, info.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -289,12 +296,13 @@ func TestRecordMemoryFollowsWrites(t *testing.T) {
 	bad := *rec
 	bad.Hashes = slices.Clone(rec.Hashes)
 	bad.Hashes[3].Primary[0] ^= 1
-	if err := os.WriteFile(path, bad.marshal(), 0o644); err != nil {
+	if err := os.WriteFile(path+".new", bad.marshal(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
-	s2, _ := openStore(t, cfg)
-	if _, err := s2.load(ctx, info.ID); !errors.Is(err, blobstore.ErrIntegrity) {
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.load(ctx, info.ID); !errors.Is(err, blobstore.ErrIntegrity) {
 		t.Fatalf("load of a record whose hashes no longer give its ID: err = %v, want ErrIntegrity", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"math"
@@ -264,36 +265,70 @@ func (s *Store) Stat(ctx context.Context, id blobstore.ID) (blobstore.Info, erro
 // records exist but none is valid. The caller holds the blob's stripe.
 //
 // A record loaded is kept in memory and returned again, without reading
-// the disk, until its stripe ends a write section: every change to a
-// blob's record or files happens in one (stripe.lock), so what was read
-// before is still what the disk holds. A quilt's record (64 KiB of hashes
-// at 1000 shards) is wanted twice for every patch read. The record
-// returned is shared: callers copy it to change it.
+// it, while two things hold: its stripe has ended no write section (every
+// change the store makes to a blob's record or files happens in one,
+// stripe.lock), and each directory's copy of the record is the same file
+// as when it was read (inode, size, modification and change times, one
+// stat per directory), so that a record removed or replaced behind the
+// store is noticed as before. A quilt's record (64 KiB of hashes at 1000
+// shards) is wanted twice for every patch read. The record returned is
+// shared: callers copy it to change it.
 func (s *Store) load(ctx context.Context, id blobstore.ID) (*record, error) {
 	st := s.stripe(id)
 	writes := st.writes.Load()
-	if c, ok := s.records.Get(id); ok && c.writes == writes {
+	if c, ok := s.records.Get(id); ok && c.writes == writes && s.sameRecordFiles(id, c.files) {
 		return c.rec, nil
 	}
-	r, err := s.loadFromDisk(ctx, id)
-	if err == nil {
-		s.records.Add(id, cachedRecord{rec: r, writes: writes}, recordCost(r))
+	r, files, err := s.loadStamped(ctx, id)
+	if err == nil && files != nil {
+		s.records.Add(id, cachedRecord{rec: r, writes: writes, files: files}, recordCost(r))
 	}
 	return r, err
 }
 
+// sameRecordFiles reports whether blob id's record files are still the
+// ones stamped in files.
+func (s *Store) sameRecordFiles(id blobstore.ID, files []fileStamp) bool {
+	for d, want := range files {
+		fi, err := os.Stat(filepath.Join(s.blobDir(d, id), metaFile))
+		var got fileStamp
+		if err == nil {
+			var ok bool
+			if got, ok = stampOf(fi); !ok {
+				return false
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+		if got != want {
+			return false
+		}
+	}
+	return true
+}
+
 // loadFromDisk is load without the memory of records.
 func (s *Store) loadFromDisk(ctx context.Context, id blobstore.ID) (*record, error) {
+	r, _, err := s.loadStamped(ctx, id)
+	return r, err
+}
+
+// loadStamped is loadFromDisk that also returns the stamp of each
+// directory's record file as read (the zero stamp where there is none),
+// or nil stamps when this system gives none.
+func (s *Store) loadStamped(ctx context.Context, id blobstore.ID) (*record, []fileStamp, error) {
 	var (
 		best    *record
 		badErrs []error
 	)
+	files := make([]fileStamp, len(s.dirs))
+	stamped := true
 	for d := range s.dirs {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		path := filepath.Join(s.blobDir(d, id), metaFile)
-		b, err := os.ReadFile(path)
+		b, stamp, err := readStamped(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -301,6 +336,10 @@ func (s *Store) loadFromDisk(ctx context.Context, id blobstore.ID) (*record, err
 			badErrs = append(badErrs, err)
 			continue
 		}
+		if stamp == (fileStamp{}) {
+			stamped = false
+		}
+		files[d] = stamp
 		r, err := unmarshalRecord(b)
 		if err == nil && r.ID != id {
 			err = fmt.Errorf("%w: holds blob %s", errBadRecord, r.ID)
@@ -317,13 +356,36 @@ func (s *Store) loadFromDisk(ctx context.Context, id blobstore.ID) (*record, err
 			best = r
 		}
 	}
+	if !stamped || len(badErrs) > 0 {
+		files = nil
+	}
 	if best != nil {
-		return best, nil
+		return best, files, nil
 	}
 	if len(badErrs) > 0 {
-		return nil, fmt.Errorf("no valid metadata copy: %w: %w", errors.Join(badErrs...), blobstore.ErrIntegrity)
+		return nil, nil, fmt.Errorf("no valid metadata copy: %w: %w", errors.Join(badErrs...), blobstore.ErrIntegrity)
 	}
-	return nil, blobstore.ErrNotFound
+	return nil, nil, blobstore.ErrNotFound
+}
+
+// readStamped reads the file at path and stamps it (see fileStamp) from
+// the same open file, so that the stamp is the bytes'.
+func readStamped(path string) ([]byte, fileStamp, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fileStamp{}, err
+	}
+	defer func() { _ = f.Close() }() // read-only
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fileStamp{}, err
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fileStamp{}, err
+	}
+	stamp, _ := stampOf(fi)
+	return b, stamp, nil
 }
 
 // Delete removes blob id: its metadata and every sliver in every directory.
