@@ -168,6 +168,7 @@
 // change or delete holds its stripe (one of a fixed set of locks, chosen
 // by blob ID) for writing, and readers hold it for reading. That is also
 // what lets the store keep records in memory once loaded and verified:
-// a record is used again until its stripe ends a write section, after
-// which the next load reads the disk.
+// a record is used again until its stripe ends a write section, or until
+// a record file is found changed behind the store (see Store.load); the
+// next load then reads the disk.
 package localstore
