@@ -235,19 +235,6 @@ func (r *reader) readColumnsInto(dst []byte, c0, c1, lastRows int) error {
 			}
 		}
 	}
-	if !sweepable || sweeping != nil {
-		// Announced before the trees load (which a quilt's first read
-		// waits for), at the level trees are written with, so that the
-		// disk reads the rows meanwhile.
-		g := 1
-		if keepsTrees(r.rec.Shards, lay) {
-			g <<= rs2.SliverTreeLevel(lay.Params, sym)
-		}
-		a, b := c0/g*g, min(lay.Ks, (c1+g-1)/g*g)
-		for row := range lay.Kp {
-			willNeed(files[s.dirOf(row)], s.sliverOffset(row, size)+int64(a*sym), int64((b-a)*sym))
-		}
-	}
 	bt, terr := s.loadTrees(r.rec, lay)
 	if terr != nil && !errors.Is(terr, errNoTrees) && !errors.Is(terr, fs.ErrNotExist) {
 		s.log.Debug("localstore: sliver trees unusable", "blob", r.rec.ID, "err", terr)
@@ -272,6 +259,12 @@ func (r *reader) readColumnsInto(dst []byte, c0, c1, lastRows int) error {
 	width := (g1 - g0) * sym
 	spanAt := func(row, g0 int) (*os.File, int64) {
 		return files[s.dirOf(row)], s.sliverOffset(row, size) + int64(g0*sym)
+	}
+	if !sweepable || sweeping != nil {
+		for row := range lay.Kp {
+			f, off := spanAt(row, g0)
+			willNeed(f, off, int64(width))
+		}
 	}
 	// Read and check the rows on one goroutine per CPU when there is much
 	// to read. Once a quilt is swept its rows come from the page cache and

@@ -1,11 +1,8 @@
 package localstore
 
 import (
-	"context"
 	"os"
 	"sync/atomic"
-
-	"github.com/walrusfs/walrusfs/blobstore"
 )
 
 // Sweeping a quilt into the page cache
@@ -23,13 +20,6 @@ import (
 // (POSIX_FADV_WILLNEED over the whole region) is a measured choice: a cold
 // pass over three 90 MB quilts took 1.4–1.6 s, and more CPU, with the
 // advice, against 0.8–1.0 s with the sequential read.
-//
-// A sweep runs as background work (blobstore.EnterBackground): its reads
-// are in the idle I/O class, so that the reads a request waits for (the
-// quilt's record and trees, the rows of the patch being read, other
-// quilts' first reads) go to the disk first. Alternating runs of the
-// quilt read-back workload measured 185–198 MB/s against 172–183 with the
-// sweep in the foreground's class.
 //
 // At most maxSweeps sweeps run at once; beyond that the kernel is only
 // advised, as before. A sweep enters the store for each piece, so Close
@@ -67,10 +57,6 @@ func (s *Store) sweep(path string, off, n int64, st *sweepState) bool {
 			st.running.Add(-1)
 			<-s.sweeps
 		}()
-		// The sweep is background work: its reads wait behind the ones a
-		// request waits for (the quilt's record and trees, the rows of the
-		// patch being read, other quilts' first reads).
-		blobstore.EnterBackground(blobstore.WithBackground(context.Background()))
 		f, err := os.Open(path)
 		if err != nil {
 			return
