@@ -166,24 +166,16 @@ func (s *Store) loadTrees(rec *record, lay rs2.Layout) (*blobTrees, error) {
 			copy(hs[k][:], b[treesHeaderSize+k*rs2.HashSize:])
 		}
 		nodes := n - rs2.SliverTreeTailLen(p, level)
-		for i := range rows {
+		workers := min(rows, runtime.GOMAXPROCS(0))
+		err = blobstore.Parallel(context.Background(), workers, rows, func(_, i int) error {
+			row := d + i*nd
 			own := hs[i*n : (i+1)*n : (i+1)*n]
-			bt.trees[d+i*nd] = &rs2.SliverTree{Level: level, Nodes: own[:nodes:nodes], Tail: own[nodes:]}
-		}
-		// Checked in chunks, the trees of a chunk together
-		// (rs2.Encoder.CheckSliverTrees), a chunk per CPU at a time.
-		const chunk = 32
-		chunks := (rows + chunk - 1) / chunk
-		err = blobstore.Parallel(context.Background(), min(chunks, runtime.GOMAXPROCS(0)), chunks, func(_, c int) error {
-			i0, i1 := c*chunk, min(rows, (c+1)*chunk)
-			indexes := make([]int, 0, i1-i0)
-			trees := make([]*rs2.SliverTree, 0, i1-i0)
-			for i := i0; i < i1; i++ {
-				indexes = append(indexes, d+i*nd)
-				trees = append(trees, bt.trees[d+i*nd])
+			t := &rs2.SliverTree{Level: level, Nodes: own[:nodes:nodes], Tail: own[nodes:]}
+			if err := enc.CheckSliverTree(md, row, t); err != nil {
+				return err
 			}
-			_, err := enc.CheckSliverTrees(md, indexes, trees)
-			return err
+			bt.trees[row] = t
+			return nil
 		})
 		if err != nil {
 			return nil, err

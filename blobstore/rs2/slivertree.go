@@ -112,57 +112,19 @@ func (e *Encoder) primaryLeaves(sliver []byte, s int) ([]Hash, error) {
 // its nodes must reduce to the hash and its shape must be the one
 // SliverTree makes. A mismatch wraps [blobstore.ErrIntegrity].
 func (e *Encoder) CheckSliverTree(md *Metadata, index int, t *SliverTree) error {
-	_, err := e.CheckSliverTrees(md, []int{index}, []*SliverTree{t})
-	return err
-}
-
-// CheckSliverTrees checks trees[k] against primary sliver indexes[k]'s
-// hash in md, for every k, as [Encoder.CheckSliverTree] checks one. The
-// trees are reduced together, level by level, their parents hashed four
-// at a time: a quilt's first read checks one tree per systematic sliver
-// (334 of 500 nodes each at n = 1000), whose top levels alone would leave
-// the vector hasher's lanes empty. On a mismatch, failed is the index
-// into trees of the first tree that failed.
-func (e *Encoder) CheckSliverTrees(md *Metadata, indexes []int, trees []*SliverTree) (failed int, err error) {
-	if len(indexes) != len(trees) {
-		return 0, fmt.Errorf("rs2: %d sliver indexes for %d trees: %w", len(indexes), len(trees), blobstore.ErrInvalidArgument)
+	if len(md.Pairs) != e.p.N || index < 0 || index >= e.p.N {
+		return fmt.Errorf("rs2: sliver %d of metadata with %d pairs at %d shards: %w", index, len(md.Pairs), e.p.N, blobstore.ErrInvalidArgument)
 	}
-	nodes := 0
-	for k, t := range trees {
-		index := indexes[k]
-		if len(md.Pairs) != e.p.N || index < 0 || index >= e.p.N {
-			return k, fmt.Errorf("rs2: sliver %d of metadata with %d pairs at %d shards: %w", index, len(md.Pairs), e.p.N, blobstore.ErrInvalidArgument)
-		}
-		if t.Level < 0 || t.Level > levelsFor(e.p.N) || len(t.Nodes)+len(t.Tail) != SliverTreeSize(e.p, t.Level) || len(t.Tail) != tailLen(e.p, t.Level) {
-			return k, fmt.Errorf("rs2: sliver %d: tree of %d nodes and %d tail leaves at level %d is not one of %d shards: %w",
-				index, len(t.Nodes), len(t.Tail), t.Level, e.p.N, blobstore.ErrIntegrity)
-		}
-		nodes += len(t.Nodes) + 1
+	if t.Level < 0 || t.Level > levelsFor(e.p.N) || len(t.Nodes)+len(t.Tail) != SliverTreeSize(e.p, t.Level) || len(t.Tail) != tailLen(e.p, t.Level) {
+		return fmt.Errorf("rs2: sliver %d: tree of %d nodes and %d tail leaves at level %d is not one of %d shards: %w",
+			index, len(t.Nodes), len(t.Tail), t.Level, e.p.N, blobstore.ErrIntegrity)
 	}
-	// Each tree's nodes are copied, with room for an odd level's empty
-	// node, and reduced in place.
-	x := newHasher()
-	buf := make([]Hash, nodes)
-	segs := make([][]Hash, len(trees))
-	at := 0
-	for k, t := range trees {
-		n := len(t.Nodes)
-		segs[k] = buf[at : at+n : at+n+1]
-		copy(segs[k], t.Nodes)
-		at += n + 1
+	nodes := make([]Hash, len(t.Nodes), len(t.Nodes)+1)
+	copy(nodes, t.Nodes)
+	if got := newHasher().root(nodes); got != md.Pairs[index].Primary {
+		return fmt.Errorf("rs2: sliver %d: tree root %x, metadata says %x: %w", index, got[:8], md.Pairs[index].Primary[:8], blobstore.ErrIntegrity)
 	}
-	x.reduceAll(segs, func(k int) int { return levelsFor(len(trees[k].Nodes)) }, nil)
-	for k, seg := range segs {
-		index := indexes[k]
-		got := Hash{}
-		if len(seg) > 0 {
-			got = seg[0]
-		}
-		if got != md.Pairs[index].Primary {
-			return k, fmt.Errorf("rs2: sliver %d: tree root %x, metadata says %x: %w", index, got[:8], md.Pairs[index].Primary[:8], blobstore.ErrIntegrity)
-		}
-	}
-	return -1, nil
+	return nil
 }
 
 // Span returns the columns [g0, g1) a reader of columns [c0, c1) reads to
