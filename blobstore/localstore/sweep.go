@@ -2,6 +2,7 @@ package localstore
 
 import (
 	"os"
+	"sync"
 	"sync/atomic"
 )
 
@@ -11,10 +12,14 @@ import (
 // row, a sliver apart), so on a cold cache each patch costs Kp small disk
 // reads. When a quilt's systematic slivers are not too large (sweepBytes),
 // the first patch read of the quilt has them read whole, once, in the
-// background: one goroutine per directory reads that directory's part of
-// the slivers file front to back, a piece at a time, and throws the bytes
-// away. The quilt's later patches then come from the page cache, and the
-// first one's own row reads proceed meanwhile.
+// background: sweepStreams goroutines per directory each read a third of
+// that directory's part of the slivers file front to back, a piece at a
+// time, and throw the bytes away. The quilt's later patches then come from
+// the page cache, and the first one's own row reads proceed meanwhile.
+// Three streams rather than one: in twelve alternating runs of the quilt
+// read-back workload on a 2-core VM's virtio disk, 166–202 MB/s (median
+// 193) against 154–193 (median 186); two streams did worse, six no
+// better.
 //
 // Reading the region ourselves rather than advising the kernel
 // (POSIX_FADV_WILLNEED over the whole region) is a measured choice: a cold
@@ -26,8 +31,9 @@ import (
 // waits for at most one piece, and a closed store ends its sweeps.
 
 const (
-	sweepPiece = 1 << 20
-	maxSweeps  = 4
+	sweepPiece   = 1 << 20
+	sweepStreams = 3
+	maxSweeps    = 4
 )
 
 // sweepState is what the store knows of one quilt's sweep.
@@ -51,29 +57,37 @@ func (s *Store) sweep(path string, off, n int64, st *sweepState) bool {
 	default:
 		return false
 	}
+	// The region is read as sweepStreams consecutive parts at once: a
+	// virtual disk delivers more to a few sequential streams than to one.
+	part := (n/sweepStreams + sweepPiece - 1) / sweepPiece * sweepPiece
+	var parts sync.WaitGroup
 	st.running.Add(1)
-	go func() {
-		defer func() {
-			st.running.Add(-1)
-			<-s.sweeps
-		}()
-		f, err := os.Open(path)
-		if err != nil {
-			return
-		}
-		defer func() { _ = f.Close() }() // read-only
-		buf := make([]byte, sweepPiece)
-		for at := off; at < off+n; at += sweepPiece {
-			done, err := s.enter()
+	for p0 := off; p0 < off+n; p0 += part {
+		p1 := min(off+n, p0+part)
+		parts.Go(func() {
+			f, err := os.Open(path)
 			if err != nil {
 				return
 			}
-			_, err = f.ReadAt(buf[:min(sweepPiece, off+n-at)], at)
-			done()
-			if err != nil {
-				return // the reads themselves will meet the problem
+			defer func() { _ = f.Close() }() // read-only
+			buf := make([]byte, sweepPiece)
+			for at := p0; at < p1; at += sweepPiece {
+				done, err := s.enter()
+				if err != nil {
+					return
+				}
+				_, err = f.ReadAt(buf[:min(sweepPiece, p1-at)], at)
+				done()
+				if err != nil {
+					return // the reads themselves will meet the problem
+				}
 			}
-		}
+		})
+	}
+	go func() {
+		parts.Wait()
+		st.running.Add(-1)
+		<-s.sweeps
 	}()
 	return true
 }
