@@ -316,13 +316,12 @@ func (r *reader) readColumnsInto(dst []byte, c0, c1, lastRows int) error {
 				return fmt.Errorf("sliver %d: %w", row, err)
 			}
 			if bt != nil {
-				sc.spans = append(sc.spans, rs2.TreeSpan{Tree: bt.trees[row], C0: g0, N: g1 - g0})
+				sc.spans = append(sc.spans, rs2.TreeSpan{Tree: bt.trees[row], C0: g0, Symbols: b})
 			}
 			sc.rows = append(sc.rows, row)
 		}
 		if bt != nil {
-			symbol := func(k, i int) []byte { return sc.buf[(sc.rows[k]-r0)*width+i*sym:][:sym] }
-			if k, err := enc.VerifySpans(sc.spans, sym, symbol); err != nil {
+			if k, err := enc.VerifySpans(sc.spans, sym); err != nil {
 				return fmt.Errorf("sliver %d: %w", sc.rows[max(k, 0)], err)
 			}
 		}

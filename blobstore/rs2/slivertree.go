@@ -145,22 +145,21 @@ func (e *Encoder) VerifyRange(t *SliverTree, symbolSize, c0 int, symbols []byte)
 	if s <= 0 || len(symbols)%s != 0 {
 		return fmt.Errorf("rs2: %d bytes are not whole symbols of %d bytes: %w", len(symbols), s, blobstore.ErrInvalidArgument)
 	}
-	span := []TreeSpan{{Tree: t, C0: c0, N: len(symbols) / s}}
-	_, err := e.VerifySpans(span, s, func(_, i int) []byte { return symbols[i*s : (i+1)*s] })
+	_, err := e.VerifySpans([]TreeSpan{{Tree: t, C0: c0, Symbols: symbols}}, s)
 	return err
 }
 
-// TreeSpan is a run of one primary sliver's symbols, columns [C0, C0+N),
+// TreeSpan is a run of one primary sliver's symbols, columns C0 onwards,
 // to check against the sliver's tree (see [Encoder.VerifySpans]).
 type TreeSpan struct {
-	Tree  *SliverTree
-	C0, N int
+	Tree    *SliverTree
+	C0      int
+	Symbols []byte // whole symbols, one after the other
 }
 
 // VerifySpans checks several spans at once, each as [Encoder.VerifyRange]
-// checks one: the symbols of span k are sym(k, 0) … sym(k, N−1), each
-// symbolSize bytes, and each span must start at a node's start and end at
-// a node's end or at Ks. Reading a few columns of many slivers (every row
+// checks one: each span's symbols are symbolSize bytes, and each span
+// must start at a node's start and end at a node's end or at Ks. Reading a few columns of many slivers (every row
 // of a quilt patch) gives each sliver a few symbols only; hashed together,
 // their leaves and nodes fill the four lanes of the vector hasher, as one
 // sliver's few symbols cannot.
@@ -169,15 +168,18 @@ type TreeSpan struct {
 // wraps [blobstore.ErrIntegrity], naming the node's columns; for spans
 // that are not whole nodes, failed is the first such span and the error
 // wraps [blobstore.ErrInvalidArgument].
-func (e *Encoder) VerifySpans(spans []TreeSpan, symbolSize int, sym func(span, i int) []byte) (failed int, err error) {
+func (e *Encoder) VerifySpans(spans []TreeSpan, symbolSize int) (failed int, err error) {
 	p, s := e.p, symbolSize
 	if s <= 0 {
 		return 0, fmt.Errorf("rs2: symbols of %d bytes: %w", s, blobstore.ErrInvalidArgument)
 	}
 	for k, sp := range spans {
+		if len(sp.Symbols)%s != 0 {
+			return k, fmt.Errorf("rs2: %d bytes are not whole symbols of %d bytes: %w", len(sp.Symbols), s, blobstore.ErrInvalidArgument)
+		}
 		g := 1 << sp.Tree.Level
-		c1 := sp.C0 + sp.N
-		if sp.N < 0 || sp.C0 < 0 || sp.C0%g != 0 || c1 > p.Ks || (c1%g != 0 && c1 != p.Ks) {
+		c1 := sp.C0 + len(sp.Symbols)/s
+		if sp.C0 < 0 || sp.C0%g != 0 || c1 > p.Ks || (c1%g != 0 && c1 != p.Ks) {
 			return k, fmt.Errorf("rs2: columns [%d, %d) are not whole nodes of %d columns within %d: %w", sp.C0, c1, g, p.Ks, blobstore.ErrInvalidArgument)
 		}
 	}
@@ -193,10 +195,11 @@ func (e *Encoder) VerifySpans(spans []TreeSpan, symbolSize int, sym func(span, i
 	for k, sp := range spans {
 		g := 1 << sp.Tree.Level
 		cut := max(g, rangeBatchLeaves/g*g)
-		for a := 0; a < sp.N; a += cut {
-			n := min(cut, sp.N-a)
+		total := len(sp.Symbols) / s
+		for a := 0; a < total; a += cut {
+			n := min(cut, total-a)
 			if leaves+n > rangeBatchLeaves && len(sc.pieces) > 0 {
-				if j, err := e.verifyPieces(sc, spans, s, sym); err != nil {
+				if j, err := e.verifyPieces(sc, spans, s); err != nil {
 					return j, err
 				}
 				sc.pieces, leaves = sc.pieces[:0], 0
@@ -206,7 +209,7 @@ func (e *Encoder) VerifySpans(spans []TreeSpan, symbolSize int, sym func(span, i
 		}
 	}
 	if len(sc.pieces) > 0 {
-		if j, err := e.verifyPieces(sc, spans, s, sym); err != nil {
+		if j, err := e.verifyPieces(sc, spans, s); err != nil {
 			return j, err
 		}
 	}
@@ -219,7 +222,7 @@ type spanPiece struct{ span, from, n int }
 // verifyPieces hashes the symbols of sc.pieces four at a time, reduces
 // each piece's leaves to its nodes, four parents at a time across pieces,
 // and compares them with the trees.
-func (e *Encoder) verifyPieces(sc *rangeScratch, spans []TreeSpan, s int, sym func(span, i int) []byte) (int, error) {
+func (e *Encoder) verifyPieces(sc *rangeScratch, spans []TreeSpan, s int) (int, error) {
 	p := e.p
 	sp := paddedSize(s)
 	aligned := s == sp // symbols whose size is a multiple of 64 are their own engine layout
@@ -253,8 +256,9 @@ func (e *Encoder) verifyPieces(sc *rangeScratch, spans []TreeSpan, s int, sym fu
 		copy(seg[pc.n:], t.Tail)
 		sc.segs = append(sc.segs, seg)
 		at += n + 1
+		syms := spans[pc.span].Symbols[pc.from*s : (pc.from+pc.n)*s]
 		for i := range pc.n {
-			b := sym(pc.span, pc.from+i)
+			b := syms[i*s : (i+1)*s : (i+1)*s]
 			if !aligned {
 				dst := sc.padded[padAt : padAt+sp]
 				relayout(dst, b)

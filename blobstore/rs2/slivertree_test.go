@@ -120,16 +120,15 @@ func TestVerifySpans(t *testing.T) {
 						a, b = 0, p.Ks
 					}
 					g0, g1 := trees[row].Span(p, a, min(b, p.Ks))
-					spans = append(spans, TreeSpan{Tree: trees[row], C0: g0, N: g1 - g0})
-					data[len(spans)-1] = bytes.Clone(all[row][g0*s : g1*s])
+					data[len(spans)] = bytes.Clone(all[row][g0*s : g1*s])
+					spans = append(spans, TreeSpan{Tree: trees[row], C0: g0, Symbols: data[len(spans)]})
 				}
-				sym := func(k, i int) []byte { return data[k][i*s : (i+1)*s] }
-				if failed, err := e.VerifySpans(spans, s, sym); err != nil {
+				if failed, err := e.VerifySpans(spans, s); err != nil {
 					t.Fatalf("level %d: span %d: %v", level, failed, err)
 				}
 				for _, bad := range []int{0, len(spans) / 2, len(spans) - 1} {
 					data[bad][len(data[bad])-1] ^= 4
-					failed, err := e.VerifySpans(spans, s, sym)
+					failed, err := e.VerifySpans(spans, s)
 					if failed != bad || !errors.Is(err, blobstore.ErrIntegrity) {
 						t.Fatalf("level %d: span %d changed: failed = %d, err = %v; want %d and ErrIntegrity", level, bad, failed, err, bad)
 					}
@@ -140,8 +139,8 @@ func TestVerifySpans(t *testing.T) {
 					data[bad][len(data[bad])-1] ^= 4
 				}
 				if g := 1 << level; g > 1 && p.Ks > g {
-					odd := append(slices.Clone(spans[:2]), TreeSpan{Tree: trees[0], C0: 1, N: g})
-					if failed, err := e.VerifySpans(odd, s, sym); failed != 2 || !errors.Is(err, blobstore.ErrInvalidArgument) {
+					odd := append(slices.Clone(spans[:2]), TreeSpan{Tree: trees[0], C0: 1, Symbols: all[0][s : (g+1)*s]})
+					if failed, err := e.VerifySpans(odd, s); failed != 2 || !errors.Is(err, blobstore.ErrInvalidArgument) {
 						t.Fatalf("level %d: a span off its nodes: failed = %d, err = %v", level, failed, err)
 					}
 				}
