@@ -326,9 +326,10 @@ func (r *reader) readColumnsInto(dst []byte, c0, c1, lastRows int) error {
 			}
 		}
 		for _, row := range sc.rows {
-			g0, _ := span(rowEnd(row))
+			e := rowEnd(row)
+			g0, _ := span(e)
 			b := sc.buf[(row-r0)*width:]
-			for c := c0; c < rowEnd(row); c++ {
+			for c := c0; c < e; c++ {
 				copy(dst[(c-c0)*colBytes+row*sym:][:sym], b[(c-g0)*sym:])
 			}
 		}

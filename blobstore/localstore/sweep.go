@@ -12,9 +12,9 @@ import (
 // row, a sliver apart), so on a cold cache each patch costs Kp small disk
 // reads. When a quilt's systematic slivers are not too large (sweepBytes),
 // the first patch read of the quilt has them read whole, once, in the
-// background: sweepStreams goroutines per directory each read a third of
-// that directory's part of the slivers file front to back, a piece at a
-// time, and throw the bytes away. The quilt's later patches then come from
+// background: sweepStreams goroutines per directory each read one of as
+// many consecutive parts of that directory's share of the slivers file,
+// front to back, a piece at a time, and throw the bytes away. The quilt's later patches then come from
 // the page cache, and the first one's own row reads proceed meanwhile.
 // Three streams rather than one: in twelve alternating runs of the quilt
 // read-back workload on a 2-core VM's virtio disk, 166–202 MB/s (median

@@ -141,11 +141,7 @@ func (t *SliverTree) Span(p Params, c0, c1 int) (g0, g1 int) {
 // or at Ks. A mismatch wraps [blobstore.ErrIntegrity] and names the first
 // column of the node that failed.
 func (e *Encoder) VerifyRange(t *SliverTree, symbolSize, c0 int, symbols []byte) error {
-	s := symbolSize
-	if s <= 0 || len(symbols)%s != 0 {
-		return fmt.Errorf("rs2: %d bytes are not whole symbols of %d bytes: %w", len(symbols), s, blobstore.ErrInvalidArgument)
-	}
-	_, err := e.VerifySpans([]TreeSpan{{Tree: t, C0: c0, Symbols: symbols}}, s)
+	_, err := e.VerifySpans([]TreeSpan{{Tree: t, C0: c0, Symbols: symbols}}, symbolSize)
 	return err
 }
 
@@ -159,10 +155,10 @@ type TreeSpan struct {
 
 // VerifySpans checks several spans at once, each as [Encoder.VerifyRange]
 // checks one: each span's symbols are symbolSize bytes, and each span
-// must start at a node's start and end at a node's end or at Ks. Reading a few columns of many slivers (every row
-// of a quilt patch) gives each sliver a few symbols only; hashed together,
-// their leaves and nodes fill the four lanes of the vector hasher, as one
-// sliver's few symbols cannot.
+// must start at a node's start and end at a node's end or at Ks. Reading
+// a few columns of many slivers (every row of a quilt patch) gives each
+// sliver a few symbols only; hashed together, their leaves and nodes fill
+// the four lanes of the vector hasher, as one sliver's few symbols cannot.
 //
 // On a mismatch, failed is the span whose node differs and the error
 // wraps [blobstore.ErrIntegrity], naming the node's columns; for spans
@@ -170,11 +166,8 @@ type TreeSpan struct {
 // wraps [blobstore.ErrInvalidArgument].
 func (e *Encoder) VerifySpans(spans []TreeSpan, symbolSize int) (failed int, err error) {
 	p, s := e.p, symbolSize
-	if s <= 0 {
-		return 0, fmt.Errorf("rs2: symbols of %d bytes: %w", s, blobstore.ErrInvalidArgument)
-	}
 	for k, sp := range spans {
-		if len(sp.Symbols)%s != 0 {
+		if s <= 0 || len(sp.Symbols)%s != 0 {
 			return k, fmt.Errorf("rs2: %d bytes are not whole symbols of %d bytes: %w", len(sp.Symbols), s, blobstore.ErrInvalidArgument)
 		}
 		g := 1 << sp.Tree.Level
@@ -228,13 +221,15 @@ func (e *Encoder) verifyPieces(sc *rangeScratch, spans []TreeSpan, s int) (int, 
 	aligned := s == sp // symbols whose size is a multiple of 64 are their own engine layout
 	// Each piece's leaves, then its tail leaves when it ends at Ks, then
 	// room for the empty node an odd level appends.
+	tail := func(pc spanPiece) []Hash {
+		if spans[pc.span].C0+pc.from+pc.n == p.Ks {
+			return spans[pc.span].Tree.Tail
+		}
+		return nil
+	}
 	total, symbols := 0, 0
 	for _, pc := range sc.pieces {
-		t := spans[pc.span].Tree
-		total += pc.n + 1
-		if spans[pc.span].C0+pc.from+pc.n == p.Ks {
-			total += len(t.Tail)
-		}
+		total += pc.n + len(tail(pc)) + 1
 		symbols += pc.n
 	}
 	if cap(sc.leaves) < total {
@@ -247,13 +242,9 @@ func (e *Encoder) verifyPieces(sc *rangeScratch, spans []TreeSpan, s int) (int, 
 	sc.dst, sc.src = sc.dst[:0], sc.src[:0]
 	at, padAt := 0, 0
 	for _, pc := range sc.pieces {
-		t := spans[pc.span].Tree
-		n := pc.n
-		if spans[pc.span].C0+pc.from+pc.n == p.Ks {
-			n += len(t.Tail)
-		}
+		n := pc.n + len(tail(pc))
 		seg := sc.leaves[at : at+n : at+n+1]
-		copy(seg[pc.n:], t.Tail)
+		copy(seg[pc.n:], tail(pc))
 		sc.segs = append(sc.segs, seg)
 		at += n + 1
 		syms := spans[pc.span].Symbols[pc.from*s : (pc.from+pc.n)*s]
