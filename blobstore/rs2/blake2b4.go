@@ -46,14 +46,31 @@ func (x *leafHasher4) leaves(out []Hash, s int, sym func(i int) []byte) {
 // sum sets dst[k] to the leaf hash of the s-byte symbol whose padded form
 // (paddedSize(s) bytes) is padded[k].
 func (x *leafHasher4) sum(dst *[4]*Hash, padded *[4][]byte, s int) {
+	x.sumLaidOut(dst, padded, s, false)
+}
+
+// sumPlain sets dst[k] to the leaf hash of the s-byte symbol syms[k], laid
+// out as it is stored: a symbol read from disk is hashed where it was read,
+// with no copy into the engine's layout.
+func (x *leafHasher4) sumPlain(dst *[4]*Hash, syms *[4][]byte, s int) {
+	x.sumLaidOut(dst, syms, s, true)
+}
+
+// sumLaidOut is sum for symbols in the engine's padded layout, and
+// sumPlain for plain ones.
+func (x *leafHasher4) sumLaidOut(dst *[4]*Hash, syms *[4][]byte, s int, plain bool) {
 	if !haveCompress4 {
 		if cap(x.one) < 1+s {
 			x.one = make([]byte, 1+s)
 		}
 		b := x.one[:1+s]
 		b[0] = leafPrefix
-		for k := range padded {
-			unrelayout(b[1:], padded[k][:paddedSize(s)])
+		for k := range syms {
+			if plain {
+				copy(b[1:], syms[k][:s])
+			} else {
+				unrelayout(b[1:], syms[k][:paddedSize(s)])
+			}
 			*dst[k] = blake2b.Sum256(b)
 		}
 		return
@@ -61,20 +78,28 @@ func (x *leafHasher4) sum(dst *[4]*Hash, padded *[4][]byte, s int) {
 	const bs = blake2b.BlockSize
 	length := s + 1 // the prefix, then the symbol
 	nb := (length + bs - 1) / bs
-	full := s &^ (blockSize - 1) // symbol bytes identical in the padded form
-	// Blocks 1 … kd−1 lie in padded[:full] and are not the last block:
-	// they are read in place. Block k is symbol bytes [k·128−1, k·128+127).
+	// Symbol bytes [0, full) are the same in both layouts.
+	full := s
+	if !plain {
+		full = s &^ (blockSize - 1)
+	}
+	// Blocks 1 … kd−1 lie in [0, full) and are not the last block: they
+	// are read in place. Block k is symbol bytes [k·128−1, k·128+127).
 	kd := 1
 	if nb >= 3 && full >= 2*bs-1 {
 		kd = min(nb-1, (full-(bs-1))/bs+1)
 	}
+	edge := plainAt
+	if plain {
+		edge = tailAt
+	}
 	var p [4]*byte
-	for k := range padded {
+	for k := range syms {
 		e := &x.edge[k]
 		e[0] = leafPrefix
-		plainAt(e[1:bs], padded[k], s, 0)
+		edge(e[1:bs], syms[k], s, 0)
 		if nb > 1 {
-			plainAt(e[bs:bs+(nb-kd)*bs], padded[k], s, kd*bs-1)
+			edge(e[bs:bs+(nb-kd)*bs], syms[k], s, kd*bs-1)
 		}
 	}
 	if nb == 1 {
@@ -83,7 +108,7 @@ func (x *leafHasher4) sum(dst *[4]*Hash, padded *[4][]byte, s int) {
 		x.compress(&p, 0, 1, 0, 0, 1)
 		if kd > 1 {
 			for k := range p {
-				p[k] = &padded[k][bs-1]
+				p[k] = &syms[k][bs-1]
 			}
 			compress4(&x.h, &p, kd-1, bs, 0, 0)
 		}
@@ -125,6 +150,12 @@ func plainAt(dst, padded []byte, s, from int) {
 		from = 0
 	}
 	clear(dst[i:])
+}
+
+// tailAt fills dst with the plain s-byte symbol's bytes [from,
+// from+len(dst)), and zeros past its end.
+func tailAt(dst, sym []byte, s, from int) {
+	clear(dst[copy(dst, sym[from:s]):])
 }
 
 // inner4 sets *dst[k] to the inner node hash H(0x01 ‖ *l[k] ‖ *r[k]) for

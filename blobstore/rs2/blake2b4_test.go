@@ -9,8 +9,15 @@ import (
 
 // The four-lane leaf hash against x/crypto's BLAKE2b, at every symbol
 // size around the block and tail boundaries, with different symbols in
-// the four lanes.
+// the four lanes, from the engine's layout and from the plain one.
 func TestLeafHasher4(t *testing.T) {
+	checkLeafHasher4(t)
+	if !haveCompress4 {
+		t.Log("no AVX2: checked the fallback only")
+	}
+}
+
+func checkLeafHasher4(t *testing.T) {
 	var sizes []int
 	for s := 0; s <= 1200; s += 2 {
 		sizes = append(sizes, s)
@@ -29,17 +36,20 @@ func TestLeafHasher4(t *testing.T) {
 				relayout(padded[k], plain[k])
 			}
 		}
-		var got [4]Hash
+		var got, gotPlain [4]Hash
 		dst := [4]*Hash{&got[0], &got[1], &got[2], &got[3]}
 		x.sum(&dst, &padded, s)
+		dst = [4]*Hash{&gotPlain[0], &gotPlain[1], &gotPlain[2], &gotPlain[3]}
+		x.sumPlain(&dst, &plain, s)
 		for k := range plain {
-			if want := Hash(blake2b.Sum256(append([]byte{leafPrefix}, plain[k]...))); got[k] != want {
+			want := Hash(blake2b.Sum256(append([]byte{leafPrefix}, plain[k]...)))
+			if got[k] != want {
 				t.Fatalf("symbol size %d, lane %d: %x, want %x", s, k, got[k][:8], want[:8])
 			}
+			if gotPlain[k] != want {
+				t.Fatalf("symbol size %d, lane %d, plain layout: %x, want %x", s, k, gotPlain[k][:8], want[:8])
+			}
 		}
-	}
-	if !haveCompress4 {
-		t.Log("no AVX2: checked the fallback only")
 	}
 }
 
@@ -138,12 +148,18 @@ func FuzzLeafHasher4(f *testing.F) {
 			}
 		}
 		var x leafHasher4
-		var got [4]Hash
+		var got, gotPlain [4]Hash
 		dst := [4]*Hash{&got[0], &got[1], &got[2], &got[3]}
 		x.sum(&dst, &padded, s)
+		dst = [4]*Hash{&gotPlain[0], &gotPlain[1], &gotPlain[2], &gotPlain[3]}
+		x.sumPlain(&dst, &plain, s)
 		for k := range plain {
-			if want := Hash(blake2b.Sum256(append([]byte{leafPrefix}, plain[k]...))); got[k] != want {
+			want := Hash(blake2b.Sum256(append([]byte{leafPrefix}, plain[k]...)))
+			if got[k] != want {
 				t.Fatalf("symbol size %d, lane %d: %x, want %x", s, k, got[k][:8], want[:8])
+			}
+			if gotPlain[k] != want {
+				t.Fatalf("symbol size %d, lane %d, plain layout: %x, want %x", s, k, gotPlain[k][:8], want[:8])
 			}
 		}
 	})

@@ -217,8 +217,6 @@ type spanPiece struct{ span, from, n int }
 // and compares them with the trees.
 func (e *Encoder) verifyPieces(sc *rangeScratch, spans []TreeSpan, s int) (int, error) {
 	p := e.p
-	sp := paddedSize(s)
-	aligned := s == sp // symbols whose size is a multiple of 64 are their own engine layout
 	// Each piece's leaves, then its tail leaves when it ends at Ks, then
 	// room for the empty node an odd level appends.
 	tail := func(pc spanPiece) []Hash {
@@ -227,20 +225,16 @@ func (e *Encoder) verifyPieces(sc *rangeScratch, spans []TreeSpan, s int) (int, 
 		}
 		return nil
 	}
-	total, symbols := 0, 0
+	total := 0
 	for _, pc := range sc.pieces {
 		total += pc.n + len(tail(pc)) + 1
-		symbols += pc.n
 	}
 	if cap(sc.leaves) < total {
 		sc.leaves = make([]Hash, total)
 	}
-	if !aligned && cap(sc.padded) < symbols*sp {
-		sc.padded = make([]byte, symbols*sp)
-	}
 	sc.segs = sc.segs[:0]
 	sc.dst, sc.src = sc.dst[:0], sc.src[:0]
-	at, padAt := 0, 0
+	at := 0
 	for _, pc := range sc.pieces {
 		n := pc.n + len(tail(pc))
 		seg := sc.leaves[at : at+n : at+n+1]
@@ -249,27 +243,21 @@ func (e *Encoder) verifyPieces(sc *rangeScratch, spans []TreeSpan, s int) (int, 
 		at += n + 1
 		syms := spans[pc.span].Symbols[pc.from*s : (pc.from+pc.n)*s]
 		for i := range pc.n {
-			b := syms[i*s : (i+1)*s : (i+1)*s]
-			if !aligned {
-				dst := sc.padded[padAt : padAt+sp]
-				relayout(dst, b)
-				b, padAt = dst, padAt+sp
-			}
 			sc.dst = append(sc.dst, &seg[i])
-			sc.src = append(sc.src, b)
+			sc.src = append(sc.src, syms[i*s:(i+1)*s:(i+1)*s])
 		}
 	}
 	x := sc.x
 	for i := 0; i < len(sc.dst); i += 4 {
 		var (
-			dst    [4]*Hash
-			padded [4][]byte
+			dst  [4]*Hash
+			syms [4][]byte
 		)
 		for k := range dst {
 			j := min(i+k, len(sc.dst)-1) // a short last group repeats a symbol
-			dst[k], padded[k] = sc.dst[j], sc.src[j]
+			dst[k], syms[k] = sc.dst[j], sc.src[j]
 		}
-		x.x4.sum(&dst, &padded, s)
+		x.x4.sumPlain(&dst, &syms, s)
 	}
 	sc.pairs = x.reduceAll(sc.segs, func(j int) int { return spans[sc.pieces[j].span].Tree.Level }, sc.pairs)
 	for j, pc := range sc.pieces {
@@ -292,7 +280,6 @@ const rangeBatchLeaves = 256
 // rangeScratch is VerifySpans's working memory, recycled between calls.
 type rangeScratch struct {
 	x      *hasher
-	padded []byte
 	leaves []Hash
 	pieces []spanPiece
 	segs   [][]Hash
