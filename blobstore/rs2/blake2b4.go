@@ -13,8 +13,9 @@ import (
 // the vector units poorly, four messages in the four 64-bit lanes of
 // AVX2 registers use them fully. Where that is not available, the leaves
 // are hashed one by one. Symbols are read where they are, in the engine's
-// padded layout (see relayout); only the first block (with the prefix) and
-// the last blocks (with the re-laid-out tail) are copied.
+// padded layout while encoding (see relayout) or as stored when checking
+// what was read from disk; only the first block (with the prefix) and the
+// last blocks (with the symbol's tail) are copied.
 //
 // A leafHasher4 is not safe for concurrent use.
 type leafHasher4 struct {
