@@ -284,6 +284,8 @@ func (r *reader) readColumnsInto(dst []byte, c0, c1, lastRows int) error {
 	if lay.Kp*width >= parallelCheckBytes {
 		workers = min(chunks, runtime.GOMAXPROCS(0))
 	}
+	// A chunk's spans as read (with no tree when the blob keeps none),
+	// and the row of each.
 	type chunkScratch struct {
 		buf   []byte
 		spans []rs2.TreeSpan
@@ -315,9 +317,11 @@ func (r *reader) readColumnsInto(dst []byte, c0, c1, lastRows int) error {
 			if _, err := f.ReadAt(b, off); err != nil {
 				return fmt.Errorf("sliver %d: %w", row, err)
 			}
+			var tree *rs2.SliverTree
 			if bt != nil {
-				sc.spans = append(sc.spans, rs2.TreeSpan{Tree: bt.trees[row], C0: g0, Symbols: b})
+				tree = bt.trees[row]
 			}
+			sc.spans = append(sc.spans, rs2.TreeSpan{Tree: tree, C0: g0, Symbols: b})
 			sc.rows = append(sc.rows, row)
 		}
 		if bt != nil {
@@ -325,12 +329,10 @@ func (r *reader) readColumnsInto(dst []byte, c0, c1, lastRows int) error {
 				return fmt.Errorf("sliver %d: %w", sc.rows[max(k, 0)], err)
 			}
 		}
-		for _, row := range sc.rows {
-			e := rowEnd(row)
-			g0, _ := span(e)
-			b := sc.buf[(row-r0)*width:]
+		for i, row := range sc.rows {
+			sp, e := sc.spans[i], rowEnd(row)
 			for c := c0; c < e; c++ {
-				copy(dst[(c-c0)*colBytes+row*sym:][:sym], b[(c-g0)*sym:])
+				copy(dst[(c-c0)*colBytes+row*sym:][:sym], sp.Symbols[(c-sp.C0)*sym:])
 			}
 		}
 		return nil

@@ -14,8 +14,9 @@ import (
 // the first patch read of the quilt has them read whole, once, in the
 // background: sweepStreams goroutines per directory each read one of as
 // many consecutive parts of that directory's share of the slivers file,
-// front to back, a piece at a time, and throw the bytes away. The quilt's later patches then come from
-// the page cache, and the first one's own row reads proceed meanwhile.
+// front to back, a piece at a time, and throw the bytes away. The quilt's
+// later patches then come from the page cache, and the first one's own row
+// reads proceed meanwhile.
 // Three streams rather than one: in twelve alternating runs of the quilt
 // read-back workload on a 2-core VM's virtio disk, 166–202 MB/s (median
 // 193) against 154–193 (median 186); two streams did worse, six no
