@@ -224,6 +224,9 @@ func (d *daemon) stop(timeout time.Duration) error {
 	default:
 		// The last look before exit: VmHWM covers the whole life so far.
 		d.sampleOnce()
+		// A daemon a row paused (pauseDaemon) and left stopped would
+		// never see the SIGTERM.
+		_ = d.cmd.Process.Signal(syscall.SIGCONT)
 		_ = d.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-d.exited:

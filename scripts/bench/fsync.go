@@ -427,59 +427,6 @@ func statusLatency(ctx context.Context, s *side) (float64, string, error) {
 	return times[len(times)/2], fmt.Sprintf("median of %d runs; slowest %.1f ms", statusRuns, times[len(times)-1]), nil
 }
 
-// uploadLoadName is the file whose upload the reads-during-upload row
-// reads beside.
-const uploadLoadName = "upload-load"
-
-// randReadDuringUpload is the random-read row while walrusfs uploads a
-// file of --size: the file is written and closed, the mount is asked to
-// seal and send it at once, and the reads start while it is pending. The
-// note says how much was still pending when they ended; the loopback
-// runs the plain row.
-func randReadDuringUpload(ctx context.Context, s *side) (float64, string, error) {
-	if err := ensureBigFile(ctx, s); err != nil {
-		return 0, "", fmt.Errorf("preparing the file: %w", err)
-	}
-	socket := filepath.Join(s.backing, "control.sock")
-	p := s.path(uploadLoadName)
-	if err := writePatterned(ctx, p, s.cfg.size, s.cfg.pattern, s.cfg.size); err != nil {
-		return 0, "", err
-	}
-	defer func() { _ = os.Remove(p) }()
-	resp, err := controlRequest(ctx, socket, http.MethodPost, "/v1/flush")
-	if err != nil {
-		return 0, "", err
-	}
-	_ = resp.Body.Close()
-	// The flush seals the file's chunks in the background: wait until they
-	// are queued for upload.
-	var before uint64
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if before, err = pendingUploadBytes(ctx, socket); err != nil {
-			return 0, "", err
-		}
-		if before > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if before == 0 {
-		return 0, "", errors.New("nothing was pending for upload 10 s after the flush")
-	}
-	iops, note, err := randRead(ctx, s)
-	if err != nil {
-		return 0, "", err
-	}
-	after, err := pendingUploadBytes(ctx, socket)
-	if err != nil {
-		return 0, "", err
-	}
-	if after == 0 {
-		s.missed = "the upload finished before the reads did"
-	}
-	return iops, joinNotes(fmt.Sprintf("%s pending for upload when the reads began, %s when they ended", sizeString(int64(before)), sizeString(int64(after))), note), nil
-}
-
 // writePatterned writes size bytes of the pattern (from offset base of
 // it, so the content differs from the large file's) to a new file and
 // closes it.

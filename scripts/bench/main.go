@@ -53,7 +53,12 @@
 //   - sequential read, cold: after sync and drop_caches (which also empties
 //     the FUSE page cache of the mount and the disk cache behind both sides).
 //   - 4 KiB random reads, cold: --rand-reads preads at page-aligned offsets
-//     drawn from --seed, one at a time; IOPS.
+//     drawn from --seed, one at a time; IOPS. This row and the one during
+//     an upload take both sides in turns, a tenth of the reads at a time,
+//     and walrusfs's daemon is stopped (SIGSTOP) through the loopback's
+//     turns: a virtual disk's speed for such reads moves by a factor of
+//     four within minutes, so both sides must share the same minutes
+//     (randread.go).
 //   - create, lstat, `ls -l`, unlink of --files empty files in one
 //     directory; lstat, ls and unlink start with dentries and inodes dropped,
 //     so each name costs a LOOKUP. `ls -l` is the real command (readdir plus
@@ -654,6 +659,31 @@ func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side,
 			if loop.d != nil && subj.d != nil {
 				settle(ctx, []*side{loop, subj}, logf)
 			}
+			if w.paired != nil {
+				lm, sm := measurePaired(ctx, w.paired, loop, subj)
+				results[loop] = append(results[loop], lm)
+				results[subj] = append(results[subj], sm)
+				r.Loopback, r.Subject = combine(results[loop]), combine(results[subj])
+				for _, m := range []struct {
+					s *side
+					m *measurement
+				}{{loop, lm}, {subj, sm}} {
+					if m.m.Err != "" {
+						logf("%-14s %-10s error: %s", w.key, m.s.name, m.m.Err)
+					} else {
+						logf("%-14s %-10s %10s %s", w.key, m.s.name, formatIn(m.m.Value, w.unit), w.unit)
+					}
+				}
+				for _, err := range []error{loop.alive(), subj.alive(), context.Cause(ctx)} {
+					if err != nil {
+						return r, err
+					}
+				}
+				if sm.Err != "" {
+					return r, nil
+				}
+				break // both sides are measured: the order's other side is done
+			}
 			run := w.run
 			if s == loop && w.loopbackRun != nil {
 				run = w.loopbackRun
@@ -752,6 +782,37 @@ func measure(ctx context.Context, run func(context.Context, *side) (float64, str
 		m.Err = err.Error()
 	}
 	return m
+}
+
+// measurePaired runs a paired workload (workload.paired), with each
+// daemon's CPU time and memory over it. An error is both sides'.
+func measurePaired(ctx context.Context, run func(context.Context, *side, *side) (float64, float64, string, error), loop, subj *side) (lm, sm *measurement) {
+	sides := []*side{loop, subj}
+	cpu0 := make([]time.Duration, len(sides))
+	for i, s := range sides {
+		s.own, s.missed = nil, ""
+		if s.d != nil {
+			cpu0[i] = s.d.resetWindow()
+		}
+	}
+	lv, sv, note, err := run(ctx, loop, subj)
+	ms := make([]*measurement, len(sides))
+	for i, s := range sides {
+		m := &measurement{Missed: s.missed}
+		if s.d != nil {
+			peak, cpu1 := s.d.windowStats()
+			cpu := (cpu1 - cpu0[i]).Seconds()
+			m.DaemonCPU, m.DaemonPeakMiB = &cpu, float64(peak)/(1<<20)
+		}
+		if err != nil {
+			m.Err = err.Error()
+		}
+		ms[i] = m
+	}
+	if err == nil {
+		ms[0].Value, ms[1].Value, ms[1].Note = lv, sv, note
+	}
+	return ms[0], ms[1]
 }
 
 // combine reduces repeated measurements of one side to one: the median

@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMain lets the test binary serve as the loopback daemon, as the bench
@@ -154,5 +156,82 @@ func TestDaemonFailsToMount(t *testing.T) {
 		[]string{"/bin/sh", "-c", "echo 'opening index: permission denied' >&2; exit 1"}, 30e9)
 	if err == nil || !strings.Contains(err.Error(), "opening index: permission denied") {
 		t.Errorf("err = %v, want one quoting the daemon's output", err)
+	}
+}
+
+// pauseDaemon stops the daemon and continues it, and a daemon left stopped
+// still stops cleanly.
+func TestPauseDaemon(t *testing.T) {
+	requireFUSE(t)
+	dir := t.TempDir()
+	t.Cleanup(func() { noMountsUnder(t, dir) })
+	orig, mnt := filepath.Join(dir, "orig"), filepath.Join(dir, "mnt")
+	for _, d := range []string{orig, mnt} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := startDaemon(t.Context(), "loopback", mnt, filepath.Join(dir, "log"), []string{self, loopbackCommand, orig, mnt}, 30e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.stop(5e9)
+	if _, err := pauseDaemon(&side{name: "none"}); err == nil {
+		t.Error("a side without a daemon was paused")
+	}
+	pause, err := pauseDaemon(&side{name: "loopback", d: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func() byte {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(d.cmd.Process.Pid), "stat"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The state follows the command name, which is in parentheses.
+		s := string(b)
+		return s[strings.LastIndexByte(s, ')')+2]
+	}
+	waitState := func(want func(byte) bool) byte {
+		t.Helper()
+		var st byte
+		for range 200 {
+			if st = state(); want(st) {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return st
+	}
+	for round := range 2 {
+		if err := pause(true); err != nil {
+			t.Fatal(err)
+		}
+		if st := waitState(func(s byte) bool { return s == 'T' }); st != 'T' {
+			t.Fatalf("state %c after the pause, want T (stopped)", st)
+		}
+		if round == 1 {
+			break // left stopped: stop must still unmount it
+		}
+		if err := pause(false); err != nil {
+			t.Fatal(err)
+		}
+		if st := waitState(func(s byte) bool { return s != 'T' }); st == 'T' {
+			t.Fatal("still stopped after SIGCONT")
+		}
+		if _, err := os.ReadDir(mnt); err != nil {
+			t.Fatalf("reading the mount after SIGCONT: %v", err)
+		}
+	}
+	if err := d.stop(5e9); err != nil {
+		t.Errorf("stopping a paused daemon: %v", err)
+	}
+	if ok, _ := inMountTable(mnt); ok {
+		t.Error("still mounted after stop")
 	}
 }
