@@ -62,10 +62,12 @@ type FS struct {
 	// when the mount's readahead cannot be set.
 	ra atomic.Pointer[readahead]
 
-	// stagedReads counts reads answered from a staged chunk file, and
-	// spliceFallbacks those of them go-fuse could not splice and copied
-	// through the daemon instead.
-	stagedReads, spliceFallbacks atomic.Int64
+	// stagedReads counts the reads answered by splicing a range of a
+	// staged chunk file, and spliceFallbacks those of them go-fuse could
+	// not splice and copied through the daemon instead; stagedCopies
+	// counts the small reads of staged data answered with a copy by
+	// design (see copyReadMax).
+	stagedReads, spliceFallbacks, stagedCopies atomic.Int64
 }
 
 // New returns the filesystem over an open index and a file data engine

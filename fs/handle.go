@@ -49,8 +49,27 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	return h.errno("fsync", h.file.Fsync(ctx))
 }
 
+// copyReadMax is the largest read of staged data answered with a copy
+// (one pread into the request's buffer, one writev of the reply) rather
+// than a splice. A splice from the chunk file to the kernel saves copying
+// the bytes through this process, but costs go-fuse two more system calls
+// (the reply's header written into a pipe, the pipe emptied afterwards)
+// and a pipe from its pool: for a 4 KiB read, about 20 µs of the 50 µs
+// the daemon spends on it besides the disk, against a copy of well under
+// a microsecond.
+const copyReadMax = 32 << 10
+
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	if r := h.file.ReadStaged(off, len(dest)); r != nil {
+	if len(dest) <= copyReadMax {
+		n, ok, err := h.file.ReadStagedInto(off, dest)
+		if err != nil {
+			return nil, h.errno("read", err)
+		}
+		if ok {
+			h.fs.stagedCopies.Add(1)
+			return fuse.ReadResultVector([][]byte{dest[:n]}), 0
+		}
+	} else if r := h.file.ReadStaged(off, len(dest)); r != nil {
 		h.fs.stagedReads.Add(1)
 		return stagedRead{r: r, h: h}, 0
 	}

@@ -796,3 +796,39 @@ func TestLargeStagedReadsSplice(t *testing.T) {
 		t.Fatalf("%d of %d staged reads could not be spliced", n, m.fs.stagedReads.Load())
 	}
 }
+
+// TestSmallStagedReadsCopy: small reads of staged data (a random reader's
+// pages) are copied with one pread rather than spliced, and return the
+// file's bytes.
+func TestSmallStagedReadsCopy(t *testing.T) {
+	state := t.TempDir()
+	m := mountAt(t, state)
+	data := make([]byte, 4<<20)
+	for i := range data {
+		data[i] = byte(i*7 + i>>12)
+	}
+	mustDo(t, os.WriteFile(m.path("f"), data, 0o644))
+	m.unmount(t)
+
+	m = mountAt(t, state) // nothing in the page cache
+	f, err := os.Open(m.path("f"))
+	mustDo(t, err)
+	defer f.Close()
+	// No readahead: the kernel asks for the pages read, one at a time.
+	mustDo(t, unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM))
+	buf := make([]byte, 4096)
+	for i := range 64 {
+		off := int64((i*977)%1024) * 4096
+		_, err := f.ReadAt(buf, off)
+		mustDo(t, err)
+		if !bytes.Equal(buf, data[off:off+4096]) {
+			t.Fatalf("page at %d differs", off)
+		}
+	}
+	if n := m.fs.stagedCopies.Load(); n == 0 {
+		t.Fatal("no small read was answered with a copy from the staged chunk file")
+	}
+	if n := m.fs.stagedReads.Load(); n != 0 {
+		t.Errorf("%d small reads were spliced", n)
+	}
+}
