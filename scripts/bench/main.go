@@ -642,6 +642,15 @@ func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side,
 	}
 	defer r.finish()
 	results := map[*side][]*measurement{}
+	record := func(s *side, m *measurement) {
+		results[s] = append(results[s], m)
+		r.Loopback, r.Subject = combine(results[loop]), combine(results[subj])
+		if m.Err != "" {
+			logf("%-14s %-10s error: %s", w.key, s.name, m.Err)
+		} else {
+			logf("%-14s %-10s %10s %s", w.key, s.name, formatIn(m.Value, w.unit), w.unit)
+		}
+	}
 	for i := range cfg.repeat {
 		order := []*side{loop, subj}
 		if i%2 == 1 {
@@ -661,19 +670,8 @@ func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side,
 			}
 			if w.paired != nil {
 				lm, sm := measurePaired(ctx, w.paired, loop, subj)
-				results[loop] = append(results[loop], lm)
-				results[subj] = append(results[subj], sm)
-				r.Loopback, r.Subject = combine(results[loop]), combine(results[subj])
-				for _, m := range []struct {
-					s *side
-					m *measurement
-				}{{loop, lm}, {subj, sm}} {
-					if m.m.Err != "" {
-						logf("%-14s %-10s error: %s", w.key, m.s.name, m.m.Err)
-					} else {
-						logf("%-14s %-10s %10s %s", w.key, m.s.name, formatIn(m.m.Value, w.unit), w.unit)
-					}
-				}
+				record(loop, lm)
+				record(subj, sm)
 				for _, err := range []error{loop.alive(), subj.alive(), context.Cause(ctx)} {
 					if err != nil {
 						return r, err
@@ -689,13 +687,7 @@ func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side,
 				run = w.loopbackRun
 			}
 			m := measure(ctx, run, s)
-			results[s] = append(results[s], m)
-			r.Loopback, r.Subject = combine(results[loop]), combine(results[subj])
-			if m.Err != "" {
-				logf("%-14s %-10s error: %s", w.key, s.name, m.Err)
-			} else {
-				logf("%-14s %-10s %10s %s", w.key, s.name, formatIn(m.Value, w.unit), w.unit)
-			}
+			record(s, m)
 			if err := s.alive(); err != nil {
 				return r, err
 			}

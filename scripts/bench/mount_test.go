@@ -109,27 +109,7 @@ func TestBenchLoopbackAgainstLoopback(t *testing.T) {
 // TestDaemonStop checks the lifecycle on its own: the mount appears, memory
 // is sampled, SIGTERM unmounts.
 func TestDaemonStop(t *testing.T) {
-	requireFUSE(t)
-	dir := t.TempDir()
-	t.Cleanup(func() { noMountsUnder(t, dir) })
-	orig, mnt := filepath.Join(dir, "orig"), filepath.Join(dir, "mnt")
-	for _, d := range []string{orig, mnt} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(orig, "hello"), []byte("hi"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := startDaemon(t.Context(), "loopback", mnt, filepath.Join(dir, "log"), []string{self, loopbackCommand, orig, mnt}, 30e9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.stop(5e9)
+	d, mnt := startTestLoopback(t, map[string]string{"hello": "hi"})
 	if b, err := os.ReadFile(filepath.Join(mnt, "hello")); err != nil || string(b) != "hi" {
 		t.Errorf("read through the mount: %q, %v", b, err)
 	}
@@ -147,6 +127,37 @@ func TestDaemonStop(t *testing.T) {
 	}
 }
 
+// startTestLoopback mounts a loopback daemon (this test binary) of a new
+// directory holding files (name → content), stopped at the end of the
+// test, and returns it with its mount point.
+func startTestLoopback(t *testing.T, files map[string]string) (*daemon, string) {
+	t.Helper()
+	requireFUSE(t)
+	dir := t.TempDir()
+	t.Cleanup(func() { noMountsUnder(t, dir) })
+	orig, mnt := filepath.Join(dir, "orig"), filepath.Join(dir, "mnt")
+	for _, d := range []string{orig, mnt} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(orig, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := startDaemon(t.Context(), "loopback", mnt, filepath.Join(dir, "log"), []string{self, loopbackCommand, orig, mnt}, 30e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.stop(5e9) })
+	return d, mnt
+}
+
 // A daemon that exits without mounting is reported with its output.
 func TestDaemonFailsToMount(t *testing.T) {
 	requireFUSE(t)
@@ -162,24 +173,7 @@ func TestDaemonFailsToMount(t *testing.T) {
 // pauseDaemon stops the daemon and continues it, and a daemon left stopped
 // still stops cleanly.
 func TestPauseDaemon(t *testing.T) {
-	requireFUSE(t)
-	dir := t.TempDir()
-	t.Cleanup(func() { noMountsUnder(t, dir) })
-	orig, mnt := filepath.Join(dir, "orig"), filepath.Join(dir, "mnt")
-	for _, d := range []string{orig, mnt} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := startDaemon(t.Context(), "loopback", mnt, filepath.Join(dir, "log"), []string{self, loopbackCommand, orig, mnt}, 30e9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.stop(5e9)
+	d, mnt := startTestLoopback(t, nil)
 	if _, err := pauseDaemon(&side{name: "none"}); err == nil {
 		t.Error("a side without a daemon was paused")
 	}
