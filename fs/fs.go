@@ -64,10 +64,10 @@ type FS struct {
 
 	// stagedReads counts the reads answered by splicing a range of a
 	// staged chunk file, and spliceFallbacks those of them go-fuse could
-	// not splice and copied through the daemon instead; stagedCopies
-	// counts the small reads of staged data answered with a copy by
-	// design (see copyReadMax).
-	stagedReads, spliceFallbacks, stagedCopies atomic.Int64
+	// not splice and copied through the daemon instead; smallCopies
+	// counts the small reads answered with a copy by design, never
+	// spliced (see copyReadMax).
+	stagedReads, spliceFallbacks, smallCopies atomic.Int64
 }
 
 // New returns the filesystem over an open index and a file data engine

@@ -49,35 +49,32 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	return h.errno("fsync", h.file.Fsync(ctx))
 }
 
-// copyReadMax is the largest read of staged data answered with a copy
-// (one pread into the request's buffer, one writev of the reply) rather
-// than a splice. A splice from the chunk file to the kernel saves copying
-// the bytes through this process, but costs go-fuse two more system calls
-// (the reply's header written into a pipe, the pipe emptied afterwards)
-// and a pipe from its pool: for a 4 KiB read, about 20 µs of the 50 µs
-// the daemon spends on it besides the disk, against a copy of well under
-// a microsecond. At 32 KiB the copy in and out still takes only a few
-// microseconds; a sequential reader's requests (the kernel's readahead,
-// 128 KiB and more) are spliced.
+// copyReadMax is the largest read answered with a copy (File.Read: for
+// staged data, one pread into the request's buffer, then one writev of
+// the reply) even where it could be spliced from a staged chunk file. A
+// splice saves copying the bytes through this process, but costs go-fuse
+// two more system calls (the reply's header written into a pipe, the pipe
+// emptied afterwards) and a pipe from its pool: for a 4 KiB read, about
+// 20 µs of the 50 µs the daemon spends on it besides the disk, against a
+// copy of well under a microsecond. At 32 KiB the copy in and out still
+// takes only a few microseconds; a sequential reader's requests (the
+// kernel's readahead, 128 KiB and more) are spliced.
 const copyReadMax = 32 << 10
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	if len(dest) <= copyReadMax {
-		n, ok, err := h.file.ReadStagedInto(off, dest)
-		if err != nil {
-			return nil, h.errno("read", err)
+	small := len(dest) <= copyReadMax
+	if !small {
+		if r := h.file.ReadStaged(off, len(dest)); r != nil {
+			h.fs.stagedReads.Add(1)
+			return stagedRead{r: r, h: h}, 0
 		}
-		if ok {
-			h.fs.stagedCopies.Add(1)
-			return fuse.ReadResultVector([][]byte{dest[:n]}), 0
-		}
-	} else if r := h.file.ReadStaged(off, len(dest)); r != nil {
-		h.fs.stagedReads.Add(1)
-		return stagedRead{r: r, h: h}, 0
 	}
 	n, err := h.file.Read(ctx, dest, off)
 	if err != nil {
 		return nil, h.errno("read", err)
+	}
+	if small {
+		h.fs.smallCopies.Add(1)
 	}
 	// A vector result goes out with one writev; go-fuse would otherwise
 	// first try (and fail) to splice a plain byte slice.

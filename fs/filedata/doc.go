@@ -90,9 +90,9 @@
 // A read takes the file's I/O lock shared and walks the chunks it spans.
 // A staged chunk (or a stored one with a local copy) is read from its
 // file; a read inside one staged chunk is answered by [File.ReadStaged] so
-// the caller can splice it to the kernel without copying, or, when it is
-// small, by [File.ReadStagedInto] with one pread (for a page, a splice's
-// extra system calls cost more than the copy). A stored chunk
+// the caller can splice it to the kernel without copying (a small read is
+// better copied: for a page, a splice's extra system calls cost more than
+// the copy, and Read takes one pread). A stored chunk
 // is read top to bottom: the engine asks the block cache for each block;
 // the cache answers from memory, then from disk (re-verified), then by one
 // fetch shared by every reader of that block; the fetch reads the block

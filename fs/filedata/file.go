@@ -492,84 +492,42 @@ func (r *StagedRange) Done() {
 // file holds every byte asked for (holes, short chunk files, reads across
 // chunks, end of file): Read handles those.
 func (f *File) ReadStaged(off int64, n int) *StagedRange {
-	sp, ok := f.findStaged(off, n)
-	if !ok {
-		return nil
-	}
-	var st unix.Stat_t
-	if unix.Fstat(int(sp.file.Fd()), &st) != nil || st.Size < sp.in+int64(sp.size) {
-		f.d.io.RUnlock()
-		return nil
-	}
-	f.d.prefetch(&f.run, off, uint64(off)+uint64(sp.size), sp.chunkSize, sp.fileSize)
-	return &StagedRange{File: sp.file, Off: sp.in, Size: sp.size, d: f.d, end: f.d.e.reads.Begin()}
-}
-
-// ReadStagedInto reads into p what a read of len(p) bytes at off returns,
-// when the read lies inside one staged chunk, with one pread of its file
-// (past the end of a short chunk file it reads zeros, as Read does). ok
-// is false when the read does not lie inside one staged chunk: Read
-// handles those. It suits small reads, for which splicing a StagedRange
-// costs more system calls than the copy it saves.
-func (f *File) ReadStagedInto(off int64, p []byte) (n int, ok bool, err error) {
-	sp, ok := f.findStaged(off, len(p))
-	if !ok {
-		return 0, false, nil
-	}
-	defer f.d.io.RUnlock()
-	f.d.prefetch(&f.run, off, uint64(off)+uint64(sp.size), sp.chunkSize, sp.fileSize)
-	defer f.d.e.reads.Begin()()
-	got, err := sp.file.ReadAt(p[:sp.size], sp.in)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return 0, true, err
-	}
-	clear(p[got:sp.size])
-	return sp.size, true, nil
-}
-
-// stagedSpan is where the bytes of a read lie in a staged chunk file.
-type stagedSpan struct {
-	file *os.File
-	in   int64 // offset in file
-	size int   // bytes of the read, fewer than asked at the end of the file
-	// The file's chunk size and size, for its run of reads (prefetch).
-	chunkSize, fileSize uint64
-}
-
-// findStaged finds the staged chunk file holding the bytes of a read of n
-// bytes at off. When ok, it returns with the file's I/O state held shared
-// (so no truncate or close can pull the descriptor away), for the caller
-// to release; otherwise with nothing held.
-func (f *File) findStaged(off int64, n int) (sp stagedSpan, ok bool) {
 	d := f.d
 	if off < 0 || n <= 0 {
-		return sp, false
+		return nil
 	}
 	d.io.RLock()
+	keep := false
 	defer func() {
-		if !ok {
+		if !keep {
 			d.io.RUnlock()
 		}
 	}()
 	a, err := d.e.idx.GetAttr(d.ino)
 	if err != nil || uint64(off) >= a.Size || a.ChunkSize == 0 {
-		return sp, false
+		return nil
 	}
 	size := min(uint64(n), a.Size-uint64(off))
 	cs := uint64(a.ChunkSize)
 	chunk, in := uint64(off)/cs, uint64(off)%cs
 	if in+size > cs {
-		return sp, false
+		return nil
 	}
-	ref, found, err := d.ref(chunk)
-	if err != nil || !found || ref.StagingID == 0 {
-		return sp, false
+	ref, ok, err := d.ref(chunk)
+	if err != nil || !ok || ref.StagingID == 0 {
+		return nil
 	}
 	c, err := d.chunkFile(ref.StagingID, false)
 	if err != nil || c == nil {
-		return sp, false
+		return nil
 	}
-	return stagedSpan{file: c, in: int64(in), size: int(size), chunkSize: cs, fileSize: a.Size}, true
+	var st unix.Stat_t
+	if unix.Fstat(int(c.Fd()), &st) != nil || uint64(st.Size) < in+size {
+		return nil
+	}
+	d.prefetch(&f.run, off, uint64(off)+size, cs, a.Size)
+	keep = true
+	return &StagedRange{File: c, Off: int64(in), Size: int(size), d: d, end: d.e.reads.Begin()}
 }
 
 // readChunk fills p with chunk n's bytes from offset in; a hole, or a part

@@ -651,7 +651,40 @@ func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side,
 			logf("%-14s %-10s %10s %s", w.key, s.name, formatIn(m.Value, w.unit), w.unit)
 		}
 	}
+	// ready checks that the daemons of the sides about to be measured are
+	// alive (a dead one's error goes in the row), then waits until neither
+	// daemon is busy.
+	ready := func(sides ...*side) error {
+		for _, s := range sides {
+			if err := s.alive(); err != nil {
+				results[s] = append(results[s], &measurement{Err: err.Error()})
+				r.Loopback, r.Subject = combine(results[loop]), combine(results[subj])
+				return err
+			}
+		}
+		if loop.d != nil && subj.d != nil {
+			settle(ctx, []*side{loop, subj}, logf)
+		}
+		return nil
+	}
 	for i := range cfg.repeat {
+		if w.paired != nil {
+			if err := ready(loop, subj); err != nil {
+				return r, err
+			}
+			lm, sm := measurePaired(ctx, w.paired, loop, subj)
+			record(loop, lm)
+			record(subj, sm)
+			for _, err := range []error{loop.alive(), subj.alive(), context.Cause(ctx)} {
+				if err != nil {
+					return r, err
+				}
+			}
+			if sm.Err != "" {
+				return r, nil
+			}
+			continue
+		}
 		order := []*side{loop, subj}
 		if i%2 == 1 {
 			order = []*side{subj, loop}
@@ -660,27 +693,8 @@ func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side,
 			if w.subjectOnly && s == loop {
 				continue
 			}
-			if err := s.alive(); err != nil {
-				results[s] = append(results[s], &measurement{Err: err.Error()})
-				r.Loopback, r.Subject = combine(results[loop]), combine(results[subj])
+			if err := ready(s); err != nil {
 				return r, err
-			}
-			if loop.d != nil && subj.d != nil {
-				settle(ctx, []*side{loop, subj}, logf)
-			}
-			if w.paired != nil {
-				lm, sm := measurePaired(ctx, w.paired, loop, subj)
-				record(loop, lm)
-				record(subj, sm)
-				for _, err := range []error{loop.alive(), subj.alive(), context.Cause(ctx)} {
-					if err != nil {
-						return r, err
-					}
-				}
-				if sm.Err != "" {
-					return r, nil
-				}
-				break // both sides are measured: the order's other side is done
 			}
 			run := w.run
 			if s == loop && w.loopbackRun != nil {
@@ -746,12 +760,34 @@ func settle(ctx context.Context, sides []*side, logf func(string, ...any)) {
 // workload started for the measurement, or this process for a row that
 // runs in it.
 func measure(ctx context.Context, run func(context.Context, *side) (float64, string, error), s *side) *measurement {
-	s.own, s.missed = nil, ""
-	var cpu0 time.Duration
-	if s.d != nil {
-		cpu0 = s.d.resetWindow()
-	}
+	cpu0 := s.startWindow()
 	v, note, err := run(ctx, s)
+	return s.finishWindow(cpu0, v, note, err)
+}
+
+// measurePaired runs a paired workload (workload.paired), with each
+// daemon's CPU time and memory over it. An error is both sides'.
+func measurePaired(ctx context.Context, run func(context.Context, *side, *side) (float64, float64, string, error), loop, subj *side) (lm, sm *measurement) {
+	lc, sc := loop.startWindow(), subj.startWindow()
+	lv, sv, note, err := run(ctx, loop, subj)
+	return loop.finishWindow(lc, lv, "", err), subj.finishWindow(sc, sv, note, err)
+}
+
+// startWindow starts a measurement on the side: what a workload set for
+// the last one is cleared, and the daemon's memory window restarts. It
+// returns the daemon's CPU time so far, for finishWindow.
+func (s *side) startWindow() time.Duration {
+	s.own, s.missed = nil, ""
+	if s.d == nil {
+		return 0
+	}
+	return s.d.resetWindow()
+}
+
+// finishWindow returns the measurement of a workload's result on the
+// side, with the CPU time and peak memory since startWindow returned
+// cpu0.
+func (s *side) finishWindow(cpu0 time.Duration, v float64, note string, err error) *measurement {
 	var peak uint64
 	var cpu float64
 	if s.d != nil {
@@ -774,37 +810,6 @@ func measure(ctx context.Context, run func(context.Context, *side) (float64, str
 		m.Err = err.Error()
 	}
 	return m
-}
-
-// measurePaired runs a paired workload (workload.paired), with each
-// daemon's CPU time and memory over it. An error is both sides'.
-func measurePaired(ctx context.Context, run func(context.Context, *side, *side) (float64, float64, string, error), loop, subj *side) (lm, sm *measurement) {
-	sides := []*side{loop, subj}
-	cpu0 := make([]time.Duration, len(sides))
-	for i, s := range sides {
-		s.own, s.missed = nil, ""
-		if s.d != nil {
-			cpu0[i] = s.d.resetWindow()
-		}
-	}
-	lv, sv, note, err := run(ctx, loop, subj)
-	ms := make([]*measurement, len(sides))
-	for i, s := range sides {
-		m := &measurement{Missed: s.missed}
-		if s.d != nil {
-			peak, cpu1 := s.d.windowStats()
-			cpu := (cpu1 - cpu0[i]).Seconds()
-			m.DaemonCPU, m.DaemonPeakMiB = &cpu, float64(peak)/(1<<20)
-		}
-		if err != nil {
-			m.Err = err.Error()
-		}
-		ms[i] = m
-	}
-	if err == nil {
-		ms[0].Value, ms[1].Value, ms[1].Note = lv, sv, note
-	}
-	return ms[0], ms[1]
 }
 
 // combine reduces repeated measurements of one side to one: the median

@@ -161,11 +161,25 @@ func pauseDaemon(s *side) (func(stop bool) error, error) {
 // in the background (the upload of a file an earlier row wrote) counts
 // against its own figure only.
 func randReadPaired(ctx context.Context, loop, subj *side) (float64, float64, string, error) {
-	for _, s := range []*side{loop, subj} {
+	if err := ensureBigFiles(ctx, loop, subj); err != nil {
+		return 0, 0, "", err
+	}
+	return interleavePausingSubject(ctx, loop, subj)
+}
+
+// ensureBigFiles writes each side's large file, where no earlier row has.
+func ensureBigFiles(ctx context.Context, sides ...*side) error {
+	for _, s := range sides {
 		if err := ensureBigFile(ctx, s); err != nil {
-			return 0, 0, "", fmt.Errorf("%s: preparing the file: %w", s.name, err)
+			return fmt.Errorf("%s: preparing the file: %w", s.name, err)
 		}
 	}
+	return nil
+}
+
+// interleavePausingSubject is interleaveReads with the subject's daemon
+// stopped through the loopback's slices (pauseDaemon).
+func interleavePausingSubject(ctx context.Context, loop, subj *side) (float64, float64, string, error) {
 	pause, err := pauseDaemon(subj)
 	if err != nil {
 		return 0, 0, "", err
@@ -183,10 +197,8 @@ const uploadLoadName = "upload-load"
 // loopback reads idle, its slices taken while the subject's daemon is
 // paused. The note says how much was still pending when the reads ended.
 func randReadDuringUpload(ctx context.Context, loop, subj *side) (float64, float64, string, error) {
-	for _, s := range []*side{loop, subj} {
-		if err := ensureBigFile(ctx, s); err != nil {
-			return 0, 0, "", fmt.Errorf("%s: preparing the file: %w", s.name, err)
-		}
+	if err := ensureBigFiles(ctx, loop, subj); err != nil {
+		return 0, 0, "", err
 	}
 	socket := filepath.Join(subj.backing, "control.sock")
 	p := subj.path(uploadLoadName)
@@ -214,11 +226,7 @@ func randReadDuringUpload(ctx context.Context, loop, subj *side) (float64, float
 	if before == 0 {
 		return 0, 0, "", errors.New("nothing was pending for upload 10 s after the flush")
 	}
-	pause, err := pauseDaemon(subj)
-	if err != nil {
-		return 0, 0, "", err
-	}
-	loopIOPS, subjIOPS, note, err := interleaveReads(ctx, loop, subj, pause)
+	loopIOPS, subjIOPS, note, err := interleavePausingSubject(ctx, loop, subj)
 	if err != nil {
 		return 0, 0, "", err
 	}
