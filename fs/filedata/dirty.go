@@ -89,7 +89,7 @@ func (e *Engine) syncInode(d *fileData) error {
 		opened = append(opened, c)
 		files = append(files, c)
 	}
-	err := syncFiles(files)
+	err := e.flushFiles(files)
 	for _, c := range opened {
 		_ = c.Close() // only flushed, not written
 	}
@@ -125,7 +125,7 @@ func (e *Engine) syncStaging() error {
 		}
 	}
 	if err == nil {
-		err = syncFiles(files)
+		err = e.flushFiles(files)
 	}
 	for _, c := range files {
 		_ = c.Close() // only flushed, not written

@@ -182,20 +182,15 @@ func (f *File) syncLocal(ctx context.Context, dataOnly bool) error {
 	// meanwhile.
 	d.io.RLock()
 	defer d.io.RUnlock()
-	if err := f.e.syncInode(d); err != nil {
-		return err
-	}
 	pending := d.indexPending.Swap(false)
 	if dataOnly && !pending {
-		return nil
+		return f.e.syncInode(d)
 	}
-	if err := f.e.idx.Sync(ctx); err != nil {
-		if pending {
-			d.indexPending.Store(true)
-		}
-		return err
+	err := f.e.syncWithIndex(ctx, func() error { return f.e.syncInode(d) })
+	if err != nil && pending {
+		d.indexPending.Store(true)
 	}
-	return nil
+	return err
 }
 
 // Read fills dest from offset off and returns how many bytes it holds:
@@ -619,7 +614,12 @@ func (d *fileData) writableChunk(ctx context.Context, n uint64) (*os.File, uint6
 		return nil, 0, err
 	}
 	if ok && ref.Kind == index.ChunkStaged && !ref.Sealed {
-		c, err := d.chunkFile(ref.StagingID, true)
+		// The file usually exists (a file reopened and written again):
+		// open it without O_CREAT (see stagingArea.creatingOpens).
+		c, err := d.chunkFile(ref.StagingID, false)
+		if err == nil && c == nil {
+			c, err = d.chunkFile(ref.StagingID, true)
+		}
 		return c, ref.StagingID, err
 	}
 	// The chunk gets a new staging file: the chunk map changes.

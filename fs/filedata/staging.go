@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,6 +31,11 @@ type stagingArea struct {
 	budget int64
 	// removeMu serialises removeDoomed.
 	removeMu sync.Mutex
+	// creatingOpens counts opens with O_CREAT. Such an open takes the
+	// directory's lock exclusively even when the file exists, and every
+	// writer's chunk files share a few directories, so files known to
+	// exist are opened without it.
+	creatingOpens atomic.Uint64
 
 	mu sync.Mutex
 	// sizes and used account for the bytes chunk files hold, for the
@@ -71,6 +77,7 @@ func (s *stagingArea) open(id uint64, create bool) (*os.File, error) {
 	flags := os.O_RDWR
 	if create {
 		flags |= os.O_CREATE
+		s.creatingOpens.Add(1)
 	}
 	f, err := os.OpenFile(p, flags, 0o600)
 	if create && errors.Is(err, os.ErrNotExist) {
