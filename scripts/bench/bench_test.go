@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"strings"
@@ -84,7 +85,7 @@ func sampleReport() *report {
 	rt, below, most := ratioTarget(0.8), belowTarget(200), maxTarget(16)
 	rows := []*row{
 		{Key: "seq-write", Name: "sequential write 1 GiB", Unit: "MB/s", Higher: true, Target: &rt,
-			Loopback: &measurement{Value: 1000}, Subject: &measurement{Value: 900}},
+			Loopback: &measurement{Value: 1000}, Subject: &measurement{Value: 900, Values: []float64{950, 880, 900}}},
 		{Key: "ls-l", Name: "`ls -l` of 10000 entries", Unit: "s", Target: &rt,
 			Loopback: &measurement{Value: 0.05, Note: "drop_caches not writable"}, Subject: &measurement{Value: 0.1}},
 		{Key: "create", Name: "create 10000 files", Unit: "ops/s", Higher: true, Target: &rt,
@@ -123,6 +124,7 @@ func TestWriteMarkdown(t *testing.T) {
 		"| blobs | blobs | — | 12 | — | ≤ 16 blobs | FAIL |\n",
 		"- small-files-blobs, walrusfs: 9 quilts\n",
 		"- small-files-blobs, walrusfs: missed: 3 standalone blobs, want none\n",
+		"- seq-write, walrusfs: median of 950, 880, 900 MB/s\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("markdown lacks %q; got:\n%s", want, out)
@@ -338,5 +340,41 @@ func TestCombine(t *testing.T) {
 	bad := &measurement{Err: "EIO"}
 	if got := combine(append(ms[:1:1], bad, ms[2])); got != bad {
 		t.Errorf("combine with an error = %+v, want the error", got)
+	}
+}
+
+// A row with passes is measured that many times even without --repeat,
+// sides alternating, and reports the medians; --repeat above it wins.
+func TestRunWorkloadPasses(t *testing.T) {
+	for _, tc := range []struct{ repeat, passes, want int }{{1, 0, 1}, {1, 5, 5}, {7, 5, 7}} {
+		loop, subj := &side{name: "loopback"}, &side{name: "walrusfs"}
+		var order []string
+		figures := map[*side][]float64{loop: {3, 1, 2, 9, 8, 7, 6}, subj: {10, 30, 20, 90, 80, 70, 60}}
+		w := workload{key: "w", label: func(*config) string { return "w" }, unit: "s", passes: tc.passes,
+			run: func(_ context.Context, s *side) (float64, string, error) {
+				order = append(order, s.name)
+				v := figures[s][0]
+				figures[s] = figures[s][1:]
+				return v, "", nil
+			}}
+		r, err := runWorkload(t.Context(), &config{repeat: tc.repeat}, w, loop, subj, func(string, ...any) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(order) != 2*tc.want {
+			t.Fatalf("repeat %d, passes %d: %d measurements, want %d", tc.repeat, tc.passes, len(order), 2*tc.want)
+		}
+		for i := 0; i+1 < len(order); i += 2 {
+			first := "loopback"
+			if i/2%2 == 1 {
+				first = "walrusfs"
+			}
+			if order[i] != first {
+				t.Errorf("pass %d starts with %s, want %s (sides alternate)", i/2, order[i], first)
+			}
+		}
+		if tc.want == 5 && (r.Loopback.Value != 3 || r.Subject.Value != 30 || len(r.Subject.Values) != 5) {
+			t.Errorf("passes 5: medians %v and %v of %v, want 3 and 30 of five", r.Loopback.Value, r.Subject.Value, r.Subject.Values)
+		}
 	}
 }

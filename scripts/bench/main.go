@@ -304,7 +304,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.BoolVar(&c.keep, "keep", false, "keep the run directory (state, backing data, daemon logs)")
 	fl.BoolVar(&c.markdown, "markdown", false, "print the markdown table (the default unless --json)")
 	fl.BoolVar(&c.json, "json", false, "print the results as JSON")
-	fl.IntVar(&c.repeat, "repeat", 1, "measure each workload this many times, alternating which side goes first, and report the median")
+	fl.IntVar(&c.repeat, "repeat", 1, "measure each workload this many times, alternating which side goes first, and report the median (the rows of a second or two are measured at least 5 times)")
 	fl.BoolVar(&c.passthrough, "loopback-passthrough", false, "let the loopback use FUSE passthrough (the kernel then reads and writes its files without the daemon)")
 	fl.BoolVar(&c.strict, "strict", false, "exit 3 when a target is missed")
 	fl.DurationVar(&c.mountTimeout, "mount-timeout", 30*time.Second, "how long a daemon may take to mount")
@@ -632,8 +632,8 @@ func loopbackArgv(self string, cfg *config, s *side) []string {
 	return []string{self, loopbackCommand, "-passthrough=" + strconv.FormatBool(cfg.passthrough), s.backing, s.mnt}
 }
 
-// runWorkload measures one workload on both sides, cfg.repeat times,
-// alternating which side goes first. An error means the run cannot go on
+// runWorkload measures one workload on both sides, cfg.repeat times (or
+// w.passes, if more), alternating which side goes first. An error means the run cannot go on
 // (interrupted, or a daemon died); a failed measurement is in the row.
 func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side, logf func(string, ...any)) (*row, error) {
 	r := &row{Key: w.key, Name: w.label(cfg), Unit: w.unit, Higher: w.higher}
@@ -667,7 +667,7 @@ func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side,
 		}
 		return nil
 	}
-	for i := range cfg.repeat {
+	for i := range max(cfg.repeat, w.passes) {
 		if w.paired != nil {
 			if err := ready(loop, subj); err != nil {
 				return r, err

@@ -196,6 +196,9 @@ func (r *report) writeMarkdown(w io.Writer) error {
 			if side.m != nil && side.m.Note != "" {
 				notes = append(notes, fmt.Sprintf("%s, %s: %s", rw.Key, side.label, side.m.Note))
 			}
+			if side.m.ok() && len(side.m.Values) > 1 {
+				notes = append(notes, fmt.Sprintf("%s, %s: median of %s %s", rw.Key, side.label, formatValues(side.m.Values, rw.Unit), rw.Unit))
+			}
 			if side.m != nil && side.m.Missed != "" {
 				notes = append(notes, fmt.Sprintf("%s, %s: missed: %s", rw.Key, side.label, side.m.Missed))
 			}
@@ -226,6 +229,15 @@ func (r *report) writeMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// formatValues lists every pass's figure, in the order measured.
+func formatValues(vs []float64, unit string) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = formatIn(v, unit)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func cell(m *measurement, unit string) string {
