@@ -191,6 +191,15 @@ func interleavePausingSubject(ctx context.Context, loop, subj *side) (float64, f
 // reads beside.
 const uploadLoadName = "upload-load"
 
+// writeUploadLoad writes the file of --size whose upload the reads go
+// beside, with content no earlier load (or the large file) had: the local
+// store, unencrypted, takes bytes it already holds at once.
+func writeUploadLoad(ctx context.Context, subj *side) (string, error) {
+	p := subj.path(uploadLoadName)
+	subj.uploadLoads++
+	return p, writePatterned(ctx, p, subj.cfg.size, subj.cfg.pattern, subj.uploadLoads*subj.cfg.size)
+}
+
 // randReadDuringUpload is the random-read row while walrusfs uploads a
 // file of --size: the file is written and closed, the mount is asked to
 // seal and send it at once, and the reads start while it is pending. The
@@ -201,8 +210,8 @@ func randReadDuringUpload(ctx context.Context, loop, subj *side) (float64, float
 		return 0, 0, "", err
 	}
 	socket := filepath.Join(subj.backing, "control.sock")
-	p := subj.path(uploadLoadName)
-	if err := writePatterned(ctx, p, subj.cfg.size, subj.cfg.pattern, subj.cfg.size); err != nil {
+	p, err := writeUploadLoad(ctx, subj)
+	if err != nil {
 		return 0, 0, "", err
 	}
 	defer func() { _ = os.Remove(p) }()

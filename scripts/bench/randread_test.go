@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,5 +90,35 @@ func TestInterleaveReadsPauseFails(t *testing.T) {
 	_, _, _, err := interleaveReads(t.Context(), loop, subj, func(bool) error { return errors.New("no such process") })
 	if err == nil || !strings.Contains(err.Error(), "pausing the subject: no such process") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// Every load the reads-during-upload row writes has content of its own,
+// in every chunk: the unencrypted local store would take a repeated
+// chunk at once, leaving the next repetition no upload to read beside.
+func TestUploadLoadsDiffer(t *testing.T) {
+	_, subj, _, _ := pausingSides(t, false)
+	const chunk = 256 << 10 // smaller than --size, as chunks are
+	chunks := map[string]string{}
+	note := func(what, p string) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off < len(b); off += chunk {
+			k := string(b[off:min(off+chunk, len(b))])
+			if prev, dup := chunks[k]; dup {
+				t.Fatalf("%s at %d repeats %s", what, off, prev)
+			}
+			chunks[k] = fmt.Sprintf("%s at %d", what, off)
+		}
+	}
+	note("the large file", subj.path(bigName))
+	for i := range 3 {
+		p, err := writeUploadLoad(t.Context(), subj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		note(fmt.Sprintf("load %d", i), p)
 	}
 }

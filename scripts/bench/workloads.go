@@ -432,6 +432,7 @@ type side struct {
 	bigWritten bool
 	manyFiles  bool // the directory of cfg.files empty files exists
 	treeThere  bool // the extracted tree exists
+	uploadLoads int64 // files writeUploadLoad wrote
 
 	// For the rows that start daemons of their own.
 	env      *runEnv
