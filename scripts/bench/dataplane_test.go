@@ -169,3 +169,44 @@ func TestBenchDataPlane(t *testing.T) {
 		t.Errorf("run directories left: %v", runs)
 	}
 }
+
+// The reads-during-upload row, repeated, reads beside an upload every
+// time: each load is new content (the unencrypted local store takes
+// repeated bytes at once), and the reads wait until all of it is queued.
+func TestBenchReadsDuringUploadRepeated(t *testing.T) {
+	requireFUSE(t)
+	workdir := t.TempDir()
+	t.Cleanup(func() { noMountsUnder(t, workdir) })
+	bin := filepath.Join(workdir, "walrusfs")
+	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "github.com/walrusfs/walrusfs/cmd/walrusfs")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cfg := &config{
+		subject:        "walrusfs",
+		walrusfs:       bin,
+		size:           64 << 20,
+		randReads:      20,
+		seed:           3,
+		workdir:        workdir,
+		repeat:         3,
+		only:           regexp.MustCompile(`^rand-read-upload$`),
+		mountTimeout:   30e9,
+		stopTimeout:    60e9,
+		dropCachesFile: filepath.Join(workdir, "drop_caches"), // a plain file: no waits
+	}
+	rep, err := bench(t.Context(), cfg, io.Discard, &liveDaemons{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Rows {
+		if r.Key != "rand-read-upload" {
+			continue
+		}
+		if !r.Subject.ok() || r.Subject.Missed != "" || len(r.Subject.Values) != 3 {
+			t.Errorf("walrusfs: %+v", r.Subject)
+		}
+		return
+	}
+	t.Fatalf("no rand-read-upload row in %+v", rep.Rows)
+}

@@ -242,6 +242,8 @@ func quiltCapacity(n int) int {
 const (
 	xattrState     = "user.walrus.state"
 	xattrBlobID    = "user.walrus.blob_id"
+	stateStaged    = "staged"
+	stateUploading = "uploading"
 	stateCertified = "certified"
 )
 

@@ -220,20 +220,28 @@ func randReadDuringUpload(ctx context.Context, loop, subj *side) (float64, float
 		return 0, 0, "", err
 	}
 	_ = resp.Body.Close()
-	// The flush seals the file's chunks in the background: wait until they
-	// are queued for upload.
-	var before uint64
+	// The flush seals the file's chunks in the background: wait until all
+	// of them are queued (the pending count alone can still include
+	// chunks of the previous load, deleted and not yet dropped).
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if before, err = pendingUploadBytes(ctx, socket); err != nil {
-			return 0, 0, "", err
+		st, err := getxattr(p, xattrState)
+		if err != nil {
+			return 0, 0, "", fmt.Errorf("%s of the upload load: %w", xattrState, err)
 		}
-		if before > 0 || time.Now().After(deadline) {
+		if st == stateUploading {
 			break
+		}
+		if st != stateStaged {
+			return 0, 0, "", fmt.Errorf("the upload load was %s before the reads began", st)
+		}
+		if time.Now().After(deadline) {
+			return 0, 0, "", errors.New("the upload load was still not queued 10 s after the flush")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if before == 0 {
-		return 0, 0, "", errors.New("nothing was pending for upload 10 s after the flush")
+	before, err := pendingUploadBytes(ctx, socket)
+	if err != nil {
+		return 0, 0, "", err
 	}
 	loopIOPS, subjIOPS, note, err := interleavePausingSubject(ctx, loop, subj)
 	if err != nil {
@@ -243,7 +251,7 @@ func randReadDuringUpload(ctx context.Context, loop, subj *side) (float64, float
 	if err != nil {
 		return 0, 0, "", err
 	}
-	if after == 0 {
+	if st, err := getxattr(p, xattrState); err != nil || st != stateUploading {
 		subj.missed = "the upload finished before the reads did"
 	}
 	return loopIOPS, subjIOPS, joinNotes(fmt.Sprintf("%s pending for upload when the reads began, %s when they ended", sizeString(int64(before)), sizeString(int64(after))), note), nil

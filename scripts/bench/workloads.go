@@ -428,10 +428,10 @@ type side struct {
 	d       *daemon
 	cfg     *config
 
-	bigHash    uint64 // hash of the large file's content, once written
-	bigWritten bool
-	manyFiles  bool // the directory of cfg.files empty files exists
-	treeThere  bool // the extracted tree exists
+	bigHash     uint64 // hash of the large file's content, once written
+	bigWritten  bool
+	manyFiles   bool  // the directory of cfg.files empty files exists
+	treeThere   bool  // the extracted tree exists
 	uploadLoads int64 // files writeUploadLoad wrote
 
 	// For the rows that start daemons of their own.
