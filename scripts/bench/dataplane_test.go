@@ -110,15 +110,24 @@ func TestFormatIn(t *testing.T) {
 // TestBenchDataPlane runs the data-plane rows end to end with small sizes
 // against walrusfs built from this checkout: every row must produce a
 // figure, and no mount, daemon or run directory may be left behind.
-func TestBenchDataPlane(t *testing.T) {
+// walrusfsWorkdir returns a work directory for a bench run that mounts
+// walrusfs, checked at cleanup to hold no mounts, and a walrusfs binary
+// built into it. It skips where FUSE cannot be mounted.
+func walrusfsWorkdir(t *testing.T) (workdir, bin string) {
+	t.Helper()
 	requireFUSE(t)
-	workdir := t.TempDir()
+	workdir = t.TempDir()
 	t.Cleanup(func() { noMountsUnder(t, workdir) })
-	bin := filepath.Join(workdir, "walrusfs")
+	bin = filepath.Join(workdir, "walrusfs")
 	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "github.com/walrusfs/walrusfs/cmd/walrusfs")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return workdir, bin
+}
+
+func TestBenchDataPlane(t *testing.T) {
+	workdir, bin := walrusfsWorkdir(t)
 	cfg := &config{
 		subject:        "walrusfs",
 		walrusfs:       bin,
@@ -174,14 +183,7 @@ func TestBenchDataPlane(t *testing.T) {
 // time: each load is new content (the unencrypted local store takes
 // repeated bytes at once), and the reads wait until all of it is queued.
 func TestBenchReadsDuringUploadRepeated(t *testing.T) {
-	requireFUSE(t)
-	workdir := t.TempDir()
-	t.Cleanup(func() { noMountsUnder(t, workdir) })
-	bin := filepath.Join(workdir, "walrusfs")
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "github.com/walrusfs/walrusfs/cmd/walrusfs")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	workdir, bin := walrusfsWorkdir(t)
 	cfg := &config{
 		subject:        "walrusfs",
 		walrusfs:       bin,

@@ -633,8 +633,9 @@ func loopbackArgv(self string, cfg *config, s *side) []string {
 }
 
 // runWorkload measures one workload on both sides, cfg.repeat times (or
-// w.passes, if more), alternating which side goes first. An error means the run cannot go on
-// (interrupted, or a daemon died); a failed measurement is in the row.
+// w.passes, if more), alternating which side goes first. An error means
+// the run cannot go on (interrupted, or a daemon died); a failed
+// measurement is in the row.
 func runWorkload(ctx context.Context, cfg *config, w workload, loop, subj *side, logf func(string, ...any)) (*row, error) {
 	r := &row{Key: w.key, Name: w.label(cfg), Unit: w.unit, Higher: w.higher}
 	if t := w.targetOf(cfg); t.Kind != "" {
